@@ -1,0 +1,514 @@
+/**
+ * The TypeScript face of the WASM parser: walk ring buffer record streams,
+ * decode and encode ProfileEvents, and keep an overwrite ring of recent
+ * events, with no pointers or memory views in sight.
+ *
+ * Works in Deno and in browsers: it uses only `fetch` and `WebAssembly`.
+ *
+ * @example
+ * ```ts
+ * import { ProfileParser } from "./wasm_parser.ts";
+ * const parser = await ProfileParser.create({ ringCapacity: 4 });
+ * const bytes = parser.encodeRecords([{ timestampNs: 10n, pid: 7, tid: 7,
+ *   userStackId: 1, kernelStackId: 2, cpu: 0, flags: 0 }]);
+ * const stats = parser.walk(bytes, { toRing: true });
+ * console.log(stats.events, parser.ring.snapshot()[0].pid); // 1 7
+ * ```
+ * @module
+ */
+import { EVENT_SIZE, RECORD_SIZE } from "./layout.ts";
+import type { ProfileEvent } from "./profile_event.ts";
+import {
+  type CpuBatchStats,
+  STOP_REASONS,
+  type WalkStats,
+} from "./walk_stats.ts";
+
+/** Where the built module lives, relative to this file. */
+export const DEFAULT_WASM_URL = new URL(
+  "../../parser-wasm/build/parser.wasm",
+  import.meta.url,
+);
+
+/** Options fixed when a parser is created (memory is laid out once). */
+export interface ParserOptions {
+  /** Events the overwrite ring keeps (default 65536). Any value >= 1. */
+  ringCapacity?: number;
+  /** Events one walk may return in the batch area (default 65536). */
+  batchCapacity?: number;
+  /** Bytes of record stream one `walk()` accepts (default 40 x batch). */
+  inputBytes?: number;
+  /**
+   * Bytes of page-aligned space reserved for a host to mmap a BPF ring
+   * buffer into (default 0). See `lib/bpf/ring_mapping.ts`.
+   */
+  mapBytes?: number;
+  /** Alignment of that space (power of two, default 65536). */
+  mapAlign?: number;
+  /** The module: bytes, a compiled module, or a URL (default: the build). */
+  wasm?: BufferSource | WebAssembly.Module | URL | string;
+}
+
+/** Which sinks a walk feeds. */
+export interface WalkOptions {
+  /** Push every decoded event into the overwrite ring. */
+  toRing?: boolean;
+  /** Keep the decoded events for `batchEvents()` (default true). */
+  toBatch?: boolean;
+}
+
+/** Raw exports of parser.wasm (see parser-wasm/assembly/index.ts). */
+interface ParserExports {
+  memory: WebAssembly.Memory;
+  init(
+    ring: number,
+    batch: number,
+    input: number,
+    map: number,
+    align: number,
+  ): number;
+  statsPtr(): number;
+  cpuCountsPtr(): number;
+  cpuOutOfOrderPtr(): number;
+  cpusTouchedPtr(): number;
+  inputPtr(): number;
+  batchPtr(): number;
+  ringPtr(): number;
+  mapPtr(): number;
+  heapTop(): number;
+  walk(ptr: number, len: number, sinks: number): number;
+  ringPush(
+    tsLo: number,
+    tsHi: number,
+    pid: number,
+    tid: number,
+    u: number,
+    k: number,
+    cpu: number,
+    flags: number,
+  ): void;
+  ringPushEvents(src: number, count: number): void;
+  ringLength(): number;
+  ringCapacity(): number;
+  ringOverwrittenCount(): number;
+  ringClear(): void;
+  ringHead(): number;
+  ringSnapshot(dst: number, max: number): number;
+  writeEvent(
+    dst: number,
+    tsLo: number,
+    tsHi: number,
+    pid: number,
+    tid: number,
+    u: number,
+    k: number,
+    cpu: number,
+    flags: number,
+  ): void;
+  encodeRecords(src: number, count: number, dst: number): number;
+  resetStream(): void;
+}
+
+const SINK_RING = 1;
+const SINK_BATCH = 2;
+const INIT_ERRORS: Record<number, string> = {
+  [-1]: "already initialised",
+  [-2]: "invalid capacities",
+  [-3]: "WebAssembly memory could not grow to the requested size",
+};
+
+async function loadModule(
+  wasm: ParserOptions["wasm"],
+): Promise<WebAssembly.Module> {
+  if (wasm instanceof WebAssembly.Module) return wasm;
+  if (wasm === undefined || wasm instanceof URL || typeof wasm === "string") {
+    const url = wasm ?? DEFAULT_WASM_URL;
+    let bytes: ArrayBuffer;
+    try {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      bytes = await res.arrayBuffer();
+    } catch (err) {
+      throw new Error(
+        `cannot load the parser module from ${url} (run 'make build-wasm'): ${
+          (err as Error).message
+        }`,
+        { cause: err },
+      );
+    }
+    return await WebAssembly.compile(bytes);
+  }
+  return await WebAssembly.compile(wasm);
+}
+
+/** The overwrite ring of recent events, inside WASM memory. */
+export class EventRing {
+  #p: ProfileParser;
+  #x: ParserExports;
+  /** @internal Made by ProfileParser. */
+  constructor(parser: ProfileParser, exports: ParserExports) {
+    this.#p = parser;
+    this.#x = exports;
+  }
+  /** Events held now (at most `capacity`). */
+  get length(): number {
+    return this.#x.ringLength();
+  }
+  /** Events the ring holds before it overwrites the oldest. */
+  get capacity(): number {
+    return this.#x.ringCapacity();
+  }
+  /** Events overwritten by newer ones since creation or `clear()`. */
+  get overwritten(): number {
+    return this.#x.ringOverwrittenCount();
+  }
+  /** Pushes one event. */
+  push(e: ProfileEvent): void {
+    const ts = e.timestampNs;
+    this.#x.ringPush(
+      Number(ts & 0xffffffffn),
+      Number((ts >> 32n) & 0xffffffffn),
+      e.pid,
+      e.tid,
+      e.userStackId,
+      e.kernelStackId,
+      e.cpu,
+      e.flags,
+    );
+  }
+  /**
+   * Pushes one event from plain numbers: the hot path, with the timestamp as
+   * two u32 halves so no BigInt is made per call.
+   */
+  pushRaw(
+    tsLo: number,
+    tsHi: number,
+    pid: number,
+    tid: number,
+    userStackId: number,
+    kernelStackId: number,
+    cpu: number,
+    flags: number,
+  ): void {
+    this.#x.ringPush(
+      tsLo,
+      tsHi,
+      pid,
+      tid,
+      userStackId,
+      kernelStackId,
+      cpu,
+      flags,
+    );
+  }
+  /** Pushes every event of the last walk's batch, inside WASM. */
+  pushBatch(): void {
+    this.#x.ringPushEvents(this.#x.batchPtr(), this.#p.batchLength);
+  }
+  /** Empties the ring and zeroes the overwritten count. */
+  clear(): void {
+    this.#x.ringClear();
+  }
+  /** Copies every event out, oldest first (allocates JS objects). */
+  snapshot(): ProfileEvent[] {
+    const x = this.#x;
+    const len = x.ringLength();
+    const cap = x.ringCapacity();
+    const base = x.ringPtr();
+    const view = new DataView(x.memory.buffer);
+    const out: ProfileEvent[] = new Array(len);
+    let idx = (x.ringHead() + cap - len) % cap;
+    for (let i = 0; i < len; i++) {
+      out[i] = readEvent(view, base + idx * EVENT_SIZE);
+      idx = idx + 1 === cap ? 0 : idx + 1;
+    }
+    return out;
+  }
+  /**
+   * The newest `n` events (at most the batch capacity), oldest first, copied
+   * out by the WASM module itself.
+   */
+  latest(n: number): ProfileEvent[] {
+    const x = this.#x;
+    const got = x.ringSnapshot(
+      x.batchPtr(),
+      Math.min(n, this.#p.batchCapacity),
+    );
+    const view = new DataView(x.memory.buffer);
+    const out: ProfileEvent[] = new Array(got);
+    for (let i = 0; i < got; i++) {
+      out[i] = readEvent(view, x.batchPtr() + i * EVENT_SIZE);
+    }
+    return out;
+  }
+}
+
+function readEvent(view: DataView, at: number): ProfileEvent {
+  return {
+    timestampNs: view.getBigUint64(at, true),
+    pid: view.getInt32(at + 8, true),
+    tid: view.getInt32(at + 12, true),
+    userStackId: view.getInt32(at + 16, true),
+    kernelStackId: view.getInt32(at + 20, true),
+    cpu: view.getUint32(at + 24, true),
+    flags: view.getUint32(at + 28, true),
+  };
+}
+
+/**
+ * One instance of the parser module with its memory laid out.
+ * Create it with `ProfileParser.create()`.
+ */
+export class ProfileParser {
+  readonly #x: ParserExports;
+  readonly #stats: Uint32Array;
+  readonly #cpuCounts: Uint32Array;
+  readonly #cpuOoo: Uint32Array;
+  readonly #touched: Uint32Array;
+  readonly #mem: Uint8Array;
+  readonly #view: DataView;
+  readonly #i32: Int32Array;
+  readonly #u32: Uint32Array;
+  /** Events one walk may keep in the batch area. */
+  readonly batchCapacity: number;
+  /** Bytes of record stream one `walk()` accepts. */
+  readonly inputBytes: number;
+  /** The overwrite ring. */
+  readonly ring: EventRing;
+
+  /** Loads and instantiates the module and lays out its memory. */
+  static async create(options: ParserOptions = {}): Promise<ProfileParser> {
+    const module = await loadModule(options.wasm);
+    return ProfileParser.fromModule(module, options);
+  }
+
+  /** Instantiates an already compiled module (synchronous). */
+  static fromModule(
+    module: WebAssembly.Module,
+    options: ParserOptions = {},
+  ): ProfileParser {
+    const instance = new WebAssembly.Instance(module, {});
+    return new ProfileParser(
+      instance.exports as unknown as ParserExports,
+      options,
+    );
+  }
+
+  private constructor(x: ParserExports, o: ParserOptions) {
+    const ring = o.ringCapacity ?? 65536;
+    const batch = o.batchCapacity ?? 65536;
+    const input = o.inputBytes ?? batch * RECORD_SIZE;
+    const rc = x.init(ring, batch, input, o.mapBytes ?? 0, o.mapAlign ?? 65536);
+    if (rc !== 0) {
+      throw new RangeError(
+        `parser init(ring=${ring}, batch=${batch}, input=${input}) failed: ${
+          INIT_ERRORS[rc] ?? rc
+        }`,
+      );
+    }
+    this.#x = x;
+    // Memory never grows after init, so views made now stay valid.
+    const buf = x.memory.buffer;
+    this.#stats = new Uint32Array(buf, x.statsPtr(), 16);
+    this.#cpuCounts = new Uint32Array(buf, x.cpuCountsPtr(), 1024);
+    this.#cpuOoo = new Uint32Array(buf, x.cpuOutOfOrderPtr(), 1024);
+    this.#touched = new Uint32Array(buf, x.cpusTouchedPtr(), 1024);
+    this.#mem = new Uint8Array(buf);
+    this.#view = new DataView(buf);
+    this.#i32 = new Int32Array(buf);
+    this.#u32 = new Uint32Array(buf);
+    this.batchCapacity = batch;
+    this.inputBytes = input;
+    this.ring = new EventRing(this, x);
+  }
+
+  /** The module's linear memory (fixed size after creation). */
+  get memory(): WebAssembly.Memory {
+    return this.#x.memory;
+  }
+  /** End of all the module laid out; a test checks it never moves. */
+  get heapTop(): number {
+    return this.#x.heapTop();
+  }
+  /** Byte offset in `memory` reserved for a host mapping (0 if none). */
+  get mapOffset(): number {
+    return this.#x.mapPtr();
+  }
+
+  /**
+   * Copies a record stream into WASM memory and walks it. Throws a
+   * RangeError if `bytes` is larger than `inputBytes`.
+   */
+  walk(bytes: Uint8Array, options: WalkOptions = {}): WalkStats {
+    if (bytes.byteLength > this.inputBytes) {
+      throw new RangeError(
+        `record stream of ${bytes.byteLength} bytes exceeds the parser's input area of ${this.inputBytes}`,
+      );
+    }
+    const at = this.#x.inputPtr();
+    this.#mem.set(bytes, at);
+    this.walkAt(
+      at,
+      bytes.byteLength,
+      options.toRing ?? false,
+      options.toBatch ?? true,
+    );
+    return this.lastStats();
+  }
+
+  /**
+   * Walks records already in WASM memory at byte offset `at` (for example a
+   * BPF ring mapped at `mapOffset`). The hot path: returns bytes consumed and
+   * allocates nothing; read details with `lastEvents` etc. or `lastStats()`.
+   */
+  walkAt(
+    at: number,
+    length: number,
+    toRing: boolean,
+    toBatch: boolean,
+  ): number {
+    return this.#x.walk(
+      at,
+      length,
+      (toRing ? SINK_RING : 0) | (toBatch ? SINK_BATCH : 0),
+    );
+  }
+
+  /** Events decoded by the last walk. */
+  get lastEvents(): number {
+    return this.#stats[0];
+  }
+  /** Records discarded by the producer in the last walk. */
+  get lastDiscarded(): number {
+    return this.#stats[1];
+  }
+  /** Malformed records in the last walk. */
+  get lastMalformed(): number {
+    return this.#stats[2];
+  }
+  /** Events out of per-CPU timestamp order in the last walk. */
+  get lastOutOfOrder(): number {
+    return this.#stats[5];
+  }
+  /** Events in the batch area after the last walk. */
+  get batchLength(): number {
+    return this.#stats[11];
+  }
+
+  /** Statistics of the last walk as an object (allocates). */
+  lastStats(): WalkStats {
+    const s = this.#stats;
+    const perCpu = new Map<number, CpuBatchStats>();
+    for (let i = 0; i < s[6]; i++) {
+      const cpu = this.#touched[i];
+      perCpu.set(cpu, {
+        events: this.#cpuCounts[cpu],
+        outOfOrder: this.#cpuOoo[cpu],
+      });
+    }
+    return {
+      events: s[0],
+      discarded: s[1],
+      malformed: s[2],
+      stop: STOP_REASONS[s[3]],
+      consumed: s[4],
+      outOfOrder: s[5],
+      badCpu: s[7],
+      shortRecords: s[8],
+      longRecords: s[9],
+      pastEnd: s[10],
+      perCpu,
+    };
+  }
+
+  /** The events of the last walk's batch (allocates JS objects). */
+  batchEvents(): ProfileEvent[] {
+    const n = this.batchLength;
+    const base = this.#x.batchPtr();
+    const out: ProfileEvent[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      out[i] = readEvent(this.#view, base + i * EVENT_SIZE);
+    }
+    return out;
+  }
+
+  /** pid of batch event `i` (no allocation). */
+  batchPid(i: number): number {
+    return this.#i32[(this.#x.batchPtr() + i * EVENT_SIZE + 8) >> 2];
+  }
+  /** tid of batch event `i` (no allocation). */
+  batchTid(i: number): number {
+    return this.#i32[(this.#x.batchPtr() + i * EVENT_SIZE + 12) >> 2];
+  }
+  /** cpu of batch event `i` (no allocation). */
+  batchCpu(i: number): number {
+    return this.#u32[(this.#x.batchPtr() + i * EVENT_SIZE + 24) >> 2];
+  }
+
+  /** Forgets per-CPU timestamps: the next walk starts a new stream. */
+  resetStream(): void {
+    this.#x.resetStream();
+  }
+
+  /** Encodes one event as its 32 bytes (written by the WASM module). */
+  encodeEvent(e: ProfileEvent): Uint8Array {
+    const at = this.#x.inputPtr();
+    this.#write(at, e);
+    return this.#mem.slice(at, at + EVENT_SIZE);
+  }
+
+  /** Decodes packed 32-byte events (no record headers). */
+  decodeEvents(bytes: Uint8Array): ProfileEvent[] {
+    if (bytes.byteLength % EVENT_SIZE !== 0) {
+      throw new RangeError(
+        `${bytes.byteLength} bytes is not a whole number of ${EVENT_SIZE}-byte events`,
+      );
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out: ProfileEvent[] = [];
+    for (let at = 0; at < bytes.byteLength; at += EVENT_SIZE) {
+      out.push(readEvent(view, at));
+    }
+    return out;
+  }
+
+  /**
+   * Encodes events as committed BPF ring buffer records, as the kernel would
+   * lay them out (throws if more than the batch capacity at once).
+   */
+  encodeRecords(events: ProfileEvent[]): Uint8Array {
+    if (
+      events.length > this.batchCapacity ||
+      events.length * RECORD_SIZE > this.inputBytes
+    ) {
+      throw new RangeError(
+        `${events.length} events exceed the parser's batch capacity`,
+      );
+    }
+    const src = this.#x.batchPtr();
+    events.forEach((e, i) => this.#write(src + i * EVENT_SIZE, e));
+    // The batch area now holds these events, not the last walk's.
+    this.#stats[11] = 0;
+    const dst = this.#x.inputPtr();
+    const n = this.#x.encodeRecords(src, events.length, dst);
+    return this.#mem.slice(dst, dst + n);
+  }
+
+  #write(at: number, e: ProfileEvent): void {
+    const ts = e.timestampNs;
+    if (ts < 0n || ts > 0xffffffffffffffffn) {
+      throw new RangeError(`timestamp ${ts} is outside the u64 range`);
+    }
+    this.#x.writeEvent(
+      at,
+      Number(ts & 0xffffffffn),
+      Number(ts >> 32n),
+      e.pid,
+      e.tid,
+      e.userStackId,
+      e.kernelStackId,
+      e.cpu,
+      e.flags,
+    );
+  }
+}

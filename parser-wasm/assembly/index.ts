@@ -1,0 +1,455 @@
+// streamprof's ProfileEvent parser: walks BPF ring buffer records, decodes
+// and encodes ProfileEvents, and keeps an overwrite ring of recent events.
+//
+// Built with `--runtime stub`: there is no garbage collector and nothing here
+// calls `new`. All memory is laid out once by `init()` (the only place that
+// grows linear memory); after that no function allocates, so JS views of the
+// memory stay valid for the life of the instance and the cost of every call
+// is the cost of its loop. Hosts find the regions through the *Ptr() exports.
+
+import {
+  BUSY_BIT,
+  DISCARD_BIT,
+  EVENT_SIZE,
+  MAX_CPUS,
+  OFF_CPU,
+  OFF_FLAGS,
+  OFF_KERNEL_STACK,
+  OFF_PID,
+  OFF_TID,
+  OFF_TIMESTAMP,
+  OFF_USER_STACK,
+  RECORD_HEADER_SIZE,
+} from "./layout";
+
+// ---------------------------------------------------------------------------
+// Memory layout, fixed at init.
+
+/** Indexes (in u32 units) of the per-batch statistics block. */
+const ST_EVENTS: u32 = 0;
+const ST_DISCARDED: u32 = 1;
+const ST_MALFORMED: u32 = 2;
+const ST_STOP: u32 = 3;
+const ST_CONSUMED: u32 = 4;
+const ST_OUT_OF_ORDER: u32 = 5;
+const ST_CPUS_TOUCHED: u32 = 6;
+const ST_BAD_CPU: u32 = 7;
+const ST_SHORT: u32 = 8;
+const ST_LONG: u32 = 9;
+const ST_PAST_END: u32 = 10;
+const ST_BATCH_WRITTEN: u32 = 11;
+const STATS_WORDS: u32 = 16;
+
+/** Why walk() stopped. */
+const STOP_END: u32 = 0; // every byte given was consumed
+const STOP_BUSY: u32 = 1; // a record the producer has not committed yet
+const STOP_PAST_END: u32 = 2; // a header claims more bytes than were given
+const STOP_BATCH_FULL: u32 = 3; // the batch output area is full
+
+/** walk() sinks: where decoded events go. */
+const SINK_RING: u32 = 1;
+const SINK_BATCH: u32 = 2;
+
+let initialised = false;
+let heapTopPtr: usize = 0;
+
+let statsPtr_: usize = 0;
+let cpuCountPtr: usize = 0; // u32[MAX_CPUS], reset per batch (touched only)
+let cpuOooPtr: usize = 0; // u32[MAX_CPUS], reset per batch (touched only)
+let cpuLastTsPtr: usize = 0; // u64[MAX_CPUS], kept across batches
+let touchedPtr: usize = 0; // u32[MAX_CPUS], CPUs seen in this batch
+
+let inputPtr_: usize = 0;
+let inputBytes_: u32 = 0;
+let batchPtr_: usize = 0;
+let batchCap: u32 = 0;
+let mapPtr_: usize = 0;
+let mapBytes_: u32 = 0;
+
+let ringPtr_: usize = 0;
+let ringCap: u32 = 0;
+let ringHead_: u32 = 0; // slot the next push writes
+let ringLen: u32 = 0;
+let ringOverwritten: u64 = 0;
+
+@inline function alignUp(v: usize, a: usize): usize {
+  return (v + a - 1) & ~(a - 1);
+}
+
+/**
+ * Lays out every region and grows memory to hold them. Called once.
+ *
+ * ringCapacity: events the overwrite ring holds (>= 1, any value).
+ * batchCapacity: events one walk() may write to the batch output area.
+ * inputBytes: size of the scratch area hosts copy record streams into.
+ * mapBytes/mapAlign: an extra page-aligned area a host may mmap a BPF ring
+ * buffer over (0 for none); mapAlign must be a power of two.
+ *
+ * Returns 0, or -1 if already initialised, -2 on bad arguments, -3 if memory
+ * could not grow.
+ */
+export function init(
+  ringCapacity: u32,
+  batchCapacity: u32,
+  inputBytes: u32,
+  mapBytes: u32,
+  mapAlign: u32,
+): i32 {
+  if (initialised) return -1;
+  if (ringCapacity == 0 || ringCapacity > 0x4000000) return -2;
+  if (batchCapacity > 0x4000000 || inputBytes > 0x40000000) return -2;
+  if (mapAlign == 0 || (mapAlign & (mapAlign - 1)) != 0) return -2;
+  let p: usize = alignUp(__heap_base, 64);
+  statsPtr_ = p;
+  p += STATS_WORDS * 4;
+  cpuCountPtr = p;
+  p += MAX_CPUS * 4;
+  cpuOooPtr = p;
+  p += MAX_CPUS * 4;
+  cpuLastTsPtr = alignUp(p, 8);
+  p = cpuLastTsPtr + MAX_CPUS * 8;
+  touchedPtr = p;
+  p += MAX_CPUS * 4;
+  ringPtr_ = alignUp(p, 64);
+  p = ringPtr_ + <usize>ringCapacity * EVENT_SIZE;
+  batchPtr_ = alignUp(p, 64);
+  p = batchPtr_ + <usize>batchCapacity * EVENT_SIZE;
+  inputPtr_ = alignUp(p, 64);
+  p = inputPtr_ + <usize>inputBytes;
+  if (mapBytes > 0) {
+    mapPtr_ = alignUp(p, <usize>mapAlign);
+    p = mapPtr_ + <usize>mapBytes;
+  }
+  const need: u64 = <u64>p;
+  if (need > 0xFFFF0000) return -3;
+  const havePages = <u64>memory.size();
+  const needPages = (need + 0xFFFF) >> 16;
+  if (needPages > havePages) {
+    if (memory.grow(<i32>(needPages - havePages)) < 0) return -3;
+  }
+  ringCap = ringCapacity;
+  batchCap = batchCapacity;
+  inputBytes_ = inputBytes;
+  mapBytes_ = mapBytes;
+  heapTopPtr = p;
+  initialised = true;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Region addresses, for hosts that build views once after init.
+
+export function statsPtr(): usize {
+  return statsPtr_;
+}
+export function cpuCountsPtr(): usize {
+  return cpuCountPtr;
+}
+export function cpuOutOfOrderPtr(): usize {
+  return cpuOooPtr;
+}
+export function cpuLastTimestampPtr(): usize {
+  return cpuLastTsPtr;
+}
+export function cpusTouchedPtr(): usize {
+  return touchedPtr;
+}
+export function inputPtr(): usize {
+  return inputPtr_;
+}
+export function inputBytes(): u32 {
+  return inputBytes_;
+}
+export function batchPtr(): usize {
+  return batchPtr_;
+}
+export function batchCapacity(): u32 {
+  return batchCap;
+}
+export function ringPtr(): usize {
+  return ringPtr_;
+}
+export function mapPtr(): usize {
+  return mapPtr_;
+}
+export function mapBytes(): u32 {
+  return mapBytes_;
+}
+/** End of everything init() laid out; never moves after init. */
+export function heapTop(): usize {
+  return heapTopPtr;
+}
+export function maxCpus(): u32 {
+  return MAX_CPUS;
+}
+
+// ---------------------------------------------------------------------------
+// The overwrite ring.
+
+@inline function copyEvent(dst: usize, src: usize): void {
+  // Four 8-byte moves: cheaper than a memory.copy call for 32 bytes.
+  store<u64>(dst, load<u64>(src, 0), 0);
+  store<u64>(dst, load<u64>(src, 8), 8);
+  store<u64>(dst, load<u64>(src, 16), 16);
+  store<u64>(dst, load<u64>(src, 24), 24);
+}
+
+@inline function ringAdvance(): void {
+  let h = ringHead_ + 1;
+  if (h == ringCap) h = 0;
+  ringHead_ = h;
+  if (ringLen < ringCap) ringLen++;
+  else ringOverwritten++;
+}
+
+@inline function ringPushFrom(src: usize): void {
+  copyEvent(ringPtr_ + <usize>ringHead_ * EVENT_SIZE, src);
+  ringAdvance();
+}
+
+/**
+ * Pushes one event given as fields. The timestamp comes as two u32 halves so
+ * that JS callers pass plain numbers rather than building a BigInt per call.
+ */
+export function ringPush(
+  tsLo: u32,
+  tsHi: u32,
+  pid: i32,
+  tid: i32,
+  userStackId: i32,
+  kernelStackId: i32,
+  cpu: u32,
+  flags: u32,
+): void {
+  writeEvent(
+    ringPtr_ + <usize>ringHead_ * EVENT_SIZE,
+    tsLo,
+    tsHi,
+    pid,
+    tid,
+    userStackId,
+    kernelStackId,
+    cpu,
+    flags,
+  );
+  ringAdvance();
+}
+
+/** Pushes `count` packed 32-byte events starting at `src`. */
+export function ringPushEvents(src: usize, count: u32): void {
+  for (let i: u32 = 0; i < count; i++) {
+    ringPushFrom(src + <usize>i * EVENT_SIZE);
+  }
+}
+
+export function ringLength(): u32 {
+  return ringLen;
+}
+export function ringCapacity(): u32 {
+  return ringCap;
+}
+/** Slot the next push writes; the oldest event is at (head - length) mod cap. */
+export function ringHead(): u32 {
+  return ringHead_;
+}
+/** Events pushed out by newer ones since init or the last clear (exact to 2^53). */
+export function ringOverwrittenCount(): f64 {
+  return <f64>ringOverwritten;
+}
+export function ringClear(): void {
+  ringHead_ = 0;
+  ringLen = 0;
+  ringOverwritten = 0;
+}
+
+/**
+ * Copies up to `max` events, oldest first, to `dst`; returns how many. `dst`
+ * may be the batch area (when the ring fits) or any host-chosen area.
+ */
+export function ringSnapshot(dst: usize, max: u32): u32 {
+  const n = ringLen < max ? ringLen : max;
+  // Skip the oldest (ringLen - n) so the newest n are returned.
+  let idx = ringHead_ + ringCap - ringLen + (ringLen - n);
+  if (idx >= ringCap) idx -= ringCap;
+  if (idx >= ringCap) idx -= ringCap;
+  for (let i: u32 = 0; i < n; i++) {
+    copyEvent(dst + <usize>i * EVENT_SIZE, ringPtr_ + <usize>idx * EVENT_SIZE);
+    idx++;
+    if (idx == ringCap) idx = 0;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding.
+
+/** Writes one 32-byte ProfileEvent at `dst`. */
+export function writeEvent(
+  dst: usize,
+  tsLo: u32,
+  tsHi: u32,
+  pid: i32,
+  tid: i32,
+  userStackId: i32,
+  kernelStackId: i32,
+  cpu: u32,
+  flags: u32,
+): void {
+  store<u64>(dst, (<u64>tsHi << 32) | <u64>tsLo, OFF_TIMESTAMP);
+  store<i32>(dst, pid, OFF_PID);
+  store<i32>(dst, tid, OFF_TID);
+  store<i32>(dst, userStackId, OFF_USER_STACK);
+  store<i32>(dst, kernelStackId, OFF_KERNEL_STACK);
+  store<u32>(dst, cpu, OFF_CPU);
+  store<u32>(dst, flags, OFF_FLAGS);
+}
+
+/**
+ * Encodes `count` packed events from `src` as committed BPF ring buffer
+ * records at `dst` (header len = 32, pg_off = 0, no padding needed since
+ * 8 + 32 is a multiple of 8). Returns bytes written.
+ */
+export function encodeRecords(src: usize, count: u32, dst: usize): u32 {
+  const rec = RECORD_HEADER_SIZE + EVENT_SIZE;
+  for (let i: u32 = 0; i < count; i++) {
+    const r = dst + <usize>i * rec;
+    store<u32>(r, EVENT_SIZE, 0);
+    store<u32>(r, 0, 4);
+    copyEvent(r + RECORD_HEADER_SIZE, src + <usize>i * EVENT_SIZE);
+  }
+  return count * rec;
+}
+
+// ---------------------------------------------------------------------------
+// Walking record streams.
+
+@inline function stat(i: u32): u32 {
+  return load<u32>(statsPtr_ + (<usize>i << 2));
+}
+@inline function setStat(i: u32, v: u32): void {
+  store<u32>(statsPtr_ + (<usize>i << 2), v);
+}
+
+/** Clears the per-CPU last timestamps (a new stream, not a new batch). */
+export function resetStream(): void {
+  memory.fill(cpuLastTsPtr, 0, <usize>MAX_CPUS * 8);
+}
+
+/**
+ * Walks the BPF ring buffer records in [ptr, ptr + len) exactly as the kernel
+ * lays them out, decoding each committed 32-byte record into the sinks
+ * (SINK_RING pushes into the overwrite ring, SINK_BATCH appends to the batch
+ * area), and fills the statistics block. Returns the bytes consumed: the
+ * caller advances the ring's consumer position by exactly this much.
+ *
+ * Stops at the first BUSY record (the producer has reserved but not yet
+ * committed it; records after it may be committed, but the kernel requires
+ * consumption in order), when a header claims bytes past the end of what was
+ * given (malformed: counted, not consumed, nothing read beyond `len`), or
+ * when the batch area is full. DISCARD records are skipped and counted, and
+ * so are records whose length is not an event's (malformed: consumed so the
+ * stream moves on).
+ *
+ * Headers are read with an atomic (sequentially consistent) load: when the
+ * host has mapped a live BPF ring into this memory, that is the acquire
+ * pairing with the kernel's xchg() on commit (kernel/bpf/ringbuf.c,
+ * bpf_ringbuf_commit), so the payload read after it is the committed one.
+ */
+export function walk(ptr: usize, len: u32, sinks: u32): u32 {
+  // Reset only what the previous batch touched: O(CPUs seen), not O(MAX_CPUS).
+  const touchedCount = stat(ST_CPUS_TOUCHED);
+  for (let i: u32 = 0; i < touchedCount; i++) {
+    const c = <usize>load<u32>(touchedPtr + (<usize>i << 2)) << 2;
+    store<u32>(cpuCountPtr + c, 0);
+    store<u32>(cpuOooPtr + c, 0);
+  }
+  memory.fill(statsPtr_, 0, <usize>STATS_WORDS * 4);
+
+  const toRing = (sinks & SINK_RING) != 0;
+  const toBatch = (sinks & SINK_BATCH) != 0;
+  let events: u32 = 0;
+  let discarded: u32 = 0;
+  let short: u32 = 0;
+  let long: u32 = 0;
+  let pastEnd: u32 = 0;
+  let ooo: u32 = 0;
+  let badCpu: u32 = 0;
+  let touched: u32 = 0;
+  let written: u32 = 0;
+  let stop = STOP_END;
+  let off: u32 = 0;
+
+  while (len - off >= RECORD_HEADER_SIZE) {
+    const hdrAt = ptr + <usize>off;
+    const hdr = atomic.load<u32>(hdrAt);
+    if (hdr & BUSY_BIT) {
+      stop = STOP_BUSY;
+      break;
+    }
+    const recLen = hdr & ~(BUSY_BIT | DISCARD_BIT);
+    // recLen < 2^30, so this cannot overflow u32.
+    const total = (recLen + RECORD_HEADER_SIZE + 7) & ~(<u32>7);
+    if (total > len - off) {
+      pastEnd++;
+      stop = STOP_PAST_END;
+      break;
+    }
+    if (hdr & DISCARD_BIT) {
+      discarded++;
+      off += total;
+      continue;
+    }
+    if (recLen != EVENT_SIZE) {
+      if (recLen < EVENT_SIZE) short++;
+      else long++;
+      off += total;
+      continue;
+    }
+    if (toBatch && written == batchCap) {
+      stop = STOP_BATCH_FULL;
+      break;
+    }
+    const ev = hdrAt + RECORD_HEADER_SIZE;
+    const cpu = load<u32>(ev, OFF_CPU);
+    if (cpu < MAX_CPUS) {
+      const c = <usize>cpu;
+      const countAt = cpuCountPtr + (c << 2);
+      const n = load<u32>(countAt);
+      if (n == 0) {
+        store<u32>(touchedPtr + (<usize>touched << 2), cpu);
+        touched++;
+      }
+      store<u32>(countAt, n + 1);
+      const ts = load<u64>(ev, OFF_TIMESTAMP);
+      const lastAt = cpuLastTsPtr + (c << 3);
+      if (ts < load<u64>(lastAt)) {
+        ooo++;
+        store<u32>(cpuOooPtr + (c << 2), load<u32>(cpuOooPtr + (c << 2)) + 1);
+      }
+      store<u64>(lastAt, ts);
+    } else {
+      badCpu++;
+    }
+    if (toRing) ringPushFrom(ev);
+    if (toBatch) {
+      copyEvent(batchPtr_ + <usize>written * EVENT_SIZE, ev);
+      written++;
+    }
+    events++;
+    off += total;
+  }
+
+  setStat(ST_EVENTS, events);
+  setStat(ST_DISCARDED, discarded);
+  setStat(ST_MALFORMED, short + long + pastEnd);
+  setStat(ST_STOP, stop);
+  setStat(ST_CONSUMED, off);
+  setStat(ST_OUT_OF_ORDER, ooo);
+  setStat(ST_CPUS_TOUCHED, touched);
+  setStat(ST_BAD_CPU, badCpu);
+  setStat(ST_SHORT, short);
+  setStat(ST_LONG, long);
+  setStat(ST_PAST_END, pastEnd);
+  setStat(ST_BATCH_WRITTEN, written);
+  return off;
+}
