@@ -165,6 +165,7 @@ export class EventRing {
   /** Pushes one event. */
   push(e: ProfileEvent): void {
     const ts = e.timestampNs;
+    checkTimestamp(ts);
     this.#x.ringPush(
       Number(ts & 0xffffffffn),
       Number((ts >> 32n) & 0xffffffffn),
@@ -203,7 +204,7 @@ export class EventRing {
   }
   /** Pushes every event of the last walk's batch, inside WASM. */
   pushBatch(): void {
-    this.#x.ringPushEvents(this.#x.batchPtr(), this.#p.batchLength);
+    this.#x.ringPushEvents(this.#p.batchOffset, this.#p.batchLength);
   }
   /** Empties the ring and zeroes the overwritten count. */
   clear(): void {
@@ -214,7 +215,7 @@ export class EventRing {
     const x = this.#x;
     const len = x.ringLength();
     const cap = x.ringCapacity();
-    const base = x.ringPtr();
+    const base = x.ringPtr() >>> 0;
     const view = new DataView(x.memory.buffer);
     const out: ProfileEvent[] = new Array(len);
     let idx = (x.ringHead() + cap - len) % cap;
@@ -226,20 +227,30 @@ export class EventRing {
   }
   /**
    * The newest `n` events (at most the batch capacity), oldest first, copied
-   * out by the WASM module itself.
+   * out by the WASM module itself. It copies through the batch area, so the
+   * last walk's batch is gone afterwards (`batchLength` becomes 0).
    */
   latest(n: number): ProfileEvent[] {
     const x = this.#x;
-    const got = x.ringSnapshot(
-      x.batchPtr(),
-      Math.min(n, this.#p.batchCapacity),
-    );
+    const at = this.#p.batchOffset;
+    // Clamp to [0, batchCapacity]: a negative or NaN n must not reach the
+    // module as a huge u32 and copy the whole ring past the batch area.
+    const want = Math.min(Math.max(Math.floor(n), 0), this.#p.batchCapacity);
+    const got = x.ringSnapshot(at, Number.isNaN(want) ? 0 : want);
+    // The batch area now holds these events, not the last walk's.
+    this.#p.forgetBatch();
     const view = new DataView(x.memory.buffer);
     const out: ProfileEvent[] = new Array(got);
     for (let i = 0; i < got; i++) {
-      out[i] = readEvent(view, x.batchPtr() + i * EVENT_SIZE);
+      out[i] = readEvent(view, at + i * EVENT_SIZE);
     }
     return out;
+  }
+}
+
+function checkTimestamp(ts: bigint): void {
+  if (ts < 0n || ts > 0xffffffffffffffffn) {
+    throw new RangeError(`timestamp ${ts} is outside the u64 range`);
   }
 }
 
@@ -269,6 +280,10 @@ export class ProfileParser {
   readonly #view: DataView;
   readonly #i32: Int32Array;
   readonly #u32: Uint32Array;
+  // Region offsets, fixed at init. Read as unsigned: the module returns
+  // pointers as i32, which JS sees as negative above 2 GiB.
+  readonly #inputAt: number;
+  readonly #batchAt: number;
   /** Events one walk may keep in the batch area. */
   readonly batchCapacity: number;
   /** Bytes of record stream one `walk()` accepts. */
@@ -317,6 +332,8 @@ export class ProfileParser {
     this.#view = new DataView(buf);
     this.#i32 = new Int32Array(buf);
     this.#u32 = new Uint32Array(buf);
+    this.#inputAt = x.inputPtr() >>> 0;
+    this.#batchAt = x.batchPtr() >>> 0;
     this.batchCapacity = batch;
     this.inputBytes = input;
     this.ring = new EventRing(this, x);
@@ -328,11 +345,19 @@ export class ProfileParser {
   }
   /** End of all the module laid out; a test checks it never moves. */
   get heapTop(): number {
-    return this.#x.heapTop();
+    return this.#x.heapTop() >>> 0;
   }
   /** Byte offset in `memory` reserved for a host mapping (0 if none). */
   get mapOffset(): number {
-    return this.#x.mapPtr();
+    return this.#x.mapPtr() >>> 0;
+  }
+  /** @internal Byte offset of the batch area in `memory`. */
+  get batchOffset(): number {
+    return this.#batchAt;
+  }
+  /** @internal The batch area was overwritten: it holds no walk's events. */
+  forgetBatch(): void {
+    this.#stats[11] = 0;
   }
 
   /**
@@ -345,7 +370,7 @@ export class ProfileParser {
         `record stream of ${bytes.byteLength} bytes exceeds the parser's input area of ${this.inputBytes}`,
       );
     }
-    const at = this.#x.inputPtr();
+    const at = this.#inputAt;
     this.#mem.set(bytes, at);
     this.walkAt(
       at,
@@ -424,7 +449,7 @@ export class ProfileParser {
   /** The events of the last walk's batch (allocates JS objects). */
   batchEvents(): ProfileEvent[] {
     const n = this.batchLength;
-    const base = this.#x.batchPtr();
+    const base = this.#batchAt;
     const out: ProfileEvent[] = new Array(n);
     for (let i = 0; i < n; i++) {
       out[i] = readEvent(this.#view, base + i * EVENT_SIZE);
@@ -434,15 +459,15 @@ export class ProfileParser {
 
   /** pid of batch event `i` (no allocation). */
   batchPid(i: number): number {
-    return this.#i32[(this.#x.batchPtr() + i * EVENT_SIZE + 8) >> 2];
+    return this.#i32[(this.#batchAt + i * EVENT_SIZE + 8) >>> 2];
   }
   /** tid of batch event `i` (no allocation). */
   batchTid(i: number): number {
-    return this.#i32[(this.#x.batchPtr() + i * EVENT_SIZE + 12) >> 2];
+    return this.#i32[(this.#batchAt + i * EVENT_SIZE + 12) >>> 2];
   }
   /** cpu of batch event `i` (no allocation). */
   batchCpu(i: number): number {
-    return this.#u32[(this.#x.batchPtr() + i * EVENT_SIZE + 24) >> 2];
+    return this.#u32[(this.#batchAt + i * EVENT_SIZE + 24) >>> 2];
   }
 
   /** Forgets per-CPU timestamps: the next walk starts a new stream. */
@@ -452,7 +477,12 @@ export class ProfileParser {
 
   /** Encodes one event as its 32 bytes (written by the WASM module). */
   encodeEvent(e: ProfileEvent): Uint8Array {
-    const at = this.#x.inputPtr();
+    if (this.inputBytes < EVENT_SIZE) {
+      throw new RangeError(
+        `the parser's input area of ${this.inputBytes} bytes cannot hold an event`,
+      );
+    }
+    const at = this.#inputAt;
     this.#write(at, e);
     return this.#mem.slice(at, at + EVENT_SIZE);
   }
@@ -485,20 +515,18 @@ export class ProfileParser {
         `${events.length} events exceed the parser's batch capacity`,
       );
     }
-    const src = this.#x.batchPtr();
+    const src = this.#batchAt;
     events.forEach((e, i) => this.#write(src + i * EVENT_SIZE, e));
     // The batch area now holds these events, not the last walk's.
     this.#stats[11] = 0;
-    const dst = this.#x.inputPtr();
+    const dst = this.#inputAt;
     const n = this.#x.encodeRecords(src, events.length, dst);
     return this.#mem.slice(dst, dst + n);
   }
 
   #write(at: number, e: ProfileEvent): void {
     const ts = e.timestampNs;
-    if (ts < 0n || ts > 0xffffffffffffffffn) {
-      throw new RangeError(`timestamp ${ts} is outside the u64 range`);
-    }
+    checkTimestamp(ts);
     this.#x.writeEvent(
       at,
       Number(ts & 0xffffffffn),

@@ -72,7 +72,7 @@ let ringHead_: u32 = 0; // slot the next push writes
 let ringLen: u32 = 0;
 let ringOverwritten: u64 = 0;
 
-@inline function alignUp(v: usize, a: usize): usize {
+@inline function alignUp64(v: u64, a: u64): u64 {
   return (v + a - 1) & ~(a - 1);
 }
 
@@ -99,39 +99,51 @@ export function init(
   if (ringCapacity == 0 || ringCapacity > 0x4000000) return -2;
   if (batchCapacity > 0x4000000 || inputBytes > 0x40000000) return -2;
   if (mapAlign == 0 || (mapAlign & (mapAlign - 1)) != 0) return -2;
-  let p: usize = alignUp(__heap_base, 64);
-  statsPtr_ = p;
-  p += STATS_WORDS * 4;
-  cpuCountPtr = p;
-  p += MAX_CPUS * 4;
-  cpuOooPtr = p;
-  p += MAX_CPUS * 4;
-  cpuLastTsPtr = alignUp(p, 8);
-  p = cpuLastTsPtr + MAX_CPUS * 8;
-  touchedPtr = p;
-  p += MAX_CPUS * 4;
-  ringPtr_ = alignUp(p, 64);
-  p = ringPtr_ + <usize>ringCapacity * EVENT_SIZE;
-  batchPtr_ = alignUp(p, 64);
-  p = batchPtr_ + <usize>batchCapacity * EVENT_SIZE;
-  inputPtr_ = alignUp(p, 64);
-  p = inputPtr_ + <usize>inputBytes;
+  // The layout is computed in u64: with the largest capacities allowed above
+  // the sum passes 2^32, and a wrapped usize would "fit" and overlap regions.
+  let p: u64 = alignUp64(<u64>__heap_base, 64);
+  const stats = p;
+  p += <u64>STATS_WORDS * 4;
+  const cpuCount = p;
+  p += <u64>MAX_CPUS * 4;
+  const cpuOoo = p;
+  p += <u64>MAX_CPUS * 4;
+  const cpuLastTs = alignUp64(p, 8);
+  p = cpuLastTs + <u64>MAX_CPUS * 8;
+  const touched = p;
+  p += <u64>MAX_CPUS * 4;
+  const ring = alignUp64(p, 64);
+  p = ring + <u64>ringCapacity * EVENT_SIZE;
+  const batch = alignUp64(p, 64);
+  p = batch + <u64>batchCapacity * EVENT_SIZE;
+  const input = alignUp64(p, 64);
+  p = input + <u64>inputBytes;
+  let map: u64 = 0;
   if (mapBytes > 0) {
-    mapPtr_ = alignUp(p, <usize>mapAlign);
-    p = mapPtr_ + <usize>mapBytes;
+    map = alignUp64(p, <u64>mapAlign);
+    p = map + <u64>mapBytes;
   }
-  const need: u64 = <u64>p;
+  const need: u64 = p;
   if (need > 0xFFFF0000) return -3;
   const havePages = <u64>memory.size();
   const needPages = (need + 0xFFFF) >> 16;
   if (needPages > havePages) {
     if (memory.grow(<i32>(needPages - havePages)) < 0) return -3;
   }
+  statsPtr_ = <usize>stats;
+  cpuCountPtr = <usize>cpuCount;
+  cpuOooPtr = <usize>cpuOoo;
+  cpuLastTsPtr = <usize>cpuLastTs;
+  touchedPtr = <usize>touched;
+  ringPtr_ = <usize>ring;
+  batchPtr_ = <usize>batch;
+  inputPtr_ = <usize>input;
+  mapPtr_ = <usize>map;
   ringCap = ringCapacity;
   batchCap = batchCapacity;
   inputBytes_ = inputBytes;
   mapBytes_ = mapBytes;
-  heapTopPtr = p;
+  heapTopPtr = <usize>p;
   initialised = true;
   return 0;
 }
