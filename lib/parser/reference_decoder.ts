@@ -130,6 +130,11 @@ export function referenceWalk(
     }
     off += total;
   }
+  if (stop === "end" && off !== bytes.byteLength) {
+    // 1-7 bytes left: the data ends inside a header.
+    pastEnd++;
+    stop = "past-end";
+  }
   return {
     events,
     stats: {

@@ -41,7 +41,10 @@ export interface WalkStats {
   shortRecords: number;
   /** Committed records longer than an event, skipped. */
   longRecords: number;
-  /** Headers claiming bytes past the end of the data (walk stops there). */
+  /**
+   * Records running past the end of the data: a header claiming more bytes
+   * than were given, or 1-7 trailing bytes of a cut header (walk stops there).
+   */
   pastEnd: number;
   /** Why the walk stopped. */
   stop: StopReason;

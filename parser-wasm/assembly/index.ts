@@ -43,7 +43,7 @@ const STATS_WORDS: u32 = 16;
 /** Why walk() stopped. */
 const STOP_END: u32 = 0; // every byte given was consumed
 const STOP_BUSY: u32 = 1; // a record the producer has not committed yet
-const STOP_PAST_END: u32 = 2; // a header claims more bytes than were given
+const STOP_PAST_END: u32 = 2; // a record (or its header) runs past the end
 const STOP_BATCH_FULL: u32 = 3; // the batch output area is full
 
 /** walk() sinks: where decoded events go. */
@@ -357,7 +357,8 @@ export function resetStream(): void {
  * Stops at the first BUSY record (the producer has reserved but not yet
  * committed it; records after it may be committed, but the kernel requires
  * consumption in order), when a header claims bytes past the end of what was
- * given (malformed: counted, not consumed, nothing read beyond `len`), or
+ * given or the data ends inside a header (malformed: counted, not consumed,
+ * nothing read beyond `len`), or
  * when the batch area is full. DISCARD records are skipped and counted, and
  * so are records whose length is not an event's (malformed: consumed so the
  * stream moves on).
@@ -449,6 +450,13 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
     }
     events++;
     off += total;
+  }
+  // 1-7 bytes left: the data ends inside a header. A live ring never does
+  // this (records are whole and 8-aligned), so it is malformed, and "end"
+  // would claim every byte was consumed.
+  if (stop == STOP_END && off != len) {
+    pastEnd++;
+    stop = STOP_PAST_END;
   }
 
   setStat(ST_EVENTS, events);
