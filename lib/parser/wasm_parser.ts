@@ -21,6 +21,7 @@ import type { ProfileEvent } from "./profile_event.ts";
 import {
   type CpuBatchStats,
   STOP_REASONS,
+  type StopReason,
   type WalkStats,
 } from "./walk_stats.ts";
 
@@ -414,6 +415,10 @@ export class ProfileParser {
   /** Events out of per-CPU timestamp order in the last walk. */
   get lastOutOfOrder(): number {
     return this.#stats[5];
+  }
+  /** Why the last walk stopped (a constant string: no allocation). */
+  get lastStop(): StopReason {
+    return STOP_REASONS[this.#stats[3]];
   }
   /** Events in the batch area after the last walk. */
   get batchLength(): number {
