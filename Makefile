@@ -47,7 +47,7 @@ build-wasm: parser-wasm/build/parser.wasm
 parser-wasm/build/parser.wasm: $(wildcard parser-wasm/assembly/*.ts) parser-wasm/asconfig.json | setup-npm
 	$(ASC) parser-wasm/assembly/index.ts --config parser-wasm/asconfig.json --target release
 
-build-ebpf: ebpf/build/profiler.bpf.o
+build-ebpf: ebpf/build/profiler.bpf.o ebpf/build/stress.bpf.o
 
 # <linux/bpf.h> includes <asm/types.h>, which Debian keeps under the multiarch
 # directory that clang -target bpf does not search by itself.

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A high-rate event source for testing consumers, not limited by perf
+ * sampling rates: one struct profile_event per system call made by one
+ * configured process (harness-c/streamprof-stressgen calls getpid() at a
+ * controlled rate). It uses the same ring map name ("events"), event format
+ * and per-CPU "counters" as profiler.bpf.c, so every consumer reads and
+ * reconciles both objects the same way.
+ *
+ * Same portability rules as profiler.bpf.c: 5.8+ helpers only, no CO-RE, no
+ * atomics, nothing architecture-specific. raw_tp/sys_enter needs no tracefs.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "profile_event.h"
+
+#ifndef ENOENT
+#define ENOENT 2
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+
+/*
+ * Same struct as the profiler so user space configures both alike. Only
+ * target_pid is used: the tgid whose system calls become events. 0 (the
+ * default) emits nothing, so a stray attach cannot flood the ring with the
+ * whole machine's system calls.
+ */
+const volatile struct profiler_config config = {
+	.target_pid = 0,
+	.skip_idle = 1,
+	.detect_truncation = 0,
+	.reserved = 0,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct profiler_counters);
+} counters SEC(".maps");
+
+SEC("raw_tp/sys_enter")
+int on_sys_enter(void *ctx)
+{
+	__u32 zero = 0;
+	struct profiler_counters *c;
+	struct profile_event *e;
+	__u64 pid_tgid;
+	__u32 tgid;
+
+	(void)ctx;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (!c)
+		return 0;
+	c->samples_seen++;
+
+	pid_tgid = bpf_get_current_pid_tgid();
+	tgid = (__u32)(pid_tgid >> 32);
+	if (config.target_pid == 0 || tgid != config.target_pid) {
+		c->filtered++;
+		return 0;
+	}
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		c->reserve_failed++;
+		return 0;
+	}
+	e->timestamp_ns = bpf_ktime_get_ns();
+	e->pid = (__s32)tgid;
+	e->tid = (__s32)(__u32)pid_tgid;
+	/*
+	 * No stacks: walking them would make this source measure stack
+	 * unwinding instead of the event pipeline. The ids carry -ENOENT and
+	 * the error flags and counters are set exactly as the profiler would
+	 * for a lost stack, so "negative id <=> *_STACK_ERROR flag" and "flags
+	 * seen == counters" hold for this source too.
+	 */
+	e->user_stack_id = -ENOENT;
+	e->kernel_stack_id = -ENOENT;
+	e->cpu = bpf_get_smp_processor_id();
+	e->flags = PE_FLAG_USER_STACK_ERROR | PE_FLAG_KERNEL_STACK_ERROR;
+	c->user_stack_errors++;
+	c->kernel_stack_errors++;
+	bpf_ringbuf_submit(e, 0);
+	c->events_submitted++;
+	return 0;
+}

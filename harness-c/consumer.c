@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * streamprof-consumer-c: the native reference consumer.
+ *
+ * Loads profiler.bpf.o (or stress.bpf.o), samples every online CPU for a
+ * while, consumes the ring the way most libbpf tools do (ring_buffer__poll
+ * with one callback per event), then proves exact accounting: every event
+ * the kernel committed was consumed, and every program run is accounted for
+ * by the per-CPU counters. The result is one JSON object on stdout, so the
+ * Deno implementation can be compared against it number for number.
+ *
+ * Exit status: 0 reconciled with no drops, 1 drops or mismatch, 2 usage or
+ * setup error (message on stderr).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cpus.h"
+#include "perf_attach.h"
+#include "profile_event.h"
+#include "rodata_config.h"
+
+#define CONSUMER_NAME "streamprof-consumer-c"
+#define STRESS_PROG_NAME "on_sys_enter"
+#define DEFAULT_BPF_DIR "ebpf/build"
+#define MAX_CPUS 4096
+
+#define EXIT_OK 0
+#define EXIT_MISMATCH 1
+#define EXIT_SETUP 2
+
+#define KNOWN_FLAGS                                                          \
+	(PE_FLAG_USER_TRUNCATED | PE_FLAG_KERNEL_TRUNCATED |                 \
+	 PE_FLAG_STACK_COLLISION | PE_FLAG_USER_STACK_ERROR |                \
+	 PE_FLAG_KERNEL_STACK_ERROR)
+
+enum source { SOURCE_PERF, SOURCE_STRESS };
+
+struct options {
+	enum source source;
+	unsigned long freq;
+	double duration_s;
+	__u32 target_pid;
+	bool skip_idle;
+	bool detect_truncation;
+	__u32 ring_size;
+	__u32 stack_entries;
+	const char *bpf_object; /* NULL: derived from ANTIMETAL_BPF_PATH */
+	bool hardware_events;
+	bool bpf_stats;
+	bool verbose;
+};
+
+/* What the ring callback learns; checked against the kernel's counters. */
+struct tally {
+	__u64 consumed;
+	__u64 bad_size;      /* records whose length is not 32 */
+	__u64 bad_content;   /* impossible cpu, unknown flags, id/flag mismatch */
+	__u64 user_truncated;
+	__u64 kernel_truncated;
+	__u64 collisions;    /* stack ids equal to -EEXIST */
+	__u64 user_errors;
+	__u64 kernel_errors;
+	__u64 time_regressions; /* per-CPU timestamps going backwards */
+	__u32 target_pid;
+	int possible_cpus;
+	__u64 *per_cpu;      /* events per CPU */
+	__u64 *last_ts;      /* last timestamp per CPU */
+};
+
+static volatile sig_atomic_t stop_requested;
+static bool verbose_libbpf;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_INFO && !verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: " CONSUMER_NAME " [options]\n"
+"\n"
+"Load streamprof's BPF object, sample every online CPU, consume the ring\n"
+"buffer with libbpf (one callback per event), then reconcile what was\n"
+"consumed with the kernel-side counters and print one JSON object.\n"
+"\n"
+"Options:\n"
+"  --source perf|stress  perf: CPU sampling (profiler.bpf.o, default);\n"
+"                        stress: one event per system call of --target-pid\n"
+"                        (stress.bpf.o, raw_tp/sys_enter, no perf events)\n"
+"  --freq HZ             samples per second per CPU (default 1000)\n"
+"  --duration SECONDS    how long to sample (default 5, fractions allowed)\n"
+"  --target-pid PID      only this process (required for --source stress)\n"
+"  --no-skip-idle        send idle-task samples too (default: count, skip)\n"
+"  --no-truncation       do not probe stack depth for *_TRUNCATED flags\n"
+"  --ring-size BYTES     ring buffer size, power of two >= page size;\n"
+"                        K/M/G suffixes allowed (default 8M)\n"
+"  --stack-entries N     stack map capacity (default 16384)\n"
+"  --bpf-object FILE     BPF object to load (default: $ANTIMETAL_BPF_PATH/\n"
+"                        profiler.bpf.o or stress.bpf.o, else " DEFAULT_BPF_DIR ")\n"
+"  --hardware-events     sample on CPU cycles instead of cpu-clock (fails\n"
+"                        clearly where no hardware PMU is exposed)\n"
+"  --bpf-stats           enable kernel BPF run-time stats while running and\n"
+"                        report the program's mean run time\n"
+"  --verbose             show libbpf's informational and debug messages\n"
+"  --help                this text\n"
+"\n"
+"Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch,\n"
+"2 usage or setup error. SIGINT/SIGTERM stop early; the JSON is still\n"
+"printed.\n");
+}
+
+static int parse_u64(const char *s, unsigned long long max,
+		     unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': mult = 1ULL << 10; end++; break;
+	case 'm': case 'M': mult = 1ULL << 20; end++; break;
+	case 'g': case 'G': mult = 1ULL << 30; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end || v > ULLONG_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+/* Returns 0, or EXIT_SETUP after printing what is wrong. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { O_SOURCE = 256, O_FREQ, O_DURATION, O_TARGET, O_NO_IDLE,
+	       O_NO_TRUNC, O_RING, O_STACKS, O_OBJECT, O_HW, O_STATS,
+	       O_VERBOSE, O_HELP };
+	static const struct option longopts[] = {
+		{ "source", required_argument, NULL, O_SOURCE },
+		{ "freq", required_argument, NULL, O_FREQ },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "target-pid", required_argument, NULL, O_TARGET },
+		{ "no-skip-idle", no_argument, NULL, O_NO_IDLE },
+		{ "no-truncation", no_argument, NULL, O_NO_TRUNC },
+		{ "ring-size", required_argument, NULL, O_RING },
+		{ "stack-entries", required_argument, NULL, O_STACKS },
+		{ "bpf-object", required_argument, NULL, O_OBJECT },
+		{ "hardware-events", no_argument, NULL, O_HW },
+		{ "bpf-stats", no_argument, NULL, O_STATS },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long long v;
+	char *end;
+	int c;
+
+	*o = (struct options){
+		.source = SOURCE_PERF,
+		.freq = 1000,
+		.duration_s = 5.0,
+		.skip_idle = true,
+		.detect_truncation = true,
+		.ring_size = 8u << 20,
+		.stack_entries = 16384,
+	};
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_SOURCE:
+			if (strcmp(optarg, "perf") == 0)
+				o->source = SOURCE_PERF;
+			else if (strcmp(optarg, "stress") == 0)
+				o->source = SOURCE_STRESS;
+			else
+				goto bad_value;
+			break;
+		case O_FREQ:
+			if (parse_u64(optarg, 1000000, &v) || v == 0)
+				goto bad_value;
+			o->freq = (unsigned long)v;
+			break;
+		case O_DURATION:
+			errno = 0;
+			o->duration_s = strtod(optarg, &end);
+			if (errno || *end || end == optarg ||
+			    !(o->duration_s > 0) || o->duration_s > 86400)
+				goto bad_value;
+			break;
+		case O_TARGET:
+			if (parse_u64(optarg, INT_MAX, &v) || v == 0)
+				goto bad_value;
+			o->target_pid = (__u32)v;
+			break;
+		case O_NO_IDLE:
+			o->skip_idle = false;
+			break;
+		case O_NO_TRUNC:
+			o->detect_truncation = false;
+			break;
+		case O_RING:
+			/* The kernel wants a power of two, a multiple of the page. */
+			if (parse_size(optarg, &v) || v < (unsigned long long)page ||
+			    v > (1ULL << 30) || (v & (v - 1)))
+				goto bad_value;
+			o->ring_size = (__u32)v;
+			break;
+		case O_STACKS:
+			if (parse_u64(optarg, 1u << 24, &v) || v == 0)
+				goto bad_value;
+			o->stack_entries = (__u32)v;
+			break;
+		case O_OBJECT:
+			o->bpf_object = optarg;
+			break;
+		case O_HW:
+			o->hardware_events = true;
+			break;
+		case O_STATS:
+			o->bpf_stats = true;
+			break;
+		case O_VERBOSE:
+			o->verbose = true;
+			break;
+		case 'h':
+		case O_HELP:
+			usage(stdout);
+			exit(EXIT_OK);
+		default:
+			usage(stderr);
+			return EXIT_SETUP;
+		}
+		continue;
+bad_value:
+		fprintf(stderr, "%s: invalid value '%s' for --%s (see --help)\n",
+			CONSUMER_NAME, optarg, longopts[c - O_SOURCE].name);
+		return EXIT_SETUP;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n",
+			CONSUMER_NAME, argv[optind]);
+		return EXIT_SETUP;
+	}
+	if (o->source == SOURCE_STRESS && o->target_pid == 0) {
+		fprintf(stderr, "%s: --source stress needs --target-pid (the "
+				"process whose system calls become events)\n",
+			CONSUMER_NAME);
+		return EXIT_SETUP;
+	}
+	return 0;
+}
+
+/*
+ * --bpf-object wins; else $ANTIMETAL_BPF_PATH/<name>; else ebpf/build/<name>
+ * relative to the working directory, then relative to this executable
+ * (harness-c/build/../../ebpf/build) so it also works from another cwd.
+ */
+static int resolve_object_path(const struct options *o, char *buf, size_t len)
+{
+	const char *name = o->source == SOURCE_STRESS ? "stress.bpf.o"
+						      : "profiler.bpf.o";
+	const char *dir = getenv("ANTIMETAL_BPF_PATH");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (o->bpf_object) {
+		snprintf(buf, len, "%s", o->bpf_object);
+		return 0;
+	}
+	if (dir && *dir) {
+		snprintf(buf, len, "%s/%s", dir, name);
+		return 0;
+	}
+	snprintf(buf, len, "%s/%s", DEFAULT_BPF_DIR, name);
+	if (access(buf, F_OK) == 0)
+		return 0;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+		char alt[PATH_MAX + 64];
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(alt, sizeof(alt), "%s/../../%s/%s", exe,
+				 DEFAULT_BPF_DIR, name);
+			if (access(alt, F_OK) == 0) {
+				snprintf(buf, len, "%s", alt);
+				return 0;
+			}
+		}
+	}
+	return 0; /* keep the cwd-relative path for the error message */
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct tally *t = ctx;
+	const struct profile_event *e = data;
+	bool bad = false;
+
+	t->consumed++;
+	if (size != PROFILE_EVENT_SIZE) {
+		t->bad_size++;
+		return 0;
+	}
+	if (e->cpu >= (__u32)t->possible_cpus || (e->flags & ~KNOWN_FLAGS))
+		bad = true;
+	if (t->target_pid && (__u32)e->pid != t->target_pid)
+		bad = true;
+	/* A stack id is negative exactly when a flag says why. */
+	if ((e->user_stack_id < 0) !=
+	    (e->user_stack_id == -EEXIST || !!(e->flags & PE_FLAG_USER_STACK_ERROR)))
+		bad = true;
+	if ((e->kernel_stack_id < 0) !=
+	    (e->kernel_stack_id == -EEXIST || !!(e->flags & PE_FLAG_KERNEL_STACK_ERROR)))
+		bad = true;
+	if (bad) {
+		t->bad_content++;
+		return 0;
+	}
+	t->per_cpu[e->cpu]++;
+	if (e->timestamp_ns < t->last_ts[e->cpu])
+		t->time_regressions++;
+	t->last_ts[e->cpu] = e->timestamp_ns;
+	t->user_truncated += !!(e->flags & PE_FLAG_USER_TRUNCATED);
+	t->kernel_truncated += !!(e->flags & PE_FLAG_KERNEL_TRUNCATED);
+	t->collisions += (e->user_stack_id == -EEXIST) +
+			 (e->kernel_stack_id == -EEXIST);
+	t->user_errors += !!(e->flags & PE_FLAG_USER_STACK_ERROR);
+	t->kernel_errors += !!(e->flags & PE_FLAG_KERNEL_STACK_ERROR);
+	return 0;
+}
+
+/*
+ * Sum the per-CPU counters. A per-CPU lookup returns one value per possible
+ * CPU (not online), each rounded up to 8 bytes; struct profiler_counters is
+ * 80 bytes so no rounding applies, but we index with the rounded size anyway.
+ */
+static int read_counters(int map_fd, int possible, struct profiler_counters *sum,
+			 struct profiler_counters *per_cpu)
+{
+	size_t stride = (sizeof(struct profiler_counters) + 7) & ~(size_t)7;
+	__u32 key = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map_lookup_elem(map_fd, &key, per_cpu))
+		return -errno;
+	for (int i = 0; i < possible; i++) {
+		const struct profiler_counters *c =
+			(const void *)((const char *)per_cpu + (size_t)i * stride);
+
+		sum->samples_seen += c->samples_seen;
+		sum->events_submitted += c->events_submitted;
+		sum->reserve_failed += c->reserve_failed;
+		sum->idle_skipped += c->idle_skipped;
+		sum->filtered += c->filtered;
+		sum->user_stack_truncated += c->user_stack_truncated;
+		sum->kernel_stack_truncated += c->kernel_stack_truncated;
+		sum->stack_collisions += c->stack_collisions;
+		sum->user_stack_errors += c->user_stack_errors;
+		sum->kernel_stack_errors += c->kernel_stack_errors;
+	}
+	return 0;
+}
+
+static bool samples_balance(const struct profiler_counters *c)
+{
+	return c->samples_seen == c->idle_skipped + c->filtered +
+				  c->reserve_failed + c->events_submitted;
+}
+
+static bool flags_match(const struct tally *t, const struct profiler_counters *c)
+{
+	return t->user_truncated == c->user_stack_truncated &&
+	       t->kernel_truncated == c->kernel_stack_truncated &&
+	       t->collisions == c->stack_collisions &&
+	       t->user_errors == c->user_stack_errors &&
+	       t->kernel_errors == c->kernel_stack_errors;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static __u64 rusage_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (__u64)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+	       (__u64)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+static long peak_rss_kib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss; /* Linux reports KiB */
+}
+
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void print_counters_json(const struct profiler_counters *c)
+{
+	printf("{\"samples_seen\":%llu,\"events_submitted\":%llu,"
+	       "\"reserve_failed\":%llu,\"idle_skipped\":%llu,"
+	       "\"filtered\":%llu,\"user_stack_truncated\":%llu,"
+	       "\"kernel_stack_truncated\":%llu,\"stack_collisions\":%llu,"
+	       "\"user_stack_errors\":%llu,\"kernel_stack_errors\":%llu}",
+	       (unsigned long long)c->samples_seen,
+	       (unsigned long long)c->events_submitted,
+	       (unsigned long long)c->reserve_failed,
+	       (unsigned long long)c->idle_skipped,
+	       (unsigned long long)c->filtered,
+	       (unsigned long long)c->user_stack_truncated,
+	       (unsigned long long)c->kernel_stack_truncated,
+	       (unsigned long long)c->stack_collisions,
+	       (unsigned long long)c->user_stack_errors,
+	       (unsigned long long)c->kernel_stack_errors);
+}
+
+struct run_result {
+	const char *object_path;
+	int online;
+	int possible;
+	double elapsed_s;
+	struct profiler_counters sum;
+	const struct profiler_counters *per_cpu; /* possible entries */
+	struct tally *tally;
+	struct bpf_prog_info info;
+	bool have_info;
+	__u64 cpu_ns;
+	bool interrupted;
+	bool consumed_ok, balance_ok, flags_ok, content_ok;
+	__u64 drops;
+};
+
+static void print_result(const struct options *o, const struct run_result *r)
+{
+	const struct tally *t = r->tally;
+	bool ok = r->consumed_ok && r->balance_ok && r->flags_ok && r->content_ok;
+
+	printf("{\"consumer\":\"" CONSUMER_NAME "\",\"source\":\"%s\",",
+	       o->source == SOURCE_STRESS ? "stress" : "perf");
+	printf("\"bpf_object\":");
+	print_json_string(r->object_path);
+	if (o->source == SOURCE_PERF)
+		printf(",\"freq\":%lu,\"event\":\"%s\"", o->freq,
+		       o->hardware_events ? "cycles" : "cpu-clock");
+	else
+		printf(",\"freq\":null,\"event\":\"raw_tp/sys_enter\"");
+	printf(",\"duration_s\":%g,\"elapsed_s\":%.6f,\"cpus\":%d,"
+	       "\"possible_cpus\":%d,\"target_pid\":%u,\"skip_idle\":%s,"
+	       "\"detect_truncation\":%s,\"ring_size\":%u,\"stack_entries\":%u,",
+	       o->duration_s, r->elapsed_s, r->online, r->possible,
+	       o->target_pid, o->skip_idle ? "true" : "false",
+	       o->detect_truncation ? "true" : "false", o->ring_size,
+	       o->stack_entries);
+	printf("\"counters\":");
+	print_counters_json(&r->sum);
+	printf(",\"consumed\":%llu,\"bad_size\":%llu,\"bad_content\":%llu,",
+	       (unsigned long long)t->consumed, (unsigned long long)t->bad_size,
+	       (unsigned long long)t->bad_content);
+	printf("\"events_per_s\":%.1f,\"samples_per_s\":%.1f,",
+	       r->elapsed_s > 0 ? (double)t->consumed / r->elapsed_s : 0.0,
+	       r->elapsed_s > 0 ? (double)r->sum.samples_seen / r->elapsed_s : 0.0);
+	printf("\"events_per_cpu\":[");
+	for (int i = 0; i < r->possible; i++)
+		printf("%s%llu", i ? "," : "", (unsigned long long)t->per_cpu[i]);
+	printf("],\"samples_per_cpu\":[");
+	for (int i = 0; i < r->possible; i++)
+		printf("%s%llu", i ? "," : "",
+		       (unsigned long long)r->per_cpu[i].samples_seen);
+	printf("],\"flags_seen\":{\"user_truncated\":%llu,"
+	       "\"kernel_truncated\":%llu,\"stack_collisions\":%llu,"
+	       "\"user_stack_errors\":%llu,\"kernel_stack_errors\":%llu},",
+	       (unsigned long long)t->user_truncated,
+	       (unsigned long long)t->kernel_truncated,
+	       (unsigned long long)t->collisions,
+	       (unsigned long long)t->user_errors,
+	       (unsigned long long)t->kernel_errors);
+	printf("\"per_cpu_time_regressions\":%llu,",
+	       (unsigned long long)t->time_regressions);
+	if (r->have_info) {
+		printf("\"prog_recursion_misses\":%llu,",
+		       (unsigned long long)r->info.recursion_misses);
+		if (o->bpf_stats && r->info.run_cnt)
+			printf("\"prog_run_cnt\":%llu,\"prog_avg_run_ns\":%.1f,",
+			       (unsigned long long)r->info.run_cnt,
+			       (double)r->info.run_time_ns / (double)r->info.run_cnt);
+	} else {
+		printf("\"prog_recursion_misses\":null,");
+	}
+	printf("\"drops\":%llu,\"reconciled\":%s,\"reconciliation\":{"
+	       "\"consumed_equals_submitted\":%s,\"samples_balance\":%s,"
+	       "\"flags_match\":%s,\"content_valid\":%s},",
+	       (unsigned long long)r->drops, ok ? "true" : "false",
+	       r->consumed_ok ? "true" : "false",
+	       r->balance_ok ? "true" : "false",
+	       r->flags_ok ? "true" : "false",
+	       r->content_ok ? "true" : "false");
+	printf("\"consumer_cpu_ns\":%llu,\"cpu_ns_per_event\":%.1f,"
+	       "\"peak_rss_kib\":%ld,\"interrupted\":%s}\n",
+	       (unsigned long long)r->cpu_ns,
+	       t->consumed ? (double)r->cpu_ns / (double)t->consumed : 0.0,
+	       peak_rss_kib(), r->interrupted ? "true" : "false");
+	fflush(stdout);
+}
+
+/* Resources owned by one run; run_cleanup releases whatever was made. */
+struct run {
+	struct bpf_object *obj;
+	struct perf_attachment perf;
+	struct bpf_link *raw_link;
+	struct ring_buffer *rb;
+	int stats_fd;
+	struct tally tally;
+	struct profiler_counters *per_cpu;
+};
+
+static void run_detach(struct run *r)
+{
+	perf_detach_all(&r->perf);
+	bpf_link__destroy(r->raw_link); /* NULL-safe */
+	r->raw_link = NULL;
+}
+
+static void run_cleanup(struct run *r)
+{
+	run_detach(r);
+	ring_buffer__free(r->rb); /* NULL-safe */
+	bpf_object__close(r->obj); /* NULL-safe */
+	if (r->stats_fd >= 0)
+		close(r->stats_fd);
+	free(r->tally.per_cpu);
+	free(r->tally.last_ts);
+	free(r->per_cpu);
+}
+
+static int open_and_load(const struct options *o, const char *path,
+			 struct run *r, struct bpf_program **prog_out)
+{
+	struct profiler_config cfg = {
+		.target_pid = o->target_pid,
+		.skip_idle = o->skip_idle,
+		.detect_truncation = o->detect_truncation,
+	};
+	const char *prog_name = o->source == SOURCE_STRESS ? STRESS_PROG_NAME
+							   : PROFILER_PROG_NAME;
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	int err;
+
+	if (access(path, R_OK) != 0) {
+		fprintf(stderr, "%s: BPF object %s: %s (run `make build-ebpf`, "
+				"or pass --bpf-object / set ANTIMETAL_BPF_PATH)\n",
+			CONSUMER_NAME, path, strerror(errno));
+		return -ENOENT;
+	}
+	r->obj = bpf_object__open_file(path, NULL);
+	if (!r->obj) {
+		err = -errno;
+		r->obj = NULL;
+		fprintf(stderr, "%s: cannot open BPF object %s: %s (not a valid "
+				"BPF ELF object?)\n",
+			CONSUMER_NAME, path, strerror(-err));
+		return err;
+	}
+	prog = bpf_object__find_program_by_name(r->obj, prog_name);
+	if (!prog) {
+		fprintf(stderr, "%s: %s has no program '%s': wrong object for "
+				"--source %s?\n",
+			CONSUMER_NAME, path, prog_name,
+			o->source == SOURCE_STRESS ? "stress" : "perf");
+		return -ENOENT;
+	}
+	map = bpf_object__find_map_by_name(r->obj, PROFILER_RINGBUF_MAP);
+	if (!map || bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF) {
+		fprintf(stderr, "%s: %s has no ring buffer map '%s'\n",
+			CONSUMER_NAME, path, PROFILER_RINGBUF_MAP);
+		return -ENOENT;
+	}
+	err = bpf_map__set_max_entries(map, o->ring_size);
+	if (err) {
+		fprintf(stderr, "%s: cannot size ring buffer to %u bytes: %s\n",
+			CONSUMER_NAME, o->ring_size, strerror(-err));
+		return err;
+	}
+	/* Only the profiler keeps stacks; the stress object has no such map. */
+	map = bpf_object__find_map_by_name(r->obj, PROFILER_STACK_MAP);
+	if (map) {
+		err = bpf_map__set_max_entries(map, o->stack_entries);
+		if (err) {
+			fprintf(stderr, "%s: cannot size stack map to %u: %s\n",
+				CONSUMER_NAME, o->stack_entries, strerror(-err));
+			return err;
+		}
+	} else if (o->source == SOURCE_PERF) {
+		fprintf(stderr, "%s: %s has no stack map '%s'\n", CONSUMER_NAME,
+			path, PROFILER_STACK_MAP);
+		return -ENOENT;
+	}
+	err = set_rodata_config(r->obj, &cfg);
+	if (err)
+		return err;
+	err = bpf_object__load(r->obj);
+	if (err) {
+		fprintf(stderr, "%s: loading %s into the kernel failed: %s%s\n",
+			CONSUMER_NAME, path, strerror(-err),
+			(err == -EPERM || err == -EACCES)
+				? " (needs root: CAP_BPF + CAP_PERFMON or "
+				  "CAP_SYS_ADMIN)"
+				: " (libbpf's messages above say where)");
+		return err;
+	}
+	*prog_out = prog;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct run r = { .stats_fd = -1 };
+	struct run_result res = { 0 };
+	struct bpf_program *prog = NULL;
+	struct sigaction sa;
+	char path[PATH_MAX + 64];
+	int cpus[MAX_CPUS];
+	int online, possible, counters_fd, err, status = EXIT_SETUP;
+	double start, deadline;
+	__u64 cpu_start;
+
+	err = parse_options(argc, argv, &o);
+	if (err)
+		return err;
+	verbose_libbpf = o.verbose;
+	libbpf_set_print(libbpf_print);
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "%s: must run as root (loading BPF programs and "
+				"system-wide perf events needs CAP_BPF, "
+				"CAP_PERFMON)\n",
+			CONSUMER_NAME);
+		return EXIT_SETUP;
+	}
+	if (o.source == SOURCE_STRESS && kill((pid_t)o.target_pid, 0) != 0 &&
+	    errno == ESRCH) {
+		fprintf(stderr, "%s: --target-pid %u: no such process\n",
+			CONSUMER_NAME, o.target_pid);
+		return EXIT_SETUP;
+	}
+	online = online_cpus(cpus, MAX_CPUS);
+	possible = libbpf_num_possible_cpus();
+	if (online <= 0 || possible <= 0) {
+		fprintf(stderr, "%s: cannot read the CPU lists in "
+				"/sys/devices/system/cpu: %s\n",
+			CONSUMER_NAME, strerror(online <= 0 ? -online : -possible));
+		return EXIT_SETUP;
+	}
+	r.tally.possible_cpus = possible;
+	r.tally.target_pid = o.target_pid;
+	r.tally.per_cpu = calloc((size_t)possible, sizeof(__u64));
+	r.tally.last_ts = calloc((size_t)possible, sizeof(__u64));
+	r.per_cpu = calloc((size_t)possible, sizeof(struct profiler_counters));
+	if (!r.tally.per_cpu || !r.tally.last_ts || !r.per_cpu) {
+		fprintf(stderr, "%s: out of memory\n", CONSUMER_NAME);
+		goto out;
+	}
+
+	resolve_object_path(&o, path, sizeof(path));
+	if (open_and_load(&o, path, &r, &prog))
+		goto out;
+	counters_fd = bpf_object__find_map_fd_by_name(r.obj, PROFILER_COUNTERS_MAP);
+	if (counters_fd < 0) {
+		fprintf(stderr, "%s: %s has no '%s' map\n", CONSUMER_NAME, path,
+			PROFILER_COUNTERS_MAP);
+		goto out;
+	}
+	r.rb = ring_buffer__new(
+		bpf_object__find_map_fd_by_name(r.obj, PROFILER_RINGBUF_MAP),
+		on_event, &r.tally, NULL);
+	if (!r.rb) {
+		fprintf(stderr, "%s: ring_buffer__new failed: %s\n",
+			CONSUMER_NAME, strerror(errno));
+		goto out;
+	}
+	if (o.bpf_stats) {
+		r.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (r.stats_fd < 0) {
+			fprintf(stderr, "%s: --bpf-stats: cannot enable BPF run "
+					"time stats: %s\n",
+				CONSUMER_NAME, strerror(errno));
+			goto out;
+		}
+	}
+
+	/* No SA_RESTART: a signal must interrupt the epoll wait. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	cpu_start = rusage_cpu_ns();
+	start = mono_now();
+	if (o.source == SOURCE_PERF) {
+		if (perf_attach_all(prog, cpus, online, o.freq,
+				    o.hardware_events, &r.perf))
+			goto out;
+	} else {
+		r.raw_link = bpf_program__attach(prog);
+		if (!r.raw_link) {
+			fprintf(stderr, "%s: attaching to raw_tp/sys_enter "
+					"failed: %s\n",
+				CONSUMER_NAME, strerror(errno));
+			goto out;
+		}
+	}
+
+	deadline = start + o.duration_s;
+	while (!stop_requested) {
+		double left = deadline - mono_now();
+		int timeout_ms;
+
+		if (left <= 0)
+			break;
+		/* Wake at least every 100 ms to notice the deadline. */
+		timeout_ms = left > 0.1 ? 100 : (int)(left * 1000) + 1;
+		err = ring_buffer__poll(r.rb, timeout_ms);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "%s: ring_buffer__poll failed: %s\n",
+				CONSUMER_NAME, strerror(-err));
+			goto out;
+		}
+	}
+	res.interrupted = stop_requested;
+
+	/*
+	 * Stop producing, then drain. A program instance may still be between
+	 * reserve and submit on another CPU when the links go away, so drain
+	 * until the counters balance and the ring holds nothing the counters
+	 * do not know about, giving in-flight runs up to 200 ms.
+	 */
+	run_detach(&r);
+	res.elapsed_s = mono_now() - start;
+	for (int tries = 0;; tries++) {
+		err = ring_buffer__consume(r.rb);
+		if (err < 0) {
+			fprintf(stderr, "%s: ring_buffer__consume failed: %s\n",
+				CONSUMER_NAME, strerror(-err));
+			goto out;
+		}
+		err = read_counters(counters_fd, possible, &res.sum, r.per_cpu);
+		if (err) {
+			fprintf(stderr, "%s: reading the '%s' map failed: %s\n",
+				CONSUMER_NAME, PROFILER_COUNTERS_MAP,
+				strerror(-err));
+			goto out;
+		}
+		if ((r.tally.consumed == res.sum.events_submitted &&
+		     samples_balance(&res.sum)) || tries >= 200)
+			break;
+		usleep(1000);
+	}
+	res.cpu_ns = rusage_cpu_ns() - cpu_start;
+
+	{
+		__u32 len = sizeof(res.info);
+
+		memset(&res.info, 0, sizeof(res.info));
+		res.have_info = bpf_obj_get_info_by_fd(bpf_program__fd(prog),
+						       &res.info, &len) == 0;
+	}
+	res.object_path = path;
+	res.online = online;
+	res.possible = possible;
+	res.per_cpu = r.per_cpu;
+	res.tally = &r.tally;
+	res.consumed_ok = r.tally.consumed == res.sum.events_submitted;
+	res.balance_ok = samples_balance(&res.sum);
+	res.flags_ok = flags_match(&r.tally, &res.sum);
+	res.content_ok = r.tally.bad_size == 0 && r.tally.bad_content == 0;
+	/*
+	 * Drops: events the ring had no room for, plus program runs the kernel
+	 * skipped because another BPF program was running on that CPU (those
+	 * never reach our counters, only the program's recursion_misses).
+	 */
+	res.drops = res.sum.reserve_failed +
+		    (res.have_info ? res.info.recursion_misses : 0);
+	print_result(&o, &res);
+	fprintf(stderr, "%s: %llu events in %.2f s (%.0f/s), %s, %llu dropped\n",
+		CONSUMER_NAME, (unsigned long long)r.tally.consumed,
+		res.elapsed_s, (double)r.tally.consumed / res.elapsed_s,
+		res.consumed_ok && res.balance_ok && res.flags_ok && res.content_ok
+			? "reconciled"
+			: "NOT reconciled",
+		(unsigned long long)res.drops);
+	status = (res.consumed_ok && res.balance_ok && res.flags_ok &&
+		  res.content_ok && res.drops == 0)
+			 ? EXIT_OK
+			 : EXIT_MISMATCH;
+out:
+	run_cleanup(&r);
+	return status;
+}
