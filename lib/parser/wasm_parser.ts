@@ -348,6 +348,13 @@ export class ProfileParser {
   get heapTop(): number {
     return this.#x.heapTop() >>> 0;
   }
+  /**
+   * Bytes of WASM memory the parser itself uses (its regions, not the span
+   * reserved for a host mapping, whose pages belong to the mapped object).
+   */
+  get ownBytes(): number {
+    return this.#x.mapPtr() || this.#x.heapTop();
+  }
   /** Byte offset in `memory` reserved for a host mapping (0 if none). */
   get mapOffset(): number {
     return this.#x.mapPtr() >>> 0;
@@ -386,6 +393,8 @@ export class ProfileParser {
    * Walks records already in WASM memory at byte offset `at` (for example a
    * BPF ring mapped at `mapOffset`). The hot path: returns bytes consumed and
    * allocates nothing; read details with `lastEvents` etc. or `lastStats()`.
+   * `at` must be 4-byte aligned (ring records are 8-aligned) and the range
+   * inside `memory`, else a RangeError.
    */
   walkAt(
     at: number,
@@ -393,6 +402,17 @@ export class ProfileParser {
     toRing: boolean,
     toBatch: boolean,
   ): number {
+    // The module reads headers with atomic loads, which trap unless 4-byte
+    // aligned (records are 8-aligned anyway), and a range past the memory
+    // traps too: say so as a RangeError instead of a RuntimeError.
+    if (
+      (at & 3) !== 0 || !(at >= 0) || !(length >= 0) ||
+      at + length > this.#mem.byteLength
+    ) {
+      throw new RangeError(
+        `walkAt(${at}, ${length}): not a 4-byte aligned range of the parser's memory`,
+      );
+    }
     return this.#x.walk(
       at,
       length,

@@ -33,7 +33,7 @@ import { reconcile, type Reconciliation } from "./reconcile.ts";
 export interface SessionOptions extends LoadOptions, SamplingOptions {
   /** CPUs to sample (default: every online CPU). */
   cpus?: number[];
-  /** Milliseconds between polls when the ring is quiet (default 10). */
+  /** Longest wait between polls in ms (default 100); the reader polls sooner as the ring fills faster. */
   pollIntervalMs?: number;
   /** Recent events kept in the parser's overwrite ring (default 16384). */
   recentEvents?: number;
@@ -65,7 +65,8 @@ export class ProfilerSession {
   #stopping = false;
   #wake: (() => void) | null = null;
   #report: SessionReport | null = null;
-  readonly #interval: number;
+  readonly #maxInterval: number;
+  #paused = false;
 
   /** Loads, maps, attaches and starts polling. Cleans up fully on failure. */
   static async start(o: SessionOptions = {}): Promise<ProfilerSession> {
@@ -121,7 +122,7 @@ export class ProfilerSession {
     this.#mapping = mapping;
     this.#links = links;
     this.cpus = cpus;
-    this.#interval = o.pollIntervalMs ?? 10;
+    this.#maxInterval = o.pollIntervalMs ?? 100;
     this.reader = new RingReader(parser, mapping, {
       toRing: true,
       onBatch: o.onBatch,
@@ -131,16 +132,29 @@ export class ProfilerSession {
   }
 
   /**
-   * Polls until stopped. When a poll finds much data the next one comes at
-   * once; when the ring is quiet it sleeps: timer polling costs less CPU
-   * than a wake-up per event (see FIELD-NOTES: libbpf's per-event wake-ups
-   * cost 12-17% of a core at 10 kHz on 2 CPUs).
+   * Polls until stopped. Timer polling costs less CPU than a wake-up per
+   * event (FIELD-NOTES: libbpf's per-event wake-ups cost 12-17% of a core
+   * at 10 kHz on 2 CPUs), so we sleep between polls, and size the sleep from
+   * the measured fill rate: the next poll should come when the ring is about
+   * an eighth full, never later than the maximum interval. A burst that
+   * fills more than that makes the next poll come at once.
    */
   async #run(): Promise<void> {
-    const busyBytes = this.#mapping.size / 8;
+    const size = this.#mapping.size;
+    let last = performance.now();
+    let delay = 1;
     while (!this.#stopping) {
-      const n = this.reader.poll();
-      const delay = n >= busyBytes ? 0 : this.#interval;
+      const n = this.#paused ? 0 : this.reader.poll();
+      const now = performance.now();
+      const elapsed = Math.max(now - last, 0.001);
+      last = now;
+      if (this.#paused) delay = this.#maxInterval;
+      else if (n >= size / 8) delay = 0;
+      else {
+        const bytesPerMs = n / elapsed;
+        const fillMs = bytesPerMs > 0 ? size / 8 / bytesPerMs : Infinity;
+        delay = Math.max(1, Math.min(this.#maxInterval, fillMs));
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           this.#wake = null;
@@ -153,6 +167,20 @@ export class ProfilerSession {
         };
       });
     }
+  }
+
+  /**
+   * Stops consuming (the kernel keeps producing; when the ring fills, it
+   * counts drops). For tests of a stalled consumer.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Consumes again after pause(). */
+  resume(): void {
+    this.#paused = false;
+    this.#wake?.();
   }
 
   /** Exact counters now (the session keeps running). */

@@ -1,0 +1,225 @@
+/**
+ * `streamprof doctor`: can this machine run the profiler, and if not, what
+ * to fix. Probes the kernel with libbpf rather than guessing from versions.
+ *
+ * @example
+ * ```sh
+ * deno task doctor --json out/doctor.json
+ * ```
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { BPF_MAP_TYPE, BPF_PROG_TYPE, libbpf } from "../bpf/libbpf.ts";
+import { libc } from "../bpf/libc.ts";
+import { openSamplingEvent } from "../bpf/perf_event.ts";
+import { defaultBpfDir, ProfilerObject } from "../bpf/profiler_object.ts";
+import { ExitCode } from "./args.ts";
+import { describeEnvironment } from "./environment.ts";
+
+/** One finding. */
+export interface DoctorCheck {
+  name: string;
+  /** fail: the profiler cannot run; warn: a feature is missing; ok/info. */
+  status: "ok" | "fail" | "warn" | "info";
+  detail: string;
+  /** What to do about a fail or warn. */
+  fix?: string;
+}
+
+/** Usage text of `doctor`. */
+export const DOCTOR_HELP = `Usage: streamprof doctor [--json FILE]
+
+Checks kernel version, BTF, privileges, BPF ring buffer and perf_event program
+support (probed with libbpf), the software CPU clock, the hardware PMU, and
+that profiler.bpf.o loads. Says what to fix. Exit 0 if the profiler can run,
+3 if not.`;
+
+function capEffective(): bigint {
+  const m = /CapEff:\s*([0-9a-f]+)/.exec(
+    Deno.readTextFileSync("/proc/self/status"),
+  );
+  return m ? BigInt("0x" + m[1]) : 0n;
+}
+
+function readSysctl(path: string): string {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return "unavailable";
+  }
+}
+
+/** Runs every check. */
+export function runDoctor(): DoctorCheck[] {
+  const checks: DoctorCheck[] = [];
+  const env = describeEnvironment();
+  const [maj, min] = env.kernel.split(/[.-]/).map(Number);
+  const kernelOk = maj > 5 || (maj === 5 && min >= 8);
+  checks.push({
+    name: "kernel",
+    status: kernelOk ? "ok" : "fail",
+    detail: `${env.kernel} on ${env.arch}, ${env.onlineCpus} CPUs online`,
+    fix: kernelOk ? undefined : "the BPF ring buffer needs Linux 5.8 or newer",
+  });
+  const btf = (() => {
+    try {
+      return Deno.statSync("/sys/kernel/btf/vmlinux").isFile;
+    } catch {
+      return false;
+    }
+  })();
+  checks.push({
+    name: "BTF",
+    status: btf ? "ok" : "info",
+    detail: btf
+      ? "/sys/kernel/btf/vmlinux present"
+      : "no /sys/kernel/btf/vmlinux (not needed: profiler.bpf.o uses no CO-RE)",
+  });
+  const caps = capEffective();
+  const euid = libc().symbols.geteuid();
+  const has = (bit: bigint) => (caps >> bit) & 1n;
+  const privileged = euid === 0 || (has(39n) && has(38n)) || has(21n);
+  checks.push({
+    name: "privileges",
+    status: privileged ? "ok" : "fail",
+    detail: `euid ${euid}, CAP_BPF ${has(39n)}, CAP_PERFMON ${
+      has(38n)
+    }, CAP_SYS_ADMIN ${has(21n)}`,
+    fix: privileged
+      ? undefined
+      : "run as root, or grant CAP_BPF and CAP_PERFMON",
+  });
+  let b: ReturnType<typeof libbpf>["symbols"] | undefined;
+  try {
+    b = libbpf().symbols;
+    checks.push({ name: "libbpf", status: "ok", detail: "libbpf.so.1 loaded" });
+  } catch (err) {
+    checks.push({
+      name: "libbpf",
+      status: "fail",
+      detail: (err as Error).message,
+      fix: "install libbpf1 (make setup)",
+    });
+  }
+  if (b) {
+    const probe = (name: string, rc: number, need: string) =>
+      checks.push({
+        name,
+        status: rc === 1 ? "ok" : "fail",
+        detail: rc === 1
+          ? "supported"
+          : rc === 0
+          ? "not supported by this kernel"
+          : `probe failed: ${libc().describe(-rc)}`,
+        fix: rc === 1
+          ? undefined
+          : rc === 0
+          ? need
+          : "run as root to probe BPF features",
+      });
+    probe(
+      "BPF ring buffer map",
+      b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null),
+      "needs Linux 5.8+ with CONFIG_BPF_SYSCALL",
+    );
+    probe(
+      "BPF stack trace map",
+      b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.STACK_TRACE, null),
+      "needs CONFIG_BPF_SYSCALL and CONFIG_PERF_EVENTS",
+    );
+    probe(
+      "perf_event BPF programs",
+      b.libbpf_probe_bpf_prog_type(BPF_PROG_TYPE.PERF_EVENT, null),
+      "needs CONFIG_BPF_EVENTS",
+    );
+  }
+  for (const hw of [false, true]) {
+    try {
+      const fd = openSamplingEvent(0, { frequency: 99, hardwareEvents: hw });
+      libc().symbols.close(fd);
+      checks.push({
+        name: hw ? "hardware PMU (cycles)" : "software cpu-clock events",
+        status: "ok",
+        detail: "perf_event_open works",
+      });
+    } catch (err) {
+      checks.push({
+        name: hw ? "hardware PMU (cycles)" : "software cpu-clock events",
+        status: hw ? "warn" : "fail",
+        detail: (err as Error).message,
+        fix: hw
+          ? "--hardware-events will not work here; the default cpu-clock does"
+          : "check privileges and kernel.perf_event_paranoid",
+      });
+    }
+  }
+  checks.push({
+    name: "perf sysctls",
+    status: "info",
+    detail: `perf_event_max_sample_rate ${
+      readSysctl("/proc/sys/kernel/perf_event_max_sample_rate")
+    }, perf_event_paranoid ${
+      readSysctl("/proc/sys/kernel/perf_event_paranoid")
+    }, perf_event_max_stack ${
+      readSysctl("/proc/sys/kernel/perf_event_max_stack")
+    }`,
+  });
+  if (b) {
+    try {
+      const obj = ProfilerObject.open({ ringBytes: 1 << 16, stackEntries: 64 });
+      obj.close();
+      checks.push({
+        name: "profiler.bpf.o",
+        status: "ok",
+        detail: `${obj.path} loads`,
+      });
+    } catch (err) {
+      checks.push({
+        name: "profiler.bpf.o",
+        status: "fail",
+        detail: (err as Error).message,
+        fix:
+          `run 'make build-ebpf' or set ANTIMETAL_BPF_PATH (now ${defaultBpfDir()})`,
+      });
+    }
+  }
+  return checks;
+}
+
+/** Runs `doctor` with command-line arguments; returns the exit code. */
+export async function doctorCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      json: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(DOCTOR_HELP);
+    return ExitCode.OK;
+  }
+  const checks = runDoctor();
+  const mark = { ok: "ok  ", fail: "FAIL", warn: "warn", info: "info" };
+  for (const c of checks) {
+    console.log(
+      `[${mark[c.status]}] ${c.name}: ${c.detail}${
+        c.fix ? `\n       fix: ${c.fix}` : ""
+      }`,
+    );
+  }
+  const ok = checks.every((c) => c.status !== "fail");
+  console.log(
+    ok
+      ? "doctor: this machine can run streamprof"
+      : "doctor: streamprof cannot run here (see FAIL lines)",
+  );
+  if (values.json) {
+    await Deno.writeTextFile(
+      values.json,
+      JSON.stringify({ ok, checks }, null, 2) + "\n",
+    );
+  }
+  return ok ? ExitCode.OK : ExitCode.ENVIRONMENT;
+}

@@ -1,0 +1,197 @@
+/**
+ * The ring-buffer validation: for each requested rate, keep every CPU busy,
+ * stream for a fixed time, and measure what the original methodology
+ * measures: achieved rate, events produced / consumed / dropped, events per
+ * 10 s, consumer CPU, heap, WASM memory and RSS. Every row is reconciled
+ * exactly.
+ *
+ * @example
+ * ```ts ignore
+ * const report = await runValidation({ rates: [1000], durationMs: 2000 });
+ * console.log(report.pass);
+ * ```
+ * @module
+ */
+import process from "node:process";
+import { sleep } from "../cli/args.ts";
+import {
+  describeEnvironment,
+  type EnvironmentInfo,
+} from "../cli/environment.ts";
+import type { ProfilerCounters } from "../bpf/profiler_object.ts";
+import { startBusyLoad } from "../profiler/busy_load.ts";
+import type { Reconciliation } from "../profiler/reconcile.ts";
+import { ProfilerSession } from "../profiler/session.ts";
+
+/** The memory bound of the original methodology: 20 MB (10^6 bytes). */
+export const MEMORY_BOUND_BYTES = 20_000_000;
+
+/** Options of a validation run. */
+export interface ValidationOptions {
+  /** Requested sampling rates in Hz per CPU (default 100, 1000, 10000). */
+  rates?: number[];
+  /** Streaming time per rate (default 10 s). */
+  durationMs?: number;
+  /** Keep CPUs busy with a load generator (default true). */
+  load?: boolean;
+  /** Ring buffer size (default 8 MiB). */
+  ringBytes?: number;
+  /** Folder holding profiler.bpf.o. */
+  bpfDir?: string;
+  /** Called with progress lines. */
+  onProgress?: (line: string) => void;
+  /** Ends the run early (rows so far are kept, the current one finished). */
+  signal?: AbortSignal;
+}
+
+/** One rate's measurements. */
+export interface ValidationRow {
+  requestedHz: number;
+  durationS: number;
+  cpus: number;
+  /** Samples per CPU-second the kernel took (all samples, idle included). */
+  achievedPerCpuSecond: number;
+  produced: number;
+  consumed: number;
+  dropped: number;
+  eventsPer10s: number;
+  /** Consumer process CPU time over the streaming window, % of one core. */
+  consumerCpuPercent: number;
+  /** CPU nanoseconds the consumer spent per consumed event. */
+  consumerCpuNsPerEvent: number;
+  /** Peak V8 heap used. */
+  v8HeapBytes: number;
+  /** WASM memory the parser laid out (its own data, not the mapped ring). */
+  wasmBytes: number;
+  /** BPF ring buffer size (mapped, shared with the kernel). */
+  ringBytes: number;
+  /** heap + WASM + ring: the bound of the methodology. */
+  consumerMemoryBytes: number;
+  /** Peak resident set of the whole Deno process, for comparison. */
+  rssBytes: number;
+  counters: ProfilerCounters;
+  reconciliation: Reconciliation;
+  /** No drops, exact reconciliation, memory under the bound. */
+  pass: boolean;
+  problems: string[];
+}
+
+/** A whole validation run. */
+export interface ValidationReport {
+  tool: "streamprof validate";
+  environment: EnvironmentInfo;
+  startedAt: string;
+  memoryBoundBytes: number;
+  rows: ValidationRow[];
+  interrupted: boolean;
+  pass: boolean;
+}
+
+/** Runs the validation. Throws only for environment errors (no BPF, ...). */
+export async function runValidation(
+  o: ValidationOptions = {},
+): Promise<ValidationReport> {
+  const rates = o.rates ?? [100, 1000, 10000];
+  const durationMs = o.durationMs ?? 10_000;
+  const progress = o.onProgress ?? (() => {});
+  const environment = describeEnvironment();
+  const wasm = await WebAssembly.compile(
+    await (await fetch(
+      new URL("../../parser-wasm/build/parser.wasm", import.meta.url),
+    ))
+      .arrayBuffer(),
+  );
+  const rows: ValidationRow[] = [];
+  const startedAt = new Date().toISOString();
+  for (const hz of rates) {
+    if (o.signal?.aborted) break;
+    progress(
+      `validate: ${hz} Hz on ${environment.onlineCpus} CPUs for ${
+        durationMs / 1000
+      } s ...`,
+    );
+    const load = o.load === false
+      ? null
+      : startBusyLoad(environment.onlineCpus);
+    let session: ProfilerSession | undefined;
+    try {
+      session = await ProfilerSession.start({
+        frequency: hz,
+        ringBytes: o.ringBytes,
+        bpfDir: o.bpfDir,
+        wasm,
+      });
+      let heap = Deno.memoryUsage().heapUsed;
+      let rss = Deno.memoryUsage().rss;
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      while (performance.now() - t0 < durationMs && !o.signal?.aborted) {
+        await sleep(
+          Math.min(1000, durationMs - (performance.now() - t0)),
+          o.signal,
+        );
+        const m = Deno.memoryUsage();
+        heap = Math.max(heap, m.heapUsed);
+        rss = Math.max(rss, m.rss);
+      }
+      const cpu = process.cpuUsage(cpu0);
+      const wallMs = performance.now() - t0;
+      const report = await session.stop();
+      const k = report.counters;
+      const cpus = session.cpus.length;
+      const cpuNs = (cpu.user + cpu.system) * 1000;
+      const consumerMemoryBytes = heap + session.parser.ownBytes +
+        session.object.ringBytes;
+      const problems = [...report.reconciliation.problems];
+      if (consumerMemoryBytes >= MEMORY_BOUND_BYTES) {
+        problems.push(
+          `consumer memory ${consumerMemoryBytes} bytes >= bound ${MEMORY_BOUND_BYTES}`,
+        );
+      }
+      const row: ValidationRow = {
+        requestedHz: hz,
+        durationS: wallMs / 1000,
+        cpus,
+        achievedPerCpuSecond: k.samplesSeen / cpus / (wallMs / 1000),
+        produced: report.reconciliation.produced,
+        consumed: report.reconciliation.consumed,
+        dropped: report.reconciliation.dropped,
+        eventsPer10s: report.consumed.events * 10_000 / wallMs,
+        consumerCpuPercent: cpuNs / (wallMs * 1e6) * 100,
+        consumerCpuNsPerEvent: report.consumed.events
+          ? cpuNs / report.consumed.events
+          : 0,
+        v8HeapBytes: heap,
+        wasmBytes: session.parser.ownBytes,
+        ringBytes: session.object.ringBytes,
+        consumerMemoryBytes,
+        rssBytes: rss,
+        counters: k,
+        reconciliation: report.reconciliation,
+        pass: problems.length === 0,
+        problems,
+      };
+      rows.push(row);
+      progress(
+        `validate: ${hz} Hz: ${
+          row.achievedPerCpuSecond.toFixed(0)
+        }/CPU-s, consumed ${row.consumed}, dropped ${row.dropped}, ${
+          row.pass ? "pass" : "FAIL: " + problems.join("; ")
+        }`,
+      );
+    } finally {
+      if (session && !session.stopped) await session.stop().catch(() => {});
+      await load?.stop();
+    }
+  }
+  const interrupted = o.signal?.aborted ?? false;
+  return {
+    tool: "streamprof validate",
+    environment,
+    startedAt,
+    memoryBoundBytes: MEMORY_BOUND_BYTES,
+    rows,
+    interrupted,
+    pass: rows.length === rates.length && rows.every((r) => r.pass),
+  };
+}
