@@ -1,0 +1,520 @@
+/**
+ * Guest artifacts: fetch on first use, cache, verify.
+ *
+ * Debian packages come through a private apt tree per guest architecture
+ * (see `apt_config.ts`); their SHA-256 is taken from the index apt verified
+ * and checked again on the downloaded file. Deno for the guest comes from npm
+ * (`npm pack`, integrity checked by npm), or from the project's own
+ * `node_modules` when it already holds the same package and version. Every
+ * file's SHA-256 is recorded in `manifest.json` and re-checked when used.
+ *
+ * Layout under {@link vmCacheRoot}:
+ * `apt/<arch>/` (private apt tree), `debs/<arch>/*.deb`, `deno/<arch>-<ver>/deno`,
+ * `manifest.json`, `build/<vm>/` (kernel image + initramfs), `runs/<vm>/`.
+ *
+ * @module
+ */
+import {
+  aptConfFile,
+  aptDirs,
+  aptOptions,
+  aptPreferences,
+  aptSourcesList,
+  hostMirror,
+  parseStanzas,
+} from "./apt_config.ts";
+import { exec } from "./exec.ts";
+import { sha256File, sha256Hex } from "./sha256.ts";
+import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
+
+/**
+ * `${XDG_CACHE_HOME:-~/.cache}/streamprof/vm`, or `$STREAMPROF_VM_CACHE`.
+ *
+ * @example
+ * ```ts
+ * vmCacheRoot(); // "/root/.cache/streamprof/vm"
+ * ```
+ */
+export function vmCacheRoot(): string {
+  const own = Deno.env.get("STREAMPROF_VM_CACHE");
+  if (own) return own;
+  const xdg = Deno.env.get("XDG_CACHE_HOME") ||
+    `${Deno.env.get("HOME") ?? "/root"}/.cache`;
+  return `${xdg}/streamprof/vm`;
+}
+
+/** One cached file. */
+export interface Artifact {
+  /** Manifest key, e.g. `deb/arm64/libc6` or `npm/@deno/linux-arm64-glibc@2.9.6`. */
+  key: string;
+  /** Path relative to the cache root. */
+  file: string;
+  sha256: string;
+  size: number;
+  /** Package version. */
+  version: string;
+  /** Where it came from (suite or registry). */
+  source: string;
+}
+
+/** `manifest.json`: every cached artifact by key. */
+export interface Manifest {
+  version: 1;
+  artifacts: Record<string, Artifact>;
+}
+
+/** What a VM needs fetched. */
+export type Need =
+  | { key: string; kind: "deb"; arch: Arch; package: string; version?: string }
+  | { key: string; kind: "npm"; arch: Arch; package: string; version: string };
+
+/**
+ * The artifacts one VM needs: its kernel package (exact version), the
+ * userland packages of its architecture (candidate version of the userland
+ * suites) and Deno for its architecture.
+ *
+ * @example
+ * ```ts
+ * vmNeeds(table, findVm(table, "default")).map((n) => n.key);
+ * // ["deb/arm64/linux-image-6.12.117+deb13-arm64-unsigned=6.12.117-1", "deb/arm64/libc6", ..., "npm/@deno/linux-arm64-glibc@2.9.6"]
+ * ```
+ */
+export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
+  const d = ARCHES[vm.arch].debian;
+  const k = vm.kernel;
+  const needs: Need[] = [{
+    key: `deb/${d}/${k.package}=${k.version}`,
+    kind: "deb",
+    arch: vm.arch,
+    package: k.package,
+    version: k.version,
+  }];
+  for (const p of table.userland.packages) {
+    needs.push({ key: `deb/${d}/${p}`, kind: "deb", arch: vm.arch, package: p });
+  }
+  const npm = ARCHES[vm.arch].denoNpm;
+  needs.push({
+    key: `npm/${npm}@${table.deno}`,
+    kind: "npm",
+    arch: vm.arch,
+    package: npm,
+    version: table.deno,
+  });
+  return needs;
+}
+
+/**
+ * Every suite the private apt tree of `arch` lists: the userland suites plus
+ * the kernel suites of all VMs of that arch (so the tree stays the same
+ * whichever VM is run first).
+ *
+ * @example
+ * ```ts
+ * archSuites(table, "arm64"); // ["bookworm", "bookworm-updates", "bookworm-security", "trixie", "bullseye"]
+ * ```
+ */
+export function archSuites(table: VmTable, arch: Arch): string[] {
+  const s = [...table.userland.suites];
+  for (const vm of table.vms) {
+    if (vm.arch === arch && !s.includes(vm.kernel.suite)) {
+      s.push(vm.kernel.suite);
+    }
+  }
+  return s;
+}
+
+/**
+ * Formats a byte count for progress lines.
+ *
+ * @example
+ * ```ts
+ * formatBytes(93439480); // "89.1 MiB"
+ * ```
+ */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads `manifest.json` from the cache root (empty when absent).
+ *
+ * @example
+ * ```ts
+ * Object.keys((await readManifest(vmCacheRoot())).artifacts);
+ * ```
+ */
+export async function readManifest(root: string): Promise<Manifest> {
+  try {
+    const m = JSON.parse(await Deno.readTextFile(`${root}/manifest.json`));
+    if (m && m.version === 1 && typeof m.artifacts === "object") return m;
+  } catch { /* absent or damaged: start over */ }
+  return { version: 1, artifacts: {} };
+}
+
+async function writeManifest(root: string, m: Manifest): Promise<void> {
+  await Deno.mkdir(root, { recursive: true });
+  const tmp = `${root}/manifest.json.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, JSON.stringify(m, null, 2) + "\n");
+  await Deno.rename(tmp, `${root}/manifest.json`);
+}
+
+/** Cache state of one VM, for `vm:list`. */
+export interface CacheStatus {
+  cached: boolean;
+  missing: string[];
+  bytes: number;
+}
+
+/**
+ * Whether every artifact of a VM is in the cache (presence and size only;
+ * checksums are verified when used).
+ *
+ * @example
+ * ```ts
+ * (await cacheStatus(table, vm)).cached; // false before the first run
+ * ```
+ */
+export async function cacheStatus(
+  table: VmTable,
+  vm: VmSpec,
+  root = vmCacheRoot(),
+): Promise<CacheStatus> {
+  const m = await readManifest(root);
+  const missing: string[] = [];
+  let bytes = 0;
+  for (const need of vmNeeds(table, vm)) {
+    const a = m.artifacts[need.key];
+    let ok = false;
+    if (a) {
+      try {
+        ok = (await Deno.stat(`${root}/${a.file}`)).size === a.size;
+      } catch { /* missing */ }
+    }
+    if (ok) bytes += a.size;
+    else missing.push(need.key);
+  }
+  return { cached: missing.length === 0, missing, bytes };
+}
+
+/** Progress output: one call per line. */
+export type Log = (line: string) => void;
+
+/** Options of {@link ensureVmArtifacts}. */
+export interface EnsureOptions {
+  root?: string;
+  log?: Log;
+  /** Project root (for a Deno binary already in node_modules). */
+  projectRoot?: string;
+}
+
+/** The verified inputs of one VM. */
+export interface VmArtifacts {
+  kernelDeb: Artifact;
+  userlandDebs: Artifact[];
+  deno: Artifact;
+  /** Absolute path of an artifact. */
+  path(a: Artifact): string;
+}
+
+class AptTree {
+  #ready = false;
+  #updated = false;
+  constructor(
+    readonly root: string,
+    readonly table: VmTable,
+    readonly arch: Arch,
+    readonly log: Log,
+  ) {}
+
+  get dirs() {
+    return aptDirs(`${this.root}/apt/${ARCHES[this.arch].debian}`);
+  }
+
+  args(...rest: string[]): string[] {
+    return [...aptOptions(this.dirs, ARCHES[this.arch].debian), ...rest];
+  }
+
+  async prepare(): Promise<void> {
+    if (this.#ready) return;
+    const d = this.dirs;
+    for (
+      const p of [
+        d.sourceParts,
+        d.preferencesParts,
+        `${d.lists}/partial`,
+        `${d.archives}/partial`,
+      ]
+    ) await Deno.mkdir(p, { recursive: true });
+    if (!(await exists(d.status))) await Deno.writeTextFile(d.status, "");
+    const suites = archSuites(this.table, this.arch);
+    const sources = aptSourcesList(await hostMirror(), suites);
+    const prefs = aptPreferences(this.table.userland.suites, suites);
+    await Deno.writeTextFile(d.sourcesList, sources);
+    await Deno.writeTextFile(d.preferences, prefs);
+    await Deno.writeTextFile(d.conf, aptConfFile());
+    const stamp = sha256Hex(sources + prefs);
+    const stampFile = `${d.state}/update.stamp`;
+    let old = "";
+    try {
+      old = (await Deno.readTextFile(stampFile)).trim();
+    } catch { /* never updated */ }
+    if (old !== stamp) {
+      await this.update();
+      await Deno.writeTextFile(stampFile, stamp + "\n");
+    }
+    this.#ready = true;
+  }
+
+  async update(): Promise<void> {
+    if (this.#updated) return;
+    const t0 = performance.now();
+    this.log(
+      `  apt-get update (private tree ${this.dirs.root}: ${
+        archSuites(this.table, this.arch).join(", ")
+      }; ${ARCHES[this.arch].debian})`,
+    );
+    await exec("apt-get", this.args("update"));
+    this.#updated = true;
+    this.log(
+      `  apt-get update done in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  }
+
+  /** Candidate (or exact) version's index stanza. */
+  async stanza(pkg: string, version?: string) {
+    let v = version;
+    const lookup = async () => {
+      if (!v) {
+        const pol = await exec("apt-cache", this.args("policy", pkg));
+        const m = /Candidate:\s*(\S+)/.exec(pol.stdout);
+        if (!m || m[1] === "(none)") return undefined;
+        v = m[1];
+      }
+      const r = await exec("apt-cache", this.args("show", `${pkg}=${v}`), {
+        allowFail: true,
+      });
+      return r.code === 0 ? parseStanzas(r.stdout)[0] : undefined;
+    };
+    let st = await lookup();
+    if (!st && !this.#updated) {
+      await this.update(); // index may predate the package: refresh once
+      v = version;
+      st = await lookup();
+    }
+    if (!st) {
+      const mad = await exec("apt-cache", this.args("madison", pkg), {
+        allowFail: true,
+      });
+      throw new Error(
+        `${pkg}${version ? `=${version}` : ""} (${
+          ARCHES[this.arch].debian
+        }) is not in the suites ${
+          archSuites(this.table, this.arch).join(", ")
+        }.` +
+          (mad.stdout.trim()
+            ? `\nAvailable:\n${mad.stdout.trimEnd()}`
+            : "\nNo version of it is available.") +
+          "\nUpdate the row in lib/vm/vms.json.",
+      );
+    }
+    return st;
+  }
+}
+
+/**
+ * Makes sure every artifact of `vm` is cached and intact, downloading what
+ * is missing (one progress line per artifact, with its size). A second call
+ * downloads nothing. Throws when a download fails or a checksum differs.
+ *
+ * @example
+ * ```ts
+ * const a = await ensureVmArtifacts(table, findVm(table, "default"), { log: console.log });
+ * a.path(a.kernelDeb); // "/root/.cache/streamprof/vm/debs/arm64/linux-image-…deb"
+ * ```
+ */
+export async function ensureVmArtifacts(
+  table: VmTable,
+  vm: VmSpec,
+  opts: EnsureOptions = {},
+): Promise<VmArtifacts> {
+  const root = opts.root ?? vmCacheRoot();
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const projectRoot = opts.projectRoot ??
+    decodeURIComponent(new URL("../../", import.meta.url).pathname);
+  const manifest = await readManifest(root);
+  const tree = new AptTree(root, table, vm.arch, log);
+  const got: Record<string, Artifact> = {};
+
+  for (const need of vmNeeds(table, vm)) {
+    const have = manifest.artifacts[need.key];
+    if (have) {
+      try {
+        const st = await Deno.stat(`${root}/${have.file}`);
+        if (st.size === have.size) {
+          got[need.key] = have;
+          continue;
+        }
+      } catch { /* refetch */ }
+    }
+    const a = need.kind === "deb"
+      ? await fetchDeb(root, tree, need, log)
+      : await fetchDeno(root, need, projectRoot, log);
+    manifest.artifacts[need.key] = a;
+    await writeManifest(root, manifest);
+    got[need.key] = a;
+  }
+  const needs = vmNeeds(table, vm);
+  return {
+    kernelDeb: got[needs[0].key],
+    userlandDebs: needs.slice(1, -1).map((n) => got[n.key]),
+    deno: got[needs[needs.length - 1].key],
+    path: (a) => `${root}/${a.file}`,
+  };
+}
+
+/**
+ * Re-checks a cached artifact's SHA-256; throws naming the file to delete.
+ *
+ * @example
+ * ```ts
+ * await verifyArtifact(vmCacheRoot(), a.deno);
+ * ```
+ */
+export async function verifyArtifact(root: string, a: Artifact): Promise<void> {
+  const got = await sha256File(`${root}/${a.file}`);
+  if (got !== a.sha256) {
+    throw new Error(
+      `checksum mismatch for ${a.key}: ${root}/${a.file} has sha256 ${got}, ` +
+        `recorded ${a.sha256}. Delete the file and run again to refetch.`,
+    );
+  }
+}
+
+async function fetchDeb(
+  root: string,
+  tree: AptTree,
+  need: Extract<Need, { kind: "deb" }>,
+  log: Log,
+): Promise<Artifact> {
+  await tree.prepare();
+  const st = await tree.stanza(need.package, need.version);
+  const size = Number(st.Size);
+  const version = st.Version;
+  const arch = ARCHES[need.arch].debian;
+  const dir = `${root}/debs/${arch}`;
+  await Deno.mkdir(dir, { recursive: true });
+  const t0 = performance.now();
+  const line =
+    `  fetch ${need.package} ${version} (${arch}, ${formatBytes(size)})`;
+  log(`${line} ...`);
+  // apt-get download verifies the file against the index before keeping it.
+  await exec(
+    "apt-get",
+    tree.args("download", `${need.package}=${version}`),
+    { cwd: dir },
+  );
+  // apt-get download names files `name_version_arch.deb`, the epoch's ':'
+  // escaped as %3a; the pool file name has no epoch.
+  const candidates = [
+    `${need.package}_${version.replace(/:/g, "%3a")}_${arch}.deb`,
+    st.Filename.split("/").pop()!,
+  ];
+  let file = "";
+  for (const c of candidates) {
+    if (await exists(`${dir}/${c}`)) {
+      file = c;
+      break;
+    }
+  }
+  if (!file) throw new Error(`apt-get download left no file for ${need.key}`);
+  const sha = await sha256File(`${dir}/${file}`);
+  if (st.SHA256 && sha !== st.SHA256) {
+    throw new Error(
+      `${dir}/${file}: sha256 ${sha} differs from the index's ${st.SHA256}`,
+    );
+  }
+  log(`${line} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return {
+    key: need.key,
+    file: `debs/${arch}/${file}`,
+    sha256: sha,
+    size: (await Deno.stat(`${dir}/${file}`)).size,
+    version,
+    source: `apt ${st.Package}=${version}`,
+  };
+}
+
+async function fetchDeno(
+  root: string,
+  need: Extract<Need, { kind: "npm" }>,
+  projectRoot: string,
+  log: Log,
+): Promise<Artifact> {
+  const rel = `deno/${need.arch}-${need.version}`;
+  const dir = `${root}/${rel}`;
+  await Deno.mkdir(dir, { recursive: true });
+  const t0 = performance.now();
+  const local = `${projectRoot}/node_modules/${need.package}`;
+  let source = "";
+  try {
+    const pj = JSON.parse(await Deno.readTextFile(`${local}/package.json`));
+    if (pj.version === need.version) {
+      await Deno.copyFile(`${local}/deno`, `${dir}/deno.tmp`);
+      source = `node_modules ${need.package}@${need.version}`;
+      log(
+        `  copy ${need.package}@${need.version} from node_modules (${
+          formatBytes((await Deno.stat(`${dir}/deno.tmp`)).size)
+        })`,
+      );
+    }
+  } catch { /* not installed here: fetch */ }
+  if (!source) {
+    const spec = `${need.package}@${need.version}`;
+    log(`  fetch ${spec} (npm) ...`);
+    const tmp = await Deno.makeTempDir({ dir, prefix: "pack-" });
+    try {
+      const r = await exec("npm", [
+        "pack",
+        spec,
+        "--pack-destination",
+        tmp,
+        "--json",
+        "--silent",
+      ]);
+      const info = JSON.parse(r.stdout)[0];
+      const tgz = `${tmp}/${info.filename}`;
+      await exec("tar", ["-xzf", tgz, "-C", tmp, "package/deno"]);
+      await Deno.rename(`${tmp}/package/deno`, `${dir}/deno.tmp`);
+      source = `npm ${spec} ${info.integrity}`;
+      log(
+        `  fetch ${spec} (npm, ${formatBytes(info.size)} packed, ${
+          formatBytes(info.unpackedSize)
+        }) done in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  }
+  await Deno.chmod(`${dir}/deno.tmp`, 0o755);
+  await Deno.rename(`${dir}/deno.tmp`, `${dir}/deno`);
+  return {
+    key: need.key,
+    file: `${rel}/deno`,
+    sha256: await sha256File(`${dir}/deno`),
+    size: (await Deno.stat(`${dir}/deno`)).size,
+    version: need.version,
+    source,
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * QEMU: command line, accelerator choice, and a supervised run that captures
+ * the serial console, enforces timeouts and never leaves a QEMU behind
+ * (killed on timeout, on Ctrl-C/SIGTERM and on any error).
+ *
+ * @module
+ */
+import { ARCHES, type VmSpec } from "./vms.ts";
+
+/** Accelerator for a guest. */
+export type Accel = "kvm" | "tcg";
+
+/** Inputs of {@link qemuArgs}. */
+export interface QemuArgsOptions {
+  accel: Accel;
+  kernel: string;
+  initramfs: string;
+  /** Host folder shared read-only as 9p tag `project`. */
+  projectDir: string;
+  /** Host folder shared writable as 9p tag `results`. */
+  resultsDir: string;
+  /** Extra kernel command line words. */
+  extraCmdline?: string[];
+}
+
+/**
+ * Kernel command line for a guest.
+ *
+ * @example
+ * ```ts
+ * kernelCmdline("arm64"); // "console=ttyAMA0 panic=-1 quiet rdinit=/init ..."
+ * ```
+ */
+export function kernelCmdline(arch: VmSpec["arch"], extra: string[] = []) {
+  return [
+    `console=${ARCHES[arch].console}`,
+    "panic=-1",
+    "oops=panic",
+    "quiet",
+    "rdinit=/init",
+    "random.trust_cpu=on",
+    "mitigations=off",
+    "nokaslr",
+    ...(arch === "x86_64" ? ["tsc=reliable", "no_timer_check"] : []),
+    ...extra,
+  ].join(" ");
+}
+
+/**
+ * QEMU binary and arguments to boot a VM with the serial console on stdout.
+ *
+ * @example
+ * ```ts
+ * const [bin, args] = qemuArgs(vm, { accel: "tcg", kernel: "k", initramfs: "i", projectDir: "/p", resultsDir: "/r" });
+ * bin; // "qemu-system-aarch64"
+ * args.includes("virt"); // true
+ * ```
+ */
+export function qemuArgs(
+  vm: VmSpec,
+  o: QemuArgsOptions,
+): [string, string[]] {
+  const a = ARCHES[vm.arch];
+  const machine = vm.arch === "arm64"
+    ? ["-M", "virt"]
+    : ["-M", "pc"];
+  const cpu = o.accel === "kvm"
+    ? "host"
+    : vm.arch === "arm64"
+    ? "max,pauth-impdef=on"
+    : "max";
+  const fsdev = (id: string, path: string, ro: boolean) => [
+    "-fsdev",
+    `local,id=${id},path=${path},security_model=none,multidevs=remap${
+      ro ? ",readonly=on" : ""
+    }`,
+    "-device",
+    `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
+  ];
+  return [a.qemu, [
+    ...machine,
+    "-accel",
+    o.accel,
+    "-cpu",
+    cpu,
+    "-smp",
+    String(vm.cpus),
+    "-m",
+    `${vm.memoryMiB}M`,
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-monitor",
+    "none",
+    "-no-reboot",
+    "-nic",
+    "none",
+    "-kernel",
+    o.kernel,
+    "-initrd",
+    o.initramfs,
+    "-append",
+    kernelCmdline(vm.arch, o.extraCmdline),
+    ...fsdev("project", o.projectDir, true),
+    ...fsdev("results", o.resultsDir, false),
+    "-device",
+    "virtio-rng-pci",
+  ]];
+}
+
+let kvmProbe: Promise<boolean> | undefined;
+
+/**
+ * Whether KVM can run an x86_64 guest here: `/dev/kvm` opens and QEMU starts
+ * a `-cpu host` machine with it. (Some hosts expose a /dev/kvm that QEMU
+ * cannot use; the probe catches that.) Cached per process.
+ *
+ * @example
+ * ```ts
+ * await kvmWorks(); // false on hosts without hardware virtualisation
+ * ```
+ */
+export function kvmWorks(): Promise<boolean> {
+  kvmProbe ??= (async () => {
+    try {
+      const f = await Deno.open("/dev/kvm", { read: true, write: true });
+      f.close();
+    } catch {
+      return false;
+    }
+    try {
+      const child = new Deno.Command("qemu-system-x86_64", {
+        args: [
+          "-accel",
+          "kvm",
+          "-cpu",
+          "host",
+          "-nodefaults",
+          "-display",
+          "none",
+          "-S",
+          "-qmp",
+          "stdio",
+        ],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const w = child.stdin.getWriter();
+      await w.write(
+        new TextEncoder().encode(
+          '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
+        ),
+      );
+      await w.close();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const st = await child.status;
+      clearTimeout(timer);
+      return st.success;
+    } catch {
+      return false;
+    }
+  })();
+  return kvmProbe;
+}
+
+/**
+ * The accelerator for a VM: KVM when requested or auto-detected (guest arch
+ * equals the host's and {@link kvmWorks}), else TCG.
+ *
+ * @example
+ * ```ts
+ * await chooseAccel(vm, "auto"); // "tcg" here
+ * ```
+ */
+export async function chooseAccel(
+  vm: VmSpec,
+  want: "auto" | Accel,
+): Promise<Accel> {
+  if (want !== "auto") return want;
+  const hostArch = Deno.build.arch === "aarch64" ? "arm64" : "x86_64";
+  if (vm.arch !== hostArch) return "tcg";
+  return (await kvmWorks()) ? "kvm" : "tcg";
+}
+
+/** Options of {@link runQemu}. */
+export interface RunQemuOptions {
+  bin: string;
+  args: string[];
+  /** Called for every console line (without the newline). */
+  onLine: (line: string) => void;
+  /**
+   * Called every second and on each line; return a reason string to stop
+   * QEMU (e.g. a timeout), or undefined to let it run.
+   */
+  check: () => string | undefined;
+  /** After the guest said it is done, how long QEMU may take to exit. */
+  exitGraceMs?: number;
+}
+
+/** How {@link runQemu} ended. */
+export interface RunQemuResult {
+  code: number | null;
+  /** Set when QEMU was killed: the reason from `check`, or `interrupted`. */
+  killed?: string;
+  stderr: string;
+}
+
+const live = new Set<Deno.ChildProcess>();
+let signalsInstalled = false;
+
+function installSignals() {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    try {
+      Deno.addSignalListener(sig, () => {
+        for (const c of live) {
+          try {
+            c.kill("SIGKILL");
+          } catch { /* gone */ }
+        }
+        console.error(`\nvm: ${sig}: stopped QEMU`);
+        Deno.exit(130);
+      });
+    } catch { /* signal not supported here */ }
+  }
+}
+
+/**
+ * Runs QEMU, streaming its serial console line by line, and kills it
+ * (SIGTERM, then SIGKILL after 2 s) when `check` returns a reason. Ctrl-C
+ * kills every QEMU started here and exits 130.
+ *
+ * @example
+ * ```ts
+ * const res = await runQemu({ bin, args, onLine: console.log, check: () => undefined });
+ * res.code; // 0
+ * ```
+ */
+export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
+  installSignals();
+  const child = new Deno.Command(o.bin, {
+    args: o.args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  live.add(child);
+  let killed: string | undefined;
+  const stop = (reason: string) => {
+    if (killed) return;
+    killed = reason;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 2000);
+  };
+  const timer = setInterval(() => {
+    const r = o.check();
+    if (r) stop(r);
+  }, 1000);
+  const stderrP = new Response(child.stderr).text();
+  try {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of child.stdout) {
+      buf += dec.decode(chunk, { stream: true });
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        o.onLine(buf.slice(0, nl).replace(/\r$/, ""));
+        buf = buf.slice(nl + 1);
+      }
+      const r = o.check();
+      if (r) stop(r);
+    }
+    if (buf) o.onLine(buf);
+    const status = await child.status;
+    return { code: status.code, killed, stderr: await stderrP };
+  } finally {
+    clearInterval(timer);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    live.delete(child);
+  }
+}

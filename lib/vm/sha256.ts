@@ -1,0 +1,37 @@
+/**
+ * SHA-256 of files and bytes, streamed (large kernels and Deno binaries).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+
+/**
+ * Hex SHA-256 of a file, read in chunks.
+ *
+ * @example
+ * ```ts
+ * await sha256File("/etc/hostname"); // "3f1c…"
+ * ```
+ */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(path)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("error", reject)
+      .on("end", () => resolve(hash.digest("hex")));
+  });
+}
+
+/**
+ * Hex SHA-256 of a string or bytes.
+ *
+ * @example
+ * ```ts
+ * sha256Hex("abc"); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+ * ```
+ */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}

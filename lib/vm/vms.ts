@@ -1,0 +1,248 @@
+/**
+ * The VM table (`vms.json`): which guests `deno task test:vm` can boot.
+ *
+ * @module
+ */
+
+/** Guest architectures the runner knows how to boot. */
+export type Arch = "x86_64" | "arm64";
+
+/** Facts about one guest architecture. */
+export interface ArchInfo {
+  /** Debian's architecture name (`dpkg --print-architecture`). */
+  debian: string;
+  /** What `uname -m` prints in the guest. */
+  uname: string;
+  /** Multiarch triplet of the library folders. */
+  triplet: string;
+  /** Path of the dynamic loader inside the guest. */
+  loader: string;
+  /** QEMU system emulator binary. */
+  qemu: string;
+  /** Serial console device name in the guest. */
+  console: string;
+  /** npm package that ships Deno for this architecture. */
+  denoNpm: string;
+}
+
+/**
+ * Per-architecture facts, keyed by {@link Arch}.
+ *
+ * @example
+ * ```ts
+ * ARCHES.arm64.uname; // "aarch64"
+ * ```
+ */
+export const ARCHES: Record<Arch, ArchInfo> = {
+  x86_64: {
+    debian: "amd64",
+    uname: "x86_64",
+    triplet: "x86_64-linux-gnu",
+    loader: "/lib64/ld-linux-x86-64.so.2",
+    qemu: "qemu-system-x86_64",
+    console: "ttyS0",
+    denoNpm: "@deno/linux-x64-glibc",
+  },
+  arm64: {
+    debian: "arm64",
+    uname: "aarch64",
+    triplet: "aarch64-linux-gnu",
+    loader: "/lib/ld-linux-aarch64.so.1",
+    qemu: "qemu-system-aarch64",
+    console: "ttyAMA0",
+    denoNpm: "@deno/linux-arm64-glibc",
+  },
+};
+
+/** The kernel of a VM: one exact Debian package. */
+export interface KernelSpec {
+  /** Package name, e.g. `linux-image-6.1.0-56-amd64-unsigned`. */
+  package: string;
+  /** Exact package version, e.g. `6.1.192-2`. */
+  version: string;
+  /** Debian suite that carries it, e.g. `bookworm-security`. */
+  suite: string;
+}
+
+/** One row of the table. */
+export interface VmSpec {
+  name: string;
+  arch: Arch;
+  kernel: KernelSpec;
+  cpus: number;
+  memoryMiB: number;
+  description: string;
+}
+
+/** The whole table. */
+export interface VmTable {
+  /** Deno version for the guests (npm `@deno/linux-*-glibc`). */
+  deno: string;
+  /** Debian suites and packages of the guest userland. */
+  userland: { suites: string[]; packages: string[] };
+  /** Kernel modules to load in every guest (dependencies are added). */
+  modules: string[];
+  vms: VmSpec[];
+}
+
+const ARCH_ALIASES: Record<string, Arch> = {
+  x86_64: "x86_64",
+  amd64: "x86_64",
+  x64: "x86_64",
+  arm64: "arm64",
+  aarch64: "arm64",
+};
+
+/**
+ * Normalises an architecture name (`amd64`, `aarch64`, ...) to an {@link Arch}.
+ *
+ * @example
+ * ```ts
+ * normalizeArch("aarch64"); // "arm64"
+ * normalizeArch("amd64"); // "x86_64"
+ * ```
+ */
+export function normalizeArch(name: string): Arch {
+  const arch = ARCH_ALIASES[name.toLowerCase()];
+  if (!arch) {
+    throw new Error(
+      `unknown arch "${name}" (known: ${Object.keys(ARCH_ALIASES).join(", ")})`,
+    );
+  }
+  return arch;
+}
+
+function str(v: unknown, where: string): string {
+  if (typeof v !== "string" || v.trim() === "") {
+    throw new Error(`${where}: expected a non-empty string`);
+  }
+  return v;
+}
+
+function strList(v: unknown, where: string): string[] {
+  if (!Array.isArray(v)) throw new Error(`${where}: expected a list`);
+  return v.map((x, i) => str(x, `${where}[${i}]`));
+}
+
+function posInt(v: unknown, where: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+    throw new Error(`${where}: expected a positive integer`);
+  }
+  return v;
+}
+
+/**
+ * Validates parsed `vms.json` content and returns a typed table.
+ * Errors name the offending row and field.
+ *
+ * @example
+ * ```ts
+ * const table = parseVmTable(JSON.parse(Deno.readTextFileSync("lib/vm/vms.json")));
+ * table.vms.map((vm) => vm.name); // ["default", "profiler-x86", ...]
+ * ```
+ */
+export function parseVmTable(data: unknown): VmTable {
+  if (typeof data !== "object" || data === null) {
+    throw new Error("vms.json: expected an object");
+  }
+  const d = data as Record<string, unknown>;
+  const userland = d.userland as Record<string, unknown> | undefined;
+  if (typeof userland !== "object" || userland === null) {
+    throw new Error("vms.json userland: expected an object");
+  }
+  if (!Array.isArray(d.vms) || d.vms.length === 0) {
+    throw new Error("vms.json vms: expected a non-empty list");
+  }
+  const names = new Set<string>();
+  const vms = d.vms.map((row: unknown, i: number): VmSpec => {
+    if (typeof row !== "object" || row === null) {
+      throw new Error(`vms.json vms[${i}]: expected an object`);
+    }
+    const r = row as Record<string, unknown>;
+    const name = str(r.name, `vms.json vms[${i}].name`);
+    const where = `vms.json vm "${name}"`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === "all") {
+      throw new Error(`${where}: name must be [A-Za-z0-9._-]+ and not "all"`);
+    }
+    if (names.has(name)) throw new Error(`${where}: duplicate name`);
+    names.add(name);
+    const k = r.kernel as Record<string, unknown> | undefined;
+    if (typeof k !== "object" || k === null) {
+      throw new Error(`${where}.kernel: expected an object`);
+    }
+    return {
+      name,
+      arch: normalizeArch(str(r.arch, `${where}.arch`)),
+      kernel: {
+        package: str(k.package, `${where}.kernel.package`),
+        version: str(k.version, `${where}.kernel.version`),
+        suite: str(k.suite, `${where}.kernel.suite`),
+      },
+      cpus: posInt(r.cpus, `${where}.cpus`),
+      memoryMiB: posInt(r.memoryMiB, `${where}.memoryMiB`),
+      description: typeof r.description === "string" ? r.description : "",
+    };
+  });
+  return {
+    deno: str(d.deno, "vms.json deno"),
+    userland: {
+      suites: strList(userland.suites, "vms.json userland.suites"),
+      packages: strList(userland.packages, "vms.json userland.packages"),
+    },
+    modules: strList(d.modules ?? [], "vms.json modules"),
+    vms,
+  };
+}
+
+/** Path of the table shipped beside this module. */
+export const VM_TABLE_PATH = new URL("./vms.json", import.meta.url);
+
+/**
+ * Reads and validates the VM table (default: `lib/vm/vms.json`).
+ *
+ * @example
+ * ```ts
+ * const table = await loadVmTable();
+ * findVm(table, "default").arch; // "arm64"
+ * ```
+ */
+export async function loadVmTable(
+  path: string | URL = VM_TABLE_PATH,
+): Promise<VmTable> {
+  return parseVmTable(JSON.parse(await Deno.readTextFile(path)));
+}
+
+/**
+ * Looks a VM up by name; the error lists the known names.
+ *
+ * @example
+ * ```ts
+ * findVm(table, "profiler-x86").kernel.suite; // "bookworm-security"
+ * ```
+ */
+export function findVm(table: VmTable, name: string): VmSpec {
+  const vm = table.vms.find((v) => v.name === name);
+  if (!vm) {
+    throw new Error(
+      `unknown VM "${name}" (known: ${
+        table.vms.map((v) => v.name).join(", ")
+      }, all)`,
+    );
+  }
+  return vm;
+}
+
+/**
+ * `major.minor` of a Debian kernel package version (`6.1.192-2` → `6.1`):
+ * what the guest's `uname -r` must start with.
+ *
+ * @example
+ * ```ts
+ * kernelMajorMinor({ package: "x", version: "5.10.223-1", suite: "bullseye" }); // "5.10"
+ * ```
+ */
+export function kernelMajorMinor(kernel: KernelSpec): string {
+  const m = /^(\d+)\.(\d+)/.exec(kernel.version);
+  if (!m) throw new Error(`cannot read major.minor from "${kernel.version}"`);
+  return `${m[1]}.${m[2]}`;
+}
