@@ -22,6 +22,7 @@ import {
 } from "../parser/layout.ts";
 import { BPF_MAP_TYPE, checkPtr, checkRc, cstr, libbpf } from "./libbpf.ts";
 import { libc, SysError } from "./libc.ts";
+import { bpfPrivileges, PRIVILEGE_HINT } from "./privileges.ts";
 
 /** The counters of `struct profiler_counters`, summed or for one CPU. */
 export type ProfilerCounters = Record<typeof COUNTER_FIELDS[number], number>;
@@ -94,6 +95,10 @@ export class ProfilerObject {
         `ring size ${ringBytes} must be a power of two and at least the page size (${page})`,
       );
     }
+    const priv = bpfPrivileges();
+    if (!priv.ok) {
+      throw new Error(`missing privileges (${priv.detail}). ${PRIVILEGE_HINT}`);
+    }
     const b = libbpf().symbols;
     const obj = b.bpf_object__open_file(cstr(path), null);
     if (obj === null) {
@@ -145,7 +150,15 @@ export class ProfilerObject {
     );
     this.#writeConfig(rodata, o);
 
-    if (b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null) !== 1) {
+    const probe = b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null);
+    if (probe < 0) {
+      throw new SysError(
+        "probing the kernel for BPF ring buffer support",
+        -probe,
+        -probe === 1 || -probe === 13 ? PRIVILEGE_HINT : undefined,
+      );
+    }
+    if (probe !== 1) {
       throw new Error(
         `this kernel (${Deno.osRelease()}) has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8 or newer); run 'cli.ts doctor' for details`,
       );
@@ -154,7 +167,7 @@ export class ProfilerObject {
     if (rc < 0) {
       const errno = -rc;
       const hint = errno === 1 || errno === 13
-        ? "Loading BPF needs root, or CAP_BPF and CAP_PERFMON"
+        ? PRIVILEGE_HINT
         : "The kernel rejected the object; the verifier log above says why ('cli.ts doctor' checks the kernel's features)";
       throw new SysError(`loading BPF object ${path}`, errno, hint);
     }

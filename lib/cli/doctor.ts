@@ -11,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { BPF_MAP_TYPE, BPF_PROG_TYPE, libbpf } from "../bpf/libbpf.ts";
 import { libc } from "../bpf/libc.ts";
+import { bpfPrivileges, PRIVILEGE_HINT } from "../bpf/privileges.ts";
 import { openSamplingEvent } from "../bpf/perf_event.ts";
 import { defaultBpfDir, ProfilerObject } from "../bpf/profiler_object.ts";
 import { ExitCode } from "./args.ts";
@@ -33,13 +34,6 @@ Checks kernel version, BTF, privileges, BPF ring buffer and perf_event program
 support (probed with libbpf), the software CPU clock, the hardware PMU, and
 that profiler.bpf.o loads. Says what to fix. Exit 0 if the profiler can run,
 3 if not.`;
-
-function capEffective(): bigint {
-  const m = /CapEff:\s*([0-9a-f]+)/.exec(
-    Deno.readTextFileSync("/proc/self/status"),
-  );
-  return m ? BigInt("0x" + m[1]) : 0n;
-}
 
 function readSysctl(path: string): string {
   try {
@@ -75,19 +69,12 @@ export function runDoctor(): DoctorCheck[] {
       ? "/sys/kernel/btf/vmlinux present"
       : "no /sys/kernel/btf/vmlinux (not needed: profiler.bpf.o uses no CO-RE)",
   });
-  const caps = capEffective();
-  const euid = libc().symbols.geteuid();
-  const has = (bit: bigint) => (caps >> bit) & 1n;
-  const privileged = euid === 0 || (has(39n) && has(38n)) || has(21n);
+  const priv = bpfPrivileges();
   checks.push({
     name: "privileges",
-    status: privileged ? "ok" : "fail",
-    detail: `euid ${euid}, CAP_BPF ${has(39n)}, CAP_PERFMON ${
-      has(38n)
-    }, CAP_SYS_ADMIN ${has(21n)}`,
-    fix: privileged
-      ? undefined
-      : "run as root, or grant CAP_BPF and CAP_PERFMON",
+    status: priv.ok ? "ok" : "fail",
+    detail: `euid ${libc().symbols.geteuid()}, ${priv.detail}`,
+    fix: priv.ok ? undefined : PRIVILEGE_HINT,
   });
   let b: ReturnType<typeof libbpf>["symbols"] | undefined;
   try {
@@ -101,7 +88,15 @@ export function runDoctor(): DoctorCheck[] {
       fix: "install libbpf1 (make setup)",
     });
   }
-  if (b) {
+  if (b && !priv.ok) {
+    checks.push({
+      name: "BPF features",
+      status: "info",
+      detail:
+        "not probed: without privileges libbpf's probes cannot tell 'forbidden' from 'unsupported'",
+    });
+  }
+  if (b && priv.ok) {
     const probe = (name: string, rc: number, need: string) =>
       checks.push({
         name,

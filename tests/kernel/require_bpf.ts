@@ -1,0 +1,78 @@
+/**
+ * Whether the real-kernel tests can run here, decided once per file.
+ *
+ * Outside CI a machine without root or BPF skips them with a visible line;
+ * in CI (CI=true) they must run, so `bpfIgnore` is false there and a missing
+ * capability makes the tests fail with the reason instead of skipping.
+ *
+ * @module
+ */
+import { runDoctor } from "../../lib/cli/doctor.ts";
+
+function reasonBpfUnavailable(): string | null {
+  try {
+    const failed = runDoctor().filter((c) => c.status === "fail");
+    return failed.length
+      ? failed.map((c) => `${c.name}: ${c.detail}`).join("; ")
+      : null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Why BPF cannot run here, or null if it can. */
+export const bpfUnavailable: string | null = reasonBpfUnavailable();
+
+/** True in CI, where nothing that needs BPF may be skipped. */
+export const inCI = Deno.env.get("CI") === "true";
+
+/** Pass as `ignore` to Deno.test: never true in CI. */
+export const bpfIgnore: boolean = bpfUnavailable !== null && !inCI;
+
+if (bpfUnavailable !== null) {
+  console.error(
+    inCI
+      ? `CI=true and BPF is unavailable: the real-kernel tests will FAIL: ${bpfUnavailable}`
+      : `SKIPPING real-kernel tests (not in CI): ${bpfUnavailable}`,
+  );
+}
+
+/** Throws the reason when BPF is unavailable (in CI this fails the test). */
+export function assertBpf(): void {
+  if (bpfUnavailable !== null) {
+    throw new Error(`BPF is unavailable here: ${bpfUnavailable}`);
+  }
+}
+
+/** The project root. */
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Path of the Deno binary running the tests. */
+export const DENO = Deno.execPath();
+
+/**
+ * Runs cli.ts with args; returns exit code and output. `dropCaps` runs it as
+ * root with an empty capability bounding set: no CAP_BPF, CAP_PERFMON or
+ * CAP_SYS_ADMIN, which is what an unprivileged user has.
+ */
+export async function runCli(
+  args: string[],
+  o: { env?: Record<string, string>; dropCaps?: boolean } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const base = [DENO, "run", "-A", `${ROOT}cli.ts`, ...args];
+  const argv = o.dropCaps
+    ? ["setpriv", "--bounding-set=-all", "--inh-caps=-all", ...base]
+    : base;
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env: o.env,
+    cwd: ROOT,
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}

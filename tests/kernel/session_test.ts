@@ -1,0 +1,189 @@
+// Real-kernel tests of the profiling session: the real BPF program, real
+// perf events, the real ring buffer. Nothing here is mocked.
+import assert from "node:assert/strict";
+import { ProfilerSession } from "../../lib/profiler/session.ts";
+import { assertBpf, bpfIgnore } from "./require_bpf.ts";
+
+const CLK_TCK = 100; // USER_HZ: the unit of utime/stime in /proc/PID/stat on Linux
+
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+function busy(): Deno.ChildProcess {
+  return new Deno.Command("sh", {
+    args: ["-c", "while :; do :; done"],
+    stdout: "null",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test({
+  name: "kernel: 1 kHz samples of a busy process match its CPU time within 10%",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    let target = 0;
+    let targetSamples = 0;
+    const session = await ProfilerSession.start({
+      frequency: 1000,
+      onBatch: (p) => {
+        for (let i = 0; i < p.batchLength; i++) {
+          if (p.batchPid(i) === target) targetSamples++;
+        }
+      },
+    });
+    const child = busy();
+    target = child.pid;
+    await sleep(3000);
+    // Read its CPU time while it still exists, stopped so it cannot grow.
+    child.kill("SIGSTOP");
+    await sleep(50);
+    const cpu = cpuSeconds(child.pid);
+    const report = await session.stop();
+    child.kill("SIGKILL");
+    await child.status;
+    assert.ok(report.reconciliation.ok, report.reconciliation.line);
+    const expected = cpu * 1000;
+    assert.ok(cpu > 1, `busy process ran only ${cpu} s of CPU`);
+    const ratio = targetSamples / expected;
+    assert.ok(
+      ratio > 0.9 && ratio < 1.1,
+      `samples ${targetSamples} vs CPU time ${cpu} s (${expected} expected at 1 kHz): ratio ${ratio}`,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "kernel: 10 kHz on every CPU streams with zero drops and exact reconciliation",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const loads = [busy(), busy()];
+    const session = await ProfilerSession.start({ frequency: 10000 });
+    await sleep(2000);
+    const report = await session.stop();
+    for (const l of loads) l.kill("SIGKILL");
+    await Promise.all(loads.map((l) => l.status));
+    assert.equal(report.counters.reserveFailed, 0);
+    assert.equal(report.consumed.events, report.counters.eventsSubmitted);
+    assert.ok(report.reconciliation.ok, report.reconciliation.line);
+    // 2 s at 10 kHz on busy CPUs: well over 10k events per CPU.
+    assert.ok(
+      report.consumed.events > 10000 * report.cpus.length,
+      `${report.consumed.events}`,
+    );
+    assert.equal(report.consumed.outOfOrder, 0, "timestamps must rise per CPU");
+  },
+});
+
+Deno.test({
+  name:
+    "kernel: --pid filter sends only the target's samples and counts the rest",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const target = busy();
+    const other = busy();
+    const pids = new Set<number>();
+    const session = await ProfilerSession.start({
+      frequency: 1000,
+      targetPid: target.pid,
+      onBatch: (p) => {
+        for (let i = 0; i < p.batchLength; i++) pids.add(p.batchPid(i));
+      },
+    });
+    await sleep(1000);
+    const report = await session.stop();
+    for (const c of [target, other]) c.kill("SIGKILL");
+    await Promise.all([target.status, other.status]);
+    assert.deepEqual([...pids], [target.pid]);
+    assert.ok(
+      report.counters.filtered > 0,
+      "other samples must be counted as filtered",
+    );
+    assert.ok(report.reconciliation.ok, report.reconciliation.line);
+  },
+});
+
+Deno.test({
+  name:
+    "kernel: a stalled consumer makes the kernel drop; drops are counted exactly",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const loads = [busy(), busy()];
+    // 16 KiB holds ~400 records: at 10 kHz x 2 CPUs it fills in 20 ms.
+    const session = await ProfilerSession.start({
+      frequency: 10000,
+      ringBytes: 16384,
+    });
+    session.pause();
+    await sleep(500);
+    session.resume();
+    await sleep(200);
+    const report = await session.stop();
+    for (const l of loads) l.kill("SIGKILL");
+    await Promise.all(loads.map((l) => l.status));
+    const r = report.reconciliation;
+    assert.ok(
+      report.counters.reserveFailed > 0,
+      "the ring must have overflowed",
+    );
+    assert.ok(r.balanced, `the books must balance even with drops: ${r.line}`);
+    assert.equal(r.ok, false, "drops must not pass as ok");
+    assert.equal(r.dropped, report.counters.reserveFailed);
+    assert.equal(r.consumed, report.counters.eventsSubmitted);
+    assert.match(r.line, /dropped/);
+  },
+});
+
+function openFds(): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      out.push(Deno.readLinkSync(`/proc/self/fd/${e.name}`));
+    } catch { /* the fd of the directory listing itself */ }
+  }
+  return out.sort();
+}
+
+Deno.test({
+  name: "kernel: 200 start/stop cycles leak no perf event, BPF or other fds",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const wasm = await WebAssembly.compile(
+      await Deno.readFile(
+        new URL("../../parser-wasm/build/parser.wasm", import.meta.url),
+      ),
+    );
+    // One warm-up so libraries opened once (libbpf, libc) are not counted.
+    await (await ProfilerSession.start({
+      frequency: 99,
+      ringBytes: 65536,
+      wasm,
+    })).stop();
+    const before = openFds();
+    for (let i = 0; i < 200; i++) {
+      const s = await ProfilerSession.start({
+        frequency: 99,
+        ringBytes: 65536,
+        stackEntries: 256,
+        wasm,
+      });
+      const r = await s.stop();
+      assert.ok(r.reconciliation.balanced, r.reconciliation.line);
+    }
+    const after = openFds();
+    assert.deepEqual(after, before);
+    assert.equal(after.filter((l) => /perf_event|bpf/.test(l)).length, 0);
+  },
+});
