@@ -90,7 +90,12 @@ export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
     version: k.version,
   }];
   for (const p of table.userland.packages) {
-    needs.push({ key: `deb/${d}/${p}`, kind: "deb", arch: vm.arch, package: p });
+    needs.push({
+      key: `deb/${d}/${p}`,
+      kind: "deb",
+      arch: vm.arch,
+      package: p,
+    });
   }
   const npm = ARCHES[vm.arch].denoNpm;
   needs.push({
@@ -288,7 +293,9 @@ class AptTree {
     await exec("apt-get", this.args("update"));
     this.#updated = true;
     this.log(
-      `  apt-get update done in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `  apt-get update done in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
     );
   }
 
@@ -416,8 +423,9 @@ async function fetchDeb(
   const dir = `${root}/debs/${arch}`;
   await Deno.mkdir(dir, { recursive: true });
   const t0 = performance.now();
-  const line =
-    `  fetch ${need.package} ${version} (${arch}, ${formatBytes(size)})`;
+  const line = `  fetch ${need.package} ${version} (${arch}, ${
+    formatBytes(size)
+  })`;
   log(`${line} ...`);
   // apt-get download verifies the file against the index before keeping it.
   await exec(

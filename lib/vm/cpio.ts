@@ -100,7 +100,12 @@ export class CpioWriter {
   /** Adds a folder. */
   async dir(path: string, mode = 0o755): Promise<void> {
     await this.#put(
-      cpioHeader({ ino: this.#ino++, mode: S_IFDIR | mode, size: 0, name: path }),
+      cpioHeader({
+        ino: this.#ino++,
+        mode: S_IFDIR | mode,
+        size: 0,
+        name: path,
+      }),
     );
   }
 

@@ -30,7 +30,8 @@ export interface GuestReport {
   extra: Record<string, string>;
 }
 
-const PANIC_RE = /Kernel panic|Oops[:\s]|BUG: |Unable to handle kernel|Internal error:|general protection fault|Attempted to kill init/;
+const PANIC_RE =
+  /Kernel panic|Oops[:\s]|BUG: |Unable to handle kernel|Internal error:|general protection fault|Attempted to kill init/;
 
 /**
  * Folds console lines into a {@link GuestReport}. Works on a partial console
@@ -150,7 +151,9 @@ export function verdict(r: GuestReport, q: QemuOutcome): Verdict {
       r.panic
         ? `kernel failed before init: ${r.panic}`
         : `guest never reached init${
-          q.code ? ` (QEMU exited ${q.code}${qemuErr ? `: ${qemuErr}` : ""})` : ""
+          q.code
+            ? ` (QEMU exited ${q.code}${qemuErr ? `: ${qemuErr}` : ""})`
+            : ""
         }`,
     );
   }

@@ -204,7 +204,9 @@ export async function buildVmImages(
         if (k === meta.sha256.kernel && i === meta.sha256.initramfs) {
           return meta;
         }
-        opts.log(`  ${vm.name}: cached boot files fail their checksum: rebuilding`);
+        opts.log(
+          `  ${vm.name}: cached boot files fail their checksum: rebuilding`,
+        );
       }
     } catch { /* no usable build */ }
   }

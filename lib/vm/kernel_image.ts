@@ -53,7 +53,9 @@ export function bzImagePayload(
   const setupSects = img[0x1f1] || 4;
   const offset = (setupSects + 1) * 512 + dv.getUint32(0x248, true);
   const length = dv.getUint32(0x24c, true);
-  if (offset + length > img.length) throw new Error("bzImage payload truncated");
+  if (offset + length > img.length) {
+    throw new Error("bzImage payload truncated");
+  }
   return {
     offset,
     length,

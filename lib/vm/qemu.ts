@@ -61,9 +61,7 @@ export function qemuArgs(
   o: QemuArgsOptions,
 ): [string, string[]] {
   const a = ARCHES[vm.arch];
-  const machine = vm.arch === "arm64"
-    ? ["-M", "virt"]
-    : ["-M", "pc"];
+  const machine = vm.arch === "arm64" ? ["-M", "virt"] : ["-M", "pc"];
   const cpu = o.accel === "kvm"
     ? "host"
     : vm.arch === "arm64"

@@ -19,7 +19,7 @@ import {
 } from "./guest_report.ts";
 import { buildVmImages, MARK, shellQuote } from "./initramfs.ts";
 import { type Accel, chooseAccel, qemuArgs, runQemu } from "./qemu.ts";
-import { ARCHES, type Arch, type VmSpec, type VmTable } from "./vms.ts";
+import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 
 /** The validation suite, run from the project root (guest or host). */
 export const VALIDATE_CMD =
@@ -37,8 +37,8 @@ export const PROJECT_ROOT = decodeURIComponent(
 export interface RunOptions {
   /** Shell command run from the project root; `$RESULTS` is the results folder. */
   guestCmd: string;
-  /** Seconds, exported as `$TEST_DURATION`. */
-  duration: number;
+  /** Exported as `$TEST_DURATION` (e.g. `5s`). */
+  duration: string;
   /** Whole-run limit once QEMU started, seconds. */
   timeoutS: number;
   /** Limit to reach `/init`, seconds. */
@@ -135,7 +135,7 @@ const secs = (ms: number) => Math.round(ms / 10) / 100;
  * @example
  * ```ts
  * const r = await runVm(table, findVm(table, "default"), {
- *   guestCmd: SMOKE_CMD, duration: 5, timeoutS: 300, bootTimeoutS: 120, accel: "auto",
+ *   guestCmd: SMOKE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 120, accel: "auto",
  * });
  * r.pass; // true
  * r.unameM; // "aarch64"
@@ -174,7 +174,7 @@ export async function runVm(
     `${resultsDir}/guest.env`,
     guestEnv({
       GUEST_CMD: o.guestCmd,
-      TEST_DURATION: String(o.duration),
+      TEST_DURATION: o.duration,
       RESULTS: "/results",
     }),
   );
@@ -225,9 +225,9 @@ export async function runVm(
         if (report.bootToInit !== undefined && initAt === undefined) {
           initAt = performance.now();
           log(
-            `  ${vm.name}: init after ${report.bootToInit.toFixed(2)} s guest uptime, ${
-              secs(initAt - qStart)
-            } s wall`,
+            `  ${vm.name}: init after ${
+              report.bootToInit.toFixed(2)
+            } s guest uptime, ${secs(initAt - qStart)} s wall`,
           );
         }
         if (line.includes(`${MARK} start`)) inCommand = true;
@@ -306,7 +306,7 @@ export async function runVm(
  *
  * @example
  * ```ts
- * const h = await runHost({ guestCmd: VALIDATE_CMD, duration: 5, timeoutS: 300, bootTimeoutS: 0, accel: "auto" });
+ * const h = await runHost({ guestCmd: VALIDATE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 0, accel: "auto" });
  * h.kernel; // "6.18.44-…"
  * ```
  */
@@ -324,7 +324,7 @@ export async function runHost(o: RunOptions): Promise<VmRunResult> {
     args: ["-c", o.guestCmd],
     cwd: projectDir,
     env: {
-      TEST_DURATION: String(o.duration),
+      TEST_DURATION: o.duration,
       RESULTS: resultsDir,
       PATH: `${projectDir}/node_modules/.bin:${Deno.env.get("PATH") ?? ""}`,
     },
