@@ -14,7 +14,7 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make \
 	wabt qemu-system-x86 qemu-system-arm busybox-static cpio xz-utils zstd \
-	nodejs npm
+	util-linux
 
 .PHONY: all setup setup-apt setup-npm build build-wasm build-ebpf build-harness \
 	run test check bench validate clean
@@ -61,7 +61,7 @@ build-harness:
 
 ## run: the main job, profile the whole machine for 10 seconds
 run: setup
-	$(DENO) task profile --duration 10
+	$(DENO) task profile --duration 10s
 
 ## test: every test: format, lint, types, unit, property, fuzz, real kernel, VMs
 test: setup
