@@ -49,6 +49,7 @@ const SYMBOLS = {
     parameters: ["pointer", "i32"],
     result: "pointer",
   },
+  bpf_program__attach: { parameters: ["pointer"], result: "pointer" },
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
 } as const;
 

@@ -27,8 +27,37 @@ import { bpfPrivileges, PRIVILEGE_HINT } from "./privileges.ts";
 /** The counters of `struct profiler_counters`, summed or for one CPU. */
 export type ProfilerCounters = Record<typeof COUNTER_FIELDS[number], number>;
 
+/**
+ * The BPF objects that produce ProfileEvents. Both use the same ring map,
+ * counters map and config struct, so one consumer serves both.
+ */
+export const EVENT_SOURCES = {
+  /** CPU sampling on perf events: the profiler. */
+  profiler: {
+    file: "profiler.bpf.o",
+    program: BPF_NAMES.program,
+    rodata: BPF_NAMES.rodata,
+    stacks: true,
+  },
+  /**
+   * One event per system call of one process (raw_tp/sys_enter): a source
+   * not limited by the perf sampling rate, for stress benchmarks.
+   */
+  stress: {
+    file: "stress.bpf.o",
+    program: "on_sys_enter",
+    rodata: "stress.rodata",
+    stacks: false,
+  },
+} as const;
+
+/** Name of an event source. */
+export type EventSource = keyof typeof EVENT_SOURCES;
+
 /** Load-time settings of the BPF object. */
 export interface LoadOptions {
+  /** Which object to load (default "profiler"). */
+  source?: EventSource;
   /** Folder holding profiler.bpf.o (default: $ANTIMETAL_BPF_PATH, else ebpf/build). */
   bpfDir?: string;
   /** Ring buffer size in bytes: a power of two, multiple of the page size (default 8 MiB). */
@@ -77,7 +106,8 @@ export class ProfilerObject {
   /** Opens, configures and loads the object. Throws with a clear message. */
   static open(o: LoadOptions = {}): ProfilerObject {
     const dir = o.bpfDir ?? defaultBpfDir();
-    const path = `${dir.replace(/\/$/, "")}/profiler.bpf.o`;
+    const src = EVENT_SOURCES[o.source ?? "profiler"];
+    const path = `${dir.replace(/\/$/, "")}/${src.file}`;
     try {
       const st = Deno.statSync(path);
       if (!st.isFile) throw new Error("not a regular file");
@@ -85,7 +115,7 @@ export class ProfilerObject {
       throw new Error(
         `BPF object not found at ${path} (${
           (err as Error).message
-        }): run 'make build-ebpf', or set ANTIMETAL_BPF_PATH to the folder holding profiler.bpf.o`,
+        }): run 'make build-ebpf', or set ANTIMETAL_BPF_PATH to the folder holding ${src.file}`,
       );
     }
     const ringBytes = o.ringBytes ?? 8 << 20;
@@ -130,24 +160,29 @@ export class ProfilerObject {
       checkPtr(
         b.bpf_object__find_map_by_name(obj, cstr(name)),
         `BPF object ${path} has no map "${name}"`,
-        "Was it built from this version of ebpf/profiler.bpf.c?",
+        "Was it built from this version of ebpf/ (make build-ebpf)?",
       );
+    const src = EVENT_SOURCES[o.source ?? "profiler"];
     const ring = map(BPF_NAMES.ringbuf);
-    const stacks = map(BPF_NAMES.stacks);
     const counters = map(BPF_NAMES.counters);
-    const rodata = map(BPF_NAMES.rodata);
+    const rodata = map(src.rodata);
     this.program = checkPtr(
-      b.bpf_object__find_program_by_name(obj, cstr(BPF_NAMES.program)),
-      `BPF object ${path} has no program "${BPF_NAMES.program}"`,
+      b.bpf_object__find_program_by_name(obj, cstr(src.program)),
+      `BPF object ${path} has no program "${src.program}"`,
     );
     checkRc(
       b.bpf_map__set_max_entries(ring, ringBytes),
       "sizing the ring buffer",
     );
-    checkRc(
-      b.bpf_map__set_max_entries(stacks, o.stackEntries ?? 16384),
-      "sizing the stack map",
-    );
+    if (src.stacks) {
+      checkRc(
+        b.bpf_map__set_max_entries(
+          map(BPF_NAMES.stacks),
+          o.stackEntries ?? 16384,
+        ),
+        "sizing the stack map",
+      );
+    }
     this.#writeConfig(rodata, o);
 
     const probe = b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null);

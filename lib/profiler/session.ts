@@ -89,7 +89,18 @@ export class ProfilerSession {
         : await ProfileParser.create(po);
       mapping = RingMapping.map(parser, obj.ringFd, obj.ringBytes);
       const b = libbpf().symbols;
-      for (const cpu of cpus) {
+      if (o.source === "stress") {
+        // raw_tp/sys_enter: libbpf attaches it from its section name.
+        const link = b.bpf_program__attach(obj.program);
+        if (link === null) {
+          throw new SysError(
+            "attaching the stress program to raw_tp/sys_enter",
+            libc().errno() || 22,
+          );
+        }
+        links.push(link);
+      }
+      for (const cpu of o.source === "stress" ? [] : cpus) {
         const fd = openSamplingEvent(cpu, o);
         const link = b.bpf_program__attach_perf_event(obj.program, fd);
         if (link === null) {
