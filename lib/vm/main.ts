@@ -22,6 +22,7 @@ import {
 import { vmJUnit } from "./junit.ts";
 import { chooseAccel } from "./qemu.ts";
 import {
+  columnLabel,
   formatTable,
   type ResultColumn,
   resultsTable,
@@ -35,6 +36,8 @@ import {
   type VmRunResult,
 } from "./run_vm.ts";
 import { findVm, loadVmTable, type VmSpec, type VmTable } from "./vms.ts";
+import { validationTable } from "../validate/validation_report.ts";
+import type { ValidationReport } from "../validate/run_validation.ts";
 
 /** Exit codes. */
 export const Exit = { OK: 0, FAIL: 1, USAGE: 2, CANNOT_RUN: 3 } as const;
@@ -75,6 +78,7 @@ Options:
   --accel A          auto (KVM when it works for the guest arch), kvm or tcg
   --host             also run the command on the host (default for 'all')
   --no-host          do not run it on the host
+  --full             print every metric of the guests' JSON (flattened)
   --json FILE        write all results as JSON (default out/vm-results.json)
   --junit FILE       write JUnit XML (default out/vm-results.xml)
   -v, --verbose      print the whole guest console
@@ -253,6 +257,7 @@ async function testCommand(args: string[]): Promise<number> {
       accel: { type: "string" },
       host: { type: "boolean" },
       "no-host": { type: "boolean" },
+      full: { type: "boolean" },
       json: { type: "string" },
       junit: { type: "string" },
       verbose: { type: "boolean", short: "v" },
@@ -349,14 +354,24 @@ async function testCommand(args: string[]): Promise<number> {
     results.push(r);
   }
 
-  const table2 = resultsTable(results.map((r) => ({
+  const columns: ResultColumn[] = results.map((r) => ({
     vm: r.vm,
     arch: r.arch,
     kernel: r.unameR ?? r.kernel,
     json: r.json,
     facts: facts(r),
-  })));
-  console.log("\n" + formatTable(table2));
+  }));
+  const table2 = resultsTable(columns);
+  console.log("\n" + formatTable(printedTable(columns, values.full ?? false)));
+  if (!values.full && columns.some((c) => isValidationReport(c.json))) {
+    console.log(
+      "\n" + validationTable(columns.map((c, i) => ({
+        label: columnLabel(c),
+        report: isValidationReport(c.json) ? c.json : undefined,
+        error: isValidationReport(c.json) ? undefined : results[i].reason,
+      }))),
+    );
+  }
   const jsonPath = values.json ?? `${PROJECT_ROOT}/out/vm-results.json`;
   const junitPath = values.junit ?? `${PROJECT_ROOT}/out/vm-results.xml`;
   const pass = results.every((r) => r.pass);
@@ -406,6 +421,24 @@ async function testCommand(args: string[]): Promise<number> {
     return Exit.CANNOT_RUN;
   }
   return pass ? Exit.OK : Exit.FAIL;
+}
+
+/** True for the JSON that `cli.ts validate --json` writes. */
+function isValidationReport(j: unknown): j is ValidationReport {
+  return typeof j === "object" && j !== null &&
+    (j as { tool?: unknown }).tool === "streamprof validate" &&
+    Array.isArray((j as { rows?: unknown }).rows);
+}
+
+/**
+ * What to print: runner facts, plus the flattened guest JSON unless it is a
+ * validation report (shown by its own summary table) and `--full` is off.
+ */
+function printedTable(columns: ResultColumn[], full: boolean) {
+  return resultsTable(columns.map((c) => ({
+    ...c,
+    json: full || !isValidationReport(c.json) ? c.json : undefined,
+  })));
 }
 
 async function writeOut(path: string, text: string) {
