@@ -14,6 +14,7 @@ import {
   type Piece,
   RingModel,
   walkBoth,
+  WASM_MODULE,
 } from "../lib/parser/fixtures_test.ts";
 import { EVENT_SIZE } from "../lib/parser/layout.ts";
 import type { ProfileEvent } from "../lib/parser/profile_event.ts";
@@ -23,9 +24,9 @@ import {
   referenceEncodeRecords,
   type ReferenceStreamState,
 } from "../lib/parser/reference_decoder.ts";
-import { DEFAULT_WASM_URL, ProfileParser } from "../lib/parser/wasm_parser.ts";
+import { ProfileParser } from "../lib/parser/wasm_parser.ts";
 
-const MODULE = await WebAssembly.compile(await Deno.readFile(DEFAULT_WASM_URL));
+const MODULE = WASM_MODULE;
 const RUNS = 500;
 
 const i32 = fc.integer({ min: -0x80000000, max: 0x7fffffff });

@@ -11,16 +11,13 @@ import {
   type Piece,
   RingModel,
   walkBoth,
+  WASM_MODULE,
 } from "./fixtures_test.ts";
 import type { ProfileEvent } from "./profile_event.ts";
 import { referenceEncodeRecords } from "./reference_decoder.ts";
-import {
-  DEFAULT_WASM_URL,
-  type EventRing,
-  ProfileParser,
-} from "./wasm_parser.ts";
+import { type EventRing, ProfileParser } from "./wasm_parser.ts";
 
-const MODULE = await WebAssembly.compile(await Deno.readFile(DEFAULT_WASM_URL));
+const MODULE = WASM_MODULE;
 const CAPACITIES = [1, 2, 7, 64, 1000];
 
 function parser(ringCapacity: number, batchCapacity = 4096): ProfileParser {

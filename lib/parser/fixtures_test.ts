@@ -24,8 +24,20 @@ import {
   type ReferenceStreamState,
   referenceWalk,
 } from "./reference_decoder.ts";
-import type { EventRing, ProfileParser } from "./wasm_parser.ts";
+import {
+  DEFAULT_WASM_URL,
+  type EventRing,
+  type ProfileParser,
+} from "./wasm_parser.ts";
 import type { WalkStats } from "./walk_stats.ts";
+
+/**
+ * The compiled parser module every test uses: the build, or the file named
+ * by PARSER_WASM (to run the tests against another build, e.g. a mutant).
+ */
+export const WASM_MODULE: WebAssembly.Module = await WebAssembly.compile(
+  await Deno.readFile(Deno.env.get("PARSER_WASM") ?? DEFAULT_WASM_URL),
+);
 
 /** An event with defaults for every field not given. */
 export function ev(p: Partial<ProfileEvent> = {}): ProfileEvent {

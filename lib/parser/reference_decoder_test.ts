@@ -3,7 +3,13 @@
 // builder the other tests use checked the same way, and both decoders agreeing
 // on every hand-written input.
 import assert from "node:assert/strict";
-import { buildStream, ev, recordTotal, walkBoth } from "./fixtures_test.ts";
+import {
+  buildStream,
+  ev,
+  recordTotal,
+  walkBoth,
+  WASM_MODULE,
+} from "./fixtures_test.ts";
 import {
   BUSY_BIT,
   DISCARD_BIT,
@@ -18,10 +24,10 @@ import {
   referenceEncodeRecords,
   referenceWalk,
 } from "./reference_decoder.ts";
-import { DEFAULT_WASM_URL, ProfileParser } from "./wasm_parser.ts";
+import { ProfileParser } from "./wasm_parser.ts";
 import type { WalkStats } from "./walk_stats.ts";
 
-const MODULE = await WebAssembly.compile(await Deno.readFile(DEFAULT_WASM_URL));
+const MODULE = WASM_MODULE;
 const wasm = () =>
   ProfileParser.fromModule(MODULE, { ringCapacity: 16, batchCapacity: 64 });
 

@@ -10,6 +10,7 @@ import {
   type Piece,
   recordTotal,
   walkBoth,
+  WASM_MODULE,
 } from "./fixtures_test.ts";
 import { EVENT_SIZE, RECORD_SIZE } from "./layout.ts";
 import type { ProfileEvent } from "./profile_event.ts";
@@ -26,7 +27,7 @@ import {
   ProfileParser,
 } from "./wasm_parser.ts";
 
-const MODULE = await WebAssembly.compile(await Deno.readFile(DEFAULT_WASM_URL));
+const MODULE = WASM_MODULE;
 
 function parser(o: ParserOptions = {}): ProfileParser {
   return ProfileParser.fromModule(MODULE, {
