@@ -58,7 +58,9 @@ export function parseConsole(lines: Iterable<string>): GuestReport {
     const at = line.indexOf(MARK + " ");
     if (at < 0) {
       if (inDmesg) r.dmesg.push(line);
-      if (!r.panic && PANIC_RE.test(line)) r.panic = line.trim();
+      if (!r.panic && PANIC_RE.test(line)) {
+        r.panic = line.replace(/^\[\s*[\d.]+\]\s*/, "").trim();
+      }
       continue;
     }
     const rest = line.slice(at + MARK.length + 1).trim();

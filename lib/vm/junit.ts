@@ -51,7 +51,9 @@ export function xmlEscape(s: string): string {
  * ```
  */
 export function guestSuites(xml: string, prefix: string): string[] {
-  const suites = xml.match(/<testsuite\b[\s\S]*?(?:\/>|<\/testsuite>)/g) ?? [];
+  const suites = xml.match(
+    /<testsuite\b[^>]*\/>|<testsuite\b[^>]*>[\s\S]*?<\/testsuite>/g,
+  ) ?? [];
   return suites.map((s) =>
     s.replace(
       /^<testsuite\b([^>]*?)\bname="([^"]*)"/,

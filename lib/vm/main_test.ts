@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+Deno.test("--help works on every subcommand", async () => {
+  for (
+    const [args, want] of [
+      [["--help"], "Commands:"],
+      [["test", "--help"], "Usage: deno task test:vm <vm|all>"],
+      [["list", "--help"], "Usage: deno task vm:list"],
+      [["fetch", "-h"], "Usage: deno run -A lib/vm/main.ts fetch"],
+    ] as const
+  ) {
+    const r = await run([...args]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(want), `${args.join(" ")}: ${r.stdout}`);
+  }
+});
+
+Deno.test("usage errors exit 2 with a message", async () => {
+  for (
+    const [args, want] of [
+      [[], "Commands:"],
+      [["frobnicate"], 'unknown command "frobnicate"'],
+      [["test"], "name a VM or 'all'"],
+      [["test", "nosuch"], 'unknown VM "nosuch"'],
+      [["test", "default", "--accel", "xen"], "--accel must be"],
+      [
+        ["test", "default", "--smoke", "--guest-cmd", "x"],
+        "exclude each other",
+      ],
+      [["test", "default", "--duration", "soon"], "invalid --duration"],
+      [["test", "default", "--bogus"], "bogus"],
+    ] as const
+  ) {
+    const r = await run([...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.ok(
+      (r.stdout + r.stderr).includes(want),
+      `${args.join(" ")}: ${r.stdout}${r.stderr}`,
+    );
+  }
+});
+
+Deno.test("list shows every VM and its cache state without downloading", async () => {
+  const cache = await Deno.makeTempDir();
+  try {
+    const r = await run(["list"], { STREAMPROF_VM_CACHE: cache });
+    assert.equal(r.code, 0, r.stderr);
+    for (const name of ["default", "profiler-x86", "ebpf-kernel-5.8"]) {
+      assert.ok(r.stdout.includes(name), name);
+    }
+    assert.match(r.stdout, /no \(9 to fetch\)/);
+    const j = await run(["list", "--json"], { STREAMPROF_VM_CACHE: cache });
+    const rows = JSON.parse(j.stdout);
+    assert.deepEqual(
+      rows.map((x: { name: string; cached: boolean }) => [x.name, x.cached]),
+      [
+        ["default", false],
+        ["profiler-x86", false],
+        ["ebpf-kernel-5.8", false],
+      ],
+    );
+    assert.deepEqual([...Deno.readDirSync(cache)], []);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});

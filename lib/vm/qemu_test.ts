@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { chooseAccel, kernelCmdline, qemuArgs } from "./qemu.ts";
+import type { VmSpec } from "./vms.ts";
+
+const vm = (arch: "arm64" | "x86_64"): VmSpec => ({
+  name: "t",
+  arch,
+  kernel: { package: "k", version: "6.1.1-1", suite: "bookworm" },
+  cpus: 2,
+  memoryMiB: 1024,
+  description: "",
+});
+const paths = {
+  kernel: "/c/kernel",
+  initramfs: "/c/initramfs.cpio",
+  projectDir: "/p",
+  resultsDir: "/r",
+};
+
+function after(args: string[], flag: string): string[] {
+  return args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+}
+
+Deno.test("arm64 under TCG: virt machine, cpu max with impdef pauth, PL011 console", () => {
+  const [bin, args] = qemuArgs(vm("arm64"), { accel: "tcg", ...paths });
+  assert.equal(bin, "qemu-system-aarch64");
+  assert.deepEqual(after(args, "-M"), ["virt"]);
+  assert.deepEqual(after(args, "-accel"), ["tcg"]);
+  assert.deepEqual(after(args, "-cpu"), ["max,pauth-impdef=on"]);
+  assert.deepEqual(after(args, "-smp"), ["2"]);
+  assert.deepEqual(after(args, "-m"), ["1024M"]);
+  assert.deepEqual(after(args, "-kernel"), ["/c/kernel"]);
+  assert.deepEqual(after(args, "-initrd"), ["/c/initramfs.cpio"]);
+  assert.match(after(args, "-append")[0], /^console=ttyAMA0 panic=-1 /);
+  assert.ok(args.includes("-no-reboot"));
+  assert.deepEqual(after(args, "-nic"), ["none"]);
+  const fs = after(args, "-fsdev");
+  assert.equal(
+    fs[0],
+    "local,id=project,path=/p,security_model=none,multidevs=remap,readonly=on",
+  );
+  assert.equal(
+    fs[1],
+    "local,id=results,path=/r,security_model=none,multidevs=remap",
+  );
+  assert.deepEqual(
+    after(args, "-device").filter((d) => d.startsWith("virtio-9p")),
+    [
+      "virtio-9p-pci,fsdev=project,mount_tag=project",
+      "virtio-9p-pci,fsdev=results,mount_tag=results",
+    ],
+  );
+});
+
+Deno.test("x86_64: TCG uses cpu max, KVM uses cpu host; serial console ttyS0", () => {
+  const [bin, tcg] = qemuArgs(vm("x86_64"), { accel: "tcg", ...paths });
+  assert.equal(bin, "qemu-system-x86_64");
+  assert.deepEqual(after(tcg, "-cpu"), ["max"]);
+  const [, kvm] = qemuArgs(vm("x86_64"), { accel: "kvm", ...paths });
+  assert.deepEqual(after(kvm, "-accel"), ["kvm"]);
+  assert.deepEqual(after(kvm, "-cpu"), ["host"]);
+  assert.match(kernelCmdline("x86_64"), /^console=ttyS0 /);
+  assert.match(kernelCmdline("arm64", ["debug"]), / debug$/);
+});
+
+Deno.test("chooseAccel: explicit choice wins; a foreign arch is always TCG", async () => {
+  assert.equal(await chooseAccel(vm("arm64"), "kvm"), "kvm");
+  assert.equal(await chooseAccel(vm("x86_64"), "tcg"), "tcg");
+  const foreign = Deno.build.arch === "x86_64" ? vm("arm64") : vm("x86_64");
+  assert.equal(await chooseAccel(foreign, "auto"), "tcg");
+});
