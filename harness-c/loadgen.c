@@ -30,6 +30,7 @@ struct worker {
 	pthread_t thread;
 	int cpu;
 	unsigned long long spins;
+	unsigned long long checksum; /* read back so the work is not dead code */
 };
 
 static void on_signal(int sig)
@@ -57,6 +58,7 @@ static void *burn(void *arg)
 		n++;
 	}
 	w->spins = n;
+	w->checksum = sink;
 	return NULL;
 }
 
