@@ -29,7 +29,9 @@ real kernel), the C harness tests and the VM suite; prints 'N passed, N failed'.
 }
 const inCI = Deno.env.get("CI") === "true";
 if (values["skip-vm"] && inCI) {
-  console.error("run_all: --skip-vm is not allowed in CI: the VM suite must run");
+  console.error(
+    "run_all: --skip-vm is not allowed in CI: the VM suite must run",
+  );
   Deno.exit(2);
 }
 
@@ -51,7 +53,10 @@ async function run(cmd: string[], env?: Record<string, string>) {
   }).spawn();
   let out = "";
   const dec = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>, to: typeof Deno.stdout) => {
+  const pump = async (
+    s: ReadableStream<Uint8Array>,
+    to: typeof Deno.stdout,
+  ) => {
     for await (const chunk of s) {
       out += dec.decode(chunk, { stream: true });
       await to.write(chunk);
@@ -96,12 +101,22 @@ async function counted(name: string, cmd: string[], pattern: RegExp) {
   }
 }
 
-const denoSummary = /(?:ok|FAILED) \| (?<passed>\d+) passed(?: \(\d+ steps?\))? \| (?<failed>\d+) failed/g;
-const plainSummary = /^(?:\w+: )?(?<passed>\d+) passed, (?<failed>\d+) failed/gm;
+const denoSummary =
+  /(?:ok|FAILED) \| (?<passed>\d+) passed(?: \(\d+ steps?\))? \| (?<failed>\d+) failed/g;
+const plainSummary =
+  /^(?:\w+: )?(?<passed>\d+) passed, (?<failed>\d+) failed/gm;
 
 await step("format", [DENO, "fmt", "--check"]);
 await step("lint", [DENO, "lint"]);
-await step("types", [DENO, "check", "mod.ts", "cli.ts", "lib/", "tests/", "bench/"]);
+await step("types", [
+  DENO,
+  "check",
+  "mod.ts",
+  "cli.ts",
+  "lib/",
+  "tests/",
+  "bench/",
+]);
 await counted(
   "deno tests (unit, property, fuzz, real kernel)",
   [DENO, "test", "-A", "--no-check", "lib/", "tests/"],
@@ -109,7 +124,11 @@ await counted(
 );
 try {
   Deno.statSync(`${ROOT}harness-c/Makefile`);
-  await counted("harness-c tests", ["make", "-s", "-C", "harness-c", "test"], plainSummary);
+  await counted(
+    "harness-c tests",
+    ["make", "-s", "-C", "harness-c", "test"],
+    plainSummary,
+  );
 } catch (err) {
   if (!(err instanceof Deno.errors.NotFound)) throw err;
 }
