@@ -51,7 +51,7 @@ build-ebpf: ebpf/build/profiler.bpf.o ebpf/build/stress.bpf.o
 
 # <linux/bpf.h> includes <asm/types.h>, which Debian keeps under the multiarch
 # directory that clang -target bpf does not search by itself.
-ebpf/build/%.bpf.o: ebpf/%.bpf.c ebpf/profile_event.h
+ebpf/build/%.bpf.o: ebpf/%.bpf.c ebpf/profile_event.h ebpf/event_maps.bpf.h
 	@mkdir -p ebpf/build
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
 		-I/usr/include/$(shell gcc -dumpmachine) -Iebpf -c $< -o $@

@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "profile_event.h"
+#include "event_maps.bpf.h"
 
 /*
  * errno values are the same on every Linux architecture for these; defined
@@ -43,12 +44,6 @@ const volatile struct profiler_config config = {
 	.reserved = 0,
 };
 
-/* Default 8 MiB; user space sizes it with bpf_map__set_max_entries. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} events SEC(".maps");
-
 /* Default 16384 stacks; user space resizes it before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -56,13 +51,6 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, PROFILER_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct profiler_counters);
-} counters SEC(".maps");
 
 /*
  * Scratch space for the truncation probe: one stack of DEPTH+1 frames (1 KiB)

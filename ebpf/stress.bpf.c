@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "profile_event.h"
+#include "event_maps.bpf.h"
 
 #ifndef ENOENT
 #define ENOENT 2
@@ -33,18 +34,6 @@ const volatile struct profiler_config config = {
 	.detect_truncation = 0,
 	.reserved = 0,
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct profiler_counters);
-} counters SEC(".maps");
 
 SEC("raw_tp/sys_enter")
 int on_sys_enter(void *ctx)
