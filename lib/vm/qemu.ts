@@ -207,8 +207,33 @@ export interface RunQemuResult {
   stderr: string;
 }
 
-const live = new Set<Deno.ChildProcess>();
+/**
+ * Runs `"$@"` (QEMU) and kills it as soon as our end of the wrapper's stdin
+ * closes: when we stop it on purpose, and also when this process dies for
+ * any reason (uncaught error, SIGKILL, a closed output pipe), so no QEMU is
+ * ever left behind.
+ */
+export const QEMU_WRAPPER = `exec 3<&0
+"$@" </dev/null &
+q=$!
+(read -r _ <&3; kill -9 "$q" 2>/dev/null) &
+w=$!
+wait "$q"
+rc=$?
+kill "$w" 2>/dev/null
+exit "$rc"`;
+
+interface Live {
+  child: Deno.ChildProcess;
+  stdin: WritableStreamDefaultWriter<Uint8Array>;
+}
+
+const live = new Set<Live>();
 let signalsInstalled = false;
+
+function release(l: Live) {
+  l.stdin.close().catch(() => {});
+}
 
 function installSignals() {
   if (signalsInstalled) return;
@@ -216,12 +241,9 @@ function installSignals() {
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     try {
       Deno.addSignalListener(sig, () => {
-        for (const c of live) {
-          try {
-            c.kill("SIGKILL");
-          } catch { /* gone */ }
-        }
-        console.error(`\nvm: ${sig}: stopped QEMU`);
+        for (const l of live) release(l);
+        console.error(`\nvm: ${sig}: stopping QEMU`);
+        // Exiting closes the wrappers' stdin: their watchers kill QEMU.
         Deno.exit(130);
       });
     } catch { /* signal not supported here */ }
@@ -229,9 +251,9 @@ function installSignals() {
 }
 
 /**
- * Runs QEMU, streaming its serial console line by line, and kills it
- * (SIGTERM, then SIGKILL after 2 s) when `check` returns a reason. Ctrl-C
- * kills every QEMU started here and exits 130.
+ * Runs QEMU (under {@link QEMU_WRAPPER}), streaming its serial console line
+ * by line, and kills it when `check` returns a reason. Ctrl-C/SIGTERM kill
+ * every QEMU started here and exit 130; if this process dies, QEMU dies too.
  *
  * @example
  * ```ts
@@ -241,25 +263,24 @@ function installSignals() {
  */
 export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
   installSignals();
-  const child = new Deno.Command(o.bin, {
-    args: o.args,
-    stdin: "null",
+  const child = new Deno.Command("sh", {
+    args: ["-c", QEMU_WRAPPER, "sh", o.bin, ...o.args],
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  live.add(child);
+  const entry: Live = { child, stdin: child.stdin.getWriter() };
+  live.add(entry);
   let killed: string | undefined;
   const stop = (reason: string) => {
     if (killed) return;
     killed = reason;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
+    release(entry); // the wrapper's watcher kills QEMU
     setTimeout(() => {
       try {
         child.kill("SIGKILL");
       } catch { /* gone */ }
-    }, 2000);
+    }, 3000);
   };
   const timer = setInterval(() => {
     const r = o.check();
@@ -284,9 +305,7 @@ export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
     return { code: status.code, killed, stderr: await stderrP };
   } finally {
     clearInterval(timer);
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
-    live.delete(child);
+    release(entry);
+    live.delete(entry);
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chooseAccel, kernelCmdline, qemuArgs } from "./qemu.ts";
+import { chooseAccel, kernelCmdline, QEMU_WRAPPER, qemuArgs } from "./qemu.ts";
 import type { VmSpec } from "./vms.ts";
 
 const vm = (arch: "arm64" | "x86_64"): VmSpec => ({
@@ -69,3 +69,43 @@ Deno.test("chooseAccel: explicit choice wins; a foreign arch is always TCG", asy
   const foreign = Deno.build.arch === "x86_64" ? vm("arm64") : vm("x86_64");
   assert.equal(await chooseAccel(foreign, "auto"), "tcg");
 });
+
+Deno.test("QEMU_WRAPPER kills the command when our end of its stdin closes", async () => {
+  const child = new Deno.Command("sh", {
+    args: ["-c", QEMU_WRAPPER, "sh", "sh", "-c", "echo $$; exec sleep 1000"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  const pid = Number(new TextDecoder().decode(value).trim());
+  assert.ok(pid > 0);
+  assert.ok(alive(pid));
+  const t0 = performance.now();
+  await child.stdin.close();
+  const st = await child.status;
+  reader.releaseLock();
+  await child.stdout.cancel();
+  assert.ok(performance.now() - t0 < 5000);
+  assert.equal(st.success, false); // killed, not a clean exit
+  assert.equal(alive(pid), false);
+});
+
+Deno.test("QEMU_WRAPPER passes the command's exit code through", async () => {
+  const child = new Deno.Command("sh", {
+    args: ["-c", QEMU_WRAPPER, "sh", "sh", "-c", "exit 3"],
+    stdin: "piped",
+  }).spawn();
+  const st = await child.status;
+  await child.stdin.close();
+  assert.equal(st.code, 3);
+});
+
+function alive(pid: number): boolean {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/\) [ZX] /.test(s);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * VM integration tests: boots every VM of lib/vm/vms.json for real (QEMU,
+ * TCG here) and checks that the guest reports the expected `uname -m` and
+ * kernel `major.minor`, and that libbpf's BPF_MAP_TYPE_RINGBUF probe says
+ * supported. Then, on the `default` VM: a failing guest command fails with
+ * the kernel log, a hung guest times out cleanly, Ctrl-C stops the run, and
+ * no QEMU is left behind.
+ *
+ * Outside CI, a missing QEMU skips these tests with a visible message; in CI
+ * (CI=true) they fail instead: the VM suite must run there.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { haveCommand } from "../lib/vm/exec.ts";
+import { runVm, SMOKE_CMD } from "../lib/vm/run_vm.ts";
+import {
+  ARCHES,
+  findVm,
+  kernelMajorMinor,
+  loadVmTable,
+  type VmSpec,
+} from "../lib/vm/vms.ts";
+import { vmCacheRoot } from "../lib/vm/artifacts.ts";
+
+const inCI = Deno.env.get("CI") === "true";
+const table = await loadVmTable();
+const MAIN = new URL("../lib/vm/main.ts", import.meta.url).pathname;
+
+/** Why a VM cannot run here (QEMU missing), or null. */
+async function cannotRun(vm: VmSpec): Promise<string | null> {
+  const bin = ARCHES[vm.arch].qemu;
+  return (await haveCommand(bin)) ? null : `${bin} is not installed`;
+}
+
+const reasons = new Map<string, string | null>();
+for (const vm of table.vms) reasons.set(vm.name, await cannotRun(vm));
+for (const [name, reason] of reasons) {
+  if (!reason) continue;
+  console.error(
+    inCI
+      ? `CI=true and VM ${name} cannot run: its tests will FAIL: ${reason}`
+      : `SKIPPING VM ${name} tests (not in CI): ${reason}`,
+  );
+}
+const ignore = (name: string) => !inCI && reasons.get(name) !== null;
+const requireRunnable = (name: string) => {
+  const r = reasons.get(name);
+  if (r) throw new Error(`VM ${name} cannot run: ${r}`);
+};
+
+/** PIDs of QEMU processes whose command line mentions `needle`. */
+function qemuProcesses(needle: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      const argv0 = cmd.split("\0")[0].split("/").pop() ?? "";
+      if (argv0.startsWith("qemu-system") && cmd.includes(needle)) {
+        pids.push(Number(e.name));
+      }
+    } catch { /* exited */ }
+  }
+  return pids;
+}
+
+const opts = {
+  guestCmd: SMOKE_CMD,
+  duration: "5s",
+  timeoutS: 240,
+  bootTimeoutS: 120,
+  accel: "auto" as const,
+  showOutput: false,
+  log: (l: string) => console.error(l),
+};
+
+for (const vm of table.vms) {
+  Deno.test({
+    name:
+      `vm ${vm.name}: boots ${vm.arch} ${vm.kernel.version}, uname matches, libbpf ringbuf probe = 1`,
+    ignore: ignore(vm.name),
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      requireRunnable(vm.name);
+      const r = await runVm(table, vm, opts);
+      const detail = `${r.reason}\n${r.lastLines.join("\n")}`;
+      assert.equal(r.pass, true, detail);
+      assert.equal(r.unameM, ARCHES[vm.arch].uname, detail);
+      assert.ok(
+        r.unameR?.startsWith(kernelMajorMinor(vm.kernel) + "."),
+        `uname -r ${r.unameR} is not ${kernelMajorMinor(vm.kernel)}.x`,
+      );
+      const smoke = r.json as { ringbuf?: number; osRelease?: string };
+      assert.equal(smoke?.ringbuf, 1, JSON.stringify(r.json));
+      assert.equal(smoke.osRelease, r.unameR);
+      console.error(
+        `  ${vm.name}: init after ${r.times.guestBootToInit} s guest / ${r.times.qemuToInit} s wall; QEMU ran ${r.times.qemu} s`,
+      );
+    },
+  });
+}
+
+const def = findVm(table, "default");
+
+Deno.test({
+  name:
+    "vm default: a failing guest command fails with its exit code and the kernel log",
+  ignore: ignore("default"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("default");
+    const r = await runVm(table, def, {
+      ...opts,
+      guestCmd: "echo streamprof-test-marker > /dev/kmsg; exit 7",
+    });
+    assert.equal(r.pass, false);
+    assert.equal(r.exitCode, 7);
+    assert.equal(r.reason, "guest command exited 7");
+    assert.ok(
+      r.dmesg.some((l) => l.includes("streamprof-test-marker")),
+      r.dmesg.join("\n"),
+    );
+  },
+});
+
+Deno.test({
+  name: "vm default: a hung guest times out with the reason; no QEMU is left",
+  ignore: ignore("default"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("default");
+    const r = await runVm(table, def, {
+      ...opts,
+      guestCmd: "echo hanging; sleep 600",
+      timeoutS: 25,
+    });
+    assert.equal(r.pass, false);
+    assert.match(
+      r.reason,
+      /^timeout after 25 s while running the guest command/,
+    );
+    assert.ok(r.lastLines.some((l) => l.includes("hanging")));
+    assert.deepEqual(qemuProcesses(`${vmCacheRoot()}/runs/default`), []);
+  },
+});
+
+Deno.test({
+  name:
+    "vm default: test:vm CLI passes, writes JSON and JUnit; SIGINT or SIGKILL of the runner stops QEMU",
+  ignore: ignore("default"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("default");
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "test",
+          "default",
+          "--smoke",
+          "--quiet",
+          "--json",
+          `${dir}/r.json`,
+          "--junit",
+          `${dir}/r.xml`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) +
+        new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, text);
+      assert.match(text, /^1 passed, 0 failed/m);
+      const j = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
+      assert.equal(j.pass, true);
+      assert.equal(j.results[0].json.ringbuf, 1);
+      const xml = await Deno.readTextFile(`${dir}/r.xml`);
+      assert.match(xml, /tests="1" failures="0"/);
+
+      // Ctrl-C while the guest runs: exit 130, QEMU gone. SIGKILL of the
+      // runner itself: QEMU gone too (the wrapper watches our stdin pipe).
+      for (const sig of ["SIGINT", "SIGKILL"] as const) {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            MAIN,
+            "test",
+            "default",
+            "--guest-cmd",
+            "sleep 600",
+            "--json",
+            `${dir}/i.json`,
+            "--junit",
+            `${dir}/i.xml`,
+          ],
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        const dec = new TextDecoder();
+        let err = "";
+        const reader = child.stderr.getReader();
+        try {
+          while (!err.includes("init after")) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            err += dec.decode(value);
+          }
+          assert.equal(
+            qemuProcesses(`${vmCacheRoot()}/runs/default`).length,
+            1,
+            err,
+          );
+        } finally {
+          child.kill(sig);
+          reader.releaseLock();
+          await child.stderr.cancel();
+        }
+        const st = await child.status;
+        if (sig === "SIGINT") assert.equal(st.code, 130);
+        let left = qemuProcesses(`${vmCacheRoot()}/runs/default`);
+        for (let i = 0; i < 20 && left.length; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          left = qemuProcesses(`${vmCacheRoot()}/runs/default`);
+        }
+        assert.deepEqual(left, [], `QEMU left after ${sig}`);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
