@@ -9,6 +9,12 @@
  * by the per-CPU counters. The result is one JSON object on stdout, so the
  * Deno implementation can be compared against it number for number.
  *
+ * --decoder wasm2c swaps the libbpf consumer for the Deno design hosted in
+ * C: the ring mapped into the wasm2c-compiled parser's memory and walked in
+ * place, polled adaptively (mapped_ring.h says why). Loading, attaching,
+ * the per-event checks, draining and reconciliation stay the same code, so
+ * the two decoders differ only in how records reach on_event().
+ *
  * Exit status: 0 reconciled with no drops, 1 drops or mismatch, 2 usage or
  * setup error (message on stderr).
  */
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,9 +35,11 @@
 #include <bpf/libbpf.h>
 
 #include "cpus.h"
+#include "mapped_ring.h"
 #include "perf_attach.h"
 #include "profile_event.h"
 #include "rodata_config.h"
+#include "wasm_parser.h"
 
 #define CONSUMER_NAME "streamprof-consumer-c"
 #define STRESS_PROG_NAME "on_sys_enter"
@@ -47,6 +56,17 @@
 	 PE_FLAG_KERNEL_STACK_ERROR)
 
 enum source { SOURCE_PERF, SOURCE_STRESS };
+enum decoder { DECODER_LIBBPF, DECODER_WASM2C };
+
+/*
+ * The wasm2c decoder's parser regions, as the Deno session sizes them
+ * (lib/profiler/session.ts): recent-event ring, batch, scratch input.
+ */
+#define WASM2C_RECENT_EVENTS 16384
+#define WASM2C_BATCH_EVENTS 8192
+#define WASM2C_INPUT_BYTES 4096
+/* Longest sleep of the adaptive poll, as the session's pollIntervalMs. */
+#define ADAPTIVE_MAX_POLL_MS 100.0
 
 struct options {
 	enum source source;
@@ -62,6 +82,9 @@ struct options {
 	bool bpf_stats;
 	bool verbose;
 	unsigned poll_ms; /* 0: epoll wake-ups (ring_buffer__poll); else timer */
+	enum decoder decoder;
+	pid_t notify_pid; /* SIGUSR1 to it once attached (0: none) */
+	const char *record; /* wasm2c: append consumed ring bytes here */
 };
 
 /* What the ring callback learns; checked against the kernel's counters. */
@@ -141,7 +164,16 @@ static void usage(FILE *out)
 "                        report the program's mean run time\n"
 "  --poll-ms MS          consume on a timer every MS ms with\n"
 "                        ring_buffer__consume instead of waiting for the\n"
-"                        kernel's per-event wake-ups (default 0: wake-ups)\n"
+"                        kernel's per-event wake-ups (default 0: wake-ups;\n"
+"                        with --decoder wasm2c: 0 = adaptive polling)\n"
+"  --decoder libbpf|wasm2c\n"
+"                        libbpf: ring_buffer__poll, one callback per event\n"
+"                        (default); wasm2c: mmap the ring into the wasm2c-\n"
+"                        compiled WASM parser and walk it in place, polling\n"
+"                        adaptively like the Deno consumer\n"
+"  --notify-pid PID      send SIGUSR1 to PID once attached (a load\n"
+"                        generator waiting with --wait-signal)\n"
+"  --record FILE         (wasm2c) write every consumed ring byte to FILE\n"
 "  --verbose             show libbpf's informational and debug messages\n"
 "  --help                this text\n"
 "\n"
@@ -195,7 +227,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_SOURCE = 256, O_FREQ, O_DURATION, O_TARGET, O_NO_IDLE,
 	       O_NO_TRUNC, O_RING, O_STACKS, O_OBJECT, O_HW, O_STATS,
-	       O_VERBOSE, O_POLL_MS, O_HELP };
+	       O_VERBOSE, O_POLL_MS, O_DECODER, O_NOTIFY, O_RECORD, O_HELP };
 	static const struct option longopts[] = {
 		{ "source", required_argument, NULL, O_SOURCE },
 		{ "freq", required_argument, NULL, O_FREQ },
@@ -210,6 +242,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "bpf-stats", no_argument, NULL, O_STATS },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "poll-ms", required_argument, NULL, O_POLL_MS },
+		{ "decoder", required_argument, NULL, O_DECODER },
+		{ "notify-pid", required_argument, NULL, O_NOTIFY },
+		{ "record", required_argument, NULL, O_RECORD },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -290,6 +325,24 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto bad_value;
 			o->poll_ms = (unsigned)v;
 			break;
+		case O_DECODER:
+			if (strcmp(optarg, "libbpf") == 0)
+				o->decoder = DECODER_LIBBPF;
+			else if (strcmp(optarg, "wasm2c") == 0)
+				o->decoder = DECODER_WASM2C;
+			else
+				goto bad_value;
+			break;
+		case O_NOTIFY:
+			if (parse_u64(optarg, INT_MAX, &v) || v == 0)
+				goto bad_value;
+			o->notify_pid = (pid_t)v;
+			break;
+		case O_RECORD:
+			if (!*optarg)
+				goto bad_value;
+			o->record = optarg;
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -307,6 +360,12 @@ bad_value:
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n",
 			CONSUMER_NAME, argv[optind]);
+		return EXIT_SETUP;
+	}
+	if (o->record && o->decoder != DECODER_WASM2C) {
+		fprintf(stderr, "%s: --record needs --decoder wasm2c (libbpf "
+				"hands out records one by one, not ring bytes)\n",
+			CONSUMER_NAME);
 		return EXIT_SETUP;
 	}
 	if (o->source == SOURCE_STRESS && o->target_pid == 0) {
@@ -399,6 +458,58 @@ static int on_event(void *ctx, void *data, size_t size)
 	t->user_errors += !!(e->flags & PE_FLAG_USER_STACK_ERROR);
 	t->kernel_errors += !!(e->flags & PE_FLAG_KERNEL_STACK_ERROR);
 	return 0;
+}
+
+/*
+ * --decoder wasm2c: after each walk, run every decoded event of the batch
+ * through the same checks as libbpf's callback. Records the walker skipped
+ * for a length other than 32 are what libbpf would have handed on_event()
+ * with a wrong size: count them the same way (consumed, bad_size).
+ */
+static void on_wasm_batch(void *ctx, struct wasm_parser *p)
+{
+	struct tally *t = ctx;
+	const struct wasm_walk_stats *s = wasm_parser_stats(p);
+	const struct profile_event *batch = wasm_parser_batch(p);
+	__u32 n = s->batch_written;
+
+	for (__u32 i = 0; i < n; i++)
+		on_event(t, (void *)&batch[i], PROFILE_EVENT_SIZE);
+	t->consumed += s->short_records + s->long_records;
+	t->bad_size += s->malformed;
+}
+
+/*
+ * The Deno session's poll policy (lib/profiler/session.ts #run): time the
+ * next poll for when the ring will be about an eighth full at the rate just
+ * measured, between 1 ms and the maximum interval; at once after a poll that
+ * found that much already.
+ */
+static double adaptive_delay_ms(long long bytes, double elapsed_ms,
+				__u32 ring_size)
+{
+	double eighth = ring_size / 8.0, fill_ms;
+
+	if (bytes >= eighth)
+		return 0;
+	if (elapsed_ms < 0.001)
+		elapsed_ms = 0.001;
+	fill_ms = bytes > 0 ? eighth / (bytes / elapsed_ms) : ADAPTIVE_MAX_POLL_MS;
+	return fill_ms < 1 ? 1 : fill_ms > ADAPTIVE_MAX_POLL_MS
+					 ? ADAPTIVE_MAX_POLL_MS
+					 : fill_ms;
+}
+
+static void sleep_ms(double ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)((ms - ts.tv_sec * 1000.0) * 1e6);
+	/* EINTR from a stop signal is fine: the caller checks the flag. */
+	nanosleep(&ts, NULL);
 }
 
 /*
@@ -520,6 +631,9 @@ struct run_result {
 	bool interrupted;
 	bool consumed_ok, balance_ok, flags_ok, content_ok, active_ok;
 	__u64 drops;
+	const struct mapped_ring_totals *ring_totals; /* wasm2c only */
+	uint32_t wasm_own_bytes;                     /* wasm2c only */
+	uint64_t wasm_memory_bytes;                  /* wasm2c only */
 };
 
 static void print_result(const struct options *o, const struct run_result *r)
@@ -544,8 +658,23 @@ static void print_result(const struct options *o, const struct run_result *r)
 	       o->target_pid, o->skip_idle ? "true" : "false",
 	       o->detect_truncation ? "true" : "false", o->ring_size,
 	       o->stack_entries);
-	printf("\"poll\":\"%s\",\"poll_ms\":%u,",
-	       o->poll_ms ? "timer" : "epoll", o->poll_ms);
+	printf("\"decoder\":\"%s\",\"poll\":\"%s\",\"poll_ms\":%u,",
+	       o->decoder == DECODER_WASM2C ? "wasm2c" : "libbpf",
+	       o->poll_ms ? "timer"
+	       : o->decoder == DECODER_WASM2C ? "adaptive"
+					       : "epoll",
+	       o->poll_ms);
+	if (r->ring_totals)
+		printf("\"walks\":%llu,\"polls\":%llu,\"busy_stops\":%llu,"
+		       "\"discarded\":%llu,\"malformed\":%llu,"
+		       "\"wasm_own_bytes\":%u,\"wasm_memory_bytes\":%llu,",
+		       (unsigned long long)r->ring_totals->walks,
+		       (unsigned long long)r->ring_totals->polls,
+		       (unsigned long long)r->ring_totals->busy_stops,
+		       (unsigned long long)r->ring_totals->discarded,
+		       (unsigned long long)r->ring_totals->malformed,
+		       r->wasm_own_bytes,
+		       (unsigned long long)r->wasm_memory_bytes);
 	printf("\"counters\":");
 	print_counters_json(&r->sum);
 	printf(",\"consumed\":%llu,\"bad_size\":%llu,\"bad_content\":%llu,",
@@ -592,10 +721,12 @@ static void print_result(const struct options *o, const struct run_result *r)
 	       r->content_ok ? "true" : "false",
 	       r->active_ok ? "true" : "false");
 	printf("\"consumer_cpu_ns\":%llu,\"cpu_ns_per_event\":%.1f,"
-	       "\"peak_rss_kib\":%ld,\"interrupted\":%s}\n",
+	       "\"peak_rss_kib\":%ld,\"heap_in_use_bytes\":%zu,"
+	       "\"interrupted\":%s}\n",
 	       (unsigned long long)r->cpu_ns,
 	       t->consumed ? (double)r->cpu_ns / (double)t->consumed : 0.0,
-	       peak_rss_kib(), r->interrupted ? "true" : "false");
+	       peak_rss_kib(), mallinfo2().uordblks,
+	       r->interrupted ? "true" : "false");
 	fflush(stdout);
 }
 
@@ -605,6 +736,9 @@ struct run {
 	struct perf_attachment perf;
 	struct bpf_link *raw_link;
 	struct ring_buffer *rb;
+	struct wasm_parser *parser; /* --decoder wasm2c */
+	struct mapped_ring ring;    /* --decoder wasm2c, mapped into parser */
+	FILE *record;               /* --record */
 	int stats_fd;
 	struct tally tally;
 	struct profiler_counters *per_cpu;
@@ -619,14 +753,77 @@ static void run_detach(struct run *r)
 
 static void run_cleanup(struct run *r)
 {
+	int err;
+
 	run_detach(r);
 	ring_buffer__free(r->rb); /* NULL-safe */
+	/* The mapping lives inside the parser's memory: unmap it first. */
+	err = mapped_ring_unmap(&r->ring);
+	if (err)
+		fprintf(stderr, "%s: restoring the parser memory after the "
+				"ring: %s\n", CONSUMER_NAME, strerror(-err));
+	wasm_parser_close(r->parser); /* NULL-safe */
+	if (r->record && fclose(r->record) != 0)
+		fprintf(stderr, "%s: --record: %s\n", CONSUMER_NAME,
+			strerror(errno));
 	bpf_object__close(r->obj); /* NULL-safe */
 	if (r->stats_fd >= 0)
 		close(r->stats_fd);
 	free(r->tally.per_cpu);
 	free(r->tally.last_ts);
 	free(r->per_cpu);
+}
+
+/* Sets up the wasm2c decoder: parser instance with the ring mapped in. */
+static int wasm2c_setup(const struct options *o, struct run *r, int ring_fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct wasm_parser_config cfg = {
+		.ring_capacity = WASM2C_RECENT_EVENTS,
+		.batch_capacity = WASM2C_BATCH_EVENTS,
+		.input_bytes = WASM2C_INPUT_BYTES,
+		.map_bytes = mapped_ring_bytes(o->ring_size, page),
+		.map_align = page > 65536 ? (__u32)page : 65536,
+	};
+	char err[256];
+	int rc;
+
+	rc = wasm_parser_open(&r->parser, &cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "%s: --decoder wasm2c: %s\n", CONSUMER_NAME, err);
+		return rc;
+	}
+	rc = mapped_ring_map(&r->ring, r->parser, ring_fd, o->ring_size, err,
+			     sizeof(err));
+	if (rc) {
+		fprintf(stderr, "%s: --decoder wasm2c: %s\n", CONSUMER_NAME, err);
+		return rc;
+	}
+	if (o->record) {
+		r->record = fopen(o->record, "wb");
+		if (!r->record) {
+			fprintf(stderr, "%s: --record %s: %s\n", CONSUMER_NAME,
+				o->record, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* One poll of the wasm2c decoder; bytes consumed or a negative errno. */
+static long long wasm2c_poll(struct run *r)
+{
+	long long n = mapped_ring_poll(&r->ring,
+				       WASM_PARSER_SINK_RING |
+					       WASM_PARSER_SINK_BATCH,
+				       on_wasm_batch, &r->tally, r->record);
+
+	if (n < 0)
+		fprintf(stderr, "%s: consuming the ring failed: %s\n",
+			CONSUMER_NAME,
+			n == -EFAULT ? "the wasm2c parser trapped"
+				     : strerror((int)-n));
+	return n;
 }
 
 static int open_and_load(const struct options *o, const char *path,
@@ -723,7 +920,7 @@ int main(int argc, char **argv)
 	char path[PATH_MAX + 64];
 	int cpus[MAX_CPUS];
 	int online, possible, counters_fd, err, status = EXIT_SETUP;
-	double start, deadline;
+	double start, deadline, last_poll;
 	__u64 cpu_start;
 	bool ok;
 
@@ -773,13 +970,20 @@ int main(int argc, char **argv)
 			PROFILER_COUNTERS_MAP);
 		goto out;
 	}
-	r.rb = ring_buffer__new(
-		bpf_object__find_map_fd_by_name(r.obj, PROFILER_RINGBUF_MAP),
-		on_event, &r.tally, NULL);
-	if (!r.rb) {
-		fprintf(stderr, "%s: ring_buffer__new failed: %s\n",
-			CONSUMER_NAME, strerror(errno));
-		goto out;
+	if (o.decoder == DECODER_WASM2C) {
+		if (wasm2c_setup(&o, &r, bpf_object__find_map_fd_by_name(
+						 r.obj, PROFILER_RINGBUF_MAP)))
+			goto out;
+	} else {
+		r.rb = ring_buffer__new(
+			bpf_object__find_map_fd_by_name(r.obj,
+							PROFILER_RINGBUF_MAP),
+			on_event, &r.tally, NULL);
+		if (!r.rb) {
+			fprintf(stderr, "%s: ring_buffer__new failed: %s\n",
+				CONSUMER_NAME, strerror(errno));
+			goto out;
+		}
 	}
 	if (o.bpf_stats) {
 		r.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -813,14 +1017,32 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Attached: a generator waiting for us may start now. */
+	if (o.notify_pid && kill(o.notify_pid, SIGUSR1) != 0)
+		fprintf(stderr, "%s: --notify-pid %d: %s\n", CONSUMER_NAME,
+			(int)o.notify_pid, strerror(errno));
 
 	deadline = start + o.duration_s;
+	last_poll = mono_now();
 	while (!stop_requested) {
 		double left = deadline - mono_now();
 		int timeout_ms;
 
 		if (left <= 0)
 			break;
+		if (o.decoder == DECODER_WASM2C) {
+			long long n = wasm2c_poll(&r);
+			double now = mono_now(), nap;
+
+			if (n < 0)
+				goto out;
+			nap = o.poll_ms ? o.poll_ms
+					: adaptive_delay_ms(n, (now - last_poll) * 1000,
+							    o.ring_size);
+			last_poll = now;
+			sleep_ms(nap < left * 1000 ? nap : left * 1000);
+			continue;
+		}
 		if (o.poll_ms) {
 			/*
 			 * Timer mode: while we sleep the ring fills without
@@ -854,7 +1076,13 @@ int main(int argc, char **argv)
 	run_detach(&r);
 	res.elapsed_s = mono_now() - start;
 	for (int tries = 0;; tries++) {
-		err = ring_buffer__consume(r.rb);
+		if (o.decoder == DECODER_WASM2C) {
+			if (wasm2c_poll(&r) < 0)
+				goto out;
+			err = 0;
+		} else {
+			err = ring_buffer__consume(r.rb);
+		}
 		if (err < 0) {
 			fprintf(stderr, "%s: ring_buffer__consume failed: %s\n",
 				CONSUMER_NAME, errstr(err));
@@ -904,6 +1132,11 @@ int main(int argc, char **argv)
 	 */
 	res.drops = res.sum.reserve_failed +
 		    (res.have_info ? res.info.recursion_misses : 0);
+	if (r.parser) {
+		res.ring_totals = &r.ring.totals;
+		res.wasm_own_bytes = wasm_parser_own_bytes(r.parser);
+		res.wasm_memory_bytes = wasm_parser_memory_bytes(r.parser);
+	}
 	print_result(&o, &res);
 	ok = res.consumed_ok && res.balance_ok && res.flags_ok &&
 	     res.content_ok && res.active_ok;

@@ -14,6 +14,11 @@
  * CPU cannot keep up, the achieved rate simply falls short and is reported.
  * Every pacing sleep is one extra system call (clock_nanosleep), counted in
  * "sleeps": the consumer should see about getpid_calls + sleeps events.
+ *
+ * --wait-signal makes it wait for SIGUSR1 before generating: a consumer
+ * started with --target-pid <this pid> --notify-pid <this pid> sends it once
+ * its program is attached, so not one call is made before anyone listens
+ * (and no start-up delay has to be guessed).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,11 +32,18 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t start_signalled;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+}
+
+static void on_start_signal(int sig)
+{
+	(void)sig;
+	start_signalled = 1;
 }
 
 static unsigned long long mono_ns(void)
@@ -58,6 +70,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "Usage: streamprof-stressgen [--rate N] [--duration SECONDS] [--delay SECONDS]\n"
+"                            [--wait-signal SECONDS]\n"
 "\n"
 "Call getpid() (as a raw system call) N times per second for the given time;\n"
 "with streamprof-consumer-c --source stress --target-pid <this pid> every\n"
@@ -68,6 +81,9 @@ static void usage(FILE *out)
 "  --duration SECONDS   how long to generate (default 5, fractions allowed)\n"
 "  --delay SECONDS      wait this long first, e.g. for a consumer to attach\n"
 "                       (default 0)\n"
+"  --wait-signal SECONDS  wait for SIGUSR1 (e.g. from a consumer's\n"
+"                       --notify-pid) before generating, at most this long;\n"
+"                       exit 3 without generating if it never comes\n"
 "  --help               this text\n"
 "\n"
 "Prints one JSON line on stdout: calls made, pacing sleeps, achieved rate.\n");
@@ -88,12 +104,14 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "delay", required_argument, NULL, 'w' },
+		{ "wait-signal", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long rate = 100000, calls = 0, sleeps = 0, batch;
 	unsigned long long t0, t_end, now;
-	double duration = 5.0, delay = 0.0, elapsed;
+	double duration = 5.0, delay = 0.0, wait_signal = 0.0, elapsed;
+	sigset_t usr1, old_mask;
 	struct sigaction sa;
 	char *end;
 	int c;
@@ -124,6 +142,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 's':
+			if (parse_seconds(optarg, &wait_signal) ||
+			    wait_signal == 0) {
+				fprintf(stderr, "streamprof-stressgen: invalid --wait-signal '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -143,10 +169,43 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* SIGUSR1 would kill us by default: handle it even when not waiting,
+	 * and keep it blocked until we wait for it, so one sent early (the
+	 * consumer attaching fast) is kept pending instead of lost. */
+	sa.sa_handler = on_start_signal;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old_mask);
 
 	fprintf(stderr, "streamprof-stressgen: pid %d, %llu calls/s for %g s "
-			"after %g s\n",
-		(int)getpid(), rate, duration, delay);
+			"after %g s%s\n",
+		(int)getpid(), rate, duration, delay,
+		wait_signal > 0 ? " and a SIGUSR1" : "");
+	if (wait_signal > 0) {
+		unsigned long long give_up = mono_ns() +
+					     (unsigned long long)(wait_signal * 1e9);
+		struct timespec ts;
+
+		while (!start_signalled && !stop_requested) {
+			unsigned long long now_ns = mono_ns();
+
+			if (now_ns >= give_up)
+				break;
+			ts.tv_sec = (time_t)((give_up - now_ns) / 1000000000ULL);
+			ts.tv_nsec = (long)((give_up - now_ns) % 1000000000ULL);
+			/* SIGUSR1 stays blocked: sigtimedwait takes it. */
+			if (sigtimedwait(&usr1, NULL, &ts) == SIGUSR1)
+				start_signalled = 1;
+		}
+		if (!start_signalled) {
+			fprintf(stderr, "streamprof-stressgen: no SIGUSR1 within "
+					"%g s (--wait-signal): not generating\n",
+				wait_signal);
+			return 3;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	if (delay > 0)
 		sleep_until_ns(mono_ns() + (unsigned long long)(delay * 1e9));
 

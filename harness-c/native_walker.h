@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A hand-written C record walker with exactly the semantics of the WASM
+ * parser's walk() (parser-wasm/assembly/index.ts): the same stop rules, the
+ * same statistics, the same per-CPU counts and out-of-order detection, the
+ * same batch output. It exists as the "hand-written C -O2" column of the
+ * decode benchmark and as an independent implementation the C tests compare
+ * the wasm2c-compiled module against.
+ *
+ * Not for live rings: it reads headers with plain loads (files and buffers
+ * only), which is what a hand-tuned offline decoder would do.
+ */
+#ifndef STREAMPROF_NATIVE_WALKER_H
+#define STREAMPROF_NATIVE_WALKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile_event.h"
+#include "wasm_parser.h" /* struct wasm_walk_stats, stop codes, sinks */
+
+#define NATIVE_WALKER_MAX_CPUS 1024
+
+struct native_walker {
+	struct wasm_walk_stats stats;
+	uint32_t cpu_count[NATIVE_WALKER_MAX_CPUS];
+	uint32_t cpu_ooo[NATIVE_WALKER_MAX_CPUS];
+	uint64_t cpu_last_ts[NATIVE_WALKER_MAX_CPUS]; /* kept across walks */
+	uint32_t touched[NATIVE_WALKER_MAX_CPUS];
+	struct profile_event *batch; /* caller's array of batch_capacity */
+	uint32_t batch_capacity;
+};
+
+/* Zeroes everything; `batch` holds batch_capacity events. */
+void native_walker_init(struct native_walker *w, struct profile_event *batch,
+			uint32_t batch_capacity);
+/* Forgets per-CPU last timestamps (a new stream). */
+void native_walker_reset_stream(struct native_walker *w);
+/*
+ * Walks [data, data + len) like walk(data, len, SINK_BATCH) (the ring sink
+ * is not implemented: the benchmark decodes into the batch). Returns bytes
+ * consumed; statistics in w->stats.
+ */
+uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
+			    uint32_t len);
+
+#endif /* STREAMPROF_NATIVE_WALKER_H */
