@@ -282,6 +282,14 @@ class AptTree {
     this.#ready = true;
   }
 
+  /** apt's binary caches (~75 MB per suite set) are rebuilt when needed. */
+  async dropBinaryCaches(): Promise<void> {
+    if (!this.#ready) return;
+    for (const f of ["pkgcache.bin", "srcpkgcache.bin"]) {
+      await Deno.remove(`${this.dirs.cache}/${f}`).catch(() => {});
+    }
+  }
+
   async update(): Promise<void> {
     if (this.#updated) return;
     const t0 = performance.now();
@@ -382,6 +390,7 @@ export async function ensureVmArtifacts(
     await writeManifest(root, manifest);
     got[need.key] = a;
   }
+  await tree.dropBinaryCaches();
   const needs = vmNeeds(table, vm);
   return {
     kernelDeb: got[needs[0].key],
