@@ -302,7 +302,7 @@ export async function runVm(
 
 /**
  * Runs the same command on the host (the "host" column of the results
- * table), from the project root, with `deno` from node_modules on PATH.
+ * table), from the project root, with the running Deno first on PATH.
  *
  * @example
  * ```ts
@@ -326,7 +326,10 @@ export async function runHost(o: RunOptions): Promise<VmRunResult> {
     env: {
       TEST_DURATION: o.duration,
       RESULTS: resultsDir,
-      PATH: `${projectDir}/node_modules/.bin:${Deno.env.get("PATH") ?? ""}`,
+      // `deno` = the binary running this, whatever the PATH holds.
+      PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:${
+        Deno.env.get("PATH") ?? ""
+      }`,
     },
     stdin: "null",
     stdout: "piped",
