@@ -173,7 +173,10 @@ async function listCommand(args: string[]): Promise<number> {
     ));
     return Exit.OK;
   }
-  const accel = await chooseAccel(table.vms[0], "auto").catch(() => "tcg");
+  const accels: string[] = [];
+  for (const { vm } of rows) {
+    accels.push(await chooseAccel(vm, "auto").catch(() => "tcg"));
+  }
   console.log(formatTable({
     header: [
       "vm",
@@ -181,22 +184,22 @@ async function listCommand(args: string[]): Promise<number> {
       "kernel (Debian package)",
       "cpus",
       "memory",
+      "accel",
       "cached",
     ],
-    rows: rows.map(({ vm, st, built }) => [
+    rows: rows.map(({ vm, st, built }, i) => [
       vm.name,
       vm.arch,
       `${vm.kernel.package} ${vm.kernel.version} (${vm.kernel.suite})`,
       String(vm.cpus),
       `${vm.memoryMiB} MiB`,
+      accels[i],
       st.cached
         ? `yes, ${formatBytes(st.bytes)}${built ? ", built" : ""}`
         : `no (${st.missing.length} to fetch)`,
     ]),
   }, 80));
-  console.log(
-    `\ncache: ${root}\nguest Deno ${table.deno}; accel for a first-arch guest: ${accel}`,
-  );
+  console.log(`\ncache: ${root}\nguest Deno ${table.deno}`);
   return Exit.OK;
 }
 
