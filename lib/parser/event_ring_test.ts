@@ -135,12 +135,16 @@ for (const cap of CAPACITIES) {
         const s = viaBatch.walk(bytes.subarray(off));
         viaBatch.ring.pushBatch();
         off += s.consumed;
+        assert.ok(s.stop === "end" || s.stop === "batch-full", s.stop);
+        assert.ok(s.consumed > 0 || bytes.byteLength === 0);
       } while (off < bytes.byteLength);
       // walk toRing: the walk pushes as it decodes (batch-full stops too).
       off = 0;
       do {
         const s = viaWalk.walk(bytes.subarray(off), { toRing: true });
         off += s.consumed;
+        assert.ok(s.stop === "end" || s.stop === "batch-full", s.stop);
+        assert.ok(s.consumed > 0 || bytes.byteLength === 0);
       } while (off < bytes.byteLength);
     }
     for (const p of [viaPush, viaRaw, viaBatch, viaWalk]) {

@@ -1,0 +1,319 @@
+// The wire format has one definition, ebpf/profile_event.h. This test
+// compiles a small C program against it with gcc, which prints the sizes,
+// offsets, signedness and macros as JSON, and checks every number against
+// lib/parser/layout.ts AND parser-wasm/assembly/layout.ts (whose
+// `export const NAME: u32 = N` lines it parses). gcc is part of setup
+// (make setup-apt): without it the test fails, on CI and off it.
+import assert from "node:assert/strict";
+import {
+  BPF_NAMES,
+  BUSY_BIT,
+  CONFIG_OFFSETS,
+  CONFIG_SIZE,
+  COUNTER_FIELDS,
+  COUNTERS_SIZE,
+  DISCARD_BIT,
+  EVENT_OFFSETS,
+  EVENT_SIZE,
+  EventFlags,
+  RECORD_HEADER_SIZE,
+  RECORD_SIZE,
+  STACK_DEPTH,
+} from "../lib/parser/layout.ts";
+import { referenceDecodeEvent } from "../lib/parser/reference_decoder.ts";
+import { WASM_MODULE } from "../lib/parser/fixtures_test.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+const C_PROGRAM = String.raw`
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/bpf.h>
+#include "profile_event.h"
+
+static int first = 1;
+static void key(const char *k) {
+  printf("%s\"%s\":", first ? "" : ",", k);
+  first = 0;
+}
+static void num(const char *k, unsigned long long v) {
+  key(k);
+  printf("%llu", v);
+}
+static void str(const char *k, const char *v) {
+  key(k);
+  printf("\"%s\"", v);
+}
+
+#define SIGNED(T, F) ((__typeof__(((struct T *)0)->F))-1 < 0)
+#define FIELD(T, F)                                                        \
+  do {                                                                     \
+    key(#T "." #F);                                                        \
+    printf("{\"offset\":%zu,\"size\":%zu,\"signed\":%s}",                  \
+           offsetof(struct T, F), sizeof(((struct T *)0)->F),              \
+           SIGNED(T, F) ? "true" : "false");                               \
+  } while (0)
+
+int main(void) {
+  printf("{");
+  num("sizeof.profile_event", sizeof(struct profile_event));
+  num("sizeof.profiler_counters", sizeof(struct profiler_counters));
+  num("sizeof.profiler_config", sizeof(struct profiler_config));
+  FIELD(profile_event, timestamp_ns);
+  FIELD(profile_event, pid);
+  FIELD(profile_event, tid);
+  FIELD(profile_event, user_stack_id);
+  FIELD(profile_event, kernel_stack_id);
+  FIELD(profile_event, cpu);
+  FIELD(profile_event, flags);
+  FIELD(profiler_counters, samples_seen);
+  FIELD(profiler_counters, events_submitted);
+  FIELD(profiler_counters, reserve_failed);
+  FIELD(profiler_counters, idle_skipped);
+  FIELD(profiler_counters, filtered);
+  FIELD(profiler_counters, user_stack_truncated);
+  FIELD(profiler_counters, kernel_stack_truncated);
+  FIELD(profiler_counters, stack_collisions);
+  FIELD(profiler_counters, user_stack_errors);
+  FIELD(profiler_counters, kernel_stack_errors);
+  FIELD(profiler_config, target_pid);
+  FIELD(profiler_config, skip_idle);
+  FIELD(profiler_config, detect_truncation);
+  FIELD(profiler_config, reserved);
+  num("PROFILE_EVENT_SIZE", PROFILE_EVENT_SIZE);
+  num("PROFILER_COUNTERS_SIZE", PROFILER_COUNTERS_SIZE);
+  num("PROFILER_CONFIG_SIZE", PROFILER_CONFIG_SIZE);
+  num("PROFILER_STACK_DEPTH", PROFILER_STACK_DEPTH);
+  num("PE_FLAG_USER_TRUNCATED", PE_FLAG_USER_TRUNCATED);
+  num("PE_FLAG_KERNEL_TRUNCATED", PE_FLAG_KERNEL_TRUNCATED);
+  num("PE_FLAG_STACK_COLLISION", PE_FLAG_STACK_COLLISION);
+  num("PE_FLAG_USER_STACK_ERROR", PE_FLAG_USER_STACK_ERROR);
+  num("PE_FLAG_KERNEL_STACK_ERROR", PE_FLAG_KERNEL_STACK_ERROR);
+  str("PROFILER_PROG_NAME", PROFILER_PROG_NAME);
+  str("PROFILER_RINGBUF_MAP", PROFILER_RINGBUF_MAP);
+  str("PROFILER_STACK_MAP", PROFILER_STACK_MAP);
+  str("PROFILER_COUNTERS_MAP", PROFILER_COUNTERS_MAP);
+  str("PROFILER_RODATA_MAP", PROFILER_RODATA_MAP);
+  /* The ring buffer record format comes from the kernel's UAPI. */
+  num("BPF_RINGBUF_BUSY_BIT", BPF_RINGBUF_BUSY_BIT);
+  num("BPF_RINGBUF_DISCARD_BIT", BPF_RINGBUF_DISCARD_BIT);
+  num("BPF_RINGBUF_HDR_SZ", BPF_RINGBUF_HDR_SZ);
+  printf("}\n");
+  return 0;
+}
+`;
+
+interface Field {
+  offset: number;
+  size: number;
+  signed: boolean;
+}
+type CLayout = Record<string, number | string | Field>;
+
+/** Compiles and runs the C program; fails the test if gcc is missing. */
+async function cLayout(): Promise<CLayout> {
+  const dir = await Deno.makeTempDir({ prefix: "streamprof-layout-" });
+  try {
+    const src = `${dir}/layout.c`;
+    const exe = `${dir}/layout`;
+    await Deno.writeTextFile(src, C_PROGRAM);
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command("gcc", {
+        args: [
+          "-std=gnu11",
+          "-Wall",
+          "-Werror",
+          `-I${ROOT}ebpf`,
+          src,
+          "-o",
+          exe,
+        ],
+      }).output();
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new Error(
+          `gcc is required for the layout test (it is part of setup: make setup-apt)${
+            Deno.env.get("CI") === "true" ? " [CI]" : ""
+          }`,
+        );
+      }
+      throw err;
+    }
+    assert.equal(
+      out.code,
+      0,
+      `gcc failed:\n${new TextDecoder().decode(out.stderr)}`,
+    );
+    const run = await new Deno.Command(exe).output();
+    assert.equal(run.code, 0);
+    return JSON.parse(new TextDecoder().decode(run.stdout));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `export const NAME: u32 = EXPR;` of the WASM layout, evaluated. */
+async function wasmLayout(): Promise<Map<string, number>> {
+  const text = await Deno.readTextFile(
+    `${ROOT}parser-wasm/assembly/layout.ts`,
+  );
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!/^\s*export\s/.test(line)) continue;
+    const m = line.match(
+      /^export const ([A-Z_][A-Z0-9_]*): u32 = (0x[0-9a-fA-F]+|\d+)(?: << (\d+))?;\s*(\/\/.*)?$/,
+    );
+    assert.ok(m, `unparsed export in parser-wasm/assembly/layout.ts: ${line}`);
+    const base = Number(m[2]);
+    const value = m[3] === undefined ? base : base * 2 ** Number(m[3]);
+    assert.ok(value <= 0xffffffff, `${m[1]} does not fit a u32`);
+    assert.ok(!out.has(m[1]), `${m[1]} exported twice`);
+    out.set(m[1], value);
+  }
+  return out;
+}
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
+const C = await cLayout();
+const W = await wasmLayout();
+const field = (k: string) => C[k] as Field;
+
+Deno.test("layout: struct profile_event matches both layout files", () => {
+  assert.equal(C["sizeof.profile_event"], 32);
+  assert.equal(C["PROFILE_EVENT_SIZE"], C["sizeof.profile_event"]);
+  assert.equal(EVENT_SIZE, C["sizeof.profile_event"]);
+  assert.equal(W.get("EVENT_SIZE"), C["sizeof.profile_event"]);
+  const cFields = Object.keys(C)
+    .filter((k) => k.startsWith("profile_event."))
+    .map((k) => k.slice("profile_event.".length));
+  // Every C field has a TS offset, and nothing else is there.
+  assert.deepStrictEqual(
+    Object.keys(EVENT_OFFSETS).sort(),
+    cFields.map(camel).sort(),
+  );
+  const wasmName: Record<string, string> = {
+    timestamp_ns: "OFF_TIMESTAMP",
+    pid: "OFF_PID",
+    tid: "OFF_TID",
+    user_stack_id: "OFF_USER_STACK",
+    kernel_stack_id: "OFF_KERNEL_STACK",
+    cpu: "OFF_CPU",
+    flags: "OFF_FLAGS",
+  };
+  let end = 0;
+  for (const f of cFields) {
+    const c = field(`profile_event.${f}`);
+    const ts = EVENT_OFFSETS[camel(f) as keyof typeof EVENT_OFFSETS];
+    assert.equal(ts, c.offset, `lib/parser/layout.ts offset of ${f}`);
+    assert.equal(W.get(wasmName[f]), c.offset, `wasm ${wasmName[f]}`);
+    // Packed without holes, in order.
+    assert.equal(c.offset, end, `${f} follows the previous field`);
+    end = c.offset + c.size;
+  }
+  assert.equal(end, EVENT_SIZE);
+});
+
+Deno.test("layout: field widths and signedness match the reference decoder", () => {
+  // All-ones bytes decode to -1 in signed fields, to the maximum in
+  // unsigned ones: the decoder's choice must be the header's.
+  const ones = new DataView(new Uint8Array(32).fill(0xff).buffer);
+  const e = referenceDecodeEvent(ones, 0) as unknown as Record<
+    string,
+    number | bigint
+  >;
+  for (const [k, v] of Object.entries(C)) {
+    if (!k.startsWith("profile_event.")) continue;
+    const f = v as Field;
+    const got = e[camel(k.slice("profile_event.".length))];
+    const want = f.signed
+      ? -1
+      : f.size === 8
+      ? 0xffffffffffffffffn
+      : 2 ** (8 * f.size) - 1;
+    assert.equal(got, want, `${k}: ${f.size} bytes, signed ${f.signed}`);
+  }
+});
+
+Deno.test("layout: record header format matches the kernel UAPI", () => {
+  assert.equal(RECORD_HEADER_SIZE, C["BPF_RINGBUF_HDR_SZ"]);
+  assert.equal(W.get("RECORD_HEADER_SIZE"), C["BPF_RINGBUF_HDR_SZ"]);
+  assert.equal(BUSY_BIT, C["BPF_RINGBUF_BUSY_BIT"]);
+  assert.equal(W.get("BUSY_BIT"), C["BPF_RINGBUF_BUSY_BIT"]);
+  assert.equal(DISCARD_BIT, C["BPF_RINGBUF_DISCARD_BIT"]);
+  assert.equal(W.get("DISCARD_BIT"), C["BPF_RINGBUF_DISCARD_BIT"]);
+  assert.equal(RECORD_SIZE, RECORD_HEADER_SIZE + EVENT_SIZE);
+  assert.equal(RECORD_SIZE % 8, 0, "an event record needs no padding");
+});
+
+Deno.test("layout: every WASM layout constant is checked", () => {
+  const maxCpus = (new WebAssembly.Instance(WASM_MODULE, {}).exports
+    .maxCpus as () => number)();
+  const checked = new Set([
+    "EVENT_SIZE",
+    "OFF_TIMESTAMP",
+    "OFF_PID",
+    "OFF_TID",
+    "OFF_USER_STACK",
+    "OFF_KERNEL_STACK",
+    "OFF_CPU",
+    "OFF_FLAGS",
+    "RECORD_HEADER_SIZE",
+    "BUSY_BIT",
+    "DISCARD_BIT",
+    "MAX_CPUS",
+  ]);
+  assert.deepStrictEqual([...W.keys()].sort(), [...checked].sort());
+  // MAX_CPUS is the parser's own (not in the header): the built module and
+  // the source agree, and so does the reference decoder (CPU 1023 counts,
+  // 1024 is a bad CPU: see wasm_parser_test.ts).
+  assert.equal(W.get("MAX_CPUS"), maxCpus);
+  assert.equal(maxCpus, 1024);
+});
+
+Deno.test("layout: flags, counters, config, names, stack depth", () => {
+  const flags: Record<string, keyof typeof EventFlags> = {
+    PE_FLAG_USER_TRUNCATED: "USER_TRUNCATED",
+    PE_FLAG_KERNEL_TRUNCATED: "KERNEL_TRUNCATED",
+    PE_FLAG_STACK_COLLISION: "STACK_COLLISION",
+    PE_FLAG_USER_STACK_ERROR: "USER_STACK_ERROR",
+    PE_FLAG_KERNEL_STACK_ERROR: "KERNEL_STACK_ERROR",
+  };
+  assert.deepStrictEqual(
+    Object.keys(EventFlags).sort(),
+    Object.values(flags).sort(),
+  );
+  for (const [macro, name] of Object.entries(flags)) {
+    assert.equal(EventFlags[name], C[macro], macro);
+  }
+
+  assert.equal(COUNTERS_SIZE, C["sizeof.profiler_counters"]);
+  assert.equal(C["PROFILER_COUNTERS_SIZE"], C["sizeof.profiler_counters"]);
+  const counters = Object.keys(C)
+    .filter((k) => k.startsWith("profiler_counters."))
+    .map((k) => k.slice("profiler_counters.".length));
+  assert.deepStrictEqual([...COUNTER_FIELDS], counters.map(camel));
+  COUNTER_FIELDS.forEach((_, i) => {
+    const f = field(`profiler_counters.${counters[i]}`);
+    assert.equal(f.offset, i * 8, counters[i]);
+    assert.equal(f.size, 8);
+    assert.equal(f.signed, false);
+  });
+
+  assert.equal(CONFIG_SIZE, C["sizeof.profiler_config"]);
+  assert.equal(C["PROFILER_CONFIG_SIZE"], C["sizeof.profiler_config"]);
+  for (const [k, off] of Object.entries(CONFIG_OFFSETS)) {
+    const snake = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    assert.equal(field(`profiler_config.${snake}`).offset, off, k);
+  }
+
+  assert.deepStrictEqual(BPF_NAMES, {
+    program: C["PROFILER_PROG_NAME"],
+    ringbuf: C["PROFILER_RINGBUF_MAP"],
+    stacks: C["PROFILER_STACK_MAP"],
+    counters: C["PROFILER_COUNTERS_MAP"],
+    rodata: C["PROFILER_RODATA_MAP"],
+  });
+  assert.equal(STACK_DEPTH, C["PROFILER_STACK_DEPTH"]);
+});
