@@ -353,7 +353,7 @@ export class ProfileParser {
    * reserved for a host mapping, whose pages belong to the mapped object).
    */
   get ownBytes(): number {
-    return this.#x.mapPtr() || this.#x.heapTop();
+    return (this.#x.mapPtr() || this.#x.heapTop()) >>> 0;
   }
   /** Byte offset in `memory` reserved for a host mapping (0 if none). */
   get mapOffset(): number {

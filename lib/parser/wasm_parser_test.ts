@@ -112,6 +112,9 @@ Deno.test("create: a map area is page aligned after the input area", () => {
   const p = parser({ mapBytes: 3 * 4096, mapAlign: 4096 });
   assert.equal(p.mapOffset % 4096, 0);
   assert.equal(p.heapTop, p.mapOffset + 3 * 4096);
+  // The parser's own bytes end where the map area begins.
+  assert.equal(p.ownBytes, p.mapOffset);
+  assert.equal(parser().ownBytes, parser().heapTop);
   assert.ok(p.heapTop <= p.memory.buffer.byteLength);
 });
 
@@ -126,6 +129,7 @@ Deno.test({
       inputBytes: 4096,
     });
     assert.ok(p.heapTop > 0x80000000);
+    assert.equal(p.ownBytes, p.heapTop); // no map area: all of it is its own
     const list = events(5);
     const bytes = p.encodeRecords(list);
     const r = walkBoth(p, bytes, fresh(p), { toRing: true });
