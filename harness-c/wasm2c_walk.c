@@ -217,8 +217,10 @@ static int run_stream(const unsigned char *buf, size_t len, uint32_t ring,
 		      uint32_t batch)
 {
 	struct wasm_parser *p = NULL;
-	/* Input area: the whole file, or what one walk can fill, at most. */
-	size_t input = len < (size_t)batch * 40 + 8 ? len : (size_t)batch * 40 + 8;
+	/* Input area: the whole file, so that walks stop only where the data
+	 * says (busy, malformed, batch full), never at an arbitrary chunk end
+	 * that cuts a record in two. */
+	size_t input = len;
 	unsigned long long i = 0;
 	size_t off = 0;
 	int status = 1;
@@ -226,10 +228,9 @@ static int run_stream(const unsigned char *buf, size_t len, uint32_t ring,
 	if (open_parser(&p, ring, batch, (uint32_t)(input ? input : 8)))
 		return 2;
 	while (off < len) {
-		size_t chunk = len - off < input ? len - off : input;
 		uint32_t consumed;
 
-		if (walk_or_report(p, buf + off, chunk,
+		if (walk_or_report(p, buf + off, len - off,
 				   WASM_PARSER_SINK_RING | WASM_PARSER_SINK_BATCH,
 				   &consumed))
 			goto out;

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,14 @@ struct wasm_parser {
 	uint32_t own_bytes;
 };
 
-/* Runtime state is process-wide: set up with the first parser, freed with
- * the last (wasm_rt_free uninstalls the SIGSEGV handler). */
-static unsigned open_parsers;
+/*
+ * Runtime state is process-wide: set up with the first parser and kept to
+ * the end of the process. wabt 1.0.32's wasm_rt_free() cannot be undone:
+ * it frees the signal alternate stack but leaves its "installed" flag set, so
+ * a later wasm_rt_init() installs nothing and a second wasm_rt_free() frees
+ * the stack twice (seen: "double free detected" on open, close, open, close).
+ */
+static bool runtime_ready;
 
 /*
  * Runs `call` with a trap landing pad. wasm_rt_trap() siglongjmps to
@@ -82,9 +88,10 @@ int wasm_parser_open(struct wasm_parser **out,
 		set_err(err, err_len, "%sout of memory (%d)", "", ENOMEM);
 		return -ENOMEM;
 	}
-	if (open_parsers++ == 0) {
+	if (!runtime_ready) {
 		wasm_rt_init();
 		Z_parser_init_module();
+		runtime_ready = true;
 	}
 	Z_parser_instantiate(&p->instance);
 	trap = GUARDED(rc = Z_parserZ_init(&p->instance, cfg->ring_capacity,
@@ -130,8 +137,6 @@ void wasm_parser_close(struct wasm_parser *p)
 		return;
 	Z_parser_free(&p->instance);
 	free(p);
-	if (--open_parsers == 0)
-		wasm_rt_free();
 }
 
 int wasm_parser_walk_at(struct wasm_parser *p, uint32_t at, uint32_t len,

@@ -1,0 +1,179 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# `make -C harness-c test`: the C-level tests. First the wasm2c parser unit
+# tests (no privileges), then real-kernel runs of the consumer with both
+# decoders, the generators and the tools: real BPF programs, real perf
+# events, real ring buffers, as root. Each check prints "ok - NAME" or
+# "not ok - NAME: why"; the last line is "N passed, N failed" (parsed by
+# tests/run_all.ts), and the exit status is 1 if anything failed.
+#
+# Usage: tests/run.sh BUILD_DIR   (run from harness-c/, as make does)
+# Kept short (about 20 s): rates and durations are small but real.
+set -u
+
+build=${1:-build}
+bin=$(cd "$build" && pwd)
+work=$(mktemp -d /tmp/streamprof-harness-test.XXXXXX)
+passed=0
+failed=0
+children=()
+
+cleanup() {
+	for pid in "${children[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() {
+	passed=$((passed + 1))
+	echo "ok - $1"
+}
+
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $1: $2"
+}
+
+# check NAME CONDITION-DESCRIPTION COMMAND...: the command's status decides.
+check() {
+	local name=$1 what=$2
+	shift 2
+	if "$@"; then ok "$name"; else not_ok "$name" "$what"; fi
+}
+
+# json_num FILE KEY: the first numeric value of "KEY": in a one-line JSON file.
+json_num() {
+	sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "$1" | head -n 1
+}
+
+# json_has FILE TEXT: the file contains TEXT literally.
+json_has() {
+	grep -qF -- "$2" "$1"
+}
+
+# stress_run NAME RATE SECONDS CONSUMER-ARGS...: a generator waiting for the
+# consumer's SIGUSR1, the consumer attached to it; leaves $work/NAME.json
+# (consumer), $work/NAME.gen (generator), $work/NAME.rc (consumer status).
+stress_run() {
+	local name=$1 rate=$2 secs=$3 gen
+	shift 3
+	"$bin/streamprof-stressgen" --rate "$rate" --duration "$secs" \
+		--wait-signal 10 >"$work/$name.gen" 2>"$work/$name.gen.err" &
+	gen=$!
+	children+=("$gen")
+	"$consumer" --source stress --target-pid "$gen" \
+		--notify-pid "$gen" --duration "$(awk -v s="$secs" 'BEGIN { print s + 0.3 }')" "$@" \
+		>"$work/$name.json" 2>"$work/$name.err"
+	echo $? >"$work/$name.rc"
+	wait "$gen"
+}
+
+# --- unit tests of the wasm2c parser (their own ok/not ok lines) -----------
+unit_out=$("$bin/test-wasm-parser")
+unit_rc=$?
+echo "$unit_out" | grep -E '^(not )?ok - '
+passed=$((passed + $(echo "$unit_out" | grep -c '^ok - ')))
+failed=$((failed + $(echo "$unit_out" | grep -c '^not ok - ')))
+if [ "$unit_rc" -ne 0 ] && ! echo "$unit_out" | grep -q '^not ok - '; then
+	not_ok "wasm2c parser unit tests" "exit $unit_rc without a failed test line"
+fi
+
+# --- usage errors (no privileges needed) -------------------------------------
+"$bin/streamprof-consumer-c" --decoder nope >/dev/null 2>&1
+check "consumer: --decoder nope is a usage error (exit 2)" "exit $?" test $? -eq 2
+"$bin/streamprof-consumer-c" --record "$work/x" >/dev/null 2>&1
+check "consumer: --record without --decoder wasm2c is a usage error" "exit $?" test $? -eq 2
+"$bin/streamprof-stressgen" --rate 10 --duration 1 --wait-signal 0.2 >/dev/null 2>&1
+check "stressgen: --wait-signal with no signal exits 3 without generating" "exit $?" test $? -eq 3
+"$bin/streamprof-wasm2c-walk" --corpus /dev/null >/dev/null 2>&1
+check "wasm2c-walk: an empty corpus is rejected (exit 2)" "exit $?" test $? -eq 2
+
+# --- real kernel ----------------------------------------------------------------
+if [ "$(id -u)" -ne 0 ]; then
+	not_ok "real-kernel tests" "need root (CAP_BPF, CAP_PERFMON): run as root"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+consumer=$bin/streamprof-consumer-c
+
+for dec in libbpf wasm2c; do
+	stress_run "stress-$dec" 300000 1 --decoder "$dec" \
+		$([ "$dec" = wasm2c ] && echo --record "$work/ring.bin")
+	j="$work/stress-$dec.json"
+	calls=$(json_num "$work/stress-$dec.gen" getpid_calls)
+	consumed=$(json_num "$j" consumed)
+	if [ "$(cat "$work/stress-$dec.rc")" = 0 ] &&
+		json_has "$j" '"reconciled":true' && json_has "$j" '"drops":0' &&
+		json_has "$j" "\"decoder\":\"$dec\"" &&
+		[ -n "$calls" ] && [ -n "$consumed" ] && [ "$consumed" -ge "$calls" ]; then
+		ok "consumer --decoder $dec: stress 300k/s for 1 s, every call consumed ($consumed >= $calls), 0 drops, reconciled"
+	else
+		not_ok "consumer --decoder $dec: stress 300k/s for 1 s" \
+			"exit $(cat "$work/stress-$dec.rc"), consumed ${consumed:-?}, calls ${calls:-?}: $(head -c 400 "$j") $(cat "$work/stress-$dec.err")"
+	fi
+done
+
+consumed=$(json_num "$work/stress-wasm2c.json" consumed)
+size=$(stat -c %s "$work/ring.bin" 2>/dev/null || echo 0)
+check "consumer --record: the file holds every consumed record (40 bytes each)" \
+	"$size bytes for ${consumed:-?} events" test "$size" -eq $((${consumed:-0} * 40))
+
+"$bin/streamprof-wasm2c-walk" "$work/ring.bin" >"$work/walk.jsonl" 2>"$work/walk.err"
+walk_rc=$?
+walked=$(grep -v '"final"' "$work/walk.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p' |
+	awk '{ s += $1 } END { print s + 0 }')
+check "wasm2c-walk: the recorded ring walks cleanly to the same event count" \
+	"exit $walk_rc, $walked events walked vs ${consumed:-?} consumed: $(cat "$work/walk.err")" \
+	test "$walk_rc" -eq 0 -a "$walked" -eq "${consumed:-0}" -a \
+	"$(grep -c '"malformed":[1-9]' "$work/walk.jsonl")" -eq 0
+
+"$bin/streamprof-decode-bench" "$work/ring.bin" --iterations 3 >"$work/decode.json" 2>"$work/decode.err"
+check "decode-bench: wasm2c and hand-written C agree on the recorded ring" \
+	"exit $?: $(cat "$work/decode.json" "$work/decode.err")" \
+	json_has "$work/decode.json" '"agree":true'
+
+# 1 kHz CPU sampling on busy CPUs, both decoders.
+"$bin/streamprof-burn" --duration 3.5 >/dev/null 2>&1 &
+burn=$!
+children+=("$burn")
+for dec in libbpf wasm2c; do
+	"$bin/streamprof-consumer-c" --freq 1000 --duration 1.2 --decoder "$dec" \
+		>"$work/perf-$dec.json" 2>"$work/perf-$dec.err"
+	rc=$?
+	events=$(json_num "$work/perf-$dec.json" consumed)
+	check "consumer --decoder $dec: 1 kHz sampling of busy CPUs, reconciled, 0 drops" \
+		"exit $rc, ${events:-?} events: $(head -c 300 "$work/perf-$dec.json") $(cat "$work/perf-$dec.err")" \
+		test "$rc" -eq 0 -a "${events:-0}" -gt 1000
+done
+kill "$burn" 2>/dev/null
+wait "$burn" 2>/dev/null
+
+# A ring too small for the rate: drops counted, accounting still exact.
+for dec in libbpf wasm2c; do
+	stress_run "overflow-$dec" 400000 0.5 --decoder "$dec" --ring-size 4K --poll-ms 200
+	j="$work/overflow-$dec.json"
+	failed_reserve=$(sed -n 's/.*"reserve_failed":\([0-9]*\).*/\1/p' "$j")
+	check "consumer --decoder $dec: a 4 KiB ring polled every 200 ms drops, exits 1, accounting exact" \
+		"exit $(cat "$work/overflow-$dec.rc"), reserve_failed ${failed_reserve:-?}: $(head -c 300 "$j")" \
+		test "$(cat "$work/overflow-$dec.rc")" -eq 1 -a "${failed_reserve:-0}" -gt 0 -a \
+		"$(grep -c '"consumed_equals_submitted":true,"samples_balance":true' "$j")" -eq 1
+done
+
+# The statically linked consumer (VM guests) with the wasm2c decoder.
+if [ -x "$bin/static/streamprof-consumer-c" ]; then
+	consumer=$bin/static/streamprof-consumer-c
+	stress_run "static" 100000 0.5 --decoder wasm2c \
+		--bpf-object "$(pwd)/../ebpf/build/stress.bpf.o"
+	check "static consumer --decoder wasm2c: stress 100k/s reconciled" \
+		"exit $(cat "$work/static.rc"): $(head -c 300 "$work/static.json") $(cat "$work/static.err")" \
+		test "$(cat "$work/static.rc")" -eq 0
+	consumer=$bin/streamprof-consumer-c
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
