@@ -1,0 +1,384 @@
+/**
+ * The Deno+WASM consumer as a command line twin of
+ * `harness-c/build/streamprof-consumer-c`, for the side-by-side benchmark
+ * (bench/e2e.ts): the same options, the same per-event checks and the same
+ * JSON fields, with a `ProfilerSession` (ring mapped into the WASM parser's
+ * memory, adaptive timer polling) doing the consuming.
+ *
+ *   deno run -A bench/deno_consumer.ts --source stress --target-pid P \
+ *     [--duration S] [--ring-bytes 8M] [--freq HZ] [--notify-pid P]
+ *
+ * Every decoded event goes through the checks the C consumer's libbpf
+ * callback makes (valid cpu, known flags, pid filter, stack id negative
+ * exactly when a flag says why, per-CPU time order, flag tallies), reading
+ * the parser's batch area in place: no object per event.
+ *
+ * Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch, 2 usage
+ * error, 3 the session could not start (privileges, BPF object, kernel).
+ *
+ * @example
+ * ```ts ignore
+ * // From the repository root, as root, with a generator waiting for SIGUSR1:
+ * //   deno run -A bench/deno_consumer.ts --source stress --target-pid 1234 \
+ * //     --notify-pid 1234 --duration 3
+ * import { runDenoConsumer } from "./deno_consumer.ts";
+ * const { json, status } = await runDenoConsumer(["--freq", "99", "--duration", "1"]);
+ * console.log(JSON.stringify(json), status);
+ * ```
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { parseCpuList } from "../lib/bpf/perf_event.ts";
+import type { ProfilerCounters } from "../lib/bpf/profiler_object.ts";
+import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
+import type { ProfileParser } from "../lib/parser/wasm_parser.ts";
+import { ProfilerSession } from "../lib/profiler/session.ts";
+
+const NAME = "deno-wasm-consumer";
+const EEXIST = 17;
+const KNOWN_FLAGS = EventFlags.USER_TRUNCATED | EventFlags.KERNEL_TRUNCATED |
+  EventFlags.STACK_COLLISION | EventFlags.USER_STACK_ERROR |
+  EventFlags.KERNEL_STACK_ERROR;
+
+/** Usage text of the command. */
+export const USAGE = `Usage: deno run -A bench/deno_consumer.ts [options]
+
+Load streamprof's BPF object, consume its ring with a ProfilerSession (the
+ring mapped into the WASM parser's memory, adaptive polling), reconcile with
+the kernel's counters and print one JSON object with the same fields as
+harness-c/build/streamprof-consumer-c.
+
+  --source perf|stress   perf: CPU sampling (default); stress: one event per
+                         system call of --target-pid
+  --freq HZ              samples per second per CPU (default 1000)
+  --duration SECONDS     how long to consume (default 5, fractions allowed)
+  --target-pid PID       only this process (required for --source stress)
+  --ring-bytes BYTES     ring size, power of two; K/M/G suffixes (default 8M)
+  --notify-pid PID       send SIGUSR1 to PID once attached
+  --memory-interval MS   sample V8 heap usage every MS ms (default 1000)
+  --help                 this text`;
+
+/** What one run printed and how it ended. */
+export interface ConsumerRun {
+  /** The JSON object (also printed on stdout by the CLI). */
+  json: Record<string, unknown>;
+  /** Exit status: 0 ok, 1 drops or mismatch. */
+  status: number;
+}
+
+class UsageError extends Error {}
+
+function parseSize(text: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(text.trim());
+  if (!m) throw new UsageError(`invalid size "${text}" (e.g. 8M)`);
+  const mult = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[
+    m[2].toUpperCase() as "" | "K" | "M" | "G"
+  ];
+  return Number(m[1]) * mult;
+}
+
+function parsePositive(text: string, what: string, integer: boolean): number {
+  const v = Number(text);
+  if (!(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    throw new UsageError(`invalid ${what} "${text}"`);
+  }
+  return v;
+}
+
+function possibleCpus(): number {
+  try {
+    const cpus = parseCpuList(
+      Deno.readTextFileSync("/sys/devices/system/cpu/possible"),
+    );
+    return Math.max(...cpus) + 1;
+  } catch {
+    return navigator.hardwareConcurrency;
+  }
+}
+
+function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function countersJson(c: ProfilerCounters): Record<string, number> {
+  return Object.fromEntries(Object.entries(c).map(([k, v]) => [snake(k), v]));
+}
+
+/** The per-event checks of consumer.c's on_event, on the batch area. */
+class Tally {
+  consumed = 0;
+  badContent = 0;
+  userTruncated = 0;
+  kernelTruncated = 0;
+  collisions = 0;
+  userErrors = 0;
+  kernelErrors = 0;
+  timeRegressions = 0;
+  readonly perCpu: Float64Array;
+  readonly lastTs: Float64Array;
+  #u32: Uint32Array | null = null;
+  #i32: Int32Array | null = null;
+
+  constructor(readonly possible: number, readonly targetPid: number) {
+    this.perCpu = new Float64Array(possible);
+    this.lastTs = new Float64Array(possible);
+  }
+
+  /** RingReader's onBatch: check every event of the walk's batch. */
+  onBatch = (p: ProfileParser): void => {
+    if (this.#u32 === null) {
+      // The memory never grows after init (the ring is mmap'ed over a span
+      // it reserved), so views made once stay valid for the session.
+      this.#u32 = new Uint32Array(p.memory.buffer);
+      this.#i32 = new Int32Array(p.memory.buffer);
+    }
+    const u32 = this.#u32, i32 = this.#i32!;
+    const n = p.batchLength;
+    let w = p.batchOffset >>> 2;
+    const { possible, targetPid, perCpu, lastTs } = this;
+    for (let i = 0; i < n; i++, w += EVENT_SIZE >>> 2) {
+      this.consumed++;
+      const cpu = u32[w + 6];
+      const flags = u32[w + 7];
+      const us = i32[w + 4];
+      const ks = i32[w + 5];
+      if (
+        cpu >= possible || (flags & ~KNOWN_FLAGS) !== 0 ||
+        (targetPid !== 0 && u32[w + 2] !== targetPid) ||
+        (us < 0) !==
+          (us === -EEXIST || (flags & EventFlags.USER_STACK_ERROR) !== 0) ||
+        (ks < 0) !==
+          (ks === -EEXIST || (flags & EventFlags.KERNEL_STACK_ERROR) !== 0)
+      ) {
+        this.badContent++;
+        continue;
+      }
+      perCpu[cpu]++;
+      // Nanoseconds since boot stay far below 2^53: a double is exact.
+      const ts = u32[w + 1] * 4294967296 + u32[w];
+      if (ts < lastTs[cpu]) this.timeRegressions++;
+      lastTs[cpu] = ts;
+      if (flags & EventFlags.USER_TRUNCATED) this.userTruncated++;
+      if (flags & EventFlags.KERNEL_TRUNCATED) this.kernelTruncated++;
+      this.collisions += (us === -EEXIST ? 1 : 0) + (ks === -EEXIST ? 1 : 0);
+      if (flags & EventFlags.USER_STACK_ERROR) this.userErrors++;
+      if (flags & EventFlags.KERNEL_STACK_ERROR) this.kernelErrors++;
+    }
+  };
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * Runs the consumer with command line `args` and returns its JSON object and
+ * exit status. Throws on usage errors (message for stderr) and when the
+ * session cannot start.
+ */
+export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      source: { type: "string", default: "perf" },
+      freq: { type: "string", default: "1000" },
+      duration: { type: "string", default: "5" },
+      "target-pid": { type: "string" },
+      "ring-bytes": { type: "string", default: "8M" },
+      "ring-size": { type: "string" },
+      "notify-pid": { type: "string" },
+      "memory-interval": { type: "string", default: "1000" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  const source = values.source;
+  if (source !== "perf" && source !== "stress") {
+    throw new UsageError(`--source must be perf or stress, got "${source}"`);
+  }
+  const freq = parsePositive(values.freq!, "--freq", true);
+  const durationS = parsePositive(values.duration!, "--duration", false);
+  const targetPid = values["target-pid"]
+    ? parsePositive(values["target-pid"], "--target-pid", true)
+    : 0;
+  const ringBytes = parseSize(values["ring-size"] ?? values["ring-bytes"]!);
+  const notifyPid = values["notify-pid"]
+    ? parsePositive(values["notify-pid"], "--notify-pid", true)
+    : 0;
+  const memEvery = parsePositive(
+    values["memory-interval"]!,
+    "--memory-interval",
+    false,
+  );
+  if (source === "stress" && targetPid === 0) {
+    throw new UsageError("--source stress needs --target-pid");
+  }
+
+  const possible = possibleCpus();
+  const tally = new Tally(possible, targetPid);
+  const session = await ProfilerSession.start({
+    source: source === "stress" ? "stress" : "profiler",
+    frequency: freq,
+    targetPid: targetPid || undefined,
+    ringBytes,
+    onBatch: tally.onBatch,
+  });
+  // As in the C consumer: CPU time from attach to the end of the drain.
+  const cpu0 = cpuNs();
+  const t0 = performance.now();
+  if (notifyPid) {
+    try {
+      Deno.kill(notifyPid, "SIGUSR1");
+    } catch (err) {
+      console.error(`${NAME}: --notify-pid ${notifyPid}: ${err}`);
+    }
+  }
+
+  let interrupted = false;
+  let wake: () => void = () => {};
+  const onSignal = () => {
+    interrupted = true;
+    wake();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const heap: number[] = [];
+  const sampler = setInterval(
+    () => heap.push(Deno.memoryUsage().heapUsed),
+    memEvery,
+  );
+  try {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, durationS * 1000);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  } finally {
+    clearInterval(sampler);
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  const elapsedS = (performance.now() - t0) / 1000;
+  // stop() closes the object, so the per-CPU split is read just before it
+  // (informational: the exact totals are the counters stop() reads).
+  const perCpuCounters = session.object.readPerCpuCounters();
+  const report = await session.stop();
+  const cpuUsed = cpuNs() - cpu0;
+  const mem = Deno.memoryUsage();
+
+  const k = report.counters;
+  const consumedOk = tally.consumed === k.eventsSubmitted &&
+    report.consumed.events === k.eventsSubmitted;
+  const balanceOk = k.samplesSeen ===
+    k.idleSkipped + k.filtered + k.reserveFailed + k.eventsSubmitted;
+  const flagsOk = tally.userTruncated === k.userStackTruncated &&
+    tally.kernelTruncated === k.kernelStackTruncated &&
+    tally.collisions === k.stackCollisions &&
+    tally.userErrors === k.userStackErrors &&
+    tally.kernelErrors === k.kernelStackErrors;
+  const contentOk = tally.badContent === 0 && report.consumed.malformed === 0;
+  const activeOk = source !== "perf" || k.samplesSeen > 0 ||
+    freq * elapsedS * report.cpus.length < 100;
+  const drops = k.reserveFailed;
+  const reconciled = consumedOk && balanceOk && flagsOk && contentOk &&
+    activeOk;
+  // Steady heap: the median of the samples after the first quarter of the
+  // run (start-up garbage and JIT warm-up excluded).
+  const steady = heap.slice(Math.floor(heap.length / 4));
+
+  const json: Record<string, unknown> = {
+    consumer: NAME,
+    source,
+    bpf_object: session.object.path,
+    freq: source === "perf" ? freq : null,
+    event: source === "perf" ? "cpu-clock" : "raw_tp/sys_enter",
+    duration_s: durationS,
+    elapsed_s: Number(elapsedS.toFixed(6)),
+    cpus: report.cpus.length,
+    possible_cpus: possible,
+    target_pid: targetPid,
+    ring_size: ringBytes,
+    decoder: "wasm",
+    poll: "adaptive",
+    poll_ms: 0,
+    walks: report.consumed.walks,
+    busy_stops: report.consumed.busyStops,
+    discarded: report.consumed.discarded,
+    malformed: report.consumed.malformed,
+    wasm_own_bytes: session.parser.ownBytes,
+    wasm_memory_bytes: session.parser.memory.buffer.byteLength,
+    counters: countersJson(k),
+    consumed: tally.consumed,
+    bad_size: report.consumed.malformed,
+    bad_content: tally.badContent,
+    events_per_s: Number((tally.consumed / elapsedS).toFixed(1)),
+    samples_per_s: Number((k.samplesSeen / elapsedS).toFixed(1)),
+    events_per_cpu: [...tally.perCpu],
+    samples_per_cpu: perCpuCounters.map((c) => c.samplesSeen),
+    flags_seen: {
+      user_truncated: tally.userTruncated,
+      kernel_truncated: tally.kernelTruncated,
+      stack_collisions: tally.collisions,
+      user_stack_errors: tally.userErrors,
+      kernel_stack_errors: tally.kernelErrors,
+    },
+    per_cpu_time_regressions: tally.timeRegressions,
+    // Not read by the Deno library; the C consumer adds it to drops.
+    prog_recursion_misses: null,
+    drops,
+    reconciled,
+    reconciliation: {
+      consumed_equals_submitted: consumedOk,
+      samples_balance: balanceOk,
+      flags_match: flagsOk,
+      content_valid: contentOk,
+      program_ran: activeOk,
+    },
+    reconciliation_line: report.reconciliation.line,
+    consumer_cpu_ns: cpuUsed,
+    cpu_ns_per_event: tally.consumed
+      ? Number((cpuUsed / tally.consumed).toFixed(1))
+      : 0,
+    peak_rss_kib: process.resourceUsage().maxRSS,
+    heap_used_bytes: median(steady),
+    heap_used_max_bytes: Math.max(0, ...heap, mem.heapUsed),
+    heap_total_bytes: mem.heapTotal,
+    external_bytes: mem.external,
+    interrupted,
+  };
+  return { json, status: reconciled && drops === 0 ? 0 : 1 };
+}
+
+if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  let run: ConsumerRun;
+  try {
+    run = await runDenoConsumer(Deno.args);
+  } catch (err) {
+    const usage = err instanceof UsageError ||
+      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    console.error(
+      `${NAME}: ${(err as Error).message}${usage ? " (see --help)" : ""}`,
+    );
+    Deno.exit(usage ? 2 : 3);
+  }
+  console.log(JSON.stringify(run.json));
+  const j = run.json;
+  console.error(
+    `${NAME}: ${j.consumed} events in ${
+      (j.elapsed_s as number).toFixed(2)
+    } s, ${j.reconciled ? "reconciled" : "NOT reconciled"}, ${j.drops} dropped`,
+  );
+  Deno.exit(run.status);
+}
