@@ -40,8 +40,8 @@ export function xmlEscape(s: string): string {
   ).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, "");
 }
 
-/** Renders one suite as JUnit XML. */
-export function junitXml(suite: string, cases: JUnitCase[]): string {
+/** Renders one `<testsuite>` element (indented for a document). */
+export function junitSuite(suite: string, cases: JUnitCase[]): string {
   const failures = cases.filter((c) => c.failure !== undefined).length;
   const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const time = cases.reduce((t, c) => t + (c.timeSeconds ?? 0), 0);
@@ -65,18 +65,28 @@ export function junitXml(suite: string, cases: JUnitCase[]): string {
       : `    <testcase ${attrs}/>`;
   });
   return [
-    `<?xml version="1.0" encoding="UTF-8"?>`,
-    `<testsuites tests="${cases.length}" failures="${failures}" skipped="${skipped}" time="${
-      time.toFixed(3)
-    }">`,
     `  <testsuite name="${
       xmlEscape(suite)
-    }" tests="${cases.length}" failures="${failures}" skipped="${skipped}" time="${
+    }" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${
       time.toFixed(3)
     }">`,
     ...body,
     `  </testsuite>`,
+  ].join("\n");
+}
+
+/** Wraps `<testsuite>` elements in a JUnit document. */
+export function junitDocument(suites: string[]): string {
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<testsuites>`,
+    ...suites,
     `</testsuites>`,
     "",
   ].join("\n");
+}
+
+/** Renders one suite as a whole JUnit XML document. */
+export function junitXml(suite: string, cases: JUnitCase[]): string {
+  return junitDocument([junitSuite(suite, cases)]);
 }

@@ -26,7 +26,7 @@ Deno.test("junitXml counts failures and skips and escapes text", () => {
   ]);
   assert.match(
     xml,
-    /<testsuite name="suite" tests="3" failures="1" skipped="1" time="1.500">/,
+    /<testsuite name="suite" tests="3" failures="1" errors="0" skipped="1" time="1.500">/,
   );
   assert.match(
     xml,

@@ -5,6 +5,12 @@
  *
  * @module
  */
+import {
+  type JUnitCase,
+  junitDocument,
+  junitSuite,
+  xmlEscape,
+} from "../report/junit.ts";
 
 /** One VM (or host) run, as JUnit sees it. */
 export interface JUnitRun {
@@ -18,26 +24,6 @@ export interface JUnitRun {
   output?: string;
   /** Content of the guest's own JUnit file, if it wrote one. */
   guestXml?: string;
-}
-
-/**
- * Escapes text for XML content and attributes (and drops characters XML 1.0
- * forbids).
- *
- * @example
- * ```ts
- * xmlEscape('a<b & "c"'); // "a&lt;b &amp; &quot;c&quot;"
- * ```
- */
-export function xmlEscape(s: string): string {
-  return s
-    // deno-lint-ignore no-control-regex
-    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, "")
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&apos;");
 }
 
 /**
@@ -73,33 +59,18 @@ export function guestSuites(xml: string, prefix: string): string[] {
  * ```
  */
 export function vmJUnit(runs: JUnitRun[]): string {
-  const failures = runs.filter((r) => !r.pass).length;
-  const time = runs.reduce((t, r) => t + r.timeSeconds, 0);
-  const cases = runs.map((r) => {
-    const name = xmlEscape(`${r.vm} (${r.arch} / ${r.kernel})`);
-    const attrs = `name="${name}" classname="streamprof-vm.${
-      xmlEscape(r.vm)
-    }" time="${r.timeSeconds.toFixed(3)}"`;
-    if (r.pass) return `    <testcase ${attrs}/>`;
-    return `    <testcase ${attrs}>\n      <failure message="${
-      xmlEscape(r.reason)
-    }">${xmlEscape(r.reason)}</failure>${
-      r.output ? `\n      <system-out>${xmlEscape(r.output)}</system-out>` : ""
-    }\n    </testcase>`;
-  });
+  const cases: JUnitCase[] = runs.map((r) => ({
+    name: `${r.vm} (${r.arch} / ${r.kernel})`,
+    classname: `streamprof-vm.${r.vm}`,
+    timeSeconds: r.timeSeconds,
+    failure: r.pass ? undefined : r.reason,
+    systemOut: r.pass ? undefined : r.output,
+  }));
   const guest = runs.flatMap((r) =>
     r.guestXml ? guestSuites(r.guestXml, r.vm) : []
   );
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    "<testsuites>",
-    `  <testsuite name="streamprof-vm" tests="${runs.length}" failures="${failures}" errors="0" skipped="0" time="${
-      time.toFixed(3)
-    }">`,
-    ...cases,
-    "  </testsuite>",
+  return junitDocument([
+    junitSuite("streamprof-vm", cases),
     ...guest.map((s) => "  " + s),
-    "</testsuites>",
-    "",
-  ].join("\n");
+  ]);
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { guestSuites, vmJUnit, xmlEscape } from "./junit.ts";
+import { guestSuites, vmJUnit } from "./junit.ts";
+import { xmlEscape } from "../report/junit.ts";
 
 Deno.test("xmlEscape escapes markup and drops forbidden control characters", () => {
   assert.equal(
