@@ -6,11 +6,13 @@
 // - decode: WASM walk vs a tight TS DataView loop doing the same work
 //   (bench/run.ts TsDecoder; baseline);
 // - push: single pushRaw calls from TS (baseline) vs pushing inside WASM
-//   while walking (walk toRing).
+//   while walking (walk toRing), and the copy of a decoded batch into the
+//   ring alone (pushBatch; the decode before it is not timed).
 // bench/run.ts times the same functions with its own loops and targets.
 import {
   batchPush,
   BENCH_EVENTS,
+  pushBatchOnly,
   setup,
   singlePushes,
   tsDecode,
@@ -53,5 +55,16 @@ Deno.bench({
   group: "push",
   fn() {
     if (batchPush(s) !== s.len) throw new Error("walk toRing stopped early");
+  },
+});
+
+Deno.bench({
+  name: "push: pushBatch from the batch area (copy only)",
+  group: "push",
+  fn(b) {
+    if (s.parser.batchLength !== s.events) wasmDecode(s);
+    b.start();
+    pushBatchOnly(s);
+    b.end();
   },
 });
