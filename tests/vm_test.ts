@@ -238,3 +238,42 @@ Deno.test({
     }
   },
 });
+
+const oldest = findVm(table, "ebpf-kernel-5.8");
+
+Deno.test({
+  name:
+    "vm ebpf-kernel-5.8: doctor passes in the guest; an object the guest kernel rejects fails with the clear message (exit 3), not a hang",
+  ignore: ignore("ebpf-kernel-5.8"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("ebpf-kernel-5.8");
+    // The guest sees the project read-only at /project: put the rejected
+    // object in the (git-ignored) .cache folder inside it.
+    const { writeRejectedObject } = await import("./kernel/bpf_fixtures.ts");
+    await writeRejectedObject(
+      new URL("../.cache/vm-fault", import.meta.url).pathname,
+    );
+    const r = await runVm(table, oldest, {
+      ...opts,
+      guestCmd:
+        "deno run -A cli.ts doctor && ANTIMETAL_BPF_PATH=/project/.cache/vm-fault " +
+        "deno run -A cli.ts profile --duration 2s --no-status",
+    });
+    // The whole console: the kernel log printed on failure pushes the
+    // command's own lines out of the last-lines tail.
+    const out = r.consoleLog
+      ? await Deno.readTextFile(r.consoleLog)
+      : r.lastLines.join("\n");
+    assert.equal(r.pass, false, out);
+    assert.equal(r.exitCode, 3, `${r.reason}\n${out}`);
+    assert.match(out, /\[ok {2}\] BPF ring buffer map: supported/);
+    assert.match(out, /doctor: this machine can run streamprof/);
+    assert.match(
+      out,
+      /loading BPF object \/project\/\.cache\/vm-fault\/profiler\.bpf\.o: EINVAL/,
+    );
+    assert.match(out, /The kernel rejected the object/);
+  },
+});

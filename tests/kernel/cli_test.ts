@@ -2,9 +2,8 @@
 // hit: each must give a clear message and a meaningful exit code.
 import assert from "node:assert/strict";
 import { runDoctor } from "../../lib/cli/doctor.ts";
+import { writeRejectedObject } from "./bpf_fixtures.ts";
 import { assertBpf, bpfIgnore, DENO, ROOT, runCli } from "./require_bpf.ts";
-
-const BPF_OBJECT = `${ROOT}ebpf/build/profiler.bpf.o`;
 
 Deno.test({
   name: "cli: validate at 1 and 10 kHz passes and writes JSON and JUnit XML",
@@ -134,49 +133,14 @@ Deno.test({
   },
 });
 
-/** Finds a section's file offset in a 64-bit little-endian ELF. */
-function elfSection(
-  elf: Uint8Array,
-  name: string,
-): { offset: number; size: number } {
-  const v = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  const shoff = Number(v.getBigUint64(0x28, true));
-  const shentsize = v.getUint16(0x3a, true);
-  const shnum = v.getUint16(0x3c, true);
-  const shstrndx = v.getUint16(0x3e, true);
-  const sh = (i: number) => shoff + i * shentsize;
-  const strOff = Number(v.getBigUint64(sh(shstrndx) + 0x18, true));
-  for (let i = 0; i < shnum; i++) {
-    const nameOff = v.getUint32(sh(i), true);
-    let end = strOff + nameOff;
-    while (elf[end] !== 0) end++;
-    if (
-      new TextDecoder().decode(elf.subarray(strOff + nameOff, end)) === name
-    ) {
-      return {
-        offset: Number(v.getBigUint64(sh(i) + 0x18, true)),
-        size: Number(v.getBigUint64(sh(i) + 0x20, true)),
-      };
-    }
-  }
-  throw new Error(`no section ${name}`);
-}
-
 Deno.test({
   name:
     "cli: an object the kernel's verifier rejects is a clear error (exit 3)",
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    // The real object with the program's first instruction replaced by an
-    // opcode that does not exist: a valid ELF that libbpf opens and the
-    // kernel refuses at load time.
-    const elf = await Deno.readFile(BPF_OBJECT);
-    const prog = elfSection(elf, "perf_event");
-    assert.ok(prog.size >= 8);
-    elf[prog.offset] = 0xff;
     const dir = await Deno.makeTempDir();
-    await Deno.writeFile(`${dir}/profiler.bpf.o`, elf);
+    await writeRejectedObject(dir);
     const r = await runCli(["profile", "--duration", "1s"], {
       env: { ANTIMETAL_BPF_PATH: dir },
     });
