@@ -171,6 +171,22 @@ class Tally {
   };
 }
 
+/**
+ * This process's own peak RSS (VmHWM) in KiB. `maxRSS` (getrusage) is not
+ * it: exec carries the parent's peak over, so a consumer started by a large
+ * process would report the parent's size.
+ */
+function vmHwmKib(): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(
+      Deno.readTextFileSync("/proc/self/status"),
+    );
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 function median(xs: number[]): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -348,6 +364,7 @@ export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
       ? Number((cpuUsed / tally.consumed).toFixed(1))
       : 0,
     peak_rss_kib: process.resourceUsage().maxRSS,
+    vm_hwm_kib: vmHwmKib(),
     heap_used_bytes: median(steady),
     heap_used_max_bytes: Math.max(0, ...heap, mem.heapUsed),
     heap_total_bytes: mem.heapTotal,

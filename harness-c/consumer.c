@@ -584,6 +584,26 @@ static long peak_rss_kib(void)
 	return ru.ru_maxrss; /* Linux reports KiB */
 }
 
+/*
+ * VmHWM of /proc/self/status in KiB, or -1. Unlike ru_maxrss, which exec
+ * carries over from the parent (a consumer started by a 100 MB Deno process
+ * reports 100 MB), it is this program's own peak.
+ */
+static long vm_hwm_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 static void print_json_string(const char *s)
 {
 	putchar('"');
@@ -721,11 +741,11 @@ static void print_result(const struct options *o, const struct run_result *r)
 	       r->content_ok ? "true" : "false",
 	       r->active_ok ? "true" : "false");
 	printf("\"consumer_cpu_ns\":%llu,\"cpu_ns_per_event\":%.1f,"
-	       "\"peak_rss_kib\":%ld,\"heap_in_use_bytes\":%zu,"
-	       "\"interrupted\":%s}\n",
+	       "\"peak_rss_kib\":%ld,\"vm_hwm_kib\":%ld,"
+	       "\"heap_in_use_bytes\":%zu,\"interrupted\":%s}\n",
 	       (unsigned long long)r->cpu_ns,
 	       t->consumed ? (double)r->cpu_ns / (double)t->consumed : 0.0,
-	       peak_rss_kib(), mallinfo2().uordblks,
+	       peak_rss_kib(), vm_hwm_kib(), mallinfo2().uordblks,
 	       r->interrupted ? "true" : "false");
 	fflush(stdout);
 }

@@ -1,0 +1,231 @@
+/**
+ * Decode cost per event of the same recorded ring bytes, four ways: the
+ * WASM parser in Deno (V8), the same module compiled by wasm2c in C, a
+ * hand-written C walker at -O2, and the TypeScript DataView walker of
+ * bench/run.ts. All four do the same work (walk headers, per-CPU counts and
+ * order, copy each event into a batch of 8192, walk after walk), and the C
+ * tool checks its two against each other; here the WASM and TS results are
+ * checked to agree too.
+ *
+ * @example
+ * ```ts ignore
+ * import { decodeCosts, recordRing } from "./e2e_decode.ts";
+ * const file = await recordRing(250000, 1, 8 << 20);
+ * console.log(await decodeCosts(file, 20));
+ * ```
+ * @module
+ */
+import { ProfileParser } from "../lib/parser/wasm_parser.ts";
+import { Proc, PROGRAMS } from "./e2e_consumers.ts";
+import { TsDecoder } from "./run.ts";
+
+/** Events per walk, as the live consumers' batch. */
+const BATCH = 8192;
+
+/** Per-event decode cost of one decoder, ns. */
+export interface DecodeCost {
+  decoder: string;
+  medianNs: number;
+  bestNs: number;
+}
+
+/** The decode section's result. */
+export interface DecodeResult {
+  file: string;
+  bytes: number;
+  events: number;
+  iterations: number;
+  costs: DecodeCost[];
+}
+
+/**
+ * Records real ring data: the wasm2c consumer with --record on the stress
+ * source at `rate` events/s for `seconds`. Returns the file (caller removes).
+ */
+export async function recordRing(
+  rate: number,
+  seconds: number,
+  ringBytes: number,
+): Promise<string> {
+  const file = await Deno.makeTempFile({
+    prefix: "streamprof-e2e-",
+    suffix: ".ring",
+  });
+  try {
+    const gen = new Proc([
+      PROGRAMS.stressgen,
+      "--rate",
+      String(rate),
+      "--duration",
+      String(seconds),
+      "--wait-signal",
+      "30",
+    ], (seconds + 40) * 1000);
+    const cons = new Proc([
+      PROGRAMS.consumerC,
+      "--decoder",
+      "wasm2c",
+      "--source",
+      "stress",
+      "--target-pid",
+      String(gen.pid),
+      "--notify-pid",
+      String(gen.pid),
+      "--duration",
+      String(seconds + 0.5),
+      "--ring-size",
+      String(ringBytes),
+      "--record",
+      file,
+    ], (seconds + 40) * 1000);
+    const r = await cons.result();
+    if (r.code !== 0) gen.stop();
+    await gen.result();
+    if (r.code !== 0) {
+      throw new Error(
+        `recording ring data failed (exit ${r.code}): ${r.stderr}`,
+      );
+    }
+    return file;
+  } catch (err) {
+    await Deno.remove(file).catch(() => {});
+    throw err;
+  }
+}
+
+function stats(ns: number[], events: number): { median: number; best: number } {
+  const s = [...ns].sort((a, b) => a - b);
+  return {
+    median: s[Math.floor(s.length / 2)] / events,
+    best: s[0] / events,
+  };
+}
+
+/** Times the WASM parser and the TS walker in Deno on `bytes`. */
+function denoCosts(bytes: Uint8Array, iterations: number): {
+  events: number;
+  wasm: { median: number; best: number };
+  ts: { median: number; best: number };
+} {
+  const parser = ProfileParser.fromModule(
+    new WebAssembly.Module(
+      Deno.readFileSync(
+        new URL("../parser-wasm/build/parser.wasm", import.meta.url),
+      ),
+    ),
+    { ringCapacity: 1, batchCapacity: BATCH, inputBytes: bytes.byteLength },
+  );
+  // The input area is the last region when no mapping area is reserved.
+  const at = parser.heapTop - parser.inputBytes;
+  new Uint8Array(parser.memory.buffer).set(bytes, at);
+  const view = new DataView(parser.memory.buffer);
+  const ts = new TsDecoder(BATCH);
+  const len = bytes.byteLength;
+
+  const wasmPass = () => {
+    parser.resetStream();
+    let off = 0, events = 0, ooo = 0;
+    while (off < len) {
+      const n = parser.walkAt(at + off, len - off, false, true);
+      events += parser.lastEvents;
+      ooo += parser.lastOutOfOrder;
+      if (n === 0) break;
+      off += n;
+    }
+    return { off, events, ooo };
+  };
+  const tsPass = () => {
+    ts.resetStream();
+    let off = 0, events = 0, ooo = 0;
+    while (off < len) {
+      const n = ts.walk(view, at + off, len - off);
+      events += ts.events;
+      ooo += ts.outOfOrder;
+      if (n === 0) break;
+      off += n;
+    }
+    return { off, events, ooo };
+  };
+  // Warm up (JIT, caches) and check both see the same stream.
+  let w = wasmPass(), t = tsPass();
+  for (let i = 0; i < 3; i++) {
+    w = wasmPass();
+    t = tsPass();
+  }
+  if (w.off !== t.off || w.events !== t.events || w.ooo !== t.ooo) {
+    throw new Error(
+      `WASM and TS decoders disagree: ${JSON.stringify(w)} vs ${
+        JSON.stringify(t)
+      }`,
+    );
+  }
+  const wasmNs: number[] = [], tsNs: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    let t0 = performance.now();
+    wasmPass();
+    wasmNs.push((performance.now() - t0) * 1e6);
+    t0 = performance.now();
+    tsPass();
+    tsNs.push((performance.now() - t0) * 1e6);
+  }
+  return {
+    events: w.events,
+    wasm: stats(wasmNs, w.events),
+    ts: stats(tsNs, w.events),
+  };
+}
+
+/** All four decoders on the recorded `file`. */
+export async function decodeCosts(
+  file: string,
+  iterations: number,
+): Promise<DecodeResult> {
+  const bytes = await Deno.readFile(file);
+  const deno = denoCosts(bytes, iterations);
+  const c = await new Proc([
+    PROGRAMS.decodeBench,
+    file,
+    "--iterations",
+    String(iterations),
+    "--batch",
+    String(BATCH),
+  ], 300_000).result();
+  if (c.code !== 0 || !c.json) {
+    throw new Error(
+      `streamprof-decode-bench failed (exit ${c.code}): ${c.stderr}`,
+    );
+  }
+  if (Number(c.json.events) !== deno.events) {
+    throw new Error(
+      `C decoders saw ${c.json.events} events, Deno ${deno.events}`,
+    );
+  }
+  const cCost = (key: string, label: string): DecodeCost => {
+    const v = c.json![key] as Record<string, number>;
+    return {
+      decoder: label,
+      medianNs: v.median_ns_per_event,
+      bestNs: v.best_ns_per_event,
+    };
+  };
+  return {
+    file,
+    bytes: bytes.byteLength,
+    events: deno.events,
+    iterations,
+    costs: [
+      {
+        decoder: "wasm-deno",
+        medianNs: deno.wasm.median,
+        bestNs: deno.wasm.best,
+      },
+      cCost("wasm2c", "wasm2c-c"),
+      cCost("native_c", "hand-written-c"),
+      {
+        decoder: "ts-dataview",
+        medianNs: deno.ts.median,
+        bestNs: deno.ts.best,
+      },
+    ],
+  };
+}
