@@ -17,6 +17,31 @@
 import type { ProfileParser } from "../parser/wasm_parser.ts";
 import type { RingMapping } from "./ring_mapping.ts";
 
+/**
+ * x86 keeps loads in program order (TSO), so the parser reading a header
+ * and then its payload is enough there. arm64 may satisfy a later load
+ * before an earlier one, so a payload could be read before the header that
+ * says it is committed: the kernel's consumer reads the header with
+ * smp_load_acquire() for this reason (kernel/bpf/ringbuf.c). The parser
+ * module has no atomics (so that wasm2c and every runtime can embed it), so
+ * there we split the walk: headers, a full fence, then payloads.
+ */
+const WEAKLY_ORDERED = Deno.build.arch !== "x86_64";
+const fenceCell = new Int32Array(1);
+
+/**
+ * A full fence for plain loads on both sides. Atomics are sequentially
+ * consistent: on arm64 V8 emits a store-release (stlr) for Atomics.store and
+ * a load-acquire (ldar) for Atomics.load. Earlier loads cannot pass the
+ * stlr, later loads cannot pass the ldar, and ARMv8's RCsc rule keeps an
+ * ldar after an earlier stlr; so every header load happens before every
+ * payload load.
+ */
+function fullFence(): void {
+  Atomics.store(fenceCell, 0, 1);
+  Atomics.load(fenceCell, 0);
+}
+
 /** Running totals of everything a reader consumed. */
 export interface ReaderTotals {
   /** Events decoded. */
@@ -93,12 +118,19 @@ export class RingReader {
     while (cons < prod) {
       // The data area is mapped twice, so [cons & mask, + (prod - cons)) is
       // contiguous even when it runs past the end of the first mapping.
-      const n = p.walkAt(
-        ring.dataOffset + (cons & this.#mask),
-        prod - cons,
-        this.#toRing,
-        toBatch,
-      );
+      const at = ring.dataOffset + (cons & this.#mask);
+      let span = prod - cons;
+      if (WEAKLY_ORDERED) {
+        // Read every header first, then fence, then the payloads: see
+        // fullFence() for why this is needed off x86 and why it works.
+        span = p.committedAt(at, span);
+        fullFence();
+        if (span === 0) {
+          t.busyStops++;
+          break;
+        }
+      }
+      const n = p.walkAt(at, span, this.#toRing, toBatch);
       t.walks++;
       t.events += p.lastEvents;
       t.discarded += p.lastDiscarded;

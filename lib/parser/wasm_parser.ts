@@ -78,6 +78,7 @@ interface ParserExports {
   mapPtr(): number;
   heapTop(): number;
   walk(ptr: number, len: number, sinks: number): number;
+  committedBytes(ptr: number, len: number): number;
   ringPush(
     tsLo: number,
     tsHi: number,
@@ -402,22 +403,36 @@ export class ProfileParser {
     toRing: boolean,
     toBatch: boolean,
   ): number {
-    // The module reads headers with atomic loads, which trap unless 4-byte
-    // aligned (records are 8-aligned anyway), and a range past the memory
-    // traps too: say so as a RangeError instead of a RuntimeError.
-    if (
-      (at & 3) !== 0 || !(at >= 0) || !(length >= 0) ||
-      at + length > this.#mem.byteLength
-    ) {
-      throw new RangeError(
-        `walkAt(${at}, ${length}): not a 4-byte aligned range of the parser's memory`,
-      );
-    }
+    this.#checkRange("walkAt", at, length);
     return this.#x.walk(
       at,
       length,
       (toRing ? SINK_RING : 0) | (toBatch ? SINK_BATCH : 0),
     );
+  }
+
+  /**
+   * Bytes from `at` up to the first record not yet committed (BUSY) or the
+   * first header claiming bytes past `length`: what walkAt may decode.
+   * Reads headers only. For hosts on weakly ordered CPUs, which must fence
+   * between reading headers and reading payloads (see ring_reader.ts).
+   */
+  committedAt(at: number, length: number): number {
+    this.#checkRange("committedAt", at, length);
+    return this.#x.committedBytes(at, length);
+  }
+
+  // Records are 8-aligned in every ring, and a range past the memory would
+  // trap in the module: say so as a RangeError instead of a RuntimeError.
+  #checkRange(what: string, at: number, length: number): void {
+    if (
+      (at & 3) !== 0 || !(at >= 0) || !(length >= 0) ||
+      at + length > this.#mem.byteLength
+    ) {
+      throw new RangeError(
+        `${what}(${at}, ${length}): not a 4-byte aligned range of the parser's memory`,
+      );
+    }
   }
 
   /** Events decoded by the last walk. */

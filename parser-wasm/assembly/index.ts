@@ -348,6 +348,24 @@ export function resetStream(): void {
 }
 
 /**
+ * Bytes from `ptr` up to the first record the producer has not committed
+ * (BUSY), or up to the first header that claims bytes past `len`: the part
+ * of [ptr, ptr + len) that walk() may decode. Reads headers only. Hosts on
+ * weakly ordered CPUs call this, fence, then walk() exactly these bytes.
+ */
+export function committedBytes(ptr: usize, len: u32): u32 {
+  let off: u32 = 0;
+  while (len - off >= RECORD_HEADER_SIZE) {
+    const hdr = load<u32>(ptr + <usize>off);
+    if (hdr & BUSY_BIT) break;
+    const total = ((hdr & ~(BUSY_BIT | DISCARD_BIT)) + RECORD_HEADER_SIZE + 7) & ~(<u32>7);
+    if (total > len - off) break;
+    off += total;
+  }
+  return off;
+}
+
+/**
  * Walks the BPF ring buffer records in [ptr, ptr + len) exactly as the kernel
  * lays them out, decoding each committed 32-byte record into the sinks
  * (SINK_RING pushes into the overwrite ring, SINK_BATCH appends to the batch
@@ -363,10 +381,18 @@ export function resetStream(): void {
  * so are records whose length is not an event's (malformed: consumed so the
  * stream moves on).
  *
- * Headers are read with an atomic (sequentially consistent) load: when the
- * host has mapped a live BPF ring into this memory, that is the acquire
- * pairing with the kernel's xchg() on commit (kernel/bpf/ringbuf.c,
- * bpf_ringbuf_commit), so the payload read after it is the committed one.
+ * Headers are read with plain loads. The module uses no post-MVP feature
+ * beyond bulk memory (no threads, no SIMD) so that every host can embed the
+ * same binary, wasm2c 1.0.32 included, which rejects atomics and SIMD.
+ * Ordering against the kernel producer is therefore the host's job when it
+ * walks a live ring mapped into this memory: the kernel commits a record by
+ * xchg() on its header after writing the payload (kernel/bpf/ringbuf.c,
+ * bpf_ringbuf_commit), so the header must be read before the payload. On
+ * x86 (TSO) loads are not reordered with loads, and every payload load here
+ * is control-dependent on the header check, so program order suffices. On
+ * weakly ordered CPUs (arm64) the host calls committedBytes() first, issues
+ * a full fence, and then walks only the committed bytes it found (see
+ * lib/bpf/ring_reader.ts).
  */
 export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   // Reset only what the previous batch touched: O(CPUs seen), not O(MAX_CPUS).
@@ -394,7 +420,7 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
 
   while (len - off >= RECORD_HEADER_SIZE) {
     const hdrAt = ptr + <usize>off;
-    const hdr = atomic.load<u32>(hdrAt);
+    const hdr = load<u32>(hdrAt);
     if (hdr & BUSY_BIT) {
       stop = STOP_BUSY;
       break;
