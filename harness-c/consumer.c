@@ -484,6 +484,16 @@ static void on_wasm_batch(void *ctx, struct wasm_parser *p)
  * next poll for when the ring will be about an eighth full at the rate just
  * measured, between 1 ms and the maximum interval; at once after a poll that
  * found that much already.
+ *
+ * One difference, for a host difference: Deno's timers never fire sooner
+ * than about 2 ms (measured: setTimeout(0) and setTimeout(1) both take
+ * ~2.2 ms here), so there every poll measures at least a millisecond of
+ * production. A native loop re-polls within microseconds after a burst; an
+ * empty span then (or a head record still BUSY) says nothing about the rate,
+ * but the formula would read it as "rate zero" and sleep the full 100 ms,
+ * while a 3M/s producer fills an 8 MiB ring in 70 ms. So a poll less than
+ * 1 ms after the previous one that found nothing waits 1 ms, the policy's
+ * own minimum, instead.
  */
 static double adaptive_delay_ms(long long bytes, double elapsed_ms,
 				__u32 ring_size)
@@ -492,6 +502,8 @@ static double adaptive_delay_ms(long long bytes, double elapsed_ms,
 
 	if (bytes >= eighth)
 		return 0;
+	if (bytes == 0 && elapsed_ms < 1)
+		return 1;
 	if (elapsed_ms < 0.001)
 		elapsed_ms = 0.001;
 	fill_ms = bytes > 0 ? eighth / (bytes / elapsed_ms) : ADAPTIVE_MAX_POLL_MS;

@@ -14,6 +14,22 @@
 
 #include "mapped_ring.h"
 
+/*
+ * The kernel commits a record by xchg() on its header after writing the
+ * payload, and its own consumer reads headers with smp_load_acquire(). The
+ * parser module reads headers with plain loads (no atomics: wasm2c 1.0.32
+ * cannot translate them). On x86 (TSO) loads are not reordered with loads and
+ * every payload load in walk() is behind the header check, so one walk is
+ * enough. On weakly ordered CPUs (arm64) a payload could be read before its
+ * header: there we read the headers first (committedBytes), fence, then walk
+ * exactly those bytes, as lib/bpf/ring_reader.ts does for the Deno host.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#define WEAKLY_ORDERED 0
+#else
+#define WEAKLY_ORDERED 1
+#endif
+
 uint32_t mapped_ring_bytes(uint32_t size, long page)
 {
 	return 2u * (uint32_t)page + 2u * size;
@@ -110,12 +126,22 @@ long long mapped_ring_poll(struct mapped_ring *r, unsigned sinks,
 	t->polls++;
 	while (cons < prod) {
 		uint32_t at = r->data_at + (uint32_t)(cons & mask);
+		/* [at, at + span) is contiguous even when it runs past the end
+		 * of the first data mapping (the data pages are mapped twice). */
+		uint32_t span = (uint32_t)(prod - cons);
 		uint32_t n;
 
-		/* [at, at + (prod - cons)) is contiguous even when it runs
-		 * past the end of the first data mapping (mapped twice). */
-		if (wasm_parser_walk_at(r->parser, at, (uint32_t)(prod - cons),
-					sinks, &n))
+		if (WEAKLY_ORDERED) {
+			if (wasm_parser_committed_at(r->parser, at, span, &span))
+				return -EFAULT;
+			/* Header loads before the fence, payload loads after. */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (span == 0) {
+				t->busy_stops++;
+				break;
+			}
+		}
+		if (wasm_parser_walk_at(r->parser, at, span, sinks, &n))
 			return -EFAULT;
 		t->walks++;
 		t->events += s->events;

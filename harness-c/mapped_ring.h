@@ -11,9 +11,9 @@
  * (read-only) are mmap'ed with MAP_FIXED over the page-aligned span the
  * parser reserved (init's mapBytes), so the walker reads the kernel's pages
  * with no copy and no callback per event; a poll reads the producer position
- * once (acquire), walks every committed record up to it (each header an
- * acquire load inside the walker), and publishes the consumer position once
- * per span (release). Handing libbpf's per-record callback to the parser
+ * once (acquire), walks every committed record up to it (on weakly ordered
+ * CPUs: headers first, a fence, then the payloads; see mapped_ring.c), and
+ * publishes the consumer position once per span (release). Handing libbpf's per-record callback to the parser
  * would instead measure libbpf's loop plus a 32-byte copy per event, and
  * would not be the same design hosted natively.
  */

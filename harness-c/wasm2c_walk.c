@@ -19,7 +19,8 @@
  * flags, length, `length` bytes. flags bit 0: reset the stream (per-CPU last
  * timestamps) before the walk; bits 1-2: the sinks (1 ring, 2 batch).
  *
- * Each walk prints {"i", "consumed", the WalkStats fields, "perCpu":
+ * Each walk prints {"i", "committed" (committedBytes() of the same bytes),
+ * "consumed", the WalkStats fields, "perCpu":
  * [[cpu, events, outOfOrder], ...] in first-seen order, "batch": [32-byte
  * events as hex], "ring": [length, head, overwritten]}; a last line
  * {"final": true, "ring": [every ring event, oldest first, as hex]}.
@@ -52,16 +53,18 @@ static void put_hex(const void *data, size_t len)
 	putchar('"');
 }
 
-static void print_walk(struct wasm_parser *p, unsigned long long i)
+static void print_walk(struct wasm_parser *p, unsigned long long i,
+		       uint32_t committed)
 {
 	const struct wasm_walk_stats *s = wasm_parser_stats(p);
 	const struct profile_event *batch = wasm_parser_batch(p);
 
-	printf("{\"i\":%llu,\"consumed\":%u,\"events\":%u,\"discarded\":%u,"
+	printf("{\"i\":%llu,\"committed\":%u,\"consumed\":%u,\"events\":%u,"
+	       "\"discarded\":%u,"
 	       "\"malformed\":%u,\"shortRecords\":%u,\"longRecords\":%u,"
 	       "\"pastEnd\":%u,\"stop\":\"%s\",\"outOfOrder\":%u,"
 	       "\"badCpu\":%u,\"perCpu\":[",
-	       i, s->consumed, s->events, s->discarded, s->malformed,
+	       i, committed, s->consumed, s->events, s->discarded, s->malformed,
 	       s->short_records, s->long_records, s->past_end,
 	       s->stop < 4 ? STOP_NAMES[s->stop] : "?", s->out_of_order,
 	       s->bad_cpu);
@@ -162,11 +165,19 @@ static int open_parser(struct wasm_parser **p, uint32_t ring, uint32_t batch,
 	return rc;
 }
 
+/*
+ * Walks `bytes` and also asks committedBytes() about the same bytes (it only
+ * reads headers, so the order does not matter); both go into the output.
+ */
 static int walk_or_report(struct wasm_parser *p, const void *bytes, size_t len,
-			  unsigned sinks, uint32_t *consumed)
+			  unsigned sinks, uint32_t *consumed,
+			  uint32_t *committed)
 {
 	int rc = wasm_parser_walk_bytes(p, bytes, len, sinks, consumed);
 
+	if (!rc)
+		rc = wasm_parser_committed_at(p, wasm_parser_input_offset(p),
+					      (uint32_t)len, committed);
 	if (rc)
 		fprintf(stderr, TOOL ": walk of %zu bytes failed: %s\n", len,
 			rc == -EFAULT ? "the module trapped" : strerror(-rc));
@@ -188,7 +199,7 @@ static int run_corpus(const unsigned char *buf, size_t len)
 			get_u32(buf + 16)))
 		return 2;
 	while (off < len) {
-		uint32_t flags, n, consumed;
+		uint32_t flags, n, consumed, committed;
 
 		if (len - off < 8 || len - off - 8 < get_u32(buf + off + 4)) {
 			fprintf(stderr, TOOL ": corpus entry %llu is cut short\n",
@@ -201,9 +212,9 @@ static int run_corpus(const unsigned char *buf, size_t len)
 		if ((flags & 1) && wasm_parser_reset_stream(p))
 			goto out;
 		if (walk_or_report(p, buf + off + 8, n, (flags >> 1) & 3,
-				   &consumed))
+				   &consumed, &committed))
 			goto out;
-		print_walk(p, i++);
+		print_walk(p, i++, committed);
 		off += 8 + (size_t)n;
 	}
 	print_final(p);
@@ -228,13 +239,13 @@ static int run_stream(const unsigned char *buf, size_t len, uint32_t ring,
 	if (open_parser(&p, ring, batch, (uint32_t)(input ? input : 8)))
 		return 2;
 	while (off < len) {
-		uint32_t consumed;
+		uint32_t consumed, committed;
 
 		if (walk_or_report(p, buf + off, len - off,
 				   WASM_PARSER_SINK_RING | WASM_PARSER_SINK_BATCH,
-				   &consumed))
+				   &consumed, &committed))
 			goto out;
-		print_walk(p, i++);
+		print_walk(p, i++, committed);
 		if (consumed == 0)
 			break; /* busy or malformed at this point: stop here */
 		off += consumed;

@@ -79,6 +79,14 @@ void wasm_parser_close(struct wasm_parser *p);
 int wasm_parser_walk_at(struct wasm_parser *p, uint32_t at, uint32_t len,
 			unsigned sinks, uint32_t *consumed);
 /*
+ * committedBytes(): bytes from `at` up to the first record not yet committed
+ * (BUSY) or the first header claiming bytes past `len`, reading headers only.
+ * Hosts on weakly ordered CPUs call it, fence, then walk exactly those bytes
+ * (see mapped_ring.c). Same checks and errors as wasm_parser_walk_at.
+ */
+int wasm_parser_committed_at(struct wasm_parser *p, uint32_t at, uint32_t len,
+			     uint32_t *committed);
+/*
  * Copies a record stream into the input area and walks it; -E2BIG if it is
  * larger than input_bytes.
  */

@@ -2,8 +2,8 @@
  * Parity of the two hosts of the one parser module: parser-wasm's
  * parser.wasm run by V8 in Deno, and the same module compiled to C by wasm2c
  * (harness-c/build/streamprof-wasm2c-walk). Both must report the same
- * statistics, per-CPU counts, batch events and overwrite ring for every
- * input:
+ * statistics, per-CPU counts, batch events, committedBytes() and overwrite
+ * ring for every input:
  *
  * - more than 10,000 seeded random and mutated record streams (valid
  *   records, discards, short/long/oversized lengths, BUSY headers, cut
@@ -41,6 +41,8 @@ interface Entry {
 /** What one walk produced, in the C tool's JSON shape. */
 interface WalkLine {
   i: number;
+  /** committedBytes() of the same bytes (reads headers only). */
+  committed: number;
   consumed: number;
   events: number;
   discarded: number;
@@ -246,6 +248,9 @@ async function walkInDeno(
   entries: Entry[],
 ): Promise<{ walks: WalkLine[]; ring: string[] }> {
   const p = await ProfileParser.create(CONFIG);
+  // With no mapping area the input area is the last region: walk() copies
+  // each input there, and committedAt() reads the same bytes in place.
+  const inputAt = p.heapTop - p.inputBytes;
   const walks: WalkLine[] = entries.map((e, i) => {
     if (e.flags & RESET) p.resetStream();
     const sinks = e.flags >> 1;
@@ -257,6 +262,7 @@ async function walkInDeno(
     const pushed = len + p.ring.overwritten;
     return {
       i,
+      committed: p.committedAt(inputAt, e.bytes.byteLength),
       consumed: s.consumed,
       events: s.events,
       discarded: s.discarded,

@@ -169,7 +169,7 @@ static bool test_stops_and_skips(void)
 	struct wasm_parser *p = open_parser(8, 2, 4096);
 	const struct wasm_walk_stats *s;
 	uint8_t buf[512];
-	uint32_t consumed;
+	uint32_t consumed, committed;
 	size_t n = 0;
 	bool ok = false;
 
@@ -195,6 +195,14 @@ static bool test_stops_and_skips(void)
 			     "events %u stop %u",
 			     consumed, s->discarded, s->short_records,
 			     s->long_records, s->events, s->stop);
+		goto out;
+	}
+	/* committedBytes() reads headers only and stops at the same BUSY. */
+	if (wasm_parser_committed_at(p, wasm_parser_input_offset(p),
+				     (uint32_t)n, &committed) ||
+	    committed != consumed) {
+		fail_because("committed %u, walk consumed %u", committed,
+			     consumed);
 		goto out;
 	}
 	/* A header claiming more than is there: past-end, not consumed. */
