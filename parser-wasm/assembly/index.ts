@@ -68,9 +68,15 @@ let mapBytes_: u32 = 0;
 
 let ringPtr_: usize = 0;
 let ringCap: u32 = 0;
-let ringHead_: u32 = 0; // slot the next push writes
-let ringLen: u32 = 0;
-let ringOverwritten: u64 = 0;
+// The ring's state lives in memory, not in WASM globals, so that a host can
+// push without calling into the module (a JS-to-WASM call alone costs more
+// than the push): u32 head (slot the next push writes) at 0, u32 length at
+// 4, u64 overwritten count at 8. Every push, from the host or from walk(),
+// goes through the same three words.
+let ringStatePtr: usize = 0;
+const RS_HEAD: usize = 0;
+const RS_LEN: usize = 4;
+const RS_OVERWRITTEN: usize = 8;
 
 @inline function alignUp64(v: u64, a: u64): u64 {
   return (v + a - 1) & ~(a - 1);
@@ -181,6 +187,10 @@ export function batchCapacity(): u32 {
 export function ringPtr(): usize {
   return ringPtr_;
 }
+/** The ring state block: u32 head, u32 length, u64 overwritten. */
+export function ringStateAddress(): usize {
+  return ringStatePtr;
+}
 export function mapPtr(): usize {
   return mapPtr_;
 }
@@ -207,15 +217,18 @@ export function maxCpus(): u32 {
 }
 
 @inline function ringAdvance(): void {
-  let h = ringHead_ + 1;
+  let h = load<u32>(ringStatePtr, RS_HEAD) + 1;
   if (h == ringCap) h = 0;
-  ringHead_ = h;
-  if (ringLen < ringCap) ringLen++;
-  else ringOverwritten++;
+  store<u32>(ringStatePtr, h, RS_HEAD);
+  const len = load<u32>(ringStatePtr, RS_LEN);
+  if (len < ringCap) store<u32>(ringStatePtr, len + 1, RS_LEN);
+  else {
+    store<u64>(ringStatePtr, load<u64>(ringStatePtr, RS_OVERWRITTEN) + 1, RS_OVERWRITTEN);
+  }
 }
 
 @inline function ringPushFrom(src: usize): void {
-  copyEvent(ringPtr_ + <usize>ringHead_ * EVENT_SIZE, src);
+  copyEvent(ringPtr_ + <usize>load<u32>(ringStatePtr, RS_HEAD) * EVENT_SIZE, src);
   ringAdvance();
 }
 
@@ -234,7 +247,7 @@ export function ringPush(
   flags: u32,
 ): void {
   writeEvent(
-    ringPtr_ + <usize>ringHead_ * EVENT_SIZE,
+    ringPtr_ + <usize>load<u32>(ringStatePtr, RS_HEAD) * EVENT_SIZE,
     tsLo,
     tsHi,
     pid,
@@ -255,23 +268,23 @@ export function ringPushEvents(src: usize, count: u32): void {
 }
 
 export function ringLength(): u32 {
-  return ringLen;
+  return load<u32>(ringStatePtr, RS_LEN);
 }
 export function ringCapacity(): u32 {
   return ringCap;
 }
 /** Slot the next push writes; the oldest event is at (head - length) mod cap. */
 export function ringHead(): u32 {
-  return ringHead_;
+  return load<u32>(ringStatePtr, RS_HEAD);
 }
 /** Events pushed out by newer ones since init or the last clear (exact to 2^53). */
 export function ringOverwrittenCount(): f64 {
-  return <f64>ringOverwritten;
+  return <f64>load<u64>(ringStatePtr, RS_OVERWRITTEN);
 }
 export function ringClear(): void {
-  ringHead_ = 0;
-  ringLen = 0;
-  ringOverwritten = 0;
+  store<u32>(ringStatePtr, 0, RS_HEAD);
+  store<u32>(ringStatePtr, 0, RS_LEN);
+  store<u64>(ringStatePtr, 0, RS_OVERWRITTEN);
 }
 
 /**
@@ -279,9 +292,10 @@ export function ringClear(): void {
  * may be the batch area (when the ring fits) or any host-chosen area.
  */
 export function ringSnapshot(dst: usize, max: u32): u32 {
+  const ringLen = load<u32>(ringStatePtr, RS_LEN);
   const n = ringLen < max ? ringLen : max;
   // Skip the oldest (ringLen - n) so the newest n are returned.
-  let idx = ringHead_ + ringCap - ringLen + (ringLen - n);
+  let idx = load<u32>(ringStatePtr, RS_HEAD) + ringCap - ringLen + (ringLen - n);
   if (idx >= ringCap) idx -= ringCap;
   if (idx >= ringCap) idx -= ringCap;
   for (let i: u32 = 0; i < n; i++) {
@@ -417,6 +431,13 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   let written: u32 = 0;
   let stop = STOP_END;
   let off: u32 = 0;
+  // The ring state in locals for the loop (registers, not memory), written
+  // back once at the end.
+  const ringBase = ringPtr_;
+  const cap = ringCap;
+  let head = load<u32>(ringStatePtr, RS_HEAD);
+  let rlen = load<u32>(ringStatePtr, RS_LEN);
+  let over = load<u64>(ringStatePtr, RS_OVERWRITTEN);
 
   while (len - off >= RECORD_HEADER_SIZE) {
     const hdrAt = ptr + <usize>off;
@@ -469,13 +490,24 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
     } else {
       badCpu++;
     }
-    if (toRing) ringPushFrom(ev);
+    if (toRing) {
+      copyEvent(ringBase + <usize>head * EVENT_SIZE, ev);
+      head++;
+      if (head == cap) head = 0;
+      if (rlen < cap) rlen++;
+      else over++;
+    }
     if (toBatch) {
       copyEvent(batchPtr_ + <usize>written * EVENT_SIZE, ev);
       written++;
     }
     events++;
     off += total;
+  }
+  if (toRing) {
+    store<u32>(ringStatePtr, head, RS_HEAD);
+    store<u32>(ringStatePtr, rlen, RS_LEN);
+    store<u64>(ringStatePtr, over, RS_OVERWRITTEN);
   }
   // 1-7 bytes left: the data ends inside a header. A live ring never does
   // this (records are whole and 8-aligned), so it is malformed, and "end"
