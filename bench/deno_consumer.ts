@@ -187,6 +187,49 @@ function vmHwmKib(): number | null {
   }
 }
 
+/**
+ * Whether `pid` blocks or catches SIGUSR1 yet (SigBlk/SigCgt of its
+ * /proc/PID/status; SIGUSR1 is signal 10): a freshly started generator may
+ * not have set that up, and the default action would kill it. Null: gone.
+ */
+function usr1Ready(pid: number): boolean | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return null;
+  }
+  const bit = 1n << 9n;
+  return ["SigBlk", "SigCgt"].some((k) => {
+    const m = new RegExp(`^${k}:\\s+([0-9a-f]+)`, "m").exec(text);
+    return m !== null && (BigInt(`0x${m[1]}`) & bit) !== 0n;
+  });
+}
+
+/** --notify-pid: SIGUSR1 once the target is ready for it (at most 2 s). */
+async function notify(pid: number): Promise<void> {
+  let ready = usr1Ready(pid);
+  for (let i = 0; i < 2000 && ready === false; i++) {
+    await new Promise((r) => setTimeout(r, 1));
+    ready = usr1Ready(pid);
+  }
+  if (ready !== true) {
+    console.error(
+      `${NAME}: --notify-pid ${pid}: ${
+        ready === null
+          ? "no such process"
+          : "it never blocked or caught SIGUSR1; not sent"
+      }`,
+    );
+    return;
+  }
+  try {
+    Deno.kill(pid, "SIGUSR1");
+  } catch (err) {
+    console.error(`${NAME}: --notify-pid ${pid}: ${err}`);
+  }
+}
+
 function median(xs: number[]): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -248,13 +291,7 @@ export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
   // As in the C consumer: CPU time from attach to the end of the drain.
   const cpu0 = cpuNs();
   const t0 = performance.now();
-  if (notifyPid) {
-    try {
-      Deno.kill(notifyPid, "SIGUSR1");
-    } catch (err) {
-      console.error(`${NAME}: --notify-pid ${notifyPid}: ${err}`);
-    }
-  }
+  if (notifyPid) await notify(notifyPid);
 
   let interrupted = false;
   let wake: () => void = () => {};

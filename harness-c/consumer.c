@@ -762,6 +762,47 @@ static void print_result(const struct options *o, const struct run_result *r)
 	fflush(stdout);
 }
 
+/*
+ * Whether `pid` blocks or catches SIGUSR1 (SigBlk/SigCgt in /proc/PID/
+ * status): a freshly started generator may not have set that up yet, and
+ * SIGUSR1's default action would kill it. 1 yes, 0 not yet, -1 gone.
+ */
+static int usr1_ready(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask, bit = 1ULL << (SIGUSR1 - 1);
+	int ready = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if ((sscanf(line, "SigBlk: %llx", &mask) == 1 ||
+		     sscanf(line, "SigCgt: %llx", &mask) == 1) &&
+		    (mask & bit))
+			ready = 1;
+	fclose(f);
+	return ready;
+}
+
+/* --notify-pid: SIGUSR1 once the target is ready for it (at most 2 s). */
+static void notify(pid_t pid)
+{
+	int ready = 0;
+
+	for (int i = 0; i < 2000 && (ready = usr1_ready(pid)) == 0; i++)
+		usleep(1000);
+	if (ready != 1)
+		fprintf(stderr, "%s: --notify-pid %d: %s\n", CONSUMER_NAME,
+			(int)pid, ready < 0 ? "no such process"
+					    : "it never blocked or caught SIGUSR1; not sent");
+	else if (kill(pid, SIGUSR1) != 0)
+		fprintf(stderr, "%s: --notify-pid %d: %s\n", CONSUMER_NAME,
+			(int)pid, strerror(errno));
+}
+
 /* Resources owned by one run; run_cleanup releases whatever was made. */
 struct run {
 	struct bpf_object *obj;
@@ -1050,9 +1091,8 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Attached: a generator waiting for us may start now. */
-	if (o.notify_pid && kill(o.notify_pid, SIGUSR1) != 0)
-		fprintf(stderr, "%s: --notify-pid %d: %s\n", CONSUMER_NAME,
-			(int)o.notify_pid, strerror(errno));
+	if (o.notify_pid)
+		notify(o.notify_pid);
 
 	deadline = start + o.duration_s;
 	last_poll = mono_now();

@@ -116,6 +116,20 @@ int main(int argc, char **argv)
 	char *end;
 	int c;
 
+	/*
+	 * First thing: SIGUSR1 would kill us by default. Block it (a signal
+	 * sent early stays pending for the wait below, instead of being lost)
+	 * and handle it (harmless if it comes when we are not waiting). A
+	 * consumer sending it checks /proc/PID/status for this before it does.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_start_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old_mask);
+
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -169,14 +183,6 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	/* SIGUSR1 would kill us by default: handle it even when not waiting,
-	 * and keep it blocked until we wait for it, so one sent early (the
-	 * consumer attaching fast) is kept pending instead of lost. */
-	sa.sa_handler = on_start_signal;
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, &old_mask);
 
 	fprintf(stderr, "streamprof-stressgen: pid %d, %llu calls/s for %g s "
 			"after %g s%s\n",
