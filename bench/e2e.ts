@@ -657,9 +657,16 @@ function goals(
   return out;
 }
 
-/** Steps that dropped or failed at a rate the baseline says was held. */
-function regressions(steps: StressStep[], base: Baseline | null): string[] {
-  if (!base) return [];
+/**
+ * Steps that dropped or failed at a rate the baseline says was held. Only
+ * runs with the baseline's ring size compare: a smaller ring drops sooner.
+ */
+function regressions(
+  steps: StressStep[],
+  base: Baseline | null,
+  ringBytes: number,
+): string[] {
+  if (!base || base.ring_bytes !== ringBytes) return [];
   return steps
     .filter((s) =>
       (s.status === "dropped" || s.status === "failed") &&
@@ -761,12 +768,14 @@ async function main(): Promise<number> {
   }
 
   const g = goals(rates, over, dec, mem);
-  console.log("\n## Goals\n");
-  console.log(formatTable(
-    ["goal", "measured", ""],
-    Object.entries(g).map(([k, v]) => [k, v.value, goal(v.met)]),
-  ));
-  const regs = regressions(rates?.steps ?? [], base);
+  if (Object.keys(g).length) {
+    console.log("\n## Goals\n");
+    console.log(formatTable(
+      ["goal", "measured", ""],
+      Object.entries(g).map(([k, v]) => [k, v.value, goal(v.met)]),
+    ));
+  }
+  const regs = regressions(rates?.steps ?? [], base, o.ringBytes);
   m.loadavg_after = Deno.loadavg();
   console.log(
     `\nload average after: ${
@@ -775,6 +784,16 @@ async function main(): Promise<number> {
   );
   if (!base && rates) {
     console.log(`no baseline at ${o.baseline}: nothing to compare with`);
+  } else if (base && rates && base.ring_bytes !== o.ringBytes) {
+    console.log(
+      `baseline ${o.baseline} is for a ${
+        mib(base.ring_bytes)
+      } ring, this run used ${mib(o.ringBytes)}: not compared`,
+    );
+  } else if (base && rates && regs.length === 0) {
+    console.log(
+      `baseline ${o.baseline}: no consumer dropped at a rate it held there`,
+    );
   }
   for (const r of regs) console.log(`REGRESSION: ${r}`);
 
