@@ -66,7 +66,7 @@ enum decoder { DECODER_LIBBPF, DECODER_WASM2C };
 #define WASM2C_BATCH_EVENTS 8192
 #define WASM2C_INPUT_BYTES 4096
 /* Longest sleep of the adaptive poll, as the session's pollIntervalMs. */
-#define ADAPTIVE_MAX_POLL_MS 100.0
+#define ADAPTIVE_MAX_POLL_MS 20.0
 
 struct options {
 	enum source source;
@@ -480,36 +480,35 @@ static void on_wasm_batch(void *ctx, struct wasm_parser *p)
 }
 
 /*
- * The Deno session's poll policy (lib/profiler/session.ts #run): time the
- * next poll for when the ring will be about an eighth full at the rate just
- * measured, between 1 ms and the maximum interval; at once after a poll that
- * found that much already.
- *
- * One difference, for a host difference: Deno's timers never fire sooner
- * than about 2 ms (measured: setTimeout(0) and setTimeout(1) both take
- * ~2.2 ms here), so there every poll measures at least a millisecond of
- * production. A native loop re-polls within microseconds after a burst; an
- * empty span then (or a head record still BUSY) says nothing about the rate,
- * but the formula would read it as "rate zero" and sleep the full 100 ms,
- * while a 3M/s producer fills an 8 MiB ring in 70 ms. So a poll less than
- * 1 ms after the previous one that found nothing waits 1 ms, the policy's
- * own minimum, instead.
+ * The Deno session's poll policy (lib/profiler/session.ts #run), so that the
+ * two hosts of the same parser are compared on the same terms:
+ * - after a poll that consumed data, sleep until the ring should be about
+ *   an eighth full at the rate just measured (at once after that much);
+ * - after an empty poll, a little longer each time (1, 2, 4 ... ms), so a
+ *   burst that starts is met within the last wait, not the whole maximum;
+ * - after a poll that stopped at a record still being written, 1 ms;
+ * never longer than ADAPTIVE_MAX_POLL_MS.
  */
 static double adaptive_delay_ms(long long bytes, double elapsed_ms,
-				__u32 ring_size)
+				__u32 ring_size, int pending, double *prev)
 {
-	double eighth = ring_size / 8.0, fill_ms;
+	double eighth = ring_size / 8.0, d;
 
-	if (bytes >= eighth)
-		return 0;
-	if (bytes == 0 && elapsed_ms < 1)
-		return 1;
-	if (elapsed_ms < 0.001)
-		elapsed_ms = 0.001;
-	fill_ms = bytes > 0 ? eighth / (bytes / elapsed_ms) : ADAPTIVE_MAX_POLL_MS;
-	return fill_ms < 1 ? 1 : fill_ms > ADAPTIVE_MAX_POLL_MS
-					 ? ADAPTIVE_MAX_POLL_MS
-					 : fill_ms;
+	if (bytes >= eighth) {
+		d = 0;
+	} else if (bytes > 0) {
+		if (elapsed_ms < 0.001)
+			elapsed_ms = 0.001;
+		d = eighth / (bytes / elapsed_ms);
+		d = d < 1 ? 1 : d > ADAPTIVE_MAX_POLL_MS ? ADAPTIVE_MAX_POLL_MS : d;
+	} else if (pending) {
+		d = 1;
+	} else {
+		d = *prev * 2;
+		d = d < 1 ? 1 : d > ADAPTIVE_MAX_POLL_MS ? ADAPTIVE_MAX_POLL_MS : d;
+	}
+	*prev = d;
+	return d;
 }
 
 static void sleep_ms(double ms)
@@ -993,7 +992,7 @@ int main(int argc, char **argv)
 	char path[PATH_MAX + 64];
 	int cpus[MAX_CPUS];
 	int online, possible, counters_fd, err, status = EXIT_SETUP;
-	double start, deadline, last_poll;
+	double start, deadline, last_poll, last_nap = 1;
 	__u64 cpu_start;
 	bool ok;
 
@@ -1110,7 +1109,9 @@ int main(int argc, char **argv)
 				goto out;
 			nap = o.poll_ms ? o.poll_ms
 					: adaptive_delay_ms(n, (now - last_poll) * 1000,
-							    o.ring_size);
+							    o.ring_size,
+							    mapped_ring_pending(&r.ring) > 0,
+							    &last_nap);
 			last_poll = now;
 			sleep_ms(nap < left * 1000 ? nap : left * 1000);
 			continue;

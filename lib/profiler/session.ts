@@ -33,7 +33,7 @@ import { reconcile, type Reconciliation } from "./reconcile.ts";
 export interface SessionOptions extends LoadOptions, SamplingOptions {
   /** CPUs to sample (default: every online CPU). */
   cpus?: number[];
-  /** Longest wait between polls in ms (default 100); the reader polls sooner as the ring fills faster. */
+  /** Longest wait between polls in ms (default 20); the reader polls sooner as the ring fills faster. */
   pollIntervalMs?: number;
   /** Recent events kept in the parser's overwrite ring (default 16384). */
   recentEvents?: number;
@@ -133,7 +133,7 @@ export class ProfilerSession {
     this.#mapping = mapping;
     this.#links = links;
     this.cpus = cpus;
-    this.#maxInterval = o.pollIntervalMs ?? 100;
+    this.#maxInterval = o.pollIntervalMs ?? 20;
     this.reader = new RingReader(parser, mapping, {
       toRing: true,
       onBatch: o.onBatch,
@@ -145,10 +145,15 @@ export class ProfilerSession {
   /**
    * Polls until stopped. Timer polling costs less CPU than a wake-up per
    * event (FIELD-NOTES: libbpf's per-event wake-ups cost 12-17% of a core
-   * at 10 kHz on 2 CPUs), so we sleep between polls, and size the sleep from
-   * the measured fill rate: the next poll should come when the ring is about
-   * an eighth full, never later than the maximum interval. A burst that
-   * fills more than that makes the next poll come at once.
+   * at 10 kHz on 2 CPUs), so we sleep between polls:
+   * - after a poll that consumed data, until the ring should be about an
+   *   eighth full at the measured rate (at once after a burst of more);
+   * - after an empty poll, a little longer each time (1, 2, 4 ... ms), so a
+   *   quiet ring costs few wake-ups but a burst that starts is met within
+   *   the last wait, never the whole maximum;
+   * - after a poll that stopped at a record still being written, 1 ms;
+   * never longer than the maximum interval (default 20 ms: an 8 MiB ring
+   * takes 100 ms to fill at 2M events/s, so a burst can wait that long).
    */
   async #run(): Promise<void> {
     const size = this.#mapping.size;
@@ -161,11 +166,11 @@ export class ProfilerSession {
       last = now;
       if (this.#paused) delay = this.#maxInterval;
       else if (n >= size / 8) delay = 0;
-      else {
-        const bytesPerMs = n / elapsed;
-        const fillMs = bytesPerMs > 0 ? size / 8 / bytesPerMs : Infinity;
+      else if (n > 0) {
+        const fillMs = size / 8 / (n / elapsed);
         delay = Math.max(1, Math.min(this.#maxInterval, fillMs));
-      }
+      } else if (this.reader.pending() > 0) delay = 1;
+      else delay = Math.min(this.#maxInterval, Math.max(1, delay * 2));
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           this.#wake = null;
