@@ -209,11 +209,12 @@ export function maxCpus(): u32 {
 // The overwrite ring.
 
 @inline function copyEvent(dst: usize, src: usize): void {
-  // Four 8-byte moves: cheaper than a memory.copy call for 32 bytes.
-  store<u64>(dst, load<u64>(src, 0), 0);
-  store<u64>(dst, load<u64>(src, 8), 8);
-  store<u64>(dst, load<u64>(src, 16), 16);
-  store<u64>(dst, load<u64>(src, 24), 24);
+  // One bulk copy: Deno runs WASM without V8's trap handler, so every
+  // memory access carries an explicit bounds check (denoland/deno#35658);
+  // one range check for 32 bytes measured ~0.75 ns/event cheaper on the
+  // ring path than four 8-byte moves. (SIMD would be cheaper still, but
+  // wasm2c 1.0.32 cannot compile it.)
+  memory.copy(dst, src, EVENT_SIZE);
 }
 
 @inline function ringAdvance(): void {
