@@ -218,14 +218,17 @@ export function maxCpus(): u32 {
 }
 
 @inline function ringAdvance(): void {
-  let h = load<u32>(ringStatePtr, RS_HEAD) + 1;
+  // head (low word) and length (high word) in one 8-byte access: every
+  // access costs a bounds check in engines without a WASM trap handler.
+  const hl = load<u64>(ringStatePtr, RS_HEAD);
+  let h = <u32>hl + 1;
   if (h == ringCap) h = 0;
-  store<u32>(ringStatePtr, h, RS_HEAD);
-  const len = load<u32>(ringStatePtr, RS_LEN);
-  if (len < ringCap) store<u32>(ringStatePtr, len + 1, RS_LEN);
+  let len = <u32>(hl >> 32);
+  if (len < ringCap) len++;
   else {
     store<u64>(ringStatePtr, load<u64>(ringStatePtr, RS_OVERWRITTEN) + 1, RS_OVERWRITTEN);
   }
+  store<u64>(ringStatePtr, (<u64>len << 32) | <u64>h, RS_HEAD);
 }
 
 @inline function ringPushFrom(src: usize): void {
@@ -322,13 +325,12 @@ export function writeEvent(
   cpu: u32,
   flags: u32,
 ): void {
+  // Four 8-byte stores of little-endian field pairs, not seven: fewer
+  // bounds-checked accesses (see copyEvent).
   store<u64>(dst, (<u64>tsHi << 32) | <u64>tsLo, OFF_TIMESTAMP);
-  store<i32>(dst, pid, OFF_PID);
-  store<i32>(dst, tid, OFF_TID);
-  store<i32>(dst, userStackId, OFF_USER_STACK);
-  store<i32>(dst, kernelStackId, OFF_KERNEL_STACK);
-  store<u32>(dst, cpu, OFF_CPU);
-  store<u32>(dst, flags, OFF_FLAGS);
+  store<u64>(dst, (<u64><u32>tid << 32) | <u64><u32>pid, OFF_PID);
+  store<u64>(dst, (<u64><u32>kernelStackId << 32) | <u64><u32>userStackId, OFF_USER_STACK);
+  store<u64>(dst, (<u64>flags << 32) | <u64>cpu, OFF_CPU);
 }
 
 /**
