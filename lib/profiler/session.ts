@@ -26,14 +26,57 @@ import {
 } from "../bpf/profiler_object.ts";
 import { mappingBytes, RingMapping } from "../bpf/ring_mapping.ts";
 import { type ReaderTotals, RingReader } from "../bpf/ring_reader.ts";
+import { RECORD_SIZE } from "../parser/layout.ts";
 import { ProfileParser } from "../parser/wasm_parser.ts";
 import { reconcile, type Reconciliation } from "./reconcile.ts";
+
+/** The longest the reader may sleep, in ms, when nothing bounds the rate. */
+const STRESS_MAX_POLL_MS = 10;
+/** The longest it may sleep for CPU sampling: a live view stays fresh. */
+const SAMPLING_MAX_POLL_MS = 100;
+
+/**
+ * The default cap on the wait between polls. Each wake-up costs the Deno
+ * process ~70 us of CPU (measured), so at a low event rate we want few of
+ * them, but the wait must never let the ring fill. For CPU sampling the
+ * worst case is known up front: at most one event per sample per CPU, and
+ * the kernel caps the sample rate at kernel.perf_event_max_sample_rate. The
+ * cap is the time that rate takes to fill a quarter of the ring, at most
+ * 100 ms. The stress source has no such bound (it is as fast as a process
+ * can make system calls), so it gets 10 ms: an 8 MiB ring holds 10 ms of
+ * 20M events/s.
+ */
+export function maxPollInterval(
+  o: SessionOptions,
+  cpus: number,
+  ringBytes: number,
+): number {
+  if (o.source === "stress") return STRESS_MAX_POLL_MS;
+  const kernelMax = perfMaxSampleRate();
+  let perCpu = kernelMax;
+  if (o.period === undefined) perCpu = Math.min(o.frequency ?? 99, kernelMax);
+  else if (!o.hardwareEvents) perCpu = Math.min(1e9 / o.period, kernelMax);
+  const bytesPerMs = (perCpu * cpus * RECORD_SIZE) / 1000;
+  const ms = ringBytes / 4 / bytesPerMs;
+  return Math.max(1, Math.min(SAMPLING_MAX_POLL_MS, ms));
+}
+
+function perfMaxSampleRate(): number {
+  try {
+    const v = Number(
+      Deno.readTextFileSync("/proc/sys/kernel/perf_event_max_sample_rate"),
+    );
+    return v > 0 ? v : 100_000;
+  } catch {
+    return 100_000;
+  }
+}
 
 /** Everything that shapes a session. */
 export interface SessionOptions extends LoadOptions, SamplingOptions {
   /** CPUs to sample (default: every online CPU). */
   cpus?: number[];
-  /** Longest wait between polls in ms (default 20); the reader polls sooner as the ring fills faster. */
+  /** Longest wait between polls in ms (default: see maxPollInterval); the reader polls sooner as the ring fills faster. */
   pollIntervalMs?: number;
   /** Recent events kept in the parser's overwrite ring (default 16384). */
   recentEvents?: number;
@@ -64,6 +107,7 @@ export class ProfilerSession {
   #loop: Promise<void> | null = null;
   #stopping = false;
   #wake: (() => void) | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #report: SessionReport | null = null;
   readonly #maxInterval: number;
   #paused = false;
@@ -133,7 +177,8 @@ export class ProfilerSession {
     this.#mapping = mapping;
     this.#links = links;
     this.cpus = cpus;
-    this.#maxInterval = o.pollIntervalMs ?? 20;
+    this.#maxInterval = o.pollIntervalMs ??
+      maxPollInterval(o, cpus.length, mapping.size);
     this.reader = new RingReader(parser, mapping, {
       toRing: true,
       onBatch: o.onBatch,
@@ -152,37 +197,37 @@ export class ProfilerSession {
    *   quiet ring costs few wake-ups but a burst that starts is met within
    *   the last wait, never the whole maximum;
    * - after a poll that stopped at a record still being written, 1 ms;
-   * never longer than the maximum interval (default 20 ms: an 8 MiB ring
-   * takes 100 ms to fill at 2M events/s, so a burst can wait that long).
+   * never longer than the maximum interval (see maxPollInterval).
    */
-  async #run(): Promise<void> {
-    const size = this.#mapping.size;
-    let last = performance.now();
-    let delay = 1;
-    while (!this.#stopping) {
-      const n = this.#paused ? 0 : this.reader.poll();
-      const now = performance.now();
-      const elapsed = Math.max(now - last, 0.001);
-      last = now;
-      if (this.#paused) delay = this.#maxInterval;
-      else if (n >= size / 8) delay = 0;
-      else if (n > 0) {
-        const fillMs = size / 8 / (n / elapsed);
-        delay = Math.max(1, Math.min(this.#maxInterval, fillMs));
-      } else if (this.reader.pending() > 0) delay = 1;
-      else delay = Math.min(this.#maxInterval, Math.max(1, delay * 2));
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.#wake = null;
-          resolve();
-        }, delay);
-        this.#wake = () => {
-          clearTimeout(t);
-          this.#wake = null;
-          resolve();
-        };
-      });
-    }
+  #run(): Promise<void> {
+    // A timer-driven tick rather than an async loop: no Promise and no
+    // closure per poll, so a long session makes (almost) no garbage.
+    return new Promise<void>((resolve) => {
+      const size = this.#mapping.size;
+      let last = performance.now();
+      let delay = 1;
+      const tick = () => {
+        this.#timer = undefined;
+        if (this.#stopping) return resolve();
+        const n = this.#paused ? 0 : this.reader.poll();
+        const now = performance.now();
+        const elapsed = Math.max(now - last, 0.001);
+        last = now;
+        if (this.#paused) delay = this.#maxInterval;
+        else if (n >= size / 8) delay = 0;
+        else if (n > 0) {
+          const fillMs = size / 8 / (n / elapsed);
+          delay = Math.max(1, Math.min(this.#maxInterval, fillMs));
+        } else if (this.reader.pending() > 0) delay = 1;
+        else delay = Math.min(this.#maxInterval, Math.max(1, delay * 2));
+        this.#timer = setTimeout(tick, delay);
+      };
+      this.#wake = () => {
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        tick();
+      };
+      tick();
+    });
   }
 
   /**
