@@ -65,7 +65,7 @@ enum decoder { DECODER_LIBBPF, DECODER_WASM2C };
 #define WASM2C_RECENT_EVENTS 16384
 #define WASM2C_BATCH_EVENTS 8192
 #define WASM2C_INPUT_BYTES 4096
-/* Longest sleep of the adaptive poll, as the session's pollIntervalMs. */
+/* Longest sleep of the adaptive poll (see adaptive_delay_ms). */
 #define ADAPTIVE_MAX_POLL_MS 20.0
 
 struct options {
@@ -487,7 +487,10 @@ static void on_wasm_batch(void *ctx, struct wasm_parser *p)
  * - after an empty poll, a little longer each time (1, 2, 4 ... ms), so a
  *   burst that starts is met within the last wait, not the whole maximum;
  * - after a poll that stopped at a record still being written, 1 ms;
- * never longer than ADAPTIVE_MAX_POLL_MS.
+ * never longer than ADAPTIVE_MAX_POLL_MS. That cap is a flat 20 ms here;
+ * the Deno session derives its cap from the worst-case sampling rate (up
+ * to 100 ms) because a wake-up costs a Deno process ~70 us of CPU, while a
+ * native wake-up is cheap enough not to matter.
  */
 static double adaptive_delay_ms(long long bytes, double elapsed_ms,
 				__u32 ring_size, int pending, double *prev)
