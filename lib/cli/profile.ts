@@ -18,6 +18,7 @@ import {
   parseDuration,
   parsePositiveInt,
   sleep,
+  UsageError,
 } from "./args.ts";
 import { describeEnvironment } from "./environment.ts";
 import type { ProfileParser } from "../parser/wasm_parser.ts";
@@ -113,7 +114,7 @@ export async function profileCommand(args: string[]): Promise<number> {
     try {
       Deno.statSync(`/proc/${pid}`);
     } catch {
-      throw new Error(`no process with pid ${pid}`);
+      throw new UsageError(`--pid ${pid}: no such process`);
     }
   }
 

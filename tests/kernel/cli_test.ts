@@ -68,6 +68,7 @@ Deno.test("cli: usage errors exit 2 with a message", async () => {
       [["profile", "--bogus"], /Unknown option '--bogus'/],
       [["profile", "--freq", "0"], /--freq must be a positive integer/],
       [["frobnicate"], /unknown command "frobnicate"/],
+      [["profile", "--pid", "999999999"], /--pid 999999999: no such process/],
     ] as [string[], RegExp][]
   ) {
     const r = await runCli(args);
