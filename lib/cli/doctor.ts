@@ -173,8 +173,10 @@ export function runDoctor(): DoctorCheck[] {
         name: "profiler.bpf.o",
         status: "fail",
         detail: (err as Error).message,
-        fix:
-          `run 'make build-ebpf' or set ANTIMETAL_BPF_PATH (now ${defaultBpfDir()})`,
+        // Only a missing or unreadable object is fixed by rebuilding it.
+        fix: /not found|cannot open BPF object/.test((err as Error).message)
+          ? `run 'make build-ebpf' or set ANTIMETAL_BPF_PATH (now ${defaultBpfDir()})`
+          : "see the FAIL lines above: the kernel or the privileges, not the object",
       });
     }
   }

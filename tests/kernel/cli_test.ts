@@ -153,6 +153,63 @@ Deno.test({
 
 Deno.test({
   name:
+    "cli: a kernel that cannot create the ring buffer map gets the 'needs 5.8' message (exit 3)",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    // No pre-5.8 kernel can be fetched here, so make the real kernel answer
+    // BPF_MAP_CREATE the way 5.7 answers an unknown map type: EINVAL, via a
+    // seccomp filter around the real CLI (tests/kernel/fixtures).
+    const dir = await Deno.makeTempDir();
+    const src =
+      new URL("./fixtures/refuse_map_create.c", import.meta.url).pathname;
+    const cc = await new Deno.Command("gcc", {
+      args: [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        src,
+        "-o",
+        `${dir}/refuse_map_create`,
+      ],
+    }).output();
+    assert.equal(cc.code, 0, new TextDecoder().decode(cc.stderr));
+    const run = async (args: string[]) => {
+      const out = await new Deno.Command(`${dir}/refuse_map_create`, {
+        args: [DENO, "run", "-A", `${ROOT}cli.ts`, ...args],
+        cwd: ROOT,
+        stdin: "null",
+      }).output();
+      const dec = new TextDecoder();
+      return {
+        code: out.code,
+        stdout: dec.decode(out.stdout),
+        stderr: dec.decode(out.stderr),
+      };
+    };
+    const v = await run(["validate", "--rates", "1000", "--duration", "1s"]);
+    assert.equal(v.code, 3, v.stderr);
+    assert.match(
+      v.stderr,
+      /has no BPF ring buffer \(BPF_MAP_TYPE_RINGBUF needs Linux 5\.8 or newer\)/,
+    );
+    const d = await run(["doctor"]);
+    assert.equal(d.code, 3, d.stdout);
+    assert.match(
+      d.stdout,
+      /\[FAIL\] BPF ring buffer map: not supported by this kernel/,
+    );
+    assert.match(d.stdout, /fix: needs Linux 5\.8\+/);
+    assert.match(
+      d.stdout,
+      /see the FAIL lines above: the kernel or the privileges/,
+    );
+  },
+});
+
+Deno.test({
+  name:
     "cli: --hardware-events fails clearly where no PMU exists, works where one does",
   ignore: bpfIgnore,
   async fn() {
