@@ -91,12 +91,18 @@ export function samplingAttr(o: SamplingOptions): Uint8Array<ArrayBuffer> {
   return attr;
 }
 
-function maxSampleRate(): string {
+/**
+ * kernel.perf_event_max_sample_rate: the kernel's cap on samples per second
+ * per CPU, or undefined if it cannot be read.
+ */
+export function perfMaxSampleRate(): number | undefined {
   try {
-    return Deno.readTextFileSync("/proc/sys/kernel/perf_event_max_sample_rate")
-      .trim();
+    const v = Number(
+      Deno.readTextFileSync("/proc/sys/kernel/perf_event_max_sample_rate"),
+    );
+    return v > 0 ? v : undefined;
   } catch {
-    return "unknown";
+    return undefined;
   }
 }
 
@@ -144,7 +150,9 @@ export function openSamplingEvent(cpu: number, o: SamplingOptions): number {
     throw new SysError(
       what,
       errno,
-      `Is ${o.frequency} Hz above kernel.perf_event_max_sample_rate (${maxSampleRate()})?`,
+      `Is ${o.frequency} Hz above kernel.perf_event_max_sample_rate (${
+        perfMaxSampleRate() ?? "unknown"
+      })?`,
     );
   }
   throw new SysError(what, errno);

@@ -139,7 +139,7 @@ export class ProfilerObject {
       );
     }
     try {
-      return new ProfilerObject(obj, path, ringBytes, o);
+      return new ProfilerObject(obj, path, ringBytes, src, o);
     } catch (err) {
       b.bpf_object__close(obj);
       throw err;
@@ -150,6 +150,7 @@ export class ProfilerObject {
     obj: Deno.PointerObject,
     path: string,
     ringBytes: number,
+    src: typeof EVENT_SOURCES[EventSource],
     o: LoadOptions,
   ) {
     const b = libbpf().symbols;
@@ -162,7 +163,6 @@ export class ProfilerObject {
         `BPF object ${path} has no map "${name}"`,
         "Was it built from this version of ebpf/ (make build-ebpf)?",
       );
-    const src = EVENT_SOURCES[o.source ?? "profiler"];
     const ring = map(BPF_NAMES.ringbuf);
     const counters = map(BPF_NAMES.counters);
     const rodata = map(src.rodata);

@@ -119,8 +119,22 @@ const INIT_ERRORS: Record<number, string> = {
   [-3]: "WebAssembly memory could not grow to the requested size",
 };
 
-async function loadModule(
-  wasm: ParserOptions["wasm"],
+/**
+ * Compiles the parser module once, for hosts that make many parsers (each
+ * session of a validation run, say): bytes, a compiled module, or a URL;
+ * default the build output.
+ *
+ * @example
+ * ```ts
+ * import { compileParser, ProfileParser } from "./wasm_parser.ts";
+ * const module = await compileParser();
+ * const a = ProfileParser.fromModule(module);
+ * const b = ProfileParser.fromModule(module);
+ * console.log(a !== b); // true
+ * ```
+ */
+export async function compileParser(
+  wasm?: ParserOptions["wasm"],
 ): Promise<WebAssembly.Module> {
   if (wasm instanceof WebAssembly.Module) return wasm;
   if (wasm === undefined || wasm instanceof URL || typeof wasm === "string") {
@@ -288,7 +302,7 @@ export class ProfileParser {
 
   /** Loads and instantiates the module and lays out its memory. */
   static async create(options: ParserOptions = {}): Promise<ProfileParser> {
-    const module = await loadModule(options.wasm);
+    const module = await compileParser(options.wasm);
     return ProfileParser.fromModule(module, options);
   }
 

@@ -17,6 +17,7 @@ import { libc, SysError } from "../bpf/libc.ts";
 import {
   onlineCpus,
   openSamplingEvent,
+  perfMaxSampleRate,
   type SamplingOptions,
 } from "../bpf/perf_event.ts";
 import {
@@ -52,24 +53,13 @@ export function maxPollInterval(
   ringBytes: number,
 ): number {
   if (o.source === "stress") return STRESS_MAX_POLL_MS;
-  const kernelMax = perfMaxSampleRate();
+  const kernelMax = perfMaxSampleRate() ?? 100_000;
   let perCpu = kernelMax;
   if (o.period === undefined) perCpu = Math.min(o.frequency ?? 99, kernelMax);
   else if (!o.hardwareEvents) perCpu = Math.min(1e9 / o.period, kernelMax);
   const bytesPerMs = (perCpu * cpus * RECORD_SIZE) / 1000;
   const ms = ringBytes / 4 / bytesPerMs;
   return Math.max(1, Math.min(SAMPLING_MAX_POLL_MS, ms));
-}
-
-function perfMaxSampleRate(): number {
-  try {
-    const v = Number(
-      Deno.readTextFileSync("/proc/sys/kernel/perf_event_max_sample_rate"),
-    );
-    return v > 0 ? v : 100_000;
-  } catch {
-    return 100_000;
-  }
 }
 
 /** Everything that shapes a session. */

@@ -22,6 +22,7 @@ import type { ProfilerCounters } from "../bpf/profiler_object.ts";
 import { startBusyLoad } from "../profiler/busy_load.ts";
 import type { Reconciliation } from "../profiler/reconcile.ts";
 import { ProfilerSession } from "../profiler/session.ts";
+import { compileParser } from "../parser/wasm_parser.ts";
 
 /** The memory bound of the original methodology: 20 MB (10^6 bytes). */
 export const MEMORY_BOUND_BYTES = 20_000_000;
@@ -95,12 +96,7 @@ export async function runValidation(
   const durationMs = o.durationMs ?? 10_000;
   const progress = o.onProgress ?? (() => {});
   const environment = describeEnvironment();
-  const wasm = await WebAssembly.compile(
-    await (await fetch(
-      new URL("../../parser-wasm/build/parser.wasm", import.meta.url),
-    ))
-      .arrayBuffer(),
-  );
+  const wasm = await compileParser();
   const rows: ValidationRow[] = [];
   const startedAt = new Date().toISOString();
   for (const hz of rates) {

@@ -175,26 +175,17 @@ Deno.test({
       ],
     }).output();
     assert.equal(cc.code, 0, new TextDecoder().decode(cc.stderr));
-    const run = async (args: string[]) => {
-      const out = await new Deno.Command(`${dir}/refuse_map_create`, {
-        args: [DENO, "run", "-A", `${ROOT}cli.ts`, ...args],
-        cwd: ROOT,
-        stdin: "null",
-      }).output();
-      const dec = new TextDecoder();
-      return {
-        code: out.code,
-        stdout: dec.decode(out.stdout),
-        stderr: dec.decode(out.stderr),
-      };
-    };
-    const v = await run(["validate", "--rates", "1000", "--duration", "1s"]);
+    const wrapper = [`${dir}/refuse_map_create`];
+    const v = await runCli(
+      ["validate", "--rates", "1000", "--duration", "1s"],
+      { wrapper },
+    );
     assert.equal(v.code, 3, v.stderr);
     assert.match(
       v.stderr,
       /has no BPF ring buffer \(BPF_MAP_TYPE_RINGBUF needs Linux 5\.8 or newer\)/,
     );
-    const d = await run(["doctor"]);
+    const d = await runCli(["doctor"], { wrapper });
     assert.equal(d.code, 3, d.stdout);
     assert.match(
       d.stdout,

@@ -53,16 +53,25 @@ export const DENO = Deno.execPath();
 /**
  * Runs cli.ts with args; returns exit code and output. `dropCaps` runs it as
  * root with an empty capability bounding set: no CAP_BPF, CAP_PERFMON or
- * CAP_SYS_ADMIN, which is what an unprivileged user has.
+ * CAP_SYS_ADMIN, which is what an unprivileged user has. `wrapper` is a
+ * command that runs the CLI (e.g. a seccomp launcher).
  */
 export async function runCli(
   args: string[],
-  o: { env?: Record<string, string>; dropCaps?: boolean } = {},
+  o: { env?: Record<string, string>; dropCaps?: boolean; wrapper?: string[] } =
+    {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base = [DENO, "run", "-A", `${ROOT}cli.ts`, ...args];
-  const argv = o.dropCaps
-    ? ["setpriv", "--bounding-set=-all", "--inh-caps=-all", ...base]
-    : base;
+  const argv = [
+    ...(o.dropCaps
+      ? ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+      : []),
+    ...(o.wrapper ?? []),
+    DENO,
+    "run",
+    "-A",
+    `${ROOT}cli.ts`,
+    ...args,
+  ];
   const out = await new Deno.Command(argv[0], {
     args: argv.slice(1),
     env: o.env,

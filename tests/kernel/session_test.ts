@@ -1,6 +1,8 @@
 // Real-kernel tests of the profiling session: the real BPF program, real
 // perf events, the real ring buffer. Nothing here is mocked.
 import assert from "node:assert/strict";
+import { compileParser } from "../../lib/parser/wasm_parser.ts";
+import { startBusyLoad } from "../../lib/profiler/busy_load.ts";
 import { ProfilerSession } from "../../lib/profiler/session.ts";
 import { assertBpf, bpfIgnore } from "./require_bpf.ts";
 
@@ -11,15 +13,6 @@ function cpuSeconds(pid: number): number {
   // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
   const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
-}
-
-function busy(): Deno.ChildProcess {
-  return new Deno.Command("sh", {
-    args: ["-c", "while :; do :; done"],
-    stdout: "null",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,16 +32,15 @@ Deno.test({
         }
       },
     });
-    const child = busy();
-    target = child.pid;
+    const child = startBusyLoad(1);
+    target = child.pids[0];
     await sleep(3000);
     // Read its CPU time while it still exists, stopped so it cannot grow.
-    child.kill("SIGSTOP");
+    Deno.kill(target, "SIGSTOP");
     await sleep(50);
-    const cpu = cpuSeconds(child.pid);
+    const cpu = cpuSeconds(target);
     const report = await session.stop();
-    child.kill("SIGKILL");
-    await child.status;
+    await child.stop();
     assert.ok(report.reconciliation.ok, report.reconciliation.line);
     const expected = cpu * 1000;
     assert.ok(cpu > 1, `busy process ran only ${cpu} s of CPU`);
@@ -66,12 +58,11 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const loads = [busy(), busy()];
+    const load = startBusyLoad(2);
     const session = await ProfilerSession.start({ frequency: 10000 });
     await sleep(2000);
     const report = await session.stop();
-    for (const l of loads) l.kill("SIGKILL");
-    await Promise.all(loads.map((l) => l.status));
+    await load.stop();
     assert.equal(report.counters.reserveFailed, 0);
     assert.equal(report.consumed.events, report.counters.eventsSubmitted);
     assert.ok(report.reconciliation.ok, report.reconciliation.line);
@@ -90,21 +81,21 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const target = busy();
-    const other = busy();
+    const load = startBusyLoad(2);
+    const [target, other] = load.pids;
     const pids = new Set<number>();
     const session = await ProfilerSession.start({
       frequency: 1000,
-      targetPid: target.pid,
+      targetPid: target,
       onBatch: (p) => {
         for (let i = 0; i < p.batchLength; i++) pids.add(p.batchPid(i));
       },
     });
     await sleep(1000);
     const report = await session.stop();
-    for (const c of [target, other]) c.kill("SIGKILL");
-    await Promise.all([target.status, other.status]);
-    assert.deepEqual([...pids], [target.pid]);
+    await load.stop();
+    assert.deepEqual([...pids], [target]);
+    assert.notEqual(other, target);
     assert.ok(
       report.counters.filtered > 0,
       "other samples must be counted as filtered",
@@ -119,7 +110,7 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const loads = [busy(), busy()];
+    const load = startBusyLoad(2);
     // 16 KiB holds ~400 records: at 10 kHz x 2 CPUs it fills in 20 ms.
     const session = await ProfilerSession.start({
       frequency: 10000,
@@ -130,8 +121,7 @@ Deno.test({
     session.resume();
     await sleep(200);
     const report = await session.stop();
-    for (const l of loads) l.kill("SIGKILL");
-    await Promise.all(loads.map((l) => l.status));
+    await load.stop();
     const r = report.reconciliation;
     assert.ok(
       report.counters.reserveFailed > 0,
@@ -160,11 +150,7 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const wasm = await WebAssembly.compile(
-      await Deno.readFile(
-        new URL("../../parser-wasm/build/parser.wasm", import.meta.url),
-      ),
-    );
+    const wasm = await compileParser();
     // One warm-up so libraries opened once (libbpf, libc) are not counted.
     await (await ProfilerSession.start({
       frequency: 99,
