@@ -21,11 +21,16 @@
 
 #define NATIVE_WALKER_MAX_CPUS 1024
 
+/* Per-CPU state, laid out as the WASM module lays out its own. */
+struct native_walker_cpu {
+	uint64_t last_ts; /* kept across walks */
+	uint32_t events; /* of the last walk */
+	uint32_t out_of_order; /* of the last walk */
+};
+
 struct native_walker {
 	struct wasm_walk_stats stats;
-	uint32_t cpu_count[NATIVE_WALKER_MAX_CPUS];
-	uint32_t cpu_ooo[NATIVE_WALKER_MAX_CPUS];
-	uint64_t cpu_last_ts[NATIVE_WALKER_MAX_CPUS]; /* kept across walks */
+	struct native_walker_cpu cpu[NATIVE_WALKER_MAX_CPUS];
 	uint32_t touched[NATIVE_WALKER_MAX_CPUS];
 	struct profile_event *batch; /* caller's array of batch_capacity */
 	uint32_t batch_capacity;

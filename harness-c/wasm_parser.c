@@ -33,8 +33,8 @@ struct wasm_parser {
 	uint8_t *mem;
 	uint64_t mem_bytes;
 	struct wasm_walk_stats *stats;
-	const uint32_t *cpu_counts;
-	const uint32_t *cpu_ooo;
+	/* 4 words per CPU: u64 last timestamp, u32 events, u32 out of order. */
+	const uint32_t *cpu_stats;
 	const uint32_t *touched;
 	uint32_t input_at;
 	uint32_t input_bytes;
@@ -122,8 +122,7 @@ int wasm_parser_open(struct wasm_parser **out,
 	p->mem = p->instance.w2c_memory.data;
 	p->mem_bytes = p->instance.w2c_memory.size;
 	p->stats = (void *)(p->mem + Z_parserZ_statsPtr(&p->instance));
-	p->cpu_counts = (const void *)(p->mem + Z_parserZ_cpuCountsPtr(&p->instance));
-	p->cpu_ooo = (const void *)(p->mem + Z_parserZ_cpuOutOfOrderPtr(&p->instance));
+	p->cpu_stats = (const void *)(p->mem + Z_parserZ_cpuStatsPtr(&p->instance));
 	p->touched = (const void *)(p->mem + Z_parserZ_cpusTouchedPtr(&p->instance));
 	p->input_at = Z_parserZ_inputPtr(&p->instance);
 	p->input_bytes = Z_parserZ_inputBytes(&p->instance);
@@ -203,13 +202,13 @@ uint32_t wasm_parser_touched_cpu(const struct wasm_parser *p, uint32_t i)
 
 uint32_t wasm_parser_cpu_events(const struct wasm_parser *p, uint32_t cpu)
 {
-	return cpu < MAX_CPUS ? p->cpu_counts[cpu] : 0;
+	return cpu < MAX_CPUS ? p->cpu_stats[cpu * 4 + 2] : 0;
 }
 
 uint32_t wasm_parser_cpu_out_of_order(const struct wasm_parser *p,
 				      uint32_t cpu)
 {
-	return cpu < MAX_CPUS ? p->cpu_ooo[cpu] : 0;
+	return cpu < MAX_CPUS ? p->cpu_stats[cpu * 4 + 3] : 0;
 }
 
 int wasm_parser_reset_stream(struct wasm_parser *p)

@@ -363,8 +363,8 @@ static bool same_walk(struct wasm_parser *p, const struct native_walker *w,
 		uint32_t cpu = wasm_parser_touched_cpu(p, t);
 
 		if (cpu != w->touched[t] ||
-		    wasm_parser_cpu_events(p, cpu) != w->cpu_count[cpu] ||
-		    wasm_parser_cpu_out_of_order(p, cpu) != w->cpu_ooo[cpu])
+		    wasm_parser_cpu_events(p, cpu) != w->cpu[cpu].events ||
+		    wasm_parser_cpu_out_of_order(p, cpu) != w->cpu[cpu].out_of_order)
 			return fail_because("stream %llu: per-CPU stats differ",
 					    (unsigned long long)i);
 	}

@@ -54,9 +54,15 @@ let initialised = false;
 let heapTopPtr: usize = 0;
 
 let statsPtr_: usize = 0;
-let cpuCountPtr: usize = 0; // u32[MAX_CPUS], reset per batch (touched only)
-let cpuOooPtr: usize = 0; // u32[MAX_CPUS], reset per batch (touched only)
-let cpuLastTsPtr: usize = 0; // u64[MAX_CPUS], kept across batches
+// Per-CPU state, one 16-byte slot per CPU so that an event touches one
+// cache line and two 8-byte words for its statistics: u64 last timestamp
+// (kept across batches) at 0, then u32 events and u32 out-of-order events
+// of this batch at 8 and 12 (reset per batch, for touched CPUs only).
+let cpuStatePtr: usize = 0;
+const CPU_STATE_SIZE: usize = 16;
+const CS_LAST_TS: usize = 0;
+const CS_COUNTS: usize = 8;
+const CS_OUT_OF_ORDER: usize = 12;
 let touchedPtr: usize = 0; // u32[MAX_CPUS], CPUs seen in this batch
 
 let inputPtr_: usize = 0;
@@ -110,12 +116,8 @@ export function init(
   let p: u64 = alignUp64(<u64>__heap_base, 64);
   const stats = p;
   p += <u64>STATS_WORDS * 4;
-  const cpuCount = p;
-  p += <u64>MAX_CPUS * 4;
-  const cpuOoo = p;
-  p += <u64>MAX_CPUS * 4;
-  const cpuLastTs = alignUp64(p, 8);
-  p = cpuLastTs + <u64>MAX_CPUS * 8;
+  const cpuState = alignUp64(p, 64);
+  p = cpuState + <u64>MAX_CPUS * CPU_STATE_SIZE;
   const touched = p;
   p += <u64>MAX_CPUS * 4;
   const ring = alignUp64(p, 64);
@@ -137,9 +139,7 @@ export function init(
     if (memory.grow(<i32>(needPages - havePages)) < 0) return -3;
   }
   statsPtr_ = <usize>stats;
-  cpuCountPtr = <usize>cpuCount;
-  cpuOooPtr = <usize>cpuOoo;
-  cpuLastTsPtr = <usize>cpuLastTs;
+  cpuStatePtr = <usize>cpuState;
   touchedPtr = <usize>touched;
   ringPtr_ = <usize>ring;
   batchPtr_ = <usize>batch;
@@ -160,14 +160,13 @@ export function init(
 export function statsPtr(): usize {
   return statsPtr_;
 }
-export function cpuCountsPtr(): usize {
-  return cpuCountPtr;
-}
-export function cpuOutOfOrderPtr(): usize {
-  return cpuOooPtr;
-}
-export function cpuLastTimestampPtr(): usize {
-  return cpuLastTsPtr;
+/**
+ * Per-CPU state: MAX_CPUS slots of 16 bytes, u64 last timestamp at 0, u32
+ * events of the last walk at 8, u32 out-of-order events of the last walk at
+ * 12. Only the CPUs listed at cpusTouchedPtr() hold the last walk's counts.
+ */
+export function cpuStatsPtr(): usize {
+  return cpuStatePtr;
 }
 export function cpusTouchedPtr(): usize {
   return touchedPtr;
@@ -264,11 +263,45 @@ export function ringPush(
   ringAdvance();
 }
 
-/** Pushes `count` packed 32-byte events starting at `src`. */
+/**
+ * Pushes `count` packed 32-byte events starting at `src`, oldest first: the
+ * same end state as `count` single pushes, in at most two bulk copies. Of a
+ * batch larger than the ring only the newest `capacity` events are copied;
+ * the older ones would be overwritten within this call and are counted as
+ * overwritten.
+ */
 export function ringPushEvents(src: usize, count: u32): void {
-  for (let i: u32 = 0; i < count; i++) {
-    ringPushFrom(src + <usize>i * EVENT_SIZE);
+  if (count == 0) return;
+  const cap = ringCap;
+  const hl = load<u64>(ringStatePtr, RS_HEAD);
+  const head = <u32>hl;
+  const len = <u32>(hl >> 32);
+  // Each single push either grows the ring or overwrites its oldest event.
+  const total = <u64>len + <u64>count;
+  const newLen: u32 = total < <u64>cap ? <u32>total : cap;
+  const over = load<u64>(ringStatePtr, RS_OVERWRITTEN) + (total - <u64>newLen);
+  // The events that survive: the last n of the batch, written from the slot
+  // the first of them would have reached.
+  const skip: u32 = count > cap ? count - cap : 0;
+  const n = count - skip;
+  let start = <u32>((<u64>head + <u64>skip) % <u64>cap);
+  const first = n < cap - start ? n : cap - start;
+  memory.copy(
+    ringPtr_ + <usize>start * EVENT_SIZE,
+    src + <usize>skip * EVENT_SIZE,
+    <usize>first * EVENT_SIZE,
+  );
+  if (n > first) {
+    memory.copy(
+      ringPtr_,
+      src + <usize>(skip + first) * EVENT_SIZE,
+      <usize>(n - first) * EVENT_SIZE,
+    );
   }
+  start += n;
+  if (start >= cap) start -= cap;
+  store<u64>(ringStatePtr, (<u64>newLen << 32) | <u64>start, RS_HEAD);
+  store<u64>(ringStatePtr, over, RS_OVERWRITTEN);
 }
 
 export function ringLength(): u32 {
@@ -361,7 +394,9 @@ export function encodeRecords(src: usize, count: u32, dst: usize): u32 {
 
 /** Clears the per-CPU last timestamps (a new stream, not a new batch). */
 export function resetStream(): void {
-  memory.fill(cpuLastTsPtr, 0, <usize>MAX_CPUS * 8);
+  for (let c: usize = 0; c < <usize>MAX_CPUS; c++) {
+    store<u64>(cpuStatePtr + c * CPU_STATE_SIZE, 0, CS_LAST_TS);
+  }
 }
 
 /**
@@ -415,25 +450,35 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   // Reset only what the previous batch touched: O(CPUs seen), not O(MAX_CPUS).
   const touchedCount = stat(ST_CPUS_TOUCHED);
   for (let i: u32 = 0; i < touchedCount; i++) {
-    const c = <usize>load<u32>(touchedPtr + (<usize>i << 2)) << 2;
-    store<u32>(cpuCountPtr + c, 0);
-    store<u32>(cpuOooPtr + c, 0);
+    const cpu = <usize>load<u32>(touchedPtr + (<usize>i << 2));
+    store<u64>(cpuStatePtr + cpu * CPU_STATE_SIZE, 0, CS_COUNTS);
   }
   memory.fill(statsPtr_, 0, <usize>STATS_WORDS * 4);
-
+  // One loop per combination of sinks, so the per-event path tests no flag.
   const toRing = (sinks & SINK_RING) != 0;
   const toBatch = (sinks & SINK_BATCH) != 0;
+  if (toRing) {
+    return toBatch ? walkInto(ptr, len, true, true) : walkInto(ptr, len, true, false);
+  }
+  return toBatch ? walkInto(ptr, len, false, true) : walkInto(ptr, len, false, false);
+}
+
+// The body of walk(), inlined four times with constant sinks.
+@inline function walkInto(ptr: usize, len: u32, toRing: bool, toBatch: bool): u32 {
+  const REC: u32 = RECORD_HEADER_SIZE + EVENT_SIZE;
   let events: u32 = 0;
   let discarded: u32 = 0;
   let short: u32 = 0;
   let long: u32 = 0;
   let pastEnd: u32 = 0;
-  let ooo: u32 = 0;
   let badCpu: u32 = 0;
   let touched: u32 = 0;
   let written: u32 = 0;
   let stop = STOP_END;
   let off: u32 = 0;
+  const cpuBase = cpuStatePtr;
+  const touchedBase = touchedPtr;
+  let out = batchPtr_;
   // The ring state in locals for the loop (registers, not memory), written
   // back once at the end.
   const ringBase = ringPtr_;
@@ -443,8 +488,54 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   let over = load<u64>(ringStatePtr, RS_OVERWRITTEN);
 
   while (len - off >= RECORD_HEADER_SIZE) {
-    const hdrAt = ptr + <usize>off;
-    const hdr = load<u32>(hdrAt);
+    // Fast path: a run of committed event records. Each is exactly REC bytes
+    // (header 32: not BUSY, not DISCARD, an event's length, no padding), so
+    // the bytes left and the batch room bound the run before it starts and
+    // the loop tests one header word and one bound per event.
+    let room = (len - off) / REC;
+    if (toBatch && batchCap - written < room) room = batchCap - written;
+    const runStart = off;
+    const runEnd = off + room * REC;
+    while (off < runEnd) {
+      const ev = ptr + <usize>off + RECORD_HEADER_SIZE;
+      if (load<u32>(ev - RECORD_HEADER_SIZE) != EVENT_SIZE) break;
+      const cpu = load<u32>(ev, OFF_CPU);
+      if (cpu < MAX_CPUS) {
+        const cs = cpuBase + <usize>cpu * CPU_STATE_SIZE;
+        const ts = load<u64>(ev, OFF_TIMESTAMP);
+        // events (low word) and out-of-order (high word) in one 8-byte
+        // update; branch-free, since the order check is data.
+        const counts = load<u64>(cs, CS_COUNTS);
+        if (<u32>counts == 0) {
+          store<u32>(touchedBase + (<usize>touched << 2), cpu);
+          touched++;
+        }
+        const late = <u64>(ts < load<u64>(cs, CS_LAST_TS));
+        store<u64>(cs, counts + 1 + (late << 32), CS_COUNTS);
+        store<u64>(cs, ts, CS_LAST_TS);
+      } else {
+        badCpu++;
+      }
+      if (toRing) {
+        copyEvent(ringBase + <usize>head * EVENT_SIZE, ev);
+        head++;
+        if (head == cap) head = 0;
+        if (rlen < cap) rlen++;
+        else over++;
+      }
+      if (toBatch) {
+        copyEvent(out, ev);
+        out += EVENT_SIZE;
+      }
+      off += REC;
+    }
+    const run = (off - runStart) / REC;
+    events += run;
+    if (toBatch) written += run;
+
+    // Slow path: one record that is not a plain committed event, or the end.
+    if (len - off < RECORD_HEADER_SIZE) break;
+    const hdr = load<u32>(ptr + <usize>off);
     if (hdr & BUSY_BIT) {
       stop = STOP_BUSY;
       break;
@@ -468,44 +559,9 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
       off += total;
       continue;
     }
-    if (toBatch && written == batchCap) {
-      stop = STOP_BATCH_FULL;
-      break;
-    }
-    const ev = hdrAt + RECORD_HEADER_SIZE;
-    const cpu = load<u32>(ev, OFF_CPU);
-    if (cpu < MAX_CPUS) {
-      const c = <usize>cpu;
-      const countAt = cpuCountPtr + (c << 2);
-      const n = load<u32>(countAt);
-      if (n == 0) {
-        store<u32>(touchedPtr + (<usize>touched << 2), cpu);
-        touched++;
-      }
-      store<u32>(countAt, n + 1);
-      const ts = load<u64>(ev, OFF_TIMESTAMP);
-      const lastAt = cpuLastTsPtr + (c << 3);
-      if (ts < load<u64>(lastAt)) {
-        ooo++;
-        store<u32>(cpuOooPtr + (c << 2), load<u32>(cpuOooPtr + (c << 2)) + 1);
-      }
-      store<u64>(lastAt, ts);
-    } else {
-      badCpu++;
-    }
-    if (toRing) {
-      copyEvent(ringBase + <usize>head * EVENT_SIZE, ev);
-      head++;
-      if (head == cap) head = 0;
-      if (rlen < cap) rlen++;
-      else over++;
-    }
-    if (toBatch) {
-      copyEvent(batchPtr_ + <usize>written * EVENT_SIZE, ev);
-      written++;
-    }
-    events++;
-    off += total;
+    // A whole committed event the run did not take: the batch area is full.
+    stop = STOP_BATCH_FULL;
+    break;
   }
   if (toRing) {
     store<u32>(ringStatePtr, head, RS_HEAD);
@@ -518,6 +574,12 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   if (stop == STOP_END && off != len) {
     pastEnd++;
     stop = STOP_PAST_END;
+  }
+  // The batch's out-of-order total, from the per-CPU counts it kept anyway.
+  let ooo: u32 = 0;
+  for (let i: u32 = 0; i < touched; i++) {
+    const cpu = <usize>load<u32>(touchedBase + (<usize>i << 2));
+    ooo += load<u32>(cpuBase + cpu * CPU_STATE_SIZE, CS_OUT_OF_ORDER);
   }
 
   setStat(ST_EVENTS, events);
