@@ -441,7 +441,7 @@ function printDecode(d: DecodeResult): void {
   console.log(
     `\n## 3. Decode cost per event: ${int(d.events)} recorded ring events (${
       mbs(d.bytes)
-    }), batches of 8192, median of ${d.iterations} passes\n`,
+    }), batches of 8192; ${d.rounds} rounds of ${d.iterations} passes, Deno and C alternating; median of the round medians\n`,
   );
   const c = d.costs.find((x) => x.decoder === "hand-written-c")!.medianNs;
   console.log(formatTable(

@@ -5,7 +5,9 @@
  * bench/run.ts. All four do the same work (walk headers, per-CPU counts and
  * order, copy each event into a batch of 8192, walk after walk), and the C
  * tool checks its two against each other; here the WASM and TS results are
- * checked to agree too.
+ * checked to agree too. Rounds alternate the Deno decoders with the C tool,
+ * since on a shared machine the speed of the whole machine drifts between
+ * one process and the next.
  *
  * @example
  * ```ts ignore
@@ -25,8 +27,12 @@ const BATCH = 8192;
 /** Per-event decode cost of one decoder, ns. */
 export interface DecodeCost {
   decoder: string;
+  /** Median over the rounds of the per-round median pass. */
   medianNs: number;
+  /** Fastest single pass. */
   bestNs: number;
+  /** Each round's median pass. */
+  roundsNs: number[];
 }
 
 /** The decode section's result. */
@@ -34,7 +40,9 @@ export interface DecodeResult {
   file: string;
   bytes: number;
   events: number;
+  /** Timed passes per decoder per round. */
   iterations: number;
+  rounds: number;
   costs: DecodeCost[];
 }
 
@@ -93,19 +101,25 @@ export async function recordRing(
   }
 }
 
-function stats(ns: number[], events: number): { median: number; best: number } {
-  const s = [...ns].sort((a, b) => a - b);
-  return {
-    median: s[Math.floor(s.length / 2)] / events,
-    best: s[0] / events,
-  };
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }
 
-/** Times the WASM parser and the TS walker in Deno on `bytes`. */
-function denoCosts(bytes: Uint8Array, iterations: number): {
+/** Per-pass ns of the two Deno decoders, from `timedPasses`. */
+interface DenoPasses {
+  wasm: number[];
+  ts: number[];
+}
+
+/**
+ * Sets up the WASM parser and the TS walker in Deno on `bytes`, warms them
+ * up, checks they see the same stream, and returns the event count and a
+ * function that times `iterations` alternating passes of each.
+ */
+function denoDecoders(bytes: Uint8Array): {
   events: number;
-  wasm: { median: number; best: number };
-  ts: { median: number; best: number };
+  timedPasses: (iterations: number) => DenoPasses;
 } {
   const parser = ProfileParser.fromModule(
     new WebAssembly.Module(
@@ -146,9 +160,9 @@ function denoCosts(bytes: Uint8Array, iterations: number): {
     }
     return { off, events, ooo };
   };
-  // Warm up (JIT, caches) and check both see the same stream.
+  // Warm up (JIT tiers, caches) and check both see the same stream.
   let w = wasmPass(), t = tsPass();
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     w = wasmPass();
     t = tsPass();
   }
@@ -159,73 +173,94 @@ function denoCosts(bytes: Uint8Array, iterations: number): {
       }`,
     );
   }
-  const wasmNs: number[] = [], tsNs: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    let t0 = performance.now();
-    wasmPass();
-    wasmNs.push((performance.now() - t0) * 1e6);
-    t0 = performance.now();
-    tsPass();
-    tsNs.push((performance.now() - t0) * 1e6);
-  }
   return {
     events: w.events,
-    wasm: stats(wasmNs, w.events),
-    ts: stats(tsNs, w.events),
+    timedPasses(iterations) {
+      const out: DenoPasses = { wasm: [], ts: [] };
+      for (let i = 0; i < iterations; i++) {
+        let t0 = performance.now();
+        wasmPass();
+        out.wasm.push((performance.now() - t0) * 1e6);
+        t0 = performance.now();
+        tsPass();
+        out.ts.push((performance.now() - t0) * 1e6);
+      }
+      return out;
+    },
   };
 }
 
-/** All four decoders on the recorded `file`. */
+/**
+ * All four decoders on the recorded `file`, in `rounds` rounds that
+ * alternate the Deno decoders and the C tool, so that all of them see the
+ * same spells of machine load. Each decoder's figure is the median over the
+ * rounds of its per-round median pass; "best" is its fastest pass.
+ */
 export async function decodeCosts(
   file: string,
   iterations: number,
+  rounds = 5,
 ): Promise<DecodeResult> {
   const bytes = await Deno.readFile(file);
-  const deno = denoCosts(bytes, iterations);
-  const c = await new Proc([
-    PROGRAMS.decodeBench,
-    file,
-    "--iterations",
-    String(iterations),
-    "--batch",
-    String(BATCH),
-  ], 300_000).result();
-  if (c.code !== 0 || !c.json) {
-    throw new Error(
-      `streamprof-decode-bench failed (exit ${c.code}): ${c.stderr}`,
-    );
-  }
-  if (Number(c.json.events) !== deno.events) {
-    throw new Error(
-      `C decoders saw ${c.json.events} events, Deno ${deno.events}`,
-    );
-  }
-  const cCost = (key: string, label: string): DecodeCost => {
-    const v = c.json![key] as Record<string, number>;
-    return {
-      decoder: label,
-      medianNs: v.median_ns_per_event,
-      bestNs: v.best_ns_per_event,
-    };
+  const deno = denoDecoders(bytes);
+  const perRound: Record<string, number[]> = {};
+  const best: Record<string, number> = {};
+  const add = (decoder: string, medianNs: number, bestNs: number) => {
+    (perRound[decoder] ??= []).push(medianNs);
+    best[decoder] = Math.min(best[decoder] ?? Infinity, bestNs);
   };
+  for (let r = 0; r < rounds; r++) {
+    const d = deno.timedPasses(iterations);
+    add(
+      "wasm-deno",
+      median(d.wasm) / deno.events,
+      Math.min(...d.wasm) / deno.events,
+    );
+    add(
+      "ts-dataview",
+      median(d.ts) / deno.events,
+      Math.min(...d.ts) / deno.events,
+    );
+    const c = await new Proc([
+      PROGRAMS.decodeBench,
+      file,
+      "--iterations",
+      String(iterations),
+      "--batch",
+      String(BATCH),
+    ], 300_000).result();
+    if (c.code !== 0 || !c.json) {
+      throw new Error(
+        `streamprof-decode-bench failed (exit ${c.code}): ${c.stderr}`,
+      );
+    }
+    if (Number(c.json.events) !== deno.events) {
+      throw new Error(
+        `C decoders saw ${c.json.events} events, Deno ${deno.events}`,
+      );
+    }
+    for (
+      const [key, label] of [["wasm2c", "wasm2c-c"], [
+        "native_c",
+        "hand-written-c",
+      ]]
+    ) {
+      const v = c.json[key] as Record<string, number>;
+      add(label, v.median_ns_per_event, v.best_ns_per_event);
+    }
+  }
+  const cost = (decoder: string): DecodeCost => ({
+    decoder,
+    medianNs: median(perRound[decoder]),
+    bestNs: best[decoder],
+    roundsNs: perRound[decoder],
+  });
   return {
     file,
     bytes: bytes.byteLength,
     events: deno.events,
     iterations,
-    costs: [
-      {
-        decoder: "wasm-deno",
-        medianNs: deno.wasm.median,
-        bestNs: deno.wasm.best,
-      },
-      cCost("wasm2c", "wasm2c-c"),
-      cCost("native_c", "hand-written-c"),
-      {
-        decoder: "ts-dataview",
-        medianNs: deno.ts.median,
-        bestNs: deno.ts.best,
-      },
-    ],
+    rounds,
+    costs: ["wasm-deno", "wasm2c-c", "hand-written-c", "ts-dataview"].map(cost),
   };
 }

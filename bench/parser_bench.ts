@@ -5,18 +5,21 @@
 // 1 ns/event). Groups make Deno print comparisons against each baseline:
 // - decode: WASM walk vs a tight TS DataView loop doing the same work
 //   (bench/run.ts TsDecoder; baseline);
-// - push: single pushRaw calls from TS (baseline) vs pushing inside WASM
-//   while walking (walk toRing), and the copy of a decoded batch into the
-//   ring alone (pushBatch; the decode before it is not timed).
+// - push: single pushRaw calls from TS (baseline) vs a batch push inside
+//   WASM (pushBatch of a decoded 8,192-event batch, repeated to ~1M events;
+//   the decode before it is not timed), and decoding and pushing in one
+//   walk (walk toRing).
 // bench/run.ts times the same functions with its own loops and targets.
 import {
-  batchPush,
   BENCH_EVENTS,
-  pushBatchOnly,
+  decodePushBatch,
+  PUSH_BATCH_EVENTS,
+  pushBatches,
   setup,
   singlePushes,
   tsDecode,
   verify,
+  walkToRing,
   wasmDecode,
 } from "./run.ts";
 
@@ -51,20 +54,20 @@ Deno.bench({
 });
 
 Deno.bench({
-  name: "push: batch inside wasm (walk toRing)",
+  name: "push: batch inside wasm (pushBatch of 8192-event batches)",
   group: "push",
-  fn() {
-    if (batchPush(s) !== s.len) throw new Error("walk toRing stopped early");
+  fn(b) {
+    if (s.parser.batchLength !== PUSH_BATCH_EVENTS) decodePushBatch(s);
+    b.start();
+    pushBatches(s, BENCH_EVENTS);
+    b.end();
   },
 });
 
 Deno.bench({
-  name: "push: pushBatch from the batch area (copy only)",
+  name: "push: decode and push in one walk (walk toRing)",
   group: "push",
-  fn(b) {
-    if (s.parser.batchLength !== s.events) wasmDecode(s);
-    b.start();
-    pushBatchOnly(s);
-    b.end();
+  fn() {
+    if (walkToRing(s) !== s.len) throw new Error("walk toRing stopped early");
   },
 });
