@@ -695,7 +695,9 @@ function preflight(o: Options): string | null {
     return "needs root (loading BPF programs and system-wide perf events)";
   }
   const need = [PROGRAMS.consumerC, PROGRAMS.stressgen, PROGRAMS.burn];
-  if (o.sections.has("decode")) need.push(PROGRAMS.decodeBench);
+  if (o.sections.has("decode")) {
+    need.push(PROGRAMS.decodeBench, PROGRAMS.nativeWalkerLib);
+  }
   for (const p of need) {
     try {
       Deno.statSync(p);

@@ -22,6 +22,7 @@ export const PROGRAMS = {
   stressgen: `${HARNESS}/streamprof-stressgen`,
   burn: `${HARNESS}/streamprof-burn`,
   decodeBench: `${HARNESS}/streamprof-decode-bench`,
+  nativeWalkerLib: `${HARNESS}/libstreamprof-native-walker.so`,
 };
 
 /** One consumer under test. */

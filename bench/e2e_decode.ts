@@ -106,10 +106,61 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Per-pass ns of the two Deno decoders, from `timedPasses`. */
+/** Per-pass ns of the decoders run inside Deno, from `timedPasses`. */
 interface DenoPasses {
   wasm: number[];
   ts: number[];
+  /** The hand-written C walker called through FFI, same bytes, same process. */
+  cFfi: number[];
+}
+
+/**
+ * The hand-written C walker (harness-c/native_walker.c, built -O2 as a
+ * shared library) driven through Deno FFI over the same bytes, in the WASM
+ * parser's own memory, so that the WASM/C comparison is an interleaved A/B
+ * in one process. One FFI call per batch of 8192 events: its ~100 ns is
+ * ~0.01 ns per event.
+ */
+function nativeWalker(memory: WebAssembly.Memory, at: number, len: number) {
+  const lib = Deno.dlopen(PROGRAMS.nativeWalkerLib, {
+    native_walker_size: { parameters: [], result: "usize" },
+    native_walker_init: {
+      parameters: ["buffer", "buffer", "u32"],
+      result: "void",
+    },
+    native_walker_reset_stream: { parameters: ["buffer"], result: "void" },
+    native_walker_walk: {
+      parameters: ["buffer", "pointer", "u32"],
+      result: "u32",
+    },
+  });
+  const s = lib.symbols;
+  const walker = new Uint8Array(Number(s.native_walker_size()));
+  const batch = new Uint8Array(BATCH * 32);
+  s.native_walker_init(walker, batch, BATCH);
+  // struct wasm_walk_stats comes first: u32 events at 0, out_of_order at 20.
+  const stats = new Uint32Array(walker.buffer, 0, 6);
+  // The memory never grows after the parser's init, so this stays valid.
+  const base = Deno.UnsafePointer.of(new Uint8Array(memory.buffer, at, len));
+  const pass = () => {
+    s.native_walker_reset_stream(walker);
+    let off = 0, events = 0, ooo = 0;
+    while (off < len) {
+      const n = s.native_walker_walk(
+        walker,
+        Deno.UnsafePointer.create(Deno.UnsafePointer.value(base) + BigInt(off)),
+        len - off,
+      );
+      events += stats[0];
+      ooo += stats[5];
+      if (n === 0) break;
+      off += n;
+    }
+    return { off, events, ooo };
+  };
+  // The walker keeps a pointer to `batch`: hold it until the library closes,
+  // so the collector cannot free the memory C writes into.
+  return { pass, close: () => lib.close(), buffers: [walker, batch] };
 }
 
 /**
@@ -120,6 +171,7 @@ interface DenoPasses {
 function denoDecoders(bytes: Uint8Array): {
   events: number;
   timedPasses: (iterations: number) => DenoPasses;
+  close: () => void;
 } {
   const parser = ProfileParser.fromModule(
     new WebAssembly.Module(
@@ -160,33 +212,42 @@ function denoDecoders(bytes: Uint8Array): {
     }
     return { off, events, ooo };
   };
-  // Warm up (JIT tiers, caches) and check both see the same stream.
-  let w = wasmPass(), t = tsPass();
+  const native = nativeWalker(parser.memory, at, len);
+  // Warm up (JIT tiers, caches) and check all three see the same stream.
+  let w = wasmPass(), t = tsPass(), c = native.pass();
   for (let i = 0; i < 5; i++) {
     w = wasmPass();
     t = tsPass();
+    c = native.pass();
   }
-  if (w.off !== t.off || w.events !== t.events || w.ooo !== t.ooo) {
+  const same = (a: typeof w, b: typeof w) =>
+    a.off === b.off && a.events === b.events && a.ooo === b.ooo;
+  if (!same(w, t) || !same(w, c)) {
+    native.close();
     throw new Error(
-      `WASM and TS decoders disagree: ${JSON.stringify(w)} vs ${
+      `decoders disagree: WASM ${JSON.stringify(w)}, TS ${
         JSON.stringify(t)
-      }`,
+      }, C ${JSON.stringify(c)}`,
     );
   }
   return {
     events: w.events,
     timedPasses(iterations) {
-      const out: DenoPasses = { wasm: [], ts: [] };
+      const out: DenoPasses = { wasm: [], ts: [], cFfi: [] };
       for (let i = 0; i < iterations; i++) {
         let t0 = performance.now();
         wasmPass();
         out.wasm.push((performance.now() - t0) * 1e6);
+        t0 = performance.now();
+        native.pass();
+        out.cFfi.push((performance.now() - t0) * 1e6);
         t0 = performance.now();
         tsPass();
         out.ts.push((performance.now() - t0) * 1e6);
       }
       return out;
     },
+    close: native.close,
   };
 }
 
@@ -209,45 +270,54 @@ export async function decodeCosts(
     (perRound[decoder] ??= []).push(medianNs);
     best[decoder] = Math.min(best[decoder] ?? Infinity, bestNs);
   };
-  for (let r = 0; r < rounds; r++) {
-    const d = deno.timedPasses(iterations);
-    add(
-      "wasm-deno",
-      median(d.wasm) / deno.events,
-      Math.min(...d.wasm) / deno.events,
-    );
-    add(
-      "ts-dataview",
-      median(d.ts) / deno.events,
-      Math.min(...d.ts) / deno.events,
-    );
-    const c = await new Proc([
-      PROGRAMS.decodeBench,
-      file,
-      "--iterations",
-      String(iterations),
-      "--batch",
-      String(BATCH),
-    ], 300_000).result();
-    if (c.code !== 0 || !c.json) {
-      throw new Error(
-        `streamprof-decode-bench failed (exit ${c.code}): ${c.stderr}`,
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const d = deno.timedPasses(iterations);
+      add(
+        "hand-written-c-ffi",
+        median(d.cFfi) / deno.events,
+        Math.min(...d.cFfi) / deno.events,
       );
-    }
-    if (Number(c.json.events) !== deno.events) {
-      throw new Error(
-        `C decoders saw ${c.json.events} events, Deno ${deno.events}`,
+      add(
+        "wasm-deno",
+        median(d.wasm) / deno.events,
+        Math.min(...d.wasm) / deno.events,
       );
+      add(
+        "ts-dataview",
+        median(d.ts) / deno.events,
+        Math.min(...d.ts) / deno.events,
+      );
+      const c = await new Proc([
+        PROGRAMS.decodeBench,
+        file,
+        "--iterations",
+        String(iterations),
+        "--batch",
+        String(BATCH),
+      ], 300_000).result();
+      if (c.code !== 0 || !c.json) {
+        throw new Error(
+          `streamprof-decode-bench failed (exit ${c.code}): ${c.stderr}`,
+        );
+      }
+      if (Number(c.json.events) !== deno.events) {
+        throw new Error(
+          `C decoders saw ${c.json.events} events, Deno ${deno.events}`,
+        );
+      }
+      for (
+        const [key, label] of [["wasm2c", "wasm2c-c"], [
+          "native_c",
+          "hand-written-c",
+        ]]
+      ) {
+        const v = c.json[key] as Record<string, number>;
+        add(label, v.median_ns_per_event, v.best_ns_per_event);
+      }
     }
-    for (
-      const [key, label] of [["wasm2c", "wasm2c-c"], [
-        "native_c",
-        "hand-written-c",
-      ]]
-    ) {
-      const v = c.json[key] as Record<string, number>;
-      add(label, v.median_ns_per_event, v.best_ns_per_event);
-    }
+  } finally {
+    deno.close();
   }
   const cost = (decoder: string): DecodeCost => ({
     decoder,
@@ -261,6 +331,12 @@ export async function decodeCosts(
     events: deno.events,
     iterations,
     rounds,
-    costs: ["wasm-deno", "wasm2c-c", "hand-written-c", "ts-dataview"].map(cost),
+    costs: [
+      "wasm-deno",
+      "hand-written-c-ffi",
+      "wasm2c-c",
+      "hand-written-c",
+      "ts-dataview",
+    ].map(cost),
   };
 }

@@ -15,6 +15,11 @@
 #define BUSY_BIT (1u << 31)
 #define DISCARD_BIT (1u << 30)
 
+size_t native_walker_size(void)
+{
+	return sizeof(struct native_walker);
+}
+
 void native_walker_init(struct native_walker *w, struct profile_event *batch,
 			uint32_t batch_capacity)
 {
@@ -49,11 +54,12 @@ uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 	while (len - off >= HDR_SIZE) {
 		/* Fast path: a run of committed 32-byte event records. */
 		uint32_t room = (len - off) / rec;
-		uint32_t run_start = off, run_end, hdr, rec_len, total;
+		uint32_t run_start = off, run_end, hdr, rec_len, total, seen;
 
 		if (w->batch_capacity - written < room)
 			room = w->batch_capacity - written;
 		run_end = off + room * rec;
+		seen = 0;
 		while (off < run_end) {
 			const uint8_t *ev = data + off + HDR_SIZE;
 			uint32_t cpu;
@@ -72,14 +78,14 @@ uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 				c->events++;
 				c->out_of_order += ts < c->last_ts;
 				c->last_ts = ts;
-			} else {
-				bad_cpu++;
+				seen++;
 			}
 			memcpy(out++, ev, PROFILE_EVENT_SIZE);
 			off += rec;
 		}
 		events += (off - run_start) / rec;
 		written += (off - run_start) / rec;
+		bad_cpu += (off - run_start) / rec - seen;
 
 		/* Slow path: one record that is not a plain event, or the end. */
 		if (len - off < HDR_SIZE)

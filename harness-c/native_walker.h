@@ -36,6 +36,8 @@ struct native_walker {
 	uint32_t batch_capacity;
 };
 
+/* sizeof(struct native_walker), for hosts that allocate it (Deno FFI). */
+size_t native_walker_size(void);
 /* Zeroes everything; `batch` holds batch_capacity events. */
 void native_walker_init(struct native_walker *w, struct profile_event *batch,
 			uint32_t batch_capacity);
