@@ -444,15 +444,29 @@ function printDecode(d: DecodeResult): void {
     }), batches of 8192; ${d.rounds} rounds of ${d.iterations} passes, Deno and C alternating; median of the round medians\n`,
   );
   const c = d.costs.find((x) => x.decoder === "hand-written-c")!.medianNs;
+  const cFfi = d.costs.find((x) => x.decoder === "hand-written-c-ffi")!
+    .medianNs;
   console.log(formatTable(
-    ["decoder", "median ns/event", "best ns/event", "vs hand-written C"],
+    [
+      "decoder",
+      "median ns/event",
+      "best ns/event",
+      "vs C, same process",
+      "vs C, own process",
+    ],
     d.costs.map((x) => [
       x.decoder,
       x.medianNs.toFixed(2),
       x.bestNs.toFixed(2),
+      `${(x.medianNs / cFfi).toFixed(2)}x`,
       `${(x.medianNs / c).toFixed(2)}x`,
     ]),
   ));
+  console.log(
+    "\nhand-written-c-ffi: harness-c/native_walker.c (-O2) called through Deno FFI on the same bytes,\n" +
+      "interleaved with the WASM passes in this process; hand-written-c: the same code in\n" +
+      "streamprof-decode-bench, its own process. The goal is judged against the faster of the two.",
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -630,7 +644,11 @@ function goals(
   }
   if (dec) {
     const w = dec.costs.find((x) => x.decoder === "wasm-deno")!.medianNs;
-    const c = dec.costs.find((x) => x.decoder === "hand-written-c")!.medianNs;
+    // The stricter baseline: the faster of the two hand-written C figures.
+    const c = Math.min(
+      ...dec.costs.filter((x) => x.decoder.startsWith("hand-written-c"))
+        .map((x) => x.medianNs),
+    );
     out["WASM decode within 1.3x of hand-written C"] = {
       value: `${w.toFixed(2)} vs ${c.toFixed(2)} ns = ${(w / c).toFixed(2)}x`,
       met: w <= 1.3 * c,

@@ -76,7 +76,8 @@ uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 				if (c->events == 0)
 					w->touched[touched++] = cpu;
 				c->events++;
-				c->out_of_order += ts < c->last_ts;
+				if (ts < c->last_ts)
+					c->out_of_order++;
 				c->last_ts = ts;
 				seen++;
 			}
