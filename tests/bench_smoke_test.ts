@@ -1,0 +1,105 @@
+// The benchmarks still run and their decoders still agree: a small run of
+// `deno task bench` and of the decode section of `bench:e2e` (which records
+// real ring data from the stress BPF program, so it needs BPF). Each bench
+// checks that its decoders decode the same stream before timing anything and
+// exits non-zero if they do not; here only that and the shape of the JSON
+// are asserted, never a time.
+import assert from "node:assert/strict";
+import { assertBpf, bpfIgnore } from "./kernel/require_bpf.ts";
+
+const DENO = Deno.execPath();
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function run(args: string[]): Promise<{ code: number; out: string }> {
+  const p = await new Deno.Command(DENO, {
+    args: ["run", "-A", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: p.code,
+    out: dec.decode(p.stdout) + dec.decode(p.stderr),
+  };
+}
+
+Deno.test("bench: the parser benchmark runs, its decoders agree", async () => {
+  const json = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    const r = await run([
+      "bench/run.ts",
+      "--events",
+      "20000",
+      "--runs",
+      "1",
+      "--json",
+      json,
+    ]);
+    assert.equal(r.code, 0, r.out);
+    const j = JSON.parse(await Deno.readTextFile(json));
+    assert.equal(j.events, 20000);
+    for (
+      const k of [
+        "wasmDecodeNs",
+        "tsDecodeNs",
+        "singlePushNs",
+        "batchPushNs",
+        "walkToRingNs",
+      ]
+    ) {
+      assert.ok(j[k] > 0, `${k} = ${j[k]}`);
+    }
+    assert.deepEqual(Object.keys(j.met).sort(), [
+      "batchPushNs",
+      "decodeRatio",
+      "singlePushNs",
+    ]);
+  } finally {
+    await Deno.remove(json);
+  }
+});
+
+Deno.test({
+  name:
+    "bench: bench:e2e decode section records real ring data; all five decoders agree",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const json = await Deno.makeTempFile({ suffix: ".json" });
+    try {
+      const r = await run([
+        "bench/e2e.ts",
+        "--sections",
+        "decode",
+        "--decode-events",
+        "20000",
+        "--decode-iterations",
+        "2",
+        "--json",
+        json,
+      ]);
+      assert.equal(r.code, 0, r.out);
+      const j = JSON.parse(await Deno.readTextFile(json));
+      // About one second of the stress source at 20k/s.
+      assert.ok(j.decode.events > 5000, `events ${j.decode.events}`);
+      assert.deepEqual(
+        j.decode.costs.map((c: { decoder: string }) => c.decoder),
+        [
+          "wasm-deno",
+          "hand-written-c-ffi",
+          "wasm2c-c",
+          "hand-written-c",
+          "ts-dataview",
+        ],
+      );
+      for (const c of j.decode.costs) {
+        assert.equal(c.roundsNs.length, j.decode.rounds);
+        assert.ok(c.medianNs > 0 && c.bestNs > 0, JSON.stringify(c));
+      }
+      assert.ok("WASM decode within 1.3x of hand-written C" in j.goals);
+    } finally {
+      await Deno.remove(json);
+    }
+  },
+});
