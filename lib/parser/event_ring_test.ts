@@ -217,3 +217,48 @@ Deno.test("ring: pushRaw keeps full 64-bit timestamps and sign of fields", () =>
   p.ring.push(e);
   assert.deepStrictEqual(p.ring.snapshot(), [e, e]);
 });
+
+// Hosts other than JS (C through wasm2c, say) push with the module's own
+// ringPush export; EventRing.pushRaw writes the same slots from JS. Both must
+// leave the same ring, wrap-around and overwritten count included.
+Deno.test("ring: the module's ringPush export and JS pushRaw leave the same ring", () => {
+  const cap = 7;
+  const raw = new WebAssembly.Instance(MODULE, {}).exports as unknown as {
+    memory: WebAssembly.Memory;
+    init(r: number, b: number, i: number, m: number, a: number): number;
+    ringPush(...fields: number[]): void;
+    ringLength(): number;
+    ringHead(): number;
+    ringOverwrittenCount(): number;
+    ringPtr(): number;
+  };
+  // The same init arguments as parser(cap): the same layout, so the ring
+  // sits at the same offset in both memories.
+  assert.equal(raw.init(cap, 4096, 1 << 16, 0, 65536), 0);
+  const p = parser(cap);
+  const list = events(20, 3);
+  for (const e of list) {
+    const lo = Number(e.timestampNs & 0xffffffffn);
+    const hi = Number(e.timestampNs >> 32n);
+    raw.ringPush(
+      lo,
+      hi,
+      e.pid,
+      e.tid,
+      e.userStackId,
+      e.kernelStackId,
+      e.cpu,
+      e.flags,
+    );
+    pushRaw(p.ring, e);
+  }
+  assert.equal(raw.ringLength(), p.ring.length);
+  assert.equal(raw.ringOverwrittenCount(), p.ring.overwritten);
+  assert.equal(p.ring.overwritten, 20 - cap);
+  // Same slots, byte for byte (so the same head), and the same order.
+  const bytes = (m: WebAssembly.Memory) =>
+    Array.from(new Uint8Array(m.buffer, raw.ringPtr() >>> 0, cap * 32));
+  assert.deepStrictEqual(bytes(raw.memory), bytes(p.memory));
+  assert.equal(raw.ringHead(), 20 % cap);
+  assert.deepStrictEqual(p.ring.snapshot(), list.slice(20 - cap));
+});
