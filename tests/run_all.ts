@@ -108,9 +108,11 @@ const plainSummary =
 
 await step("format", [DENO, "fmt", "--check"]);
 await step("lint", [DENO, "lint"]);
+// --doc: the examples in doc comments are type-checked, and run below.
 await step("types", [
   DENO,
   "check",
+  "--doc",
   "mod.ts",
   "cli.ts",
   "lib/",
@@ -119,7 +121,7 @@ await step("types", [
 ]);
 await counted(
   "deno tests (unit, property, fuzz, real kernel)",
-  [DENO, "test", "-A", "--no-check", "lib/", "tests/"],
+  [DENO, "test", "-A", "--no-check", "--doc", "mod.ts", "lib/", "tests/"],
   denoSummary,
 );
 try {

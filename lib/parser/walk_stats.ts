@@ -4,8 +4,10 @@
  * @example
  * ```ts
  * import type { WalkStats } from "./walk_stats.ts";
- * const s: WalkStats | undefined = undefined;
- * console.log(s?.stop ?? "none");
+ * import { ProfileParser } from "./wasm_parser.ts";
+ * const parser = await ProfileParser.create();
+ * const s: WalkStats = parser.walk(new Uint8Array(0));
+ * console.log(s.stop, s.events); // "end" 0
  * ```
  * @module
  */

@@ -75,6 +75,8 @@ export type Need =
  *
  * @example
  * ```ts
+ * import { findVm, loadVmTable } from "./vms.ts";
+ * const table = await loadVmTable();
  * vmNeeds(table, findVm(table, "default")).map((n) => n.key);
  * // ["deb/arm64/linux-image-6.12.117+deb13-arm64-unsigned=6.12.117-1", "deb/arm64/libc6", ..., "npm/@deno/linux-arm64-glibc@2.9.6"]
  * ```
@@ -115,6 +117,8 @@ export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
  *
  * @example
  * ```ts
+ * import { loadVmTable } from "./vms.ts";
+ * const table = await loadVmTable();
  * archSuites(table, "arm64"); // ["bookworm", "bookworm-updates", "bookworm-security", "trixie", "bullseye"]
  * ```
  */
@@ -188,6 +192,9 @@ export interface CacheStatus {
  *
  * @example
  * ```ts
+ * import { findVm, loadVmTable } from "./vms.ts";
+ * const table = await loadVmTable();
+ * const vm = findVm(table, "default");
  * (await cacheStatus(table, vm)).cached; // false before the first run
  * ```
  */
@@ -354,7 +361,7 @@ class AptTree {
  * downloads nothing. Throws when a download fails or a checksum differs.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const a = await ensureVmArtifacts(table, findVm(table, "default"), { log: console.log });
  * a.path(a.kernelDeb); // "/root/.cache/streamprof/vm/debs/arm64/linux-image-…deb"
  * ```
@@ -404,7 +411,8 @@ export async function ensureVmArtifacts(
  * Re-checks a cached artifact's SHA-256; throws naming the file to delete.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // a: the artifacts ensureVmArtifacts returned
  * await verifyArtifact(vmCacheRoot(), a.deno);
  * ```
  */

@@ -170,7 +170,7 @@ function wanted(rel: string, triplet: string): boolean {
  * their SHA-256 before returning them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const art = await ensureVmArtifacts(table, vm);
  * const img = await buildVmImages(table, vm, art, { root: vmCacheRoot(), log: console.log });
  * img.initramfs; // "/root/.cache/streamprof/vm/build/default/initramfs.cpio"

@@ -35,7 +35,8 @@ export function compressionOf(b: Uint8Array): PayloadFormat | undefined {
  * `setup_sects` at 0x1f1, `payload_offset`/`payload_length` at 0x248/0x24c).
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // needs files from an unpacked kernel package (the VM cache)
  * const p = bzImagePayload(await Deno.readFile("vmlinuz-6.1.0-56-amd64"));
  * p.format; // "xz"
  * ```
@@ -68,7 +69,8 @@ export function bzImagePayload(
  * (`XEN_ELFNOTE_PHYS32_ENTRY`), which lets QEMU boot the ELF directly.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // needs files from an unpacked kernel package (the VM cache)
  * hasPvhNote(await Deno.readFile("vmlinux")); // true on Debian's x86_64 kernels
  * ```
  */
@@ -148,7 +150,8 @@ export interface KernelImage {
  * Writes the boot image for `arch` from a Debian `vmlinuz` to `outPath`.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // needs files from an unpacked kernel package (the VM cache)
  * await prepareKernelImage("/tmp/k/boot/vmlinuz-6.1.0-56-amd64", "/tmp/kernel", "x86_64");
  * // { path: "/tmp/kernel", kind: "vmlinux-pvh" }
  * ```

@@ -12,7 +12,8 @@
  * `key=value` strings, several values per key possible.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // needs files from an unpacked kernel package (the VM cache)
  * const info = modinfo(await Deno.readFile("9p.ko"));
  * info.depends; // ["netfs,9pnet"]
  * ```
@@ -132,7 +133,8 @@ export function loadOrder(
  * host's `xz`/`zstd`/`gzip`.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // needs files from an unpacked kernel package (the VM cache)
  * const elf = await readModule("/tmp/k/lib/modules/6.12/kernel/fs/9p/9p.ko.xz");
  * ```
  */
@@ -175,7 +177,8 @@ export interface ResolvedModules extends Omit<LoadOrder, "order"> {
  * (`.../lib/modules/<kver>`), in load order, decompressed.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // needs files from an unpacked kernel package (the VM cache)
  * const r = await resolveKernelModules("/tmp/k/usr/lib/modules/6.12.117+deb13-arm64", ["9p", "9pnet_virtio"]);
  * r.modules.map((m) => m.name); // ["netfs", "9pnet", "9p", "9pnet_virtio"]
  * ```

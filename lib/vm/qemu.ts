@@ -54,6 +54,8 @@ export function kernelCmdline(arch: VmSpec["arch"], extra: string[] = []) {
  *
  * @example
  * ```ts
+ * import { findVm, loadVmTable } from "./vms.ts";
+ * const vm = findVm(await loadVmTable(), "default");
  * const [bin, args] = qemuArgs(vm, { accel: "tcg", kernel: "k", initramfs: "i", projectDir: "/p", resultsDir: "/r" });
  * bin; // "qemu-system-aarch64"
  * args.includes("virt"); // true
@@ -174,6 +176,8 @@ export function kvmWorks(): Promise<boolean> {
  *
  * @example
  * ```ts
+ * import { findVm, loadVmTable } from "./vms.ts";
+ * const vm = findVm(await loadVmTable(), "default");
  * await chooseAccel(vm, "auto"); // "tcg" here
  * ```
  */
@@ -259,7 +263,8 @@ function installSignals() {
  * every QEMU started here and exit 130; if this process dies, QEMU dies too.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // bin, args: from qemuArgs
  * const res = await runQemu({ bin, args, onLine: console.log, check: () => undefined });
  * res.code; // 0
  * ```

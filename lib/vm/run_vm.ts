@@ -133,7 +133,7 @@ const secs = (ms: number) => Math.round(ms / 10) / 100;
  * (missing QEMU, download failure).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await runVm(table, findVm(table, "default"), {
  *   guestCmd: SMOKE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 120, accel: "auto",
  * });
@@ -305,7 +305,7 @@ export async function runVm(
  * table), from the project root, with the running Deno first on PATH.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const h = await runHost({ guestCmd: VALIDATE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 0, accel: "auto" });
  * h.kernel; // "6.18.44-…"
  * ```

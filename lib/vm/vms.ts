@@ -217,6 +217,7 @@ export async function loadVmTable(
  *
  * @example
  * ```ts
+ * const table = await loadVmTable();
  * findVm(table, "profiler-x86").kernel.suite; // "bookworm-security"
  * ```
  */
