@@ -4,7 +4,8 @@
 // in milliseconds reads directly as nanoseconds per event (1 ms/iter =
 // 1 ns/event). Groups make Deno print comparisons against each baseline:
 // - decode: WASM walk vs a tight TS DataView loop doing the same work
-//   (bench/run.ts TsDecoder; baseline);
+//   (bench/run.ts TsDecoder; baseline), and the plain reference decoder of
+//   lib/parser (an object per event);
 // - push: single pushRaw calls from TS (baseline) vs a batch push inside
 //   WASM (pushBatch of a decoded 8,192-event batch, repeated to ~1M events;
 //   the decode before it is not timed), and decoding and pushing in one
@@ -15,6 +16,7 @@ import {
   decodePushBatch,
   PUSH_BATCH_EVENTS,
   pushBatches,
+  referenceDecode,
   setup,
   singlePushes,
   tsDecode,
@@ -41,6 +43,16 @@ Deno.bench({
   group: "decode",
   fn() {
     if (wasmDecode(s) !== s.len) throw new Error("wasm decode stopped early");
+  },
+});
+
+Deno.bench({
+  name: "decode 1M records: ts reference decoder (objects)",
+  group: "decode",
+  fn() {
+    if (referenceDecode(s) !== s.events) {
+      throw new Error("reference decode stopped early");
+    }
   },
 });
 

@@ -43,6 +43,7 @@ Deno.test("bench: the parser benchmark runs, its decoders agree", async () => {
       const k of [
         "wasmDecodeNs",
         "tsDecodeNs",
+        "referenceDecodeNs",
         "singlePushNs",
         "batchPushNs",
         "walkToRingNs",
