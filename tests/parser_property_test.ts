@@ -12,6 +12,7 @@ import {
   assertRing,
   buildStream,
   type Piece,
+  rawFields,
   RingModel,
   walkBoth,
   WASM_MODULE,
@@ -160,16 +161,7 @@ Deno.test("property: encode/decode round trip for arbitrary field values", () =>
       const r = walkBoth(p, recs, new Map(), { toRing: true });
       assert.deepStrictEqual(r.events, list);
       p.ring.push(e);
-      p.ring.pushRaw(
-        Number(e.timestampNs & 0xffffffffn),
-        Number(e.timestampNs >> 32n),
-        e.pid,
-        e.tid,
-        e.userStackId,
-        e.kernelStackId,
-        e.cpu,
-        e.flags,
-      );
+      p.ring.pushRaw(...rawFields(e));
       assert.deepStrictEqual(p.ring.latest(2), [e, e]);
     }),
     { numRuns: RUNS },
@@ -310,16 +302,7 @@ Deno.test("property: the overwrite ring behaves as the array model", () => {
               model.push(o.e);
               break;
             case "pushRaw":
-              p.ring.pushRaw(
-                Number(o.e.timestampNs & 0xffffffffn),
-                Number(o.e.timestampNs >> 32n),
-                o.e.pid,
-                o.e.tid,
-                o.e.userStackId,
-                o.e.kernelStackId,
-                o.e.cpu,
-                o.e.flags,
-              );
+              p.ring.pushRaw(...rawFields(o.e));
               model.push(o.e);
               break;
             case "walk":

@@ -9,6 +9,7 @@ import {
   ev,
   events,
   type Piece,
+  rawFields,
   RingModel,
   walkBoth,
   WASM_MODULE,
@@ -29,16 +30,7 @@ function parser(ringCapacity: number, batchCapacity = 4096): ProfileParser {
 }
 
 function pushRaw(ring: EventRing, e: ProfileEvent): void {
-  ring.pushRaw(
-    Number(e.timestampNs & 0xffffffffn),
-    Number(e.timestampNs >> 32n),
-    e.pid,
-    e.tid,
-    e.userStackId,
-    e.kernelStackId,
-    e.cpu,
-    e.flags,
-  );
+  ring.pushRaw(...rawFields(e));
 }
 
 /** Checks latest(n) for the interesting n against the model. */
@@ -238,18 +230,7 @@ Deno.test("ring: the module's ringPush export and JS pushRaw leave the same ring
   const p = parser(cap);
   const list = events(20, 3);
   for (const e of list) {
-    const lo = Number(e.timestampNs & 0xffffffffn);
-    const hi = Number(e.timestampNs >> 32n);
-    raw.ringPush(
-      lo,
-      hi,
-      e.pid,
-      e.tid,
-      e.userStackId,
-      e.kernelStackId,
-      e.cpu,
-      e.flags,
-    );
+    raw.ringPush(...rawFields(e));
     pushRaw(p.ring, e);
   }
   assert.equal(raw.ringLength(), p.ring.length);

@@ -52,6 +52,32 @@ export function ev(p: Partial<ProfileEvent> = {}): ProfileEvent {
   };
 }
 
+/**
+ * An event as the eight numbers `pushRaw` (and the module's `ringPush`)
+ * take: the timestamp as its low and high u32 halves, then the fields.
+ */
+export function rawFields(e: ProfileEvent): [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+] {
+  return [
+    Number(e.timestampNs & 0xffffffffn),
+    Number(e.timestampNs >> 32n),
+    e.pid,
+    e.tid,
+    e.userStackId,
+    e.kernelStackId,
+    e.cpu,
+    e.flags,
+  ];
+}
+
 /** `count` distinct events with increasing timestamps, spread over CPUs. */
 export function events(count: number, cpus = 4, base = 1n): ProfileEvent[] {
   const out: ProfileEvent[] = [];
