@@ -229,14 +229,11 @@ export function maxCpus(): u32 {
   store<u64>(ringStatePtr, (<u64>len << 32) | <u64>h, RS_HEAD);
 }
 
-@inline function ringPushFrom(src: usize): void {
-  copyEvent(ringPtr_ + <usize>load<u32>(ringStatePtr, RS_HEAD) * EVENT_SIZE, src);
-  ringAdvance();
-}
-
 /**
- * Pushes one event given as fields. The timestamp comes as two u32 halves so
- * that JS callers pass plain numbers rather than building a BigInt per call.
+ * Pushes one event given as fields, for hosts that push through the module
+ * (C via wasm2c, say; the JS wrapper writes the slot itself, see
+ * EventRing.pushRaw). The timestamp comes as two u32 halves so that callers
+ * without i64 arguments pass plain numbers.
  */
 export function ringPush(
   tsLo: u32,
