@@ -115,13 +115,50 @@ interface DenoPasses {
 }
 
 /**
+ * One decoder as a whole pass needs it: `walk` decodes from byte `off` of
+ * the recorded stream (at most `left` bytes, one batch) and returns the
+ * bytes it consumed; `events` and `outOfOrder` report that last walk.
+ */
+interface Walker {
+  reset(): void;
+  walk(off: number, left: number): number;
+  events(): number;
+  outOfOrder(): number;
+}
+
+/** Result of one pass over the whole stream, for the agreement check. */
+interface PassResult {
+  off: number;
+  events: number;
+  ooo: number;
+}
+
+/** Decodes the whole `len`-byte stream with `w`, batch after batch. */
+function wholePass(w: Walker, len: number): PassResult {
+  w.reset();
+  let off = 0, events = 0, ooo = 0;
+  while (off < len) {
+    const n = w.walk(off, len - off);
+    events += w.events();
+    ooo += w.outOfOrder();
+    if (n === 0) break;
+    off += n;
+  }
+  return { off, events, ooo };
+}
+
+/**
  * The hand-written C walker (harness-c/native_walker.c, built -O2 as a
  * shared library) driven through Deno FFI over the same bytes, in the WASM
  * parser's own memory, so that the WASM/C comparison is an interleaved A/B
  * in one process. One FFI call per batch of 8192 events: its ~100 ns is
  * ~0.01 ns per event.
  */
-function nativeWalker(memory: WebAssembly.Memory, at: number, len: number) {
+function nativeWalker(
+  memory: WebAssembly.Memory,
+  at: number,
+  len: number,
+): Walker & { close(): void; batch: Uint8Array } {
   const lib = Deno.dlopen(PROGRAMS.nativeWalkerLib, {
     native_walker_size: { parameters: [], result: "usize" },
     native_walker_init: {
@@ -136,37 +173,36 @@ function nativeWalker(memory: WebAssembly.Memory, at: number, len: number) {
   });
   const s = lib.symbols;
   const walker = new Uint8Array(Number(s.native_walker_size()));
+  // The walker keeps a pointer to `batch`: the object below holds it until
+  // the library closes, so the collector cannot free the memory C writes to.
   const batch = new Uint8Array(BATCH * 32);
   s.native_walker_init(walker, batch, BATCH);
   // struct wasm_walk_stats comes first: u32 events at 0, out_of_order at 20.
   const stats = new Uint32Array(walker.buffer, 0, 6);
   // The memory never grows after the parser's init, so this stays valid.
-  const base = Deno.UnsafePointer.of(new Uint8Array(memory.buffer, at, len));
-  const pass = () => {
-    s.native_walker_reset_stream(walker);
-    let off = 0, events = 0, ooo = 0;
-    while (off < len) {
-      const n = s.native_walker_walk(
+  const base = Deno.UnsafePointer.value(
+    Deno.UnsafePointer.of(new Uint8Array(memory.buffer, at, len)),
+  );
+  return {
+    batch,
+    reset: () => s.native_walker_reset_stream(walker),
+    walk: (off, left) =>
+      s.native_walker_walk(
         walker,
-        Deno.UnsafePointer.create(Deno.UnsafePointer.value(base) + BigInt(off)),
-        len - off,
-      );
-      events += stats[0];
-      ooo += stats[5];
-      if (n === 0) break;
-      off += n;
-    }
-    return { off, events, ooo };
+        Deno.UnsafePointer.create(base + BigInt(off)),
+        left,
+      ),
+    events: () => stats[0],
+    outOfOrder: () => stats[5],
+    close: () => lib.close(),
   };
-  // The walker keeps a pointer to `batch`: hold it until the library closes,
-  // so the collector cannot free the memory C writes into.
-  return { pass, close: () => lib.close(), buffers: [walker, batch] };
 }
 
 /**
- * Sets up the WASM parser and the TS walker in Deno on `bytes`, warms them
- * up, checks they see the same stream, and returns the event count and a
- * function that times `iterations` alternating passes of each.
+ * Sets up the WASM parser, the TS walker and the C walker in Deno on
+ * `bytes`, warms them up, checks they see the same stream, and returns the
+ * event count and a function that times `iterations` alternating passes of
+ * each.
  */
 function denoDecoders(bytes: Uint8Array): {
   events: number;
@@ -188,39 +224,30 @@ function denoDecoders(bytes: Uint8Array): {
   const ts = new TsDecoder(BATCH);
   const len = bytes.byteLength;
 
-  const wasmPass = () => {
-    parser.resetStream();
-    let off = 0, events = 0, ooo = 0;
-    while (off < len) {
-      const n = parser.walkAt(at + off, len - off, false, true);
-      events += parser.lastEvents;
-      ooo += parser.lastOutOfOrder;
-      if (n === 0) break;
-      off += n;
-    }
-    return { off, events, ooo };
+  const wasm: Walker = {
+    reset: () => parser.resetStream(),
+    walk: (off, left) => parser.walkAt(at + off, left, false, true),
+    events: () => parser.lastEvents,
+    outOfOrder: () => parser.lastOutOfOrder,
   };
-  const tsPass = () => {
-    ts.resetStream();
-    let off = 0, events = 0, ooo = 0;
-    while (off < len) {
-      const n = ts.walk(view, at + off, len - off);
-      events += ts.events;
-      ooo += ts.outOfOrder;
-      if (n === 0) break;
-      off += n;
-    }
-    return { off, events, ooo };
+  const tsWalker: Walker = {
+    reset: () => ts.resetStream(),
+    walk: (off, left) => ts.walk(view, at + off, left),
+    events: () => ts.events,
+    outOfOrder: () => ts.outOfOrder,
   };
+  const wasmPass = () => wholePass(wasm, len);
+  const tsPass = () => wholePass(tsWalker, len);
   const native = nativeWalker(parser.memory, at, len);
+  const nativePass = () => wholePass(native, len);
   // Warm up (JIT tiers, caches) and check all three see the same stream.
-  let w = wasmPass(), t = tsPass(), c = native.pass();
+  let w = wasmPass(), t = tsPass(), c = nativePass();
   for (let i = 0; i < 5; i++) {
     w = wasmPass();
     t = tsPass();
-    c = native.pass();
+    c = nativePass();
   }
-  const same = (a: typeof w, b: typeof w) =>
+  const same = (a: PassResult, b: PassResult) =>
     a.off === b.off && a.events === b.events && a.ooo === b.ooo;
   if (!same(w, t) || !same(w, c)) {
     native.close();
@@ -239,7 +266,7 @@ function denoDecoders(bytes: Uint8Array): {
         wasmPass();
         out.wasm.push((performance.now() - t0) * 1e6);
         t0 = performance.now();
-        native.pass();
+        nativePass();
         out.cFfi.push((performance.now() - t0) * 1e6);
         t0 = performance.now();
         tsPass();
