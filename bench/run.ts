@@ -328,17 +328,51 @@ function measure(
   return { median: ns[Math.floor(ns.length / 2)], min: ns[0], max: ns.at(-1)! };
 }
 
+const USAGE = `Usage: deno task bench [--events N] [--runs N] [--json FILE]
+
+Parser benchmarks: ns per event of WASM and TypeScript decoding, a single
+push from TypeScript and a batch push inside WASM, against their targets.
+Missed targets print MISSED; the exit status is 0 unless something fails.
+
+  --events N   records in the benchmark stream (default ${BENCH_EVENTS})
+  --runs N     timed runs per measure; the median is reported (default 9)
+  --json FILE  also write the results as one JSON object
+  -h, --help   this text
+
+Exit: 0 done, 1 a benchmark failed (decoders disagree, crash), 2 usage error.`;
+
+/** A bad command line: the message and exit status 2. */
+class UsageError extends Error {}
+
+function wholeNumber(text: string, what: string): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 1) {
+    throw new UsageError(`invalid ${what} "${text}" (a whole number >= 1)`);
+  }
+  return v;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "string" },
-      runs: { type: "string", default: "9" },
-      events: { type: "string", default: String(BENCH_EVENTS) },
-    },
-  });
-  const runs = Math.max(1, Number(values.runs));
-  const events = Math.max(1, Number(values.events));
+  let values;
+  try {
+    values = parseArgs({
+      args: Deno.args,
+      options: {
+        json: { type: "string" },
+        runs: { type: "string", default: "9" },
+        events: { type: "string", default: String(BENCH_EVENTS) },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const runs = wholeNumber(values.runs!, "--runs");
+  const events = wholeNumber(values.events!, "--events");
   const s = setup(events);
   verify(s);
 
@@ -433,6 +467,10 @@ if (import.meta.main) {
   try {
     await main();
   } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`bench: ${err.message}\n\n${USAGE}`);
+      Deno.exit(2);
+    }
     console.error("bench/run.ts crashed:", err);
     Deno.exit(1);
   }

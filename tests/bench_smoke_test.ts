@@ -61,6 +61,22 @@ Deno.test("bench: the parser benchmark runs, its decoders agree", async () => {
   }
 });
 
+Deno.test("bench: the parser benchmark has --help and refuses bad input (exit 2)", async () => {
+  const help = await run(["bench/run.ts", "--help"]);
+  assert.equal(help.code, 0, help.out);
+  assert.match(help.out, /^Usage: deno task bench/m);
+  const bad: [string[], RegExp][] = [
+    [["--events", "abc"], /invalid --events "abc"/],
+    [["--runs", "0"], /invalid --runs "0"/],
+    [["--bogus"], /Unknown option '--bogus'/],
+  ];
+  for (const [args, want] of bad) {
+    const r = await run(["bench/run.ts", ...args]);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, want);
+  }
+});
+
 Deno.test({
   name:
     "bench: bench:e2e decode section records real ring data; all five decoders agree",
