@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { ExitCode, UsageError } from "./lib/cli/args.ts";
+import { ExitCode, UsageError } from "./lib/common/errors.ts";
 
 const HELP = `Usage: streamprof <command> [options]
 

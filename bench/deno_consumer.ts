@@ -29,7 +29,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { parseCpuList } from "../lib/bpf/perf_event.ts";
+import { parseCpuList } from "../lib/common/cpus.ts";
 import type { ProfilerCounters } from "../lib/bpf/profiler_object.ts";
 import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
 import type { ProfileParser } from "../lib/parser/wasm_parser.ts";

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { libc, SysError } from "./libc.ts";
+import { lastErrno, SysError } from "./libc.ts";
 
 const SYMBOLS = {
   libbpf_get_error: { parameters: ["pointer"], result: "i64" },
@@ -100,7 +100,7 @@ export function checkPtr(
   what: string,
   hint?: string,
 ): Deno.PointerObject {
-  if (p === null) throw new SysError(what, libc().errno() || 22, hint);
+  if (p === null) throw new SysError(what, lastErrno(), hint);
   return p;
 }
 

@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { EnvironmentError } from "../common/errors.ts";
 
 const SYMBOLS = {
   syscall: {
@@ -101,15 +102,57 @@ export function libc(): Libc {
   return cached;
 }
 
-/** An error from a system or library call, carrying its errno. */
-export class SysError extends Error {
+/**
+ * libbpf's own error codes (LIBBPF_ERRNO__*, from 4000 up: libbpf.h), which
+ * strerror() knows nothing of. A non-ELF file, say, fails to open with 4001.
+ */
+export const LIBBPF_ERRORS: Record<number, string> = {
+  4000: "LIBBPF_ERRNO__LIBELF (something wrong in libelf)",
+  4001: "LIBBPF_ERRNO__FORMAT (not a valid BPF ELF object)",
+  4002: "LIBBPF_ERRNO__KVERSION (incorrect or missing kernel version section)",
+  4003: "LIBBPF_ERRNO__ENDIAN (endianness mismatch)",
+  4004: "LIBBPF_ERRNO__INTERNAL (internal error in libbpf)",
+  4005: "LIBBPF_ERRNO__RELOC (relocation failed)",
+  4006: "LIBBPF_ERRNO__LOAD (load program failed)",
+  4007: "LIBBPF_ERRNO__VERIFY (kernel verifier blocks the program from loading)",
+  4008: "LIBBPF_ERRNO__PROG2BIG (program too big)",
+  4009: "LIBBPF_ERRNO__KVER (incorrect kernel version)",
+  4010: "LIBBPF_ERRNO__PROGTYPE (kernel does not support this program type)",
+  4011: "LIBBPF_ERRNO__WRNGPID (wrong pid in netlink message)",
+  4012: "LIBBPF_ERRNO__INVSEQ (invalid netlink sequence)",
+  4013: "LIBBPF_ERRNO__NLPARSE (netlink parse error)",
+};
+
+/**
+ * An errno as "EPERM (Operation not permitted)", or libbpf's own code by
+ * name.
+ */
+export function describeErrno(errno: number): string {
+  return LIBBPF_ERRORS[errno] ?? libc().describe(errno);
+}
+
+/** EINVAL: what a failed call that left errno at 0 is reported as. */
+export const EINVAL = 22;
+
+/**
+ * The errno of the call that just failed, or `fallback` (EINVAL) when the
+ * library failed without setting errno (libbpf does that for some checks).
+ */
+export function lastErrno(fallback = EINVAL): number {
+  return libc().errno() || fallback;
+}
+
+/**
+ * An error from a system or library call, carrying its errno. It is an
+ * environment error (exit code 3): the kernel or the machine said no.
+ */
+export class SysError extends EnvironmentError {
   /** The errno value (positive). */
   readonly errno: number;
   /** The errno name, such as "EPERM". */
   readonly code: string;
   constructor(what: string, errno: number, hint?: string) {
-    const l = libc();
-    super(`${what}: ${l.describe(errno)}${hint ? `. ${hint}` : ""}`);
+    super(`${what}: ${describeErrno(errno)}`, { hint });
     this.name = "SysError";
     this.errno = errno;
     this.code = ERRNO_NAMES[errno] ?? `errno ${errno}`;

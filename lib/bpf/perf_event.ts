@@ -3,8 +3,9 @@
  *
  * @example
  * ```ts
- * import { onlineCpus } from "./perf_event.ts";
- * console.log(onlineCpus()); // e.g. [0, 1]
+ * import assert from "node:assert";
+ * import { samplingAttr } from "./perf_event.ts";
+ * assert.equal(samplingAttr({ frequency: 99 }).byteLength, 128);
  * ```
  * @module
  */
@@ -33,27 +34,6 @@ export interface SamplingOptions {
   period?: number;
   /** Use the hardware cycles counter instead of the software cpu-clock. */
   hardwareEvents?: boolean;
-}
-
-/** Parses a kernel CPU list such as "0-3,5,7-8". */
-export function parseCpuList(text: string): number[] {
-  const cpus: number[] = [];
-  for (const part of text.trim().split(",")) {
-    if (part === "") continue;
-    const [a, b] = part.split("-").map((x) => Number.parseInt(x, 10));
-    if (!Number.isInteger(a) || (b !== undefined && !Number.isInteger(b))) {
-      throw new Error(`malformed CPU list "${text.trim()}"`);
-    }
-    for (let c = a; c <= (b ?? a); c++) cpus.push(c);
-  }
-  return cpus;
-}
-
-/** CPUs online now, from /sys/devices/system/cpu/online. */
-export function onlineCpus(): number[] {
-  return parseCpuList(
-    Deno.readTextFileSync("/sys/devices/system/cpu/online"),
-  );
 }
 
 /** Builds a `struct perf_event_attr` for sampling. */

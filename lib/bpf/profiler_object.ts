@@ -21,7 +21,7 @@ import {
   COUNTERS_SIZE,
 } from "../parser/layout.ts";
 import { BPF_MAP_TYPE, checkPtr, checkRc, cstr, libbpf } from "./libbpf.ts";
-import { libc, SysError } from "./libc.ts";
+import { lastErrno, libc, SysError } from "./libc.ts";
 import { bpfPrivileges, PRIVILEGE_HINT } from "./privileges.ts";
 
 /** The counters of `struct profiler_counters`, summed or for one CPU. */
@@ -134,7 +134,7 @@ export class ProfilerObject {
     if (obj === null) {
       throw new SysError(
         `cannot open BPF object ${path}`,
-        libc().errno() || 22,
+        lastErrno(),
         "Is it a BPF ELF object built by 'make build-ebpf'? Rebuild it",
       );
     }
@@ -253,7 +253,7 @@ export class ProfilerObject {
           key,
           this.#countersBuf,
         ) < 0
-        ? -(libc().errno() || 22)
+        ? -(lastErrno())
         : 0,
       "reading the per-CPU counters",
     );

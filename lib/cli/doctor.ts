@@ -14,8 +14,8 @@ import { libc } from "../bpf/libc.ts";
 import { bpfPrivileges, PRIVILEGE_HINT } from "../bpf/privileges.ts";
 import { openSamplingEvent } from "../bpf/perf_event.ts";
 import { defaultBpfDir, ProfilerObject } from "../bpf/profiler_object.ts";
-import { ExitCode } from "./args.ts";
-import { describeEnvironment } from "./environment.ts";
+import { ExitCode } from "../common/errors.ts";
+import { describeEnvironment } from "../common/environment.ts";
 
 /** One finding. */
 export interface DoctorCheck {

@@ -10,17 +10,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  ExitCode,
-  interruptSignal,
-  mb,
-  parseBytes,
-  parseDuration,
-  parsePositiveInt,
-  sleep,
-  UsageError,
-} from "./args.ts";
-import { describeEnvironment } from "./environment.ts";
+import { parseBytes, parseDuration, parsePositiveInt } from "../common/args.ts";
+import { ExitCode, UsageError } from "../common/errors.ts";
+import { formatMB } from "../common/format.ts";
+import { interruptSignal, sleep } from "../common/signals.ts";
+import { describeEnvironment } from "../common/environment.ts";
 import type { ProfileParser } from "../parser/wasm_parser.ts";
 import { ProfilerSession, type SessionReport } from "../profiler/session.ts";
 import { formatTable } from "../report/table.ts";
@@ -161,7 +155,6 @@ export async function profileCommand(args: string[]): Promise<number> {
       onBatch,
     });
   } catch (err) {
-    interrupt.dispose();
     throw err;
   }
   const live = !values["no-status"] && Deno.stderr.isTerminal();
@@ -189,14 +182,13 @@ export async function profileCommand(args: string[]): Promise<number> {
           `\r\x1b[K${el.toFixed(1)} s | ${
             Math.round(session.reader.totals.events / el)
           } events/s | ${session.reader.totals.events} events | drops ${c.reserveFailed} | heap ${
-            mb(m.heapUsed)
-          } rss ${mb(m.rss)}`,
+            formatMB(m.heapUsed)
+          } rss ${formatMB(m.rss)}`,
         ));
       }
     }
   } finally {
     report = await session.stop();
-    interrupt.dispose();
     if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   }
   const total = report.consumed.events;

@@ -26,15 +26,11 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import v8 from "node:v8";
 import vm from "node:vm";
-import {
-  ExitCode,
-  interruptSignal,
-  mb,
-  parseDuration,
-  parsePositiveInt,
-  sleep,
-} from "./args.ts";
-import { describeEnvironment } from "./environment.ts";
+import { parseDuration, parsePositiveInt } from "../common/args.ts";
+import { ExitCode } from "../common/errors.ts";
+import { formatMB } from "../common/format.ts";
+import { interruptSignal, sleep } from "../common/signals.ts";
+import { describeEnvironment } from "../common/environment.ts";
 import { startBusyLoad } from "../profiler/busy_load.ts";
 import { ProfilerSession } from "../profiler/session.ts";
 import { formatTable } from "../report/table.ts";
@@ -168,14 +164,13 @@ export async function stabilityCommand(args: string[]): Promise<number> {
         `  ${
           s.elapsedS.toFixed(0)
         } s: ${s.events} events, ${s.drops} drops, heap ${
-          mb(s.heapUsed)
-        }, rss ${mb(s.rss)}`,
+          formatMB(s.heapUsed)
+        }, rss ${formatMB(s.rss)}`,
       );
     }
   } finally {
     const report = session ? await session.stop() : undefined;
     await load.stop();
-    interrupt.dispose();
     if (report) {
       const problems: string[] = [...report.reconciliation.problems];
       if (samples.length < 2) {
@@ -186,15 +181,15 @@ export async function stabilityCommand(args: string[]): Promise<number> {
         const maxAnon = Math.max(...samples.map((s) => s.rssAnon));
         if (maxHeap - first.heapUsed > HEAP_GROWTH_BOUND) {
           problems.push(
-            `live V8 heap grew ${mb(maxHeap - first.heapUsed)} (> ${
-              mb(HEAP_GROWTH_BOUND)
+            `live V8 heap grew ${formatMB(maxHeap - first.heapUsed)} (> ${
+              formatMB(HEAP_GROWTH_BOUND)
             })`,
           );
         }
         if (maxAnon - first.rssAnon > ANON_RSS_GROWTH_BOUND) {
           problems.push(
-            `anonymous RSS grew ${mb(maxAnon - first.rssAnon)} (> ${
-              mb(ANON_RSS_GROWTH_BOUND)
+            `anonymous RSS grew ${formatMB(maxAnon - first.rssAnon)} (> ${
+              formatMB(ANON_RSS_GROWTH_BOUND)
             })`,
           );
         }
@@ -218,11 +213,11 @@ export async function stabilityCommand(args: string[]): Promise<number> {
           s.elapsedS.toFixed(0),
           String(s.events),
           String(s.drops),
-          mb(s.heapUsed),
-          mb(s.rss),
-          mb(s.rssAnon),
-          mb(s.rssFile),
-          mb(s.wasmBytes),
+          formatMB(s.heapUsed),
+          formatMB(s.rss),
+          formatMB(s.rssAnon),
+          formatMB(s.rssFile),
+          formatMB(s.wasmBytes),
           s.cpuPercent.toFixed(2),
         ]),
       ));

@@ -8,13 +8,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  ExitCode,
-  interruptSignal,
-  parseBytes,
-  parseDuration,
-  parseRates,
-} from "./args.ts";
+import { parseBytes, parseDuration, parseRates } from "../common/args.ts";
+import { ExitCode } from "../common/errors.ts";
+import { interruptSignal } from "../common/signals.ts";
 import { runValidation } from "../validate/run_validation.ts";
 import {
   validationJUnit,
@@ -112,6 +108,6 @@ export async function validateCommand(args: string[]): Promise<number> {
     );
     return report.pass ? ExitCode.OK : ExitCode.FAILED;
   } finally {
-    interrupt.dispose();
+    // The stop-signal listeners stay installed: see lib/common/signals.ts.
   }
 }

@@ -13,9 +13,9 @@
  * @module
  */
 import { libbpf } from "../bpf/libbpf.ts";
-import { libc, SysError } from "../bpf/libc.ts";
+import { lastErrno, libc, SysError } from "../bpf/libc.ts";
+import { onlineCpus } from "../common/cpus.ts";
 import {
-  onlineCpus,
   openSamplingEvent,
   perfMaxSampleRate,
   type SamplingOptions,
@@ -129,7 +129,7 @@ export class ProfilerSession {
         if (link === null) {
           throw new SysError(
             "attaching the stress program to raw_tp/sys_enter",
-            libc().errno() || 22,
+            lastErrno(),
           );
         }
         links.push(link);
@@ -138,7 +138,7 @@ export class ProfilerSession {
         const fd = openSamplingEvent(cpu, o);
         const link = b.bpf_program__attach_perf_event(obj.program, fd);
         if (link === null) {
-          const errno = libc().errno() || 22;
+          const errno = lastErrno();
           libc().symbols.close(fd);
           throw new SysError(`attaching the BPF program to CPU ${cpu}`, errno);
         }

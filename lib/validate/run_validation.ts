@@ -13,11 +13,11 @@
  * @module
  */
 import process from "node:process";
-import { sleep } from "../cli/args.ts";
+import { sleep } from "../common/signals.ts";
 import {
   describeEnvironment,
   type EnvironmentInfo,
-} from "../cli/environment.ts";
+} from "../common/environment.ts";
 import type { ProfilerCounters } from "../bpf/profiler_object.ts";
 import { startBusyLoad } from "../profiler/busy_load.ts";
 import type { Reconciliation } from "../profiler/reconcile.ts";

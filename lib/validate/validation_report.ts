@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { mb } from "../cli/args.ts";
+import { formatMB } from "../common/format.ts";
 import { type JUnitCase, junitXml } from "../report/junit.ts";
 import { formatTable } from "../report/table.ts";
 import type { ValidationReport, ValidationRow } from "./run_validation.ts";
@@ -77,8 +77,8 @@ export function validationTable(columns: ValidationColumn[]): string {
     );
     const rss = Math.max(...rows.map((r) => r.rssBytes));
     return `${worst.consumerMemoryBytes < 20e6 ? "PASS" : "FAIL"} ${
-      mb(worst.consumerMemoryBytes)
-    } (RSS ${mb(rss)})`;
+      formatMB(worst.consumerMemoryBytes)
+    } (RSS ${formatMB(rss)})`;
   }]);
   metrics.push([
     "reconciliation: exact",

@@ -4,9 +4,8 @@ import {
   parseDuration,
   parsePositiveInt,
   parseRates,
-  sleep,
-  UsageError,
 } from "./args.ts";
+import { UsageError } from "./errors.ts";
 
 Deno.test("parseDuration: units and plain seconds", () => {
   assert.equal(parseDuration("10s"), 10_000);
@@ -47,11 +46,21 @@ Deno.test("parseBytes: suffixes", () => {
   );
 });
 
-Deno.test("sleep: an aborted signal ends it at once", async () => {
-  const ac = new AbortController();
-  const t0 = performance.now();
-  const p = sleep(10_000, ac.signal);
-  ac.abort();
-  await p;
-  assert.ok(performance.now() - t0 < 5_000);
+Deno.test("sizes: ranges and powers of two are checked up front (2 GiB and 4 GiB do not wrap)", () => {
+  const rule = { powerOfTwo: true, min: 4096, max: 1 << 30 };
+  for (const bad of ["4G", "2G", "3M", "0", "1"]) {
+    assert.throws(
+      () => parseBytes(bad, "--ring-bytes", rule),
+      /--ring-bytes must be a power of two from 4 KiB to 1 GiB/,
+      bad,
+    );
+  }
+  assert.equal(parseBytes("1G", "--ring-bytes", rule), 1 << 30);
+});
+
+Deno.test("empty option values are usage errors, not defaults", () => {
+  assert.throws(() => parsePositiveInt("", "--pid"), /--pid needs a value/);
+  assert.throws(() => parseRates(""), /--rates needs a value/);
+  assert.throws(() => parseBytes(" ", "--ring-bytes"), /needs a value/);
+  assert.throws(() => parseDuration("", "--duration"), /needs a value/);
 });

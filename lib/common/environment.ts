@@ -3,12 +3,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { describeEnvironment } from "./environment.ts";
- * console.log(describeEnvironment().label); // e.g. "x86_64 / 6.18.44"
+ * const env = describeEnvironment();
+ * assert.equal(env.label, `${env.arch} / ${env.kernel.split("-")[0]}`);
  * ```
  * @module
  */
-import { onlineCpus } from "../bpf/perf_event.ts";
+import { onlineCpus } from "./cpus.ts";
 
 /** Where a run happened. */
 export interface EnvironmentInfo {
