@@ -114,7 +114,8 @@ export const LIBBPF_ERRORS: Record<number, string> = {
   4004: "LIBBPF_ERRNO__INTERNAL (internal error in libbpf)",
   4005: "LIBBPF_ERRNO__RELOC (relocation failed)",
   4006: "LIBBPF_ERRNO__LOAD (load program failed)",
-  4007: "LIBBPF_ERRNO__VERIFY (kernel verifier blocks the program from loading)",
+  4007:
+    "LIBBPF_ERRNO__VERIFY (kernel verifier blocks the program from loading)",
   4008: "LIBBPF_ERRNO__PROG2BIG (program too big)",
   4009: "LIBBPF_ERRNO__KVER (incorrect kernel version)",
   4010: "LIBBPF_ERRNO__PROGTYPE (kernel does not support this program type)",
