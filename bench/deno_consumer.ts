@@ -14,22 +14,35 @@
  * the parser's batch area in place: no object per event.
  *
  * Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch, 2 usage
- * error, 3 the session could not start (privileges, BPF object, kernel).
+ * error, 3 the session could not start (privileges, BPF object, kernel),
+ * 70 a bug. SIGINT, SIGTERM, SIGHUP and SIGQUIT stop it early; the JSON is
+ * still printed.
  *
  * @example
- * ```ts ignore
- * // From the repository root, as root, with a generator waiting for SIGUSR1:
- * //   deno run -A bench/deno_consumer.ts --source stress --target-pid 1234 \
- * //     --notify-pid 1234 --duration 3
- * import { runDenoConsumer } from "./deno_consumer.ts";
- * const { json, status } = await runDenoConsumer(["--freq", "99", "--duration", "1"]);
- * console.log(JSON.stringify(json), status);
+ * ```ts
+ * import assert from "node:assert";
+ * import { parseConsumerOptions } from "./deno_consumer.ts";
+ * const o = parseConsumerOptions(["--source", "stress", "--target-pid", "1234", "--duration", "3"]);
+ * assert.ok(o !== null);
+ * assert.equal(o.durationS, 3);
+ * assert.equal(o.ringBytes, 8 << 20);
+ * assert.throws(() => parseConsumerOptions(["--source", "stress"]), /needs --target-pid/);
  * ```
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { parseCpuList } from "../lib/common/cpus.ts";
+import {
+  parseBytes,
+  parseDuration,
+  parsePositiveInt,
+  parsePositiveNumber,
+} from "../lib/common/args.ts";
+import { runMain } from "../lib/common/command.ts";
+import { possibleCpus } from "../lib/common/cpus.ts";
+import { UsageError } from "../lib/common/errors.ts";
+import { interruptSignal, sleep } from "../lib/common/signals.ts";
+import { median } from "../lib/common/stats.ts";
 import type { ProfilerCounters } from "../lib/bpf/profiler_object.ts";
 import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
 import type { ProfileParser } from "../lib/parser/wasm_parser.ts";
@@ -52,12 +65,14 @@ harness-c/build/streamprof-consumer-c.
   --source perf|stress   perf: CPU sampling (default); stress: one event per
                          system call of --target-pid
   --freq HZ              samples per second per CPU (default 1000)
-  --duration SECONDS     how long to consume (default 5, fractions allowed)
+  --duration T           how long to consume: seconds (fractions allowed),
+                         or 500ms, 1m (default 5)
   --target-pid PID       only this process (required for --source stress)
-  --ring-bytes BYTES     ring size, power of two; K/M/G suffixes (default 8M)
+  --ring-bytes BYTES     ring size, a power of two from 4K to 1G; K/M/G
+                         suffixes (default 8M; --ring-size is the same)
   --notify-pid PID       send SIGUSR1 to PID once attached
   --memory-interval MS   sample V8 heap usage every MS ms (default 1000)
-  --help                 this text`;
+  -h, --help             this text`;
 
 /** What one run printed and how it ended. */
 export interface ConsumerRun {
@@ -67,31 +82,72 @@ export interface ConsumerRun {
   status: number;
 }
 
-class UsageError extends Error {}
+/** The ring sizes the kernel and the session accept. */
+const RING_RULE = { min: 4096, max: 2 ** 30, powerOfTwo: true };
+/** Largest process id (pid_max can be at most 2^22). */
+const MAX_PID = 0x7fffffff;
 
-function parseSize(text: string): number {
-  const m = /^(\d+)([KMG]?)$/i.exec(text.trim());
-  if (!m) throw new UsageError(`invalid size "${text}" (e.g. 8M)`);
-  const mult = { "": 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[
-    m[2].toUpperCase() as "" | "K" | "M" | "G"
-  ];
-  return Number(m[1]) * mult;
+/** The command line, checked. */
+export interface ConsumerOptions {
+  source: "perf" | "stress";
+  freq: number;
+  durationS: number;
+  /** 0: every process. */
+  targetPid: number;
+  ringBytes: number;
+  /** 0: nobody. */
+  notifyPid: number;
+  memoryIntervalMs: number;
 }
 
-function parsePositive(text: string, what: string, integer: boolean): number {
-  const v = Number(text);
-  if (!(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-    throw new UsageError(`invalid ${what} "${text}"`);
+/** Parses the command line; null for --help. Throws a UsageError. */
+export function parseConsumerOptions(args: string[]): ConsumerOptions | null {
+  const { values } = parseArgs({
+    args,
+    options: {
+      source: { type: "string", default: "perf" },
+      freq: { type: "string", default: "1000" },
+      duration: { type: "string", default: "5" },
+      "target-pid": { type: "string" },
+      "ring-bytes": { type: "string", default: "8M" },
+      "ring-size": { type: "string" },
+      "notify-pid": { type: "string" },
+      "memory-interval": { type: "string", default: "1000" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  const source = values.source;
+  if (source !== "perf" && source !== "stress") {
+    throw new UsageError(`--source must be perf or stress, got "${source}"`);
   }
-  return v;
+  const pid = (text: string | undefined, what: string) =>
+    text === undefined ? 0 : parsePositiveInt(text, what, MAX_PID);
+  const o: ConsumerOptions = {
+    source,
+    freq: parsePositiveInt(values.freq!, "--freq"),
+    durationS: parseDuration(values.duration!, "--duration") / 1000,
+    targetPid: pid(values["target-pid"], "--target-pid"),
+    ringBytes: values["ring-size"] !== undefined
+      ? parseBytes(values["ring-size"], "--ring-size", RING_RULE)
+      : parseBytes(values["ring-bytes"]!, "--ring-bytes", RING_RULE),
+    notifyPid: pid(values["notify-pid"], "--notify-pid"),
+    memoryIntervalMs: parsePositiveNumber(
+      values["memory-interval"]!,
+      "--memory-interval",
+    ),
+  };
+  if (o.source === "stress" && o.targetPid === 0) {
+    throw new UsageError("--source stress needs --target-pid");
+  }
+  return o;
 }
 
-function possibleCpus(): number {
+/** Entries of the per-CPU tables: every CPU that may ever come online. */
+function possibleCpuCount(): number {
   try {
-    const cpus = parseCpuList(
-      Deno.readTextFileSync("/sys/devices/system/cpu/possible"),
-    );
-    return Math.max(...cpus) + 1;
+    return Math.max(...possibleCpus()) + 1;
   } catch {
     return navigator.hardwareConcurrency;
   }
@@ -210,7 +266,7 @@ function usr1Ready(pid: number): boolean | null {
 async function notify(pid: number): Promise<void> {
   let ready = usr1Ready(pid);
   for (let i = 0; i < 2000 && ready === false; i++) {
-    await new Promise((r) => setTimeout(r, 1));
+    await sleep(1);
     ready = usr1Ready(pid);
   }
   if (ready !== true) {
@@ -230,56 +286,15 @@ async function notify(pid: number): Promise<void> {
   }
 }
 
-function median(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 /**
- * Runs the consumer with command line `args` and returns its JSON object and
- * exit status. Throws on usage errors (message for stderr) and when the
- * session cannot start.
+ * Runs the consumer and returns its JSON object and exit status. Throws
+ * when the session cannot start.
  */
-export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      source: { type: "string", default: "perf" },
-      freq: { type: "string", default: "1000" },
-      duration: { type: "string", default: "5" },
-      "target-pid": { type: "string" },
-      "ring-bytes": { type: "string", default: "8M" },
-      "ring-size": { type: "string" },
-      "notify-pid": { type: "string" },
-      "memory-interval": { type: "string", default: "1000" },
-      help: { type: "boolean" },
-    },
-    strict: true,
-  });
-  const source = values.source;
-  if (source !== "perf" && source !== "stress") {
-    throw new UsageError(`--source must be perf or stress, got "${source}"`);
-  }
-  const freq = parsePositive(values.freq!, "--freq", true);
-  const durationS = parsePositive(values.duration!, "--duration", false);
-  const targetPid = values["target-pid"]
-    ? parsePositive(values["target-pid"], "--target-pid", true)
-    : 0;
-  const ringBytes = parseSize(values["ring-size"] ?? values["ring-bytes"]!);
-  const notifyPid = values["notify-pid"]
-    ? parsePositive(values["notify-pid"], "--notify-pid", true)
-    : 0;
-  const memEvery = parsePositive(
-    values["memory-interval"]!,
-    "--memory-interval",
-    false,
-  );
-  if (source === "stress" && targetPid === 0) {
-    throw new UsageError("--source stress needs --target-pid");
-  }
-
-  const possible = possibleCpus();
+export async function runDenoConsumer(
+  o: ConsumerOptions,
+): Promise<ConsumerRun> {
+  const { source, freq, durationS, targetPid, ringBytes, notifyPid } = o;
+  const possible = possibleCpuCount();
   const tally = new Tally(possible, targetPid);
   const session = await ProfilerSession.start({
     source: source === "stress" ? "stress" : "profiler",
@@ -293,32 +308,18 @@ export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
   const t0 = performance.now();
   if (notifyPid) await notify(notifyPid);
 
-  let interrupted = false;
-  let wake: () => void = () => {};
-  const onSignal = () => {
-    interrupted = true;
-    wake();
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const interrupt = interruptSignal();
   const heap: number[] = [];
   const sampler = setInterval(
     () => heap.push(Deno.memoryUsage().heapUsed),
-    memEvery,
+    o.memoryIntervalMs,
   );
   try {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, durationS * 1000);
-      wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    await sleep(durationS * 1000, interrupt.signal);
   } finally {
     clearInterval(sampler);
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
   }
+  const interrupted = interrupt.interrupted();
   const elapsedS = (performance.now() - t0) / 1000;
   // stop() closes the object, so the per-CPU split is read just before it
   // (informational: the exact totals are the counters stop() reads).
@@ -402,7 +403,7 @@ export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
       : 0,
     peak_rss_kib: process.resourceUsage().maxRSS,
     vm_hwm_kib: vmHwmKib(),
-    heap_used_bytes: median(steady),
+    heap_used_bytes: steady.length ? median(steady) : 0,
     heap_used_max_bytes: Math.max(0, ...heap, mem.heapUsed),
     heap_total_bytes: mem.heapTotal,
     external_bytes: mem.external,
@@ -411,22 +412,13 @@ export async function runDenoConsumer(args: string[]): Promise<ConsumerRun> {
   return { json, status: reconciled && drops === 0 ? 0 : 1 };
 }
 
-if (import.meta.main) {
-  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+async function main(args: string[]): Promise<number> {
+  const options = parseConsumerOptions(args);
+  if (options === null) {
     console.log(USAGE);
-    Deno.exit(0);
+    return 0;
   }
-  let run: ConsumerRun;
-  try {
-    run = await runDenoConsumer(Deno.args);
-  } catch (err) {
-    const usage = err instanceof UsageError ||
-      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    console.error(
-      `${NAME}: ${(err as Error).message}${usage ? " (see --help)" : ""}`,
-    );
-    Deno.exit(usage ? 2 : 3);
-  }
+  const run = await runDenoConsumer(options);
   console.log(JSON.stringify(run.json));
   const j = run.json;
   console.error(
@@ -434,5 +426,11 @@ if (import.meta.main) {
       (j.elapsed_s as number).toFixed(2)
     } s, ${j.reconciled ? "reconciled" : "NOT reconciled"}, ${j.drops} dropped`,
   );
-  Deno.exit(run.status);
+  return run.status;
+}
+
+if (import.meta.main) {
+  Deno.exit(
+    await runMain(NAME, () => main(Deno.args), "bench/deno_consumer.ts"),
+  );
 }

@@ -2,7 +2,7 @@
 /*
  * streamprof-decode-bench: decode cost per event of the same recorded ring
  * bytes with (1) the WASM parser compiled by wasm2c and (2) the hand-written
- * C walker (native_walker.c, built -O2). bench/e2e.ts runs the same file
+ * C walker (native_walker.c, built -O2). bench/e2e/decode.ts runs the same file
  * through the WASM parser in Deno and a TypeScript DataView loop, so the
  * four columns decode identical bytes doing identical work: walk the record
  * headers, count per CPU, detect per-CPU time going backwards, copy every

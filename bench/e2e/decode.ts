@@ -1,28 +1,42 @@
 /**
- * Decode cost per event of the same recorded ring bytes, four ways: the
- * WASM parser in Deno (V8), the same module compiled by wasm2c in C, a
- * hand-written C walker at -O2, and the TypeScript DataView walker of
- * bench/run.ts. All four do the same work (walk headers, per-CPU counts and
- * order, copy each event into a batch of 8192, walk after walk), and the C
- * tool checks its two against each other; here the WASM and TS results are
- * checked to agree too. Rounds alternate the Deno decoders with the C tool,
- * since on a shared machine the speed of the whole machine drifts between
- * one process and the next.
+ * Section 3 of `bench:e2e`, decode cost per event of the same recorded ring
+ * bytes, five ways: the WASM parser in Deno (V8), the hand-written C walker
+ * (harness-c/native_walker.c, -O2) called through Deno FFI in the same
+ * process, the WASM module compiled by wasm2c in C and the hand-written C
+ * walker in their own process (streamprof-decode-bench), and the TypeScript
+ * DataView walker of bench/ts_decoder.ts. All do the same work (walk
+ * headers, per-CPU counts and order, copy each event into a batch of 8192,
+ * walk after walk), and the C tool checks its two against each other; here
+ * the WASM, TS and FFI C results are checked to agree too. Rounds alternate
+ * the Deno decoders with the C tool, since on a shared machine the speed of
+ * the whole machine drifts between one process and the next.
  *
  * @example
  * ```ts ignore
- * import { decodeCosts, recordRing } from "./e2e_decode.ts";
+ * // ignored: needs root, BPF and the built harness to record ring data.
+ * import { decodeCosts, recordRing } from "./decode.ts";
  * const file = await recordRing(250000, 1, 8 << 20);
  * console.log(await decodeCosts(file, 20));
  * ```
  * @module
  */
-import { ProfileParser } from "../lib/parser/wasm_parser.ts";
-import { Proc, PROGRAMS } from "./e2e_consumers.ts";
-import { TsDecoder } from "./run.ts";
+import { formatCount, formatMB } from "../../lib/common/format.ts";
+import { median } from "../../lib/common/stats.ts";
+import { ProfileParser } from "../../lib/parser/wasm_parser.ts";
+import { formatTable } from "../../lib/report/table.ts";
+import { TsDecoder } from "../ts_decoder.ts";
+import {
+  CONSUMERS,
+  PROGRAMS,
+  runStressPair,
+  WatchedProcess,
+} from "./consumers.ts";
+import type { Options } from "./options.ts";
 
 /** Events per walk, as the live consumers' batch. */
 const BATCH = 8192;
+/** Rounds of Deno passes and C tool runs, alternating. */
+const DECODE_ROUNDS = 5;
 
 /** Per-event decode cost of one decoder, ns. */
 export interface DecodeCost {
@@ -60,38 +74,16 @@ export async function recordRing(
     suffix: ".ring",
   });
   try {
-    const gen = new Proc([
-      PROGRAMS.stressgen,
-      "--rate",
-      String(rate),
-      "--duration",
-      String(seconds),
-      "--wait-signal",
-      "30",
-    ], (seconds + 40) * 1000);
-    const cons = new Proc([
-      PROGRAMS.consumerC,
-      "--decoder",
-      "wasm2c",
-      "--source",
-      "stress",
-      "--target-pid",
-      String(gen.pid),
-      "--notify-pid",
-      String(gen.pid),
-      "--duration",
-      String(seconds + 0.5),
-      "--ring-size",
-      String(ringBytes),
-      "--record",
+    const { consumer } = await runStressPair(
+      CONSUMERS["c-wasm2c"],
+      rate,
+      seconds,
+      ringBytes,
       file,
-    ], (seconds + 40) * 1000);
-    const r = await cons.result();
-    if (r.code !== 0) gen.stop();
-    await gen.result();
-    if (r.code !== 0) {
+    );
+    if (consumer.code !== 0) {
       throw new Error(
-        `recording ring data failed (exit ${r.code}): ${r.stderr}`,
+        `recording ring data failed (exit ${consumer.code}): ${consumer.stderr}`,
       );
     }
     return file;
@@ -99,11 +91,6 @@ export async function recordRing(
     await Deno.remove(file).catch(() => {});
     throw err;
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Per-pass ns of the decoders run inside Deno, from `timedPasses`. */
@@ -130,21 +117,21 @@ interface Walker {
 interface PassResult {
   off: number;
   events: number;
-  ooo: number;
+  outOfOrder: number;
 }
 
 /** Decodes the whole `len`-byte stream with `w`, batch after batch. */
 function wholePass(w: Walker, len: number): PassResult {
   w.reset();
-  let off = 0, events = 0, ooo = 0;
+  let off = 0, events = 0, outOfOrder = 0;
   while (off < len) {
     const n = w.walk(off, len - off);
     events += w.events();
-    ooo += w.outOfOrder();
+    outOfOrder += w.outOfOrder();
     if (n === 0) break;
     off += n;
   }
-  return { off, events, ooo };
+  return { off, events, outOfOrder };
 }
 
 /**
@@ -212,7 +199,7 @@ function denoDecoders(bytes: Uint8Array): {
   const parser = ProfileParser.fromModule(
     new WebAssembly.Module(
       Deno.readFileSync(
-        new URL("../parser-wasm/build/parser.wasm", import.meta.url),
+        new URL("../../parser-wasm/build/parser.wasm", import.meta.url),
       ),
     ),
     { ringCapacity: 1, batchCapacity: BATCH, inputBytes: bytes.byteLength },
@@ -248,7 +235,8 @@ function denoDecoders(bytes: Uint8Array): {
     c = nativePass();
   }
   const same = (a: PassResult, b: PassResult) =>
-    a.off === b.off && a.events === b.events && a.ooo === b.ooo;
+    a.off === b.off && a.events === b.events &&
+    a.outOfOrder === b.outOfOrder;
   if (!same(w, t) || !same(w, c)) {
     native.close();
     throw new Error(
@@ -287,7 +275,7 @@ function denoDecoders(bytes: Uint8Array): {
 export async function decodeCosts(
   file: string,
   iterations: number,
-  rounds = 5,
+  rounds = DECODE_ROUNDS,
 ): Promise<DecodeResult> {
   const bytes = await Deno.readFile(file);
   const deno = denoDecoders(bytes);
@@ -315,7 +303,7 @@ export async function decodeCosts(
         median(d.ts) / deno.events,
         Math.min(...d.ts) / deno.events,
       );
-      const c = await new Proc([
+      const c = await new WatchedProcess([
         PROGRAMS.decodeBench,
         file,
         "--iterations",
@@ -366,4 +354,57 @@ export async function decodeCosts(
       "ts-dataview",
     ].map(cost),
   };
+}
+
+/** Records about one second of the stress source and times every decoder. */
+export async function runDecode(o: Options): Promise<DecodeResult> {
+  // By default ~200k events, 8 MB: one 8 MiB ring's worth (what a poll
+  // after a stall would walk).
+  const file = await recordRing(o.decodeEvents, 1, o.ringBytes);
+  try {
+    return await decodeCosts(file, o.decodeIterations);
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+}
+
+/** Prints the section's table. */
+export function printDecode(d: DecodeResult): void {
+  console.log(
+    `\n## 3. Decode cost per event: ${
+      formatCount(d.events)
+    } recorded ring events (${
+      formatMB(d.bytes)
+    }), batches of ${BATCH}; ${d.rounds} rounds of ${d.iterations} passes, Deno and C alternating; median of the round medians\n`,
+  );
+  const ownProcess = costOf(d, "hand-written-c");
+  const sameProcess = costOf(d, "hand-written-c-ffi");
+  console.log(formatTable(
+    [
+      "decoder",
+      "median ns/event",
+      "best ns/event",
+      "vs C, same process",
+      "vs C, own process",
+    ],
+    d.costs.map((x) => [
+      x.decoder,
+      x.medianNs.toFixed(2),
+      x.bestNs.toFixed(2),
+      `${(x.medianNs / sameProcess).toFixed(2)}x`,
+      `${(x.medianNs / ownProcess).toFixed(2)}x`,
+    ]),
+  ));
+  console.log(
+    "\nhand-written-c-ffi: harness-c/native_walker.c (-O2) called through Deno FFI on the same bytes,\n" +
+      "interleaved with the WASM passes in this process; hand-written-c: the same code in\n" +
+      "streamprof-decode-bench, its own process. The goal is judged against the faster of the two.",
+  );
+}
+
+/** The median ns/event of `decoder` in `d`. */
+export function costOf(d: DecodeResult, decoder: string): number {
+  const cost = d.costs.find((x) => x.decoder === decoder);
+  if (!cost) throw new Error(`no decode cost for ${decoder}`);
+  return cost.medianNs;
 }

@@ -1,19 +1,23 @@
 /**
- * The consumers bench/e2e.ts compares, and how one benchmark step runs them:
+ * The consumers `bench:e2e` compares, and how one benchmark step runs them:
  * every consumer is a separate process printing one JSON object with the
  * same fields (harness-c/consumer.c, bench/deno_consumer.ts), so they are
- * measured the same way, from outside.
+ * measured the same way, from outside; and the /proc samplers that watch
+ * them run.
  *
  * @example
- * ```ts ignore
- * import { CONSUMERS, runStressStep } from "./e2e_consumers.ts";
- * const step = await runStressStep(CONSUMERS["c-wasm2c"], 100000, 2, 8 << 20);
- * console.log(step.status, step.achievedRate, step.cpuNsPerEvent);
+ * ```ts
+ * import assert from "node:assert";
+ * import { CONSUMERS } from "./consumers.ts";
+ * const argv = CONSUMERS["c-wasm2c"].argv({ source: "stress", durationS: 2, ringBytes: 8 << 20 });
+ * assert.deepEqual(argv.slice(1, 3), ["--decoder", "wasm2c"]);
+ * assert.ok(argv.includes("--ring-size"));
  * ```
  * @module
  */
+import { sleep } from "../../lib/common/signals.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
 const HARNESS = `${ROOT}harness-c/build`;
 
 /** Paths of the native programs. */
@@ -43,8 +47,11 @@ export interface ConsumerArgs {
   targetPid?: number;
   notifyPid?: number;
   freq?: number;
+  /** Append the consumed ring bytes to this file (C consumer, wasm2c only). */
+  record?: string;
 }
 
+/** The command-line options every consumer takes, `ringFlag` naming the ring size. */
 function common(o: ConsumerArgs, ringFlag: string): string[] {
   const a = [
     "--source",
@@ -57,7 +64,17 @@ function common(o: ConsumerArgs, ringFlag: string): string[] {
   if (o.targetPid) a.push("--target-pid", String(o.targetPid));
   if (o.notifyPid) a.push("--notify-pid", String(o.notifyPid));
   if (o.freq) a.push("--freq", String(o.freq));
+  if (o.record) a.push("--record", o.record);
   return a;
+}
+
+/** A variant of the C consumer: `extra` options before the common ones. */
+function cConsumer(id: string, label: string, extra: string[]): Consumer {
+  return {
+    id,
+    label,
+    argv: (o) => [PROGRAMS.consumerC, ...extra, ...common(o, "--ring-size")],
+  };
 }
 
 /** Every consumer the benchmark knows, by id. */
@@ -74,32 +91,21 @@ export const CONSUMERS: Record<string, Consumer> = {
       ...common(o, "--ring-bytes"),
     ],
   },
-  "c-libbpf": {
-    id: "c-libbpf",
-    label:
-      "C libbpf ring_buffer__poll (epoll, a wake-up per record: the usual way)",
-    argv: (o) => [PROGRAMS.consumerC, ...common(o, "--ring-size")],
-  },
-  "c-libbpf-poll10": {
-    id: "c-libbpf-poll10",
-    label: "C libbpf ring_buffer__consume every 10 ms (--poll-ms 10)",
-    argv: (o) => [
-      PROGRAMS.consumerC,
-      "--poll-ms",
-      "10",
-      ...common(o, "--ring-size"),
-    ],
-  },
-  "c-wasm2c": {
-    id: "c-wasm2c",
-    label: "C + wasm2c parser (same design as Deno, native host)",
-    argv: (o) => [
-      PROGRAMS.consumerC,
-      "--decoder",
-      "wasm2c",
-      ...common(o, "--ring-size"),
-    ],
-  },
+  "c-libbpf": cConsumer(
+    "c-libbpf",
+    "C libbpf ring_buffer__poll (epoll, a wake-up per record: the usual way)",
+    [],
+  ),
+  "c-libbpf-poll10": cConsumer(
+    "c-libbpf-poll10",
+    "C libbpf ring_buffer__consume every 10 ms (--poll-ms 10)",
+    ["--poll-ms", "10"],
+  ),
+  "c-wasm2c": cConsumer(
+    "c-wasm2c",
+    "C + wasm2c parser (same design as Deno, native host)",
+    ["--decoder", "wasm2c"],
+  ),
 };
 
 /** The consumer's JSON object (the fields both consumers print). */
@@ -135,7 +141,7 @@ function lastJson(text: string): ConsumerJson | null {
  * A running process whose output is collected; killed if it outlives
  * `timeoutMs` (a hung consumer must not hang the benchmark).
  */
-export class Proc {
+export class WatchedProcess {
   readonly child: Deno.ChildProcess;
   readonly #result: Promise<ProcessResult>;
 
@@ -203,10 +209,62 @@ export interface StressStep {
 /** Share of the requested rate the generator must reach for "held". */
 export const REACHED_FRACTION = 0.9;
 
+/** Consumer CPU as a share of one core over its run, from its JSON. */
+export function cpuPercentOf(json: ConsumerJson | null): number {
+  return json
+    ? Number(json.consumer_cpu_ns) / (Number(json.elapsed_s) * 1e9) * 100
+    : 0;
+}
+
+/** How a consumer and the stress generator it listened to ended. */
+export interface StressRun {
+  consumer: ProcessResult;
+  generator: ProcessResult;
+}
+
 /**
- * One step: a generator waiting for SIGUSR1, the consumer attached to it
+ * A stress generator waiting for SIGUSR1 and consumer `c` attached to it
  * (its --notify-pid releases the generator once the program is attached),
- * generating for `stepS` seconds; the consumer runs half a second longer.
+ * generating `rate` calls/s for `seconds`; the consumer runs half a second
+ * longer. A consumer that fails before attaching stops the generator.
+ */
+export async function runStressPair(
+  c: Consumer,
+  rate: number,
+  seconds: number,
+  ringBytes: number,
+  record?: string,
+): Promise<StressRun> {
+  const generator = new WatchedProcess([
+    PROGRAMS.stressgen,
+    "--rate",
+    String(rate),
+    "--duration",
+    String(seconds),
+    "--wait-signal",
+    "30",
+  ], (seconds + 40) * 1000);
+  const consumer = new WatchedProcess(
+    c.argv({
+      source: "stress",
+      durationS: seconds + 0.5,
+      ringBytes,
+      targetPid: generator.pid,
+      notifyPid: generator.pid,
+      record,
+    }),
+    (seconds + 40) * 1000,
+  );
+  const consumed = await consumer.result();
+  // Exit 0 or 1 (drops, mismatch): it ran. Anything else: it never attached.
+  if (consumed.code !== 0 && consumed.code !== 1) generator.stop();
+  return { consumer: consumed, generator: await generator.result() };
+}
+
+/**
+ * One step of the rate ladder: consumer `c` against the stress source at
+ * `rate` for `stepS` seconds, classified as held, dropped, not reached or
+ * failed.
  */
 export async function runStressStep(
   c: Consumer,
@@ -214,69 +272,55 @@ export async function runStressStep(
   stepS: number,
   ringBytes: number,
 ): Promise<StressStep> {
-  const gen = new Proc([
-    PROGRAMS.stressgen,
-    "--rate",
-    String(rate),
-    "--duration",
-    String(stepS),
-    "--wait-signal",
-    "30",
-  ], (stepS + 40) * 1000);
-  const cons = new Proc(
-    c.argv({
-      source: "stress",
-      durationS: stepS + 0.5,
-      ringBytes,
-      targetPid: gen.pid,
-      notifyPid: gen.pid,
-    }),
-    (stepS + 40) * 1000,
+  const { consumer, generator } = await runStressPair(
+    c,
+    rate,
+    stepS,
+    ringBytes,
   );
-  const r = await cons.result();
-  if (r.code !== 0 && r.code !== 1) gen.stop(); // it never attached
-  const g = await gen.result();
-  const j = r.json;
-  const base: StressStep = {
+  const json = consumer.json;
+  const step: StressStep = {
     consumer: c.id,
     rate,
     status: "failed",
-    achievedRate: Number(g.json?.achieved_rate ?? 0),
-    consumed: Number(j?.consumed ?? 0),
-    drops: Number(j?.drops ?? 0),
-    reconciled: j?.reconciled === true,
-    consumerCpuNs: Number(j?.consumer_cpu_ns ?? 0),
-    cpuNsPerEvent: Number(j?.cpu_ns_per_event ?? 0),
-    cpuPercent: j
-      ? Number(j.consumer_cpu_ns) / (Number(j.elapsed_s) * 1e9) * 100
-      : 0,
+    achievedRate: Number(generator.json?.achieved_rate ?? 0),
+    consumed: Number(json?.consumed ?? 0),
+    drops: Number(json?.drops ?? 0),
+    reconciled: json?.reconciled === true,
+    consumerCpuNs: Number(json?.consumer_cpu_ns ?? 0),
+    cpuNsPerEvent: Number(json?.cpu_ns_per_event ?? 0),
+    cpuPercent: cpuPercentOf(json),
     detail: "",
   };
-  if (!j || (r.code !== 0 && r.code !== 1)) {
-    base.detail = `consumer exit ${r.code}: ${r.stderr.slice(-300)}`;
-    return base;
+  if (!json || (consumer.code !== 0 && consumer.code !== 1)) {
+    step.detail = `consumer exit ${consumer.code}: ${
+      consumer.stderr.slice(-300)
+    }`;
+    return step;
   }
-  if (g.code !== 0) {
-    base.detail = `generator exit ${g.code}: ${g.stderr.slice(-200)}`;
-    return base;
+  if (generator.code !== 0) {
+    step.detail = `generator exit ${generator.code}: ${
+      generator.stderr.slice(-200)
+    }`;
+    return step;
   }
-  const reconciliation = j.reconciliation as Record<string, boolean>;
+  const reconciliation = json.reconciliation as Record<string, boolean>;
   const balanced = reconciliation?.consumed_equals_submitted &&
     reconciliation?.samples_balance;
-  if (base.drops > 0 && balanced) {
-    base.status = "dropped";
-    base.detail = `${base.drops} events dropped (ring full)`;
-  } else if (!base.reconciled) {
-    base.detail = `not reconciled: ${JSON.stringify(reconciliation)}`;
-  } else if (base.achievedRate < rate * REACHED_FRACTION) {
-    base.status = "not reached";
-    base.detail = `generator made ${
-      Math.round(base.achievedRate)
+  if (step.drops > 0 && balanced) {
+    step.status = "dropped";
+    step.detail = `${step.drops} events dropped (ring full)`;
+  } else if (!step.reconciled) {
+    step.detail = `not reconciled: ${JSON.stringify(reconciliation)}`;
+  } else if (step.achievedRate < rate * REACHED_FRACTION) {
+    step.status = "not reached";
+    step.detail = `generator made ${
+      Math.round(step.achievedRate)
     }/s of ${rate}/s with this consumer attached`;
   } else {
-    base.status = "held";
+    step.status = "held";
   }
-  return base;
+  return step;
 }
 
 /** One sample of a process's memory, from /proc/PID/status (bytes). */
@@ -329,4 +373,25 @@ export function sampleCpuNs(pid: number): number | null {
     return null;
   }
   return total;
+}
+
+/**
+ * Runs `fn` while streamprof-burn keeps every CPU busy (for at most
+ * `seconds`, so a hung benchmark does not burn forever), then stops it.
+ */
+export async function withBusyCpus<T>(
+  seconds: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const burn = new WatchedProcess(
+    [PROGRAMS.burn, "--duration", String(seconds)],
+    (seconds + 50) * 1000,
+  );
+  try {
+    await sleep(300); // burners up
+    return await fn();
+  } finally {
+    burn.stop();
+    await burn.result();
+  }
 }

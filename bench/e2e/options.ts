@@ -1,0 +1,161 @@
+/**
+ * `bench:e2e`'s command line: the help text, the options and their checks.
+ * Every value is checked here, before anything starts, so a mistake is a
+ * usage error (exit 2), never a failure half-way through a long run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { parseOptions } from "./options.ts";
+ * const o = parseOptions(["--rates", "1000,2000", "--step-duration", "500ms", "--sections", "rates"]);
+ * assert.ok(o !== null);
+ * assert.deepEqual(o.rates, [1000, 2000]);
+ * assert.equal(o.stepS, 0.5);
+ * assert.throws(() => parseOptions(["--ring-bytes", "3M"]), /power of two/);
+ * ```
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  parseBytes,
+  parseDuration,
+  parsePositiveInt,
+  parseRates,
+} from "../../lib/common/args.ts";
+import { UsageError } from "../../lib/common/errors.ts";
+import { type Consumer, CONSUMERS } from "./consumers.ts";
+
+/** The baseline the rate ladder is compared with, by default. */
+export const DEFAULT_BASELINE =
+  new URL("./baseline.json", import.meta.url).pathname;
+
+/** The sections, in the order they run. */
+export const SECTIONS = ["rates", "overhead", "decode", "memory"] as const;
+/** One of {@link SECTIONS}. */
+export type Section = typeof SECTIONS[number];
+
+/** Most timed passes per decoder: streamprof-decode-bench's own limit. */
+const MAX_DECODE_ITERATIONS = 1000;
+
+/** The ring sizes every consumer accepts. */
+const RING_RULE = { min: 4096, max: 2 ** 30, powerOfTwo: true };
+
+/** The help text. */
+export const HELP = `Usage: deno task bench:e2e [options]
+
+The Deno+WASM consumer, the C libbpf consumer and the C+wasm2c consumer side
+by side on the real kernel (root): zero-drop rate ladder, 10 kHz overhead,
+decode cost per event, memory. Tables on stdout.
+
+  --rates LIST            events/s steps (default 100000,250000,500000,
+                          1000000,2000000,4000000)
+  --step-duration T       time per step: seconds, or 500ms, 1m (default 3)
+  --ring-bytes N          ring size for every consumer, a power of two
+                          from 4K to 1G (default 8M)
+  --consumers LIST        default deno-wasm,c-libbpf,c-libbpf-poll10,c-wasm2c
+  --sections LIST         default rates,overhead,decode,memory
+  --overhead-duration T   time per consumer at 10 kHz (default 10)
+  --decode-iterations N   timed passes per decoder, at most ${MAX_DECODE_ITERATIONS} (default 20)
+  --decode-events N       ring events to record for the decode section
+                          (recorded in 1 s of the stress source; default
+                          200000, about one 8 MiB ring)
+  --memory-duration T     time of the 1 kHz memory run (default 60)
+  --json FILE             write the results as JSON
+  --baseline FILE         baseline to compare with (default bench/e2e/baseline.json)
+  --update-baseline       write this run's held rates as the new baseline
+  -h, --help              this text
+
+Exit: 0 done (missed goals print MISSED and do not fail: they are findings);
+1 a consumer dropped at a rate it held in the baseline; 2 usage error; 3 the
+machine cannot run it (not root, harness not built); 70 a bug.`;
+
+/** What one run measures, and where it writes. */
+export interface Options {
+  rates: number[];
+  stepS: number;
+  ringBytes: number;
+  consumers: Consumer[];
+  sections: Set<Section>;
+  overheadS: number;
+  decodeIterations: number;
+  decodeEvents: number;
+  memoryS: number;
+  json?: string;
+  baseline: string;
+  updateBaseline: boolean;
+}
+
+/** Seconds of a duration option ("3", "500ms", "1m"). */
+function seconds(text: string, what: string): number {
+  return parseDuration(text, what) / 1000;
+}
+
+/** The items of a comma-separated list option, each one of `known`. */
+function listOf<T>(
+  text: string,
+  what: string,
+  known: Record<string, T>,
+): T[] {
+  return text.split(",").map((item) => {
+    const name = item.trim();
+    if (!Object.hasOwn(known, name)) {
+      throw new UsageError(
+        `unknown ${what} "${name}" (known: ${Object.keys(known).join(", ")})`,
+      );
+    }
+    return known[name];
+  });
+}
+
+/** Parses the command line; null for --help. Throws a UsageError. */
+export function parseOptions(args: string[]): Options | null {
+  const { values } = parseArgs({
+    args,
+    options: {
+      rates: {
+        type: "string",
+        default: "100000,250000,500000,1000000,2000000,4000000",
+      },
+      "step-duration": { type: "string", default: "3" },
+      "ring-bytes": { type: "string", default: "8M" },
+      consumers: {
+        type: "string",
+        default: "deno-wasm,c-libbpf,c-libbpf-poll10,c-wasm2c",
+      },
+      sections: { type: "string", default: SECTIONS.join(",") },
+      "overhead-duration": { type: "string", default: "10" },
+      "decode-iterations": { type: "string", default: "20" },
+      "decode-events": { type: "string", default: "200000" },
+      "memory-duration": { type: "string", default: "60" },
+      json: { type: "string" },
+      baseline: { type: "string", default: DEFAULT_BASELINE },
+      "update-baseline": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  const sectionNames = Object.fromEntries(SECTIONS.map((s) => [s, s]));
+  const o: Options = {
+    rates: parseRates(values.rates!, "--rates"),
+    stepS: seconds(values["step-duration"]!, "--step-duration"),
+    ringBytes: parseBytes(values["ring-bytes"]!, "--ring-bytes", RING_RULE),
+    consumers: listOf(values.consumers!, "consumer", CONSUMERS),
+    sections: new Set(listOf(values.sections!, "section", sectionNames)),
+    overheadS: seconds(values["overhead-duration"]!, "--overhead-duration"),
+    decodeIterations: parsePositiveInt(
+      values["decode-iterations"]!,
+      "--decode-iterations",
+      MAX_DECODE_ITERATIONS,
+    ),
+    decodeEvents: parsePositiveInt(values["decode-events"]!, "--decode-events"),
+    memoryS: seconds(values["memory-duration"]!, "--memory-duration"),
+    json: values.json,
+    baseline: values.baseline!,
+    updateBaseline: values["update-baseline"]!,
+  };
+  if (o.updateBaseline && !o.sections.has("rates")) {
+    throw new UsageError("--update-baseline needs the rates section");
+  }
+  return o;
+}
