@@ -137,3 +137,73 @@ Deno.test({
     assert.ok("WASM decode within 1.3x of hand-written C" in j.goals);
   },
 });
+
+Deno.test("bench: bench:e2e refuses an unwritable --json before it starts (exit 2, no trace)", async () => {
+  // A short real run if the path were only checked at the end.
+  const r = await run([
+    E2E,
+    "--sections",
+    "rates",
+    "--rates",
+    "1000",
+    "--step-duration",
+    "0.2",
+    "--consumers",
+    "c-wasm2c",
+    "--json",
+    "/proc/x.json",
+  ]);
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.out, /--json \/proc\/x\.json: cannot write there/);
+  assert.doesNotMatch(r.out, /internal error|^\s+at /m);
+  assert.doesNotMatch(r.out, /# bench:e2e on/, "nothing may run first");
+});
+
+Deno.test({
+  name:
+    "bench: bench:e2e fails (exit 1) when every consumer and the decode recording fail, and says so in its JSON",
+  // Needs root (the preflight) and the built harness, not a working BPF:
+  // with the BPF objects looked for in a missing folder, nothing loads.
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const r = await runWithJson([
+      E2E,
+      "--sections",
+      "rates,decode",
+      "--rates",
+      "1000",
+      "--step-duration",
+      "0.2",
+      "--consumers",
+      "deno-wasm,c-libbpf,c-wasm2c",
+      "--decode-events",
+      "1000",
+      "--decode-iterations",
+      "1",
+      // No baseline: the failures alone must fail the run, not regressions.
+      "--baseline",
+      "/nonexistent-streamprof-bpf/baseline.json",
+    ], { ANTIMETAL_BPF_PATH: "/nonexistent-streamprof-bpf" });
+    assert.equal(r.code, 1, r.out);
+    assert.deepEqual(r.json?.regressions, [], r.out);
+    assert.doesNotMatch(r.out, /internal error/);
+    assert.ok(r.json, `no JSON written: ${r.out}`);
+    assert.deepEqual(
+      r.json.rates.steps.map((s: { status: string }) => s.status),
+      ["failed", "failed", "failed"],
+    );
+    const failures: string[] = r.json.failures;
+    for (const id of ["deno-wasm", "c-libbpf", "c-wasm2c"]) {
+      assert.ok(
+        failures.some((f) => f.startsWith(`rates: ${id} `)),
+        `${id} not among the failures: ${failures.join("; ")}`,
+      );
+    }
+    assert.ok(
+      failures.some((f) => /^decode: recording ring data failed/.test(f)),
+      failures.join("; "),
+    );
+    assert.equal(r.json.decode, null);
+    assert.match(r.out, /^FAILED: rates: c-libbpf /m);
+  },
+});

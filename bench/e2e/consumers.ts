@@ -186,6 +186,33 @@ export class WatchedProcess {
   }
 }
 
+/**
+ * A step the benchmark needs failed (recording ring data, a tool that
+ * crashed, decoders that disagree, the CPU burner): the section that ran it
+ * has no result. Not a bug in the benchmark, so not a stack trace.
+ */
+export class StepFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StepFailedError";
+  }
+}
+
+/**
+ * Why a consumer's run gave no valid measurement, or null if it did: it
+ * crashed or was killed (an exit other than 0, or 1 for drops or a
+ * mismatch), printed no JSON, or did not reconcile exactly.
+ */
+export function consumerFailure(r: ProcessResult): string | null {
+  if (!r.json || (r.code !== 0 && r.code !== 1)) {
+    return `exit ${r.code}: ${r.stderr.slice(-300)}`;
+  }
+  if (r.json.reconciled !== true) {
+    return `not reconciled: ${JSON.stringify(r.json.reconciliation)}`;
+  }
+  return null;
+}
+
 /** How one stress step ended for one consumer. */
 export type StepStatus = "held" | "dropped" | "not reached" | "failed";
 
@@ -378,6 +405,8 @@ export function sampleCpuNs(pid: number): number | null {
 /**
  * Runs `fn` while streamprof-burn keeps every CPU busy (for at most
  * `seconds`, so a hung benchmark does not burn forever), then stops it.
+ * Throws a StepFailedError if the burner failed: figures taken on idle
+ * CPUs are not the ones asked for.
  */
 export async function withBusyCpus<T>(
   seconds: number,
@@ -387,11 +416,18 @@ export async function withBusyCpus<T>(
     [PROGRAMS.burn, "--duration", String(seconds)],
     (seconds + 50) * 1000,
   );
+  let value: T;
   try {
     await sleep(300); // burners up
-    return await fn();
+    value = await fn();
   } finally {
     burn.stop();
-    await burn.result();
   }
+  const burned = await burn.result();
+  if (burned.code !== 0) {
+    throw new StepFailedError(
+      `streamprof-burn exit ${burned.code}: ${burned.stderr.slice(-200)}`,
+    );
+  }
+  return value;
 }

@@ -29,6 +29,7 @@ import {
   CONSUMERS,
   PROGRAMS,
   runStressPair,
+  StepFailedError,
   WatchedProcess,
 } from "./consumers.ts";
 import type { Options } from "./options.ts";
@@ -82,7 +83,7 @@ export async function recordRing(
       file,
     );
     if (consumer.code !== 0) {
-      throw new Error(
+      throw new StepFailedError(
         `recording ring data failed (exit ${consumer.code}): ${consumer.stderr}`,
       );
     }
@@ -239,7 +240,7 @@ function denoDecoders(bytes: Uint8Array): {
     a.outOfOrder === b.outOfOrder;
   if (!same(w, t) || !same(w, c)) {
     native.close();
-    throw new Error(
+    throw new StepFailedError(
       `decoders disagree: WASM ${JSON.stringify(w)}, TS ${
         JSON.stringify(t)
       }, C ${JSON.stringify(c)}`,
@@ -312,12 +313,12 @@ export async function decodeCosts(
         String(BATCH),
       ], 300_000).result();
       if (c.code !== 0 || !c.json) {
-        throw new Error(
+        throw new StepFailedError(
           `streamprof-decode-bench failed (exit ${c.code}): ${c.stderr}`,
         );
       }
       if (Number(c.json.events) !== deno.events) {
-        throw new Error(
+        throw new StepFailedError(
           `C decoders saw ${c.json.events} events, Deno ${deno.events}`,
         );
       }

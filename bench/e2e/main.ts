@@ -10,7 +10,10 @@
  *    1 kHz (all consumers at once, CPUs busy).
  *
  * Then the goals and the baseline (goals.ts). Results print as tables and,
- * with --json FILE, as JSON; the options are in options.ts, the consumers
+ * with --json FILE, as JSON. The run fails (exit 1) when it could not
+ * measure what was asked (a consumer that failed every step of a section, a
+ * step a section needs, such as recording ring data or the CPU burner) or a
+ * consumer dropped at a rate it held in the baseline; the options are in options.ts, the consumers
  * and how they are run in consumers.ts. Needs root. Every step loads the
  * CPUs: other work on the machine skews the numbers, so the load average
  * before and after is printed with them.
@@ -25,7 +28,7 @@
 import { runMain } from "../../lib/common/command.ts";
 import { EnvironmentError, ExitCode } from "../../lib/common/errors.ts";
 import { writeFileAtomic } from "../../lib/common/output_file.ts";
-import { PROGRAMS } from "./consumers.ts";
+import { PROGRAMS, StepFailedError } from "./consumers.ts";
 import { printDecode, runDecode } from "./decode.ts";
 import {
   baselineLine,
@@ -39,7 +42,7 @@ import {
 import { printMemory, runMemory } from "./memory.ts";
 import { HELP, type Options, parseOptions } from "./options.ts";
 import { printOverhead, runOverhead } from "./overhead.ts";
-import { printRates, runRates } from "./rates.ts";
+import { printRates, ratesFailures, runRates } from "./rates.ts";
 import { describeMachine, formatLoad } from "./report.ts";
 
 /** Throws an EnvironmentError if this machine cannot run the benchmark. */
@@ -64,8 +67,45 @@ function preflight(o: Options): void {
   }
 }
 
+/** What the sections measured, and what they could not. */
+interface SectionsOutcome {
+  measured: Measurements;
+  /** "section: what failed", one per failure. */
+  failures: string[];
+}
+
+/**
+ * Runs one section: its result, or null with the failure recorded when a
+ * step it needs failed (a StepFailedError; anything else is a bug).
+ */
+async function runSection<T>(
+  name: string,
+  failures: string[],
+  run: () => Promise<T>,
+): Promise<T | null> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof StepFailedError)) throw err;
+    failures.push(`${name}: ${err.message}`);
+    console.error(`  ${name} failed: ${err.message}`);
+    return null;
+  }
+}
+
+/** Consumers whose run in a section gave no valid figure. */
+function rowFailures(
+  name: string,
+  rows: { consumer: string; failure: string | null }[],
+): string[] {
+  return rows.filter((r) => r.failure !== null).map((r) =>
+    `${name}: ${r.consumer} failed (${r.failure})`
+  );
+}
+
 /** Runs the sections asked for, printing each as it completes. */
-async function runSections(o: Options): Promise<Measurements> {
+async function runSections(o: Options): Promise<SectionsOutcome> {
+  const failures: string[] = [];
   const m: Measurements = {
     rates: null,
     overhead: null,
@@ -74,25 +114,34 @@ async function runSections(o: Options): Promise<Measurements> {
   };
   if (o.sections.has("rates")) {
     console.error("\nrates:");
-    m.rates = await runRates(o);
-    printRates(o, m.rates);
+    m.rates = await runSection("rates", failures, () => runRates(o));
+    if (m.rates) {
+      printRates(o, m.rates);
+      failures.push(...ratesFailures(m.rates).map((f) => `rates: ${f}`));
+    }
   }
   if (o.sections.has("overhead")) {
     console.error("\noverhead:");
-    m.overhead = await runOverhead(o);
-    printOverhead(o, m.overhead);
+    m.overhead = await runSection("overhead", failures, () => runOverhead(o));
+    if (m.overhead) {
+      printOverhead(o, m.overhead);
+      failures.push(...rowFailures("overhead", m.overhead));
+    }
   }
   if (o.sections.has("decode")) {
     console.error("\ndecode:");
-    m.decode = await runDecode(o);
-    printDecode(m.decode);
+    m.decode = await runSection("decode", failures, () => runDecode(o));
+    if (m.decode) printDecode(m.decode);
   }
   if (o.sections.has("memory")) {
     console.error(`\nmemory (${o.memoryS} s):`);
-    m.memory = await runMemory(o);
-    printMemory(o, m.memory);
+    m.memory = await runSection("memory", failures, () => runMemory(o));
+    if (m.memory) {
+      printMemory(o, m.memory);
+      failures.push(...rowFailures("memory", m.memory));
+    }
   }
-  return m;
+  return { measured: m, failures };
 }
 
 async function main(args: string[]): Promise<number> {
@@ -113,7 +162,7 @@ async function main(args: string[]): Promise<number> {
   );
   for (const c of o.consumers) console.log(`  ${c.id}: ${c.label}`);
 
-  const m = await runSections(o);
+  const { measured: m, failures } = await runSections(o);
   const goals = judgeGoals(m);
   printGoals(goals);
   const regs = regressions(m.rates?.steps ?? [], base, o.ringBytes);
@@ -126,6 +175,7 @@ async function main(args: string[]): Promise<number> {
     if (line) console.log(line);
   }
   for (const r of regs) console.log(`REGRESSION: ${r}`);
+  for (const f of failures) console.log(`FAILED: ${f}`);
 
   const result = {
     machine,
@@ -146,6 +196,7 @@ async function main(args: string[]): Promise<number> {
       ? { file: o.baseline, max_held_rate: base.max_held_rate }
       : null,
     regressions: regs,
+    failures,
   };
   if (o.json) {
     await writeFileAtomic(o.json, JSON.stringify(result, null, 2) + "\n");
@@ -156,7 +207,7 @@ async function main(args: string[]): Promise<number> {
     await writeFileAtomic(o.baseline, JSON.stringify(next, null, 2) + "\n");
     console.log(`baseline written to ${o.baseline}`);
   }
-  return regs.length ? ExitCode.FAILED : ExitCode.OK;
+  return regs.length || failures.length ? ExitCode.FAILED : ExitCode.OK;
 }
 
 if (import.meta.main) {

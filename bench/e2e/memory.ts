@@ -16,6 +16,7 @@ import { formatCount, formatMB, formatMiB } from "../../lib/common/format.ts";
 import { median } from "../../lib/common/stats.ts";
 import { formatTable } from "../../lib/report/table.ts";
 import {
+  consumerFailure,
   type MemorySample,
   sampleMemory,
   WatchedProcess,
@@ -42,6 +43,8 @@ export interface MemoryRow {
   drops: number;
   reconciled: boolean;
   detail: string;
+  /** Why the run gave no valid figure (see consumerFailure), or null. */
+  failure: string | null;
 }
 
 /** The median of a series of samples; 0 when there is none. */
@@ -100,6 +103,7 @@ export function runMemory(o: Options): Promise<MemoryRow[]> {
         detail: results[i].code === 0
           ? ""
           : `exit ${results[i].code}: ${results[i].stderr.slice(-200)}`,
+        failure: consumerFailure(results[i]),
       };
     });
   });

@@ -1,7 +1,8 @@
 /**
  * `bench:e2e`'s command line: the help text, the options and their checks.
- * Every value is checked here, before anything starts, so a mistake is a
- * usage error (exit 2), never a failure half-way through a long run.
+ * Every value is checked here, before anything starts (a `--json` path that
+ * cannot be written too), so a mistake is a usage error (exit 2), never a
+ * failure half-way through a long run.
  *
  * @example
  * ```ts
@@ -23,6 +24,7 @@ import {
   parseRates,
 } from "../../lib/common/args.ts";
 import { UsageError } from "../../lib/common/errors.ts";
+import { checkWritable } from "../../lib/common/output_file.ts";
 import { type Consumer, CONSUMERS } from "./consumers.ts";
 
 /** The baseline the rate ladder is compared with, by default. */
@@ -66,7 +68,11 @@ decode cost per event, memory. Tables on stdout.
   -h, --help              this text
 
 Exit: 0 done (missed goals print MISSED and do not fail: they are findings);
-1 a consumer dropped at a rate it held in the baseline; 2 usage error; 3 the
+1 something could not be measured (a consumer failed every step of a
+section, or a step a section needs failed: recording ring data, the decode
+tool, the CPU burner; each is a FAILED line and in the JSON's "failures"),
+or a consumer dropped at a rate it held in the baseline (REGRESSION); 2
+usage error, checked before anything runs (an unwritable --json too); 3 the
 machine cannot run it (not root, harness not built); 70 a bug.`;
 
 /** What one run measures, and where it writes. */
@@ -157,5 +163,7 @@ export function parseOptions(args: string[]): Options | null {
   if (o.updateBaseline && !o.sections.has("rates")) {
     throw new UsageError("--update-baseline needs the rates section");
   }
+  if (o.json !== undefined) checkWritable(o.json, "--json");
+  if (o.updateBaseline) checkWritable(o.baseline, "--baseline");
   return o;
 }

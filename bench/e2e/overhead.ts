@@ -15,6 +15,7 @@
 import { formatCount } from "../../lib/common/format.ts";
 import { formatTable } from "../../lib/report/table.ts";
 import {
+  consumerFailure,
   cpuPercentOf,
   sampleCpuNs,
   WatchedProcess,
@@ -42,6 +43,8 @@ export interface OverheadRow {
   steadyCpuPercent: number;
   cpuNsPerEvent: number;
   detail: string;
+  /** Why the run gave no valid figure (see consumerFailure), or null. */
+  failure: string | null;
 }
 
 /** Steady-state CPU % of a running process, sampled every 250 ms. */
@@ -95,6 +98,7 @@ export function runOverhead(o: Options): Promise<OverheadRow[]> {
         detail: result.code === 0
           ? ""
           : `exit ${result.code}: ${result.stderr.slice(-200)}`,
+        failure: consumerFailure(result),
       };
       rows.push(row);
       console.error(

@@ -89,6 +89,19 @@ export async function runRates(o: Options): Promise<RatesResult> {
   };
 }
 
+/**
+ * The consumers the ladder could not measure at all: every step they ran
+ * failed (crashed, hung, did not reconcile, or their generator failed).
+ */
+export function ratesFailures(r: RatesResult): string[] {
+  return r.summary.flatMap(({ consumer }) => {
+    const mine = r.steps.filter((s) => s.consumer === consumer);
+    return mine.length > 0 && mine.every((s) => s.status === "failed")
+      ? [`${consumer} failed every step (${mine[0].detail})`]
+      : [];
+  });
+}
+
 /** Deno+WASM's held rate over libbpf's usual consumer's, if both ran. */
 export function denoOverLibbpf(r: RatesResult): number | null {
   const deno = r.summary.find((s) => s.consumer === "deno-wasm");
