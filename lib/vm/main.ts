@@ -175,7 +175,7 @@ async function listCommand(args: string[]): Promise<number> {
   }
   const accels: string[] = [];
   for (const { vm } of rows) {
-    accels.push(await chooseAccel(vm, "auto").catch(() => "tcg"));
+    accels.push((await chooseAccel(vm, "auto")).accel);
   }
   console.log(formatTable({
     header: [

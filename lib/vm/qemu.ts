@@ -114,81 +114,286 @@ export function qemuArgs(
   ]];
 }
 
-let kvmProbe: Promise<boolean> | undefined;
+/** What a KVM probe boot showed. */
+export interface KvmProbe {
+  /** KVM ran the guest kernel to its end. */
+  works: boolean;
+  /** Why it does not (or "kernel reached its end in N s"). */
+  reason: string;
+}
 
-/**
- * Whether KVM can run an x86_64 guest here: `/dev/kvm` opens and QEMU starts
- * a `-cpu host` machine with it. (Some hosts expose a /dev/kvm that QEMU
- * cannot use; the probe catches that.) Cached per process.
- *
- * @example
- * ```ts
- * await kvmWorks(); // false on hosts without hardware virtualisation
- * ```
- */
-export function kvmWorks(): Promise<boolean> {
-  kvmProbe ??= (async () => {
-    try {
-      const f = await Deno.open("/dev/kvm", { read: true, write: true });
-      f.close();
-    } catch {
-      return false;
-    }
-    try {
-      const child = new Deno.Command("qemu-system-x86_64", {
-        args: [
-          "-accel",
-          "kvm",
-          "-cpu",
-          "host",
-          "-nodefaults",
-          "-display",
-          "none",
-          "-S",
-          "-qmp",
-          "stdio",
-        ],
-        stdin: "piped",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      const w = child.stdin.getWriter();
-      await w.write(
-        new TextEncoder().encode(
-          '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
-        ),
-      );
-      await w.close();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      const st = await child.status;
-      clearTimeout(timer);
-      return st.success;
-    } catch {
-      return false;
-    }
-  })();
-  return kvmProbe;
+/** What {@link kvmProbeVerdict} looks at: how the probe boot ended. */
+export interface KvmProbeOutcome {
+  /** QEMU's exit code (null when killed). */
+  code: number | null;
+  /** Set when the probe was stopped: it ran past its time limit. */
+  timedOut?: boolean;
+  /** The serial console. */
+  console: string[];
+  /** QEMU's stderr. */
+  stderr: string;
+  /** Wall time of the probe, seconds. */
+  seconds: number;
 }
 
 /**
- * The accelerator for a VM: KVM when requested or auto-detected (guest arch
- * equals the host's and {@link kvmWorks}), else TCG.
+ * The console line a probe boot must reach: with no initramfs and no root
+ * device the kernel ends in this panic, and `panic=-1` plus `-no-reboot`
+ * make QEMU exit right after it.
+ */
+export const PROBE_END = "Kernel panic - not syncing";
+
+/**
+ * Whether a probe boot proves that KVM runs this kernel: QEMU exited by
+ * itself with status 0 after the kernel printed {@link PROBE_END}. A KVM
+ * that opens but cannot run the guest (for example a software KVM whose
+ * instruction emulator lacks `cmpxchg16b` or `xrstor`: QEMU then prints
+ * "KVM internal error" and pauses the guest forever) fails here.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { kvmProbeVerdict, PROBE_END } from "./qemu.ts";
+ * const end = `[    0.61] ${PROBE_END}: VFS: Unable to mount root fs`;
+ * assert.equal(
+ *   kvmProbeVerdict({ code: 0, console: [end], stderr: "", seconds: 0.7 }).works,
+ *   true,
+ * );
+ * const stuck = kvmProbeVerdict({
+ *   code: null, timedOut: true, console: [], seconds: 10,
+ *   stderr: "KVM internal error. Suberror: 1\nemulation failure\n",
+ * });
+ * assert.equal(stuck.works, false);
+ * assert.match(stuck.reason, /KVM internal error/);
+ * ```
+ */
+export function kvmProbeVerdict(o: KvmProbeOutcome): KvmProbe {
+  const err = o.stderr.split("\n").map((l) => l.trim()).filter((l) => l);
+  const internal = err.find((l) => l.startsWith("KVM internal error"));
+  if (internal) {
+    const detail = err.find((l) => /emulation failure/.test(l));
+    return {
+      works: false,
+      reason: `${internal}${detail ? ` (${detail})` : ""}`,
+    };
+  }
+  if (o.timedOut) {
+    return {
+      works: false,
+      reason: `the kernel did not reach its end within ${
+        o.seconds.toFixed(0)
+      } s`,
+    };
+  }
+  if (o.code !== 0) {
+    return {
+      works: false,
+      reason: `QEMU exited ${o.code}${err.length ? `: ${err.at(-1)}` : ""}`,
+    };
+  }
+  if (!o.console.some((l) => l.includes(PROBE_END))) {
+    return {
+      works: false,
+      reason: "QEMU exited before the kernel reached its end",
+    };
+  }
+  return {
+    works: true,
+    reason: `the kernel reached its end in ${o.seconds.toFixed(1)} s`,
+  };
+}
+
+/** Time limit of a KVM probe boot, ms: TCG itself boots to the end in ~2 s. */
+export const KVM_PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * Boots `kernel` under KVM with no initramfs and no root device, and
+ * returns whether it ran to its final panic within `timeoutMs`.
+ *
+ * @example
+ * ```ts ignore
+ * // needs a built kernel image (the VM cache)
+ * await probeKvm(vm, `${vmCacheRoot()}/build/profiler-x86/kernel`);
+ * // { works: false, reason: "KVM internal error. Suberror: 1 (emulation failure)" } here
+ * ```
+ */
+export async function probeKvm(
+  vm: VmSpec,
+  kernel: string,
+  timeoutMs = KVM_PROBE_TIMEOUT_MS,
+): Promise<KvmProbe> {
+  const a = ARCHES[vm.arch];
+  const t0 = performance.now();
+  const lines: string[] = [];
+  let timedOut = false;
+  let internalError = false;
+  const res = await runQemu({
+    bin: a.qemu,
+    args: [
+      ...(vm.arch === "arm64" ? ["-M", "virt"] : ["-M", "pc"]),
+      "-accel",
+      "kvm",
+      "-cpu",
+      "host",
+      "-smp",
+      "1",
+      "-m",
+      "256M",
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-serial",
+      "stdio",
+      "-monitor",
+      "none",
+      "-no-reboot",
+      "-nic",
+      "none",
+      "-kernel",
+      kernel,
+      "-append",
+      `console=${a.console} panic=-1 quiet nokaslr`,
+    ],
+    onLine: (l) => lines.push(l),
+    onStderrLine: (l) => {
+      if (l.startsWith("KVM internal error")) internalError = true;
+    },
+    check: () => {
+      // QEMU pauses the guest after an internal error: stop it at once.
+      if (internalError) return "kvm-internal-error";
+      if (performance.now() - t0 > timeoutMs) {
+        timedOut = true;
+        return "timeout";
+      }
+      return undefined;
+    },
+  });
+  return kvmProbeVerdict({
+    code: res.code,
+    timedOut,
+    console: lines,
+    stderr: res.stderr,
+    seconds: timedOut ? timeoutMs / 1000 : (performance.now() - t0) / 1000,
+  });
+}
+
+/** Whether `/dev/kvm` opens read-write. */
+export async function kvmDeviceOpens(): Promise<boolean> {
+  try {
+    const f = await Deno.open("/dev/kvm", { read: true, write: true });
+    f.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The kernel a KVM probe boots, and where its verdict is remembered. */
+export interface ProbeTarget {
+  /** Boot image of the VM. */
+  kernel: string;
+  /** Its SHA-256 (part of the remembered verdict's key). */
+  sha256: string;
+  /** File holding verdicts across runs (e.g. `<cache>/kvm-probe.json`). */
+  memoFile?: string;
+}
+
+/** The accelerator chosen for a VM, and why. */
+export interface AccelChoice {
+  accel: Accel;
+  why: string;
+}
+
+const probeMemo = new Map<string, Promise<KvmProbe>>();
+
+async function rememberedProbe(
+  vm: VmSpec,
+  target: ProbeTarget,
+): Promise<KvmProbe> {
+  // Per boot of this host: a reboot (new kernel, KVM module) probes again.
+  let bootId = "";
+  try {
+    bootId = (await Deno.readTextFile("/proc/sys/kernel/random/boot_id"))
+      .trim();
+  } catch { /* not Linux: the release alone */ }
+  const key = [
+    bootId,
+    Deno.osRelease(),
+    ARCHES[vm.arch].qemu,
+    target.sha256,
+  ].join(" ");
+  let memo: Record<string, KvmProbe> = {};
+  if (target.memoFile) {
+    try {
+      memo = JSON.parse(await Deno.readTextFile(target.memoFile));
+    } catch { /* none yet, or unreadable: probe again */ }
+    if (typeof memo[key]?.works === "boolean") return memo[key];
+  }
+  let p = probeMemo.get(key);
+  if (!p) {
+    p = probeKvm(vm, target.kernel);
+    probeMemo.set(key, p);
+  }
+  const probe = await p;
+  if (target.memoFile) {
+    memo[key] = probe;
+    const tmp = `${target.memoFile}.tmp-${Deno.pid}`;
+    await Deno.writeTextFile(tmp, JSON.stringify(memo, null, 2) + "\n");
+    await Deno.rename(tmp, target.memoFile);
+  }
+  return probe;
+}
+
+/**
+ * The accelerator for a VM. An explicit `kvm` or `tcg` wins. `auto` picks
+ * KVM only when the guest arch is the host's, `/dev/kvm` opens, and a probe
+ * boot of the VM's own kernel under KVM (see {@link probeKvm}) ran to its
+ * end; the verdict is remembered per host boot, QEMU and guest kernel.
+ * Without a probe target, `auto` means TCG.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { chooseAccel } from "./qemu.ts";
  * import { findVm, loadVmTable } from "./vms.ts";
- * const vm = findVm(await loadVmTable(), "default");
- * await chooseAccel(vm, "auto"); // "tcg" here
+ * const vm = findVm(await loadVmTable(), "default"); // arm64
+ * assert.equal((await chooseAccel(vm, "tcg")).accel, "tcg");
+ * if (Deno.build.arch === "x86_64") {
+ *   assert.deepEqual(await chooseAccel(vm, "auto"), {
+ *     accel: "tcg",
+ *     why: "TCG: an arm64 guest on an x86_64 host",
+ *   });
+ * }
  * ```
  */
 export async function chooseAccel(
   vm: VmSpec,
   want: "auto" | Accel,
-): Promise<Accel> {
-  if (want !== "auto") return want;
+  target?: ProbeTarget,
+): Promise<AccelChoice> {
+  if (want !== "auto") return { accel: want, why: `${want} (asked for)` };
   const hostArch = Deno.build.arch === "aarch64" ? "arm64" : "x86_64";
-  if (vm.arch !== hostArch) return "tcg";
-  return (await kvmWorks()) ? "kvm" : "tcg";
+  if (vm.arch !== hostArch) {
+    return {
+      accel: "tcg",
+      why: `TCG: an ${vm.arch} guest on an ${hostArch} host`,
+    };
+  }
+  if (!(await kvmDeviceOpens())) {
+    return { accel: "tcg", why: "TCG: /dev/kvm does not open" };
+  }
+  if (!target) {
+    return { accel: "tcg", why: "TCG: KVM not probed yet" };
+  }
+  const probe = await rememberedProbe(vm, target);
+  return probe.works
+    ? { accel: "kvm", why: `KVM: probe boot passed (${probe.reason})` }
+    : {
+      accel: "tcg",
+      why:
+        `TCG: /dev/kvm opens but a probe boot under KVM failed: ${probe.reason}`,
+    };
 }
 
 /** Options of {@link runQemu}. */
@@ -197,6 +402,8 @@ export interface RunQemuOptions {
   args: string[];
   /** Called for every console line (without the newline). */
   onLine: (line: string) => void;
+  /** Called for every line QEMU writes to its stderr. */
+  onStderrLine?: (line: string) => void;
   /**
    * Called every second and on each line; return a reason string to stop
    * QEMU (e.g. a timeout), or undefined to let it run.
@@ -294,7 +501,25 @@ export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
     const r = o.check();
     if (r) stop(r);
   }, 1000);
-  const stderrP = new Response(child.stderr).text();
+  const stderrP = (async () => {
+    let all = "";
+    let buf = "";
+    const dec = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      const text = dec.decode(chunk, { stream: true });
+      all += text;
+      buf += text;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        o.onStderrLine?.(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+      const r = o.check();
+      if (r) stop(r);
+    }
+    if (buf) o.onStderrLine?.(buf);
+    return all;
+  })();
   try {
     const dec = new TextDecoder();
     let buf = "";

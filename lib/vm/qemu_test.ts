@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { chooseAccel, kernelCmdline, QEMU_WRAPPER, qemuArgs } from "./qemu.ts";
+import {
+  chooseAccel,
+  kernelCmdline,
+  kvmProbeVerdict,
+  QEMU_WRAPPER,
+  qemuArgs,
+} from "./qemu.ts";
 import type { VmSpec } from "./vms.ts";
 
 const vm = (arch: "arm64" | "x86_64"): VmSpec => ({
@@ -64,10 +70,10 @@ Deno.test("x86_64: TCG uses cpu max, KVM uses cpu host; serial console ttyS0", (
 });
 
 Deno.test("chooseAccel: explicit choice wins; a foreign arch is always TCG", async () => {
-  assert.equal(await chooseAccel(vm("arm64"), "kvm"), "kvm");
-  assert.equal(await chooseAccel(vm("x86_64"), "tcg"), "tcg");
+  assert.equal((await chooseAccel(vm("arm64"), "kvm")).accel, "kvm");
+  assert.equal((await chooseAccel(vm("x86_64"), "tcg")).accel, "tcg");
   const foreign = Deno.build.arch === "x86_64" ? vm("arm64") : vm("x86_64");
-  assert.equal(await chooseAccel(foreign, "auto"), "tcg");
+  assert.equal((await chooseAccel(foreign, "auto")).accel, "tcg");
 });
 
 Deno.test("QEMU_WRAPPER kills the command when our end of its stdin closes", async () => {
@@ -109,3 +115,54 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+Deno.test("kvmProbeVerdict: only a kernel that ran to its final panic proves KVM", () => {
+  const end =
+    "[    0.612] Kernel panic - not syncing: VFS: Unable to mount root fs";
+  // What this machine's software KVM printed for Debian's 6.1 kernel.
+  const internal = [
+    "KVM internal error. Suberror: 1",
+    "extra data[0]: 0x0000000000000001",
+    "emulation failure",
+    "RAX=ffff888004840040 RBX=0000000000000000",
+  ].join("\n");
+  const cases: [Parameters<typeof kvmProbeVerdict>[0], boolean, RegExp][] = [
+    [{ code: 0, console: [end], stderr: "", seconds: 0.8 }, true, /0\.8 s/],
+    [
+      { code: null, timedOut: true, console: [], stderr: internal, seconds: 4 },
+      false,
+      /^KVM internal error\. Suberror: 1 \(emulation failure\)$/,
+    ],
+    [
+      {
+        code: null,
+        timedOut: true,
+        console: ["[ 1.0] Memory: 1M"],
+        stderr: "",
+        seconds: 10,
+      },
+      false,
+      /did not reach its end within 10 s/,
+    ],
+    [
+      {
+        code: 1,
+        console: [],
+        stderr: "qemu: could not access KVM kernel module\n",
+        seconds: 0.1,
+      },
+      false,
+      /^QEMU exited 1: qemu: could not access KVM/,
+    ],
+    [
+      { code: 0, console: ["booting"], stderr: "", seconds: 1 },
+      false,
+      /before the kernel reached its end/,
+    ],
+  ];
+  for (const [outcome, works, reason] of cases) {
+    const v = kvmProbeVerdict(outcome);
+    assert.equal(v.works, works, JSON.stringify(outcome));
+    assert.match(v.reason, reason);
+  }
+});

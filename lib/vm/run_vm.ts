@@ -178,7 +178,13 @@ export async function runVm(
       RESULTS: "/results",
     }),
   );
-  const accel = await chooseAccel(vm, o.accel);
+  const choice = await chooseAccel(vm, o.accel, {
+    kernel: img.kernel,
+    sha256: img.sha256.kernel,
+    memoFile: `${root}/kvm-probe.json`,
+  });
+  const accel = choice.accel;
+  log(`  ${vm.name}: ${choice.why}`);
   const [bin, args] = qemuArgs(vm, {
     accel,
     kernel: img.kernel,
