@@ -1,0 +1,301 @@
+/**
+ * Kernel symbols from /proc/kallsyms, core kernel and modules (`name
+ * [module]`, as perf prints them), with the kptr_restrict state.
+ *
+ * kallsyms has no sizes: a symbol extends to the next one, except that a
+ * symbol followed by one of another module stops at the end of its page
+ * (modules sit in separate allocations; without this the last function of
+ * the core kernel would swallow the hundreds of MiB up to the first module).
+ *
+ * Kernel addresses exceed 2^53, so they are stored as offsets from a base
+ * (the lowest kept address rounded down to 2^32): exact as numbers, and
+ * lookups split each 64-bit address into two 32-bit halves, never a BigInt
+ * operation on the fast path (a BigUint64Array is read as 32-bit words).
+ *
+ * @module
+ */
+import { SymbolTable } from "./symbol_table.ts";
+
+/** Why kernel frames cannot be named, or "ok". */
+export type KernelSymbolState =
+  | "ok"
+  /** kallsyms lists only zero addresses: kptr_restrict (or no CAP_SYSLOG). */
+  | "restricted"
+  /** /proc/kallsyms could not be read at all. */
+  | "unreadable"
+  /** It was read but had no text symbols. */
+  | "empty";
+
+/** The warning the symbolizer reports for a state other than "ok". */
+export interface KernelSymbolWarning {
+  state: Exclude<KernelSymbolState, "ok">;
+  /** /proc/sys/kernel/kptr_restrict at load time (-1 if unreadable). */
+  kptrRestrict: number;
+  message: string;
+}
+
+/** What a kernel lookup found. */
+export interface KernelHit {
+  name: string;
+  /** "[kernel.kallsyms]" or the module in brackets, e.g. "[nf_tables]". */
+  module: string;
+  /** Offset of the address from the symbol's start. */
+  offset: number;
+}
+
+const KERNEL = "[kernel.kallsyms]";
+const TWO32 = 4294967296;
+
+function hexValue(b: Uint8Array, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = b[i];
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
+  }
+  return v;
+}
+
+function readKptrRestrict(path: string): number {
+  try {
+    return Number(Deno.readTextFileSync(path).trim());
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The kernel's symbol table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { KernelSymbols } from "./kernel_symbols.ts";
+ * const ks = KernelSymbols.parse(new TextEncoder().encode(
+ *   "ffffffff81000000 T _text\n" +
+ *     "ffffffff81000100 t do_thing\n" +
+ *     "ffffffffc0001000 t nft_do_chain\t[nf_tables]\n",
+ * ));
+ * assert.strictEqual(ks.state, "ok");
+ * assert.deepStrictEqual(ks.lookup(0xffffffff81000108n), {
+ *   name: "do_thing", module: "[kernel.kallsyms]", offset: 8,
+ * });
+ * assert.strictEqual(ks.lookup(0xffffffffc0001010n)?.module, "[nf_tables]");
+ * // Restricted: every address is zero, nothing is named.
+ * const r = KernelSymbols.parse(new TextEncoder().encode("0000000000000000 T _text\n"));
+ * assert.strictEqual(r.state, "restricted");
+ * assert.strictEqual(r.lookup(0xffffffff81000108n), undefined);
+ * ```
+ */
+export class KernelSymbols {
+  private constructor(
+    /** "ok", or why nothing can be named. */
+    readonly state: KernelSymbolState,
+    private readonly table: SymbolTable,
+    private readonly baseHi: number,
+    /** Text symbols kept. */
+    readonly count: number,
+    /** Lines that did not parse. */
+    readonly malformed: number,
+  ) {}
+
+  /** Reads /proc/kallsyms (or `path`); an unreadable file gives "unreadable". */
+  static load(path = "/proc/kallsyms"): KernelSymbols {
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(path);
+    } catch {
+      return new KernelSymbols(
+        "unreadable",
+        SymbolTable.fromSymbols([]),
+        0,
+        0,
+        0,
+      );
+    }
+    return KernelSymbols.parse(bytes);
+  }
+
+  /** Parses kallsyms text (as bytes: no string per line is made). */
+  static parse(b: Uint8Array): KernelSymbols {
+    // Pass 1: the lines we keep (text symbols), as byte ranges.
+    const his: number[] = [], los: number[] = [];
+    const nameFrom: number[] = [], nameTo: number[] = [];
+    const modFrom: number[] = [], modTo: number[] = [];
+    const bindings: number[] = [];
+    let malformed = 0, zero = 0;
+    let at = 0;
+    const n = b.length;
+    while (at < n) {
+      let eol = b.indexOf(10, at);
+      if (eol < 0) eol = n;
+      const line = at;
+      at = eol + 1;
+      if (eol === line) continue;
+      // "<16 hex> <type> <name>[\t[module]]"
+      const sp = b.indexOf(32, line);
+      if (sp < 0 || sp > eol || sp - line > 16 || sp === line || sp + 3 > eol) {
+        malformed++;
+        continue;
+      }
+      const type = b[sp + 1];
+      if (b[sp + 2] !== 32) {
+        malformed++;
+        continue;
+      }
+      const t = type | 32; // lower case
+      if (t !== 116 && t !== 119) continue; // only t/T and w/W: text
+      const split = Math.max(line, sp - 8);
+      const hi = hexValue(b, line, split), lo = hexValue(b, split, sp);
+      if (hi === 0 && lo === 0) {
+        zero++;
+        continue;
+      }
+      const nf = sp + 3;
+      let nt = nf;
+      while (nt < eol && b[nt] !== 9) nt++;
+      let mf = 0, mt = 0;
+      if (nt < eol) {
+        // "\t[module]"
+        mf = nt + 1;
+        mt = eol;
+      }
+      his.push(hi);
+      los.push(lo);
+      nameFrom.push(nf);
+      nameTo.push(nt);
+      modFrom.push(mf);
+      modTo.push(mt);
+      bindings.push(type === 84 ? 1 : t === 119 ? 2 : 0); // T global, w weak
+    }
+    const count = his.length;
+    if (count === 0) {
+      const state = zero > 0 ? "restricted" : "empty";
+      return new KernelSymbols(
+        state,
+        SymbolTable.fromSymbols([]),
+        0,
+        0,
+        malformed,
+      );
+    }
+    let baseHi = Infinity;
+    for (const h of his) baseHi = Math.min(baseHi, h);
+    // Names as "name" or "name\t[module]", NUL-terminated, in one buffer.
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      total += nameTo[i] - nameFrom[i] + 1 +
+        (modTo[i] > modFrom[i] ? modTo[i] - modFrom[i] + 1 : 0);
+    }
+    const strings = new Uint8Array(total);
+    const starts = new Float64Array(count);
+    const nameAt = new Uint32Array(count);
+    const mods: string[] = new Array(count);
+    let w = 0;
+    const dec = new TextDecoder();
+    for (let i = 0; i < count; i++) {
+      starts[i] = (his[i] - baseHi) * TWO32 + los[i];
+      nameAt[i] = w;
+      strings.set(b.subarray(nameFrom[i], nameTo[i]), w);
+      w += nameTo[i] - nameFrom[i];
+      if (modTo[i] > modFrom[i]) {
+        strings[w++] = 9;
+        strings.set(b.subarray(modFrom[i], modTo[i]), w);
+        w += modTo[i] - modFrom[i];
+        mods[i] = dec.decode(b.subarray(modFrom[i], modTo[i]));
+      } else mods[i] = "";
+      strings[w++] = 0;
+    }
+    // Sizes: up to the next symbol (by address), or to the end of the page
+    // when the next one belongs to another module.
+    const order = new Uint32Array(count);
+    for (let i = 0; i < count; i++) order[i] = i;
+    order.sort((x, y) => starts[x] - starts[y] || x - y);
+    const sizes = new Float64Array(count);
+    for (let k = 0; k < count; k++) {
+      const i = order[k];
+      let j = k + 1;
+      while (j < count && starts[order[j]] === starts[i]) j++;
+      if (j > k + 1) {
+        // Aliases: perf gives each but the last (in kallsyms order) the
+        // size 0, so the last one is the name it shows; do the same.
+        sizes[i] = 0;
+        continue;
+      }
+      const pageEnd = Math.floor(starts[i] / 4096) * 4096 + 4096;
+      if (j >= count) sizes[i] = pageEnd - starts[i];
+      else {
+        const next = starts[order[j]];
+        sizes[i] = mods[order[j]] === mods[i]
+          ? next - starts[i]
+          : Math.min(next, pageEnd) - starts[i];
+      }
+      if (sizes[i] <= 0) sizes[i] = 1;
+    }
+    const table = SymbolTable.fromColumns({
+      count,
+      starts,
+      sizes,
+      bindings: Uint8Array.from(bindings),
+      nameAt,
+      strings,
+    });
+    return new KernelSymbols("ok", table, baseHi, count, malformed);
+  }
+
+  /** A warning for the symbolizer to report, or undefined when "ok". */
+  warning(kptrRestrictPath = "/proc/sys/kernel/kptr_restrict"):
+    | KernelSymbolWarning
+    | undefined {
+    if (this.state === "ok") return undefined;
+    const kptrRestrict = readKptrRestrict(kptrRestrictPath);
+    const message = this.state === "restricted"
+      ? `kernel addresses are hidden (/proc/kallsyms lists only zeros; kernel.kptr_restrict=${kptrRestrict}): kernel frames are shown as ${KERNEL}+0xADDRESS. Set kernel.kptr_restrict=0 (or 1 with CAP_SYSLOG) to name them.`
+      : this.state === "unreadable"
+      ? "/proc/kallsyms cannot be read: kernel frames are shown unnamed"
+      : "/proc/kallsyms has no text symbols: kernel frames are shown unnamed";
+    return { state: this.state, kptrRestrict, message };
+  }
+
+  /** The symbol containing a 64-bit address given as two 32-bit halves. */
+  lookupHalves(hi: number, lo: number): KernelHit | undefined {
+    if (this.state !== "ok") return undefined;
+    const off = (hi - this.baseHi) * TWO32 + lo;
+    if (off < 0) return undefined;
+    const i = this.table.indexOf(off);
+    if (i < 0) return undefined;
+    const full = this.table.name(i);
+    const tab = full.indexOf("\t");
+    return tab < 0
+      ? { name: full, module: KERNEL, offset: off - this.table.start(i) }
+      : {
+        name: full.slice(0, tab),
+        module: full.slice(tab + 1),
+        offset: off - this.table.start(i),
+      };
+  }
+
+  /** The symbol containing `addr`. */
+  lookup(addr: bigint): KernelHit | undefined {
+    return this.lookupHalves(
+      Number(addr >> 32n),
+      Number(addr & 0xffffffffn),
+    );
+  }
+
+  /** Memory held by the table. */
+  get bytes(): number {
+    return this.table.bytes;
+  }
+
+  /** The address of a kernel symbol by name (tests), as bigint. */
+  addressOf(name: string): bigint | undefined {
+    for (let i = 0; i < this.table.length; i++) {
+      const full = this.table.name(i);
+      const tab = full.indexOf("\t");
+      if ((tab < 0 ? full : full.slice(0, tab)) === name) {
+        return (BigInt(this.baseHi) << 32n) + BigInt(this.table.start(i));
+      }
+    }
+    return undefined;
+  }
+}

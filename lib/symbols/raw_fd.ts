@@ -1,0 +1,146 @@
+/**
+ * Raw file descriptors through libc (open, pread, dup, close), because the
+ * symbolizer needs the OS fd number itself: it keeps files open by fd after a
+ * process exits, reads them with pread, and hands a dup of the fd to libdwfl,
+ * none of which a Deno.FsFile allows (it has no public fd in Deno 2).
+ *
+ * @module
+ */
+import { FileReadError } from "./errors.ts";
+import type { ByteSource } from "./byte_source.ts";
+
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  dup: { parameters: ["i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+const O_RDONLY = 0;
+const O_CLOEXEC = 0o2000000;
+
+let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
+function sym() {
+  return libc ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+}
+
+function errno(): number {
+  const p = sym().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+const ERRNO: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  3: "ESRCH",
+  5: "EIO",
+  9: "EBADF",
+  13: "EACCES",
+  21: "EISDIR",
+  24: "EMFILE",
+};
+
+/** "ENOENT (errno 2)" for an errno value. */
+export function errnoName(n: number): string {
+  return `${ERRNO[n] ?? "E?"} (errno ${n})`;
+}
+
+/**
+ * Opens `path` read-only (O_CLOEXEC) and returns the fd; throws FileReadError
+ * with the errno name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { closeFd, openFd } from "./raw_fd.ts";
+ * const fd = openFd("/proc/self/maps");
+ * assert.ok(fd >= 0);
+ * closeFd(fd);
+ * assert.throws(() => openFd("/nonexistent"), /ENOENT/);
+ * ```
+ */
+export function openFd(path: string): number {
+  const fd = sym().open(
+    new TextEncoder().encode(path + "\0"),
+    O_RDONLY | O_CLOEXEC,
+    0,
+  );
+  if (fd < 0) {
+    throw new FileReadError(path, "open", new Error(errnoName(errno())));
+  }
+  return fd;
+}
+
+/** close(2); errors are ignored (nothing useful can be done). */
+export function closeFd(fd: number): void {
+  sym().close(fd);
+}
+
+/** dup(2): a second fd for the same open file (libdwfl takes one over). */
+export function dupFd(fd: number): number {
+  const n = sym().dup(fd);
+  if (n < 0) {
+    throw new FileReadError(`fd ${fd}`, "dup", new Error(errnoName(errno())));
+  }
+  return n;
+}
+
+/**
+ * Reads up to `buf.length` bytes at `offset`; returns the count (0 at EOF).
+ */
+export function pread(fd: number, buf: Uint8Array, offset: number): number {
+  const n = Number(sym().pread(fd, buf, BigInt(buf.length), BigInt(offset)));
+  if (n < 0) {
+    throw new FileReadError(`fd ${fd}`, "read", new Error(errnoName(errno())));
+  }
+  return n;
+}
+
+/**
+ * A ByteSource over an fd (size from fstat through /proc/self/fd, which also
+ * works when the file was deleted).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { closeFd, fdSource, openFd } from "./raw_fd.ts";
+ * const fd = openFd("/proc/self/exe");
+ * try {
+ *   const src = fdSource(fd, "deno");
+ *   assert.deepStrictEqual([...src.read(1, 3)], [0x45, 0x4c, 0x46]); // "ELF"
+ * } finally {
+ *   closeFd(fd);
+ * }
+ * ```
+ */
+export function fdSource(fd: number, name: string, size?: number): ByteSource {
+  const total = size ?? Deno.statSync(`/proc/self/fd/${fd}`).size;
+  return {
+    name,
+    size: total,
+    read(offset, length) {
+      if (offset < 0 || length < 0 || offset + length > total) {
+        throw new FileReadError(
+          name,
+          "read",
+          new Error(`short read: ${length} bytes at ${offset} of ${total}`),
+        );
+      }
+      const out = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = pread(fd, out.subarray(got), offset + got);
+        if (n === 0) {
+          throw new FileReadError(
+            name,
+            "read",
+            new Error(`short read: ${got} of ${length} at ${offset}`),
+          );
+        }
+        got += n;
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,454 @@
+/**
+ * A sorted, compact table of function symbols with binary-search lookup,
+ * built from an ELF `.symtab` (preferred) or `.dynsym`, or from any list of
+ * (start, size, name) such as /proc/kallsyms.
+ *
+ * Layout: three typed arrays (start, end, name offset) plus one byte buffer
+ * holding only the kept names; names are decoded on first use and cached.
+ * That is ~20 bytes per symbol plus its name, a fraction of what an array of
+ * objects costs, and it is what `bytes` reports to the cache.
+ *
+ * Aliases (several symbols at one address) are reduced to one, chosen the way
+ * perf does (non-zero size, then non-weak, then global, then fewer leading
+ * underscores, then the longer name), so names match `perf report`'s.
+ *
+ * @module
+ */
+import {
+  type ElfFile,
+  type SectionHeader,
+  SHT_DYNSYM,
+  SHT_SYMTAB,
+  u64,
+} from "./elf_file.ts";
+import { ElfFormatError } from "./errors.ts";
+
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+const STB_GLOBAL = 1;
+const STB_WEAK = 2;
+const SHF_EXECINSTR = 4;
+const SHN_LORESERVE = 0xff00;
+const SYM_SIZE = 24;
+
+export type { SymbolColumns };
+
+/** A symbol before it goes into a table. */
+export interface RawSymbol {
+  start: number;
+  size: number;
+  name: string;
+  /** STB_* binding (used only to choose among aliases). */
+  binding?: number;
+}
+
+/** What a lookup found. */
+export interface SymbolHit {
+  name: string;
+  start: number;
+  end: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Symbols as parallel arrays over one byte buffer of NUL-terminated names
+ * (an ELF string table, unchanged): what the table is built from, without a
+ * JS string or object per symbol.
+ */
+interface SymbolColumns {
+  count: number;
+  starts: Float64Array;
+  sizes: Float64Array;
+  bindings: Uint8Array;
+  nameAt: Uint32Array;
+  strings: Uint8Array;
+}
+
+function nameEnd(strings: Uint8Array, at: number): number {
+  let e = at;
+  while (e < strings.length && strings[e] !== 0) e++;
+  return e;
+}
+
+function underscores(strings: Uint8Array, at: number): number {
+  let n = 0;
+  while (at + n < strings.length && strings[at + n] === 95) n++;
+  return n;
+}
+
+/** perf's choose_best_symbol: true if symbol `a` should be kept over `b`. */
+function better(c: SymbolColumns, a: number, b: number): boolean {
+  if ((c.sizes[a] > 0) !== (c.sizes[b] > 0)) return c.sizes[a] > 0;
+  const aw = c.bindings[a] === STB_WEAK, bw = c.bindings[b] === STB_WEAK;
+  if (aw !== bw) return !aw;
+  const ag = c.bindings[a] === STB_GLOBAL, bg = c.bindings[b] === STB_GLOBAL;
+  if (ag !== bg) return ag;
+  const au = underscores(c.strings, c.nameAt[a]);
+  const bu = underscores(c.strings, c.nameAt[b]);
+  if (au !== bu) return au < bu;
+  return nameEnd(c.strings, c.nameAt[a]) - c.nameAt[a] >=
+    nameEnd(c.strings, c.nameAt[b]) - c.nameAt[b];
+}
+
+/**
+ * Function symbols sorted by address.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { SymbolTable } from "./symbol_table.ts";
+ * const t = SymbolTable.fromSymbols([
+ *   { start: 0x2000, size: 0x10, name: "b" },
+ *   { start: 0x1000, size: 0, name: "a" }, // no size: extends to the next one
+ * ]);
+ * assert.strictEqual(t.lookup(0x1fff)?.name, "a");
+ * assert.strictEqual(t.lookup(0x2008)?.name, "b");
+ * assert.strictEqual(t.lookup(0x2010), undefined); // past b's end
+ * assert.strictEqual(t.lookup(0x0fff), undefined);
+ * ```
+ */
+export class SymbolTable {
+  /** Number of symbols kept. */
+  readonly length: number;
+  private readonly starts: Float64Array;
+  private readonly ends: Float64Array;
+  // maxEnds[i] = max(ends[0..i]): lets a lookup find an enclosing symbol
+  // that starts before an unrelated nested one.
+  private readonly maxEnds: Float64Array;
+  private readonly nameOffsets: Uint32Array;
+  private readonly nameBytes: Uint8Array;
+  private readonly names: (string | undefined)[];
+  private decodedBytes = 0;
+
+  private constructor(c: SymbolColumns) {
+    // Sort by address, then reduce aliases (same start) to the best one.
+    const order = new Uint32Array(c.count);
+    for (let i = 0; i < c.count; i++) order[i] = i;
+    order.sort((x, y) => c.starts[x] - c.starts[y] || x - y);
+    const kept: number[] = [];
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      const last = kept.length - 1;
+      if (last >= 0 && c.starts[kept[last]] === c.starts[i]) {
+        if (better(c, i, kept[last])) kept[last] = i;
+      } else kept.push(i);
+    }
+    const n = kept.length;
+    this.length = n;
+    this.starts = new Float64Array(n);
+    this.ends = new Float64Array(n);
+    this.maxEnds = new Float64Array(n);
+    this.nameOffsets = new Uint32Array(n + 1);
+    let total = 0;
+    const nameEnds = new Uint32Array(n);
+    for (let k = 0; k < n; k++) {
+      nameEnds[k] = nameEnd(c.strings, c.nameAt[kept[k]]);
+      total += nameEnds[k] - c.nameAt[kept[k]];
+    }
+    this.nameBytes = new Uint8Array(total);
+    let at = 0, maxEnd = 0;
+    for (let k = 0; k < n; k++) {
+      const i = kept[k];
+      const start = c.starts[i];
+      this.starts[k] = start;
+      let end = start + c.sizes[i];
+      if (c.sizes[i] === 0) {
+        // perf's symbols__fixup_end: a sizeless symbol reaches the next one;
+        // the last one reaches the end of the next page.
+        end = k + 1 < n
+          ? c.starts[kept[k + 1]]
+          : Math.floor(start / 4096) * 4096 + 4096;
+      }
+      this.ends[k] = end;
+      maxEnd = Math.max(maxEnd, end);
+      this.maxEnds[k] = maxEnd;
+      this.nameOffsets[k] = at;
+      this.nameBytes.set(c.strings.subarray(c.nameAt[i], nameEnds[k]), at);
+      at += nameEnds[k] - c.nameAt[i];
+    }
+    this.nameOffsets[n] = at;
+    this.names = new Array(n);
+  }
+
+  /**
+   * A table from raw symbols: sorted, aliases reduced to one, empty names
+   * dropped.
+   */
+  static fromSymbols(symbols: RawSymbol[]): SymbolTable {
+    return new SymbolTable(columnsOf(symbols));
+  }
+
+  /**
+   * The function symbols of an ELF file: `.symtab` if it has any, else
+   * `.dynsym` (as perf and libdwfl do). `source` says which was used.
+   */
+  static fromElf(
+    elf: ElfFile,
+    extra: RawSymbol[] = [],
+  ): { table: SymbolTable; source: "symtab" | "dynsym" | "none" } {
+    for (const type of [SHT_SYMTAB, SHT_DYNSYM]) {
+      const sec = elf.sections.find((s) => s.type === type);
+      if (!sec) continue;
+      const cols = readFunctionSymbols(elf, sec);
+      if (cols.count > 0) {
+        return {
+          table: new SymbolTable(appendSymbols(cols, extra)),
+          source: type === SHT_SYMTAB ? "symtab" : "dynsym",
+        };
+      }
+    }
+    return { table: SymbolTable.fromSymbols(extra), source: "none" };
+  }
+
+  /** A table from columns (kallsyms builds these directly). */
+  static fromColumns(c: SymbolColumns): SymbolTable {
+    return new SymbolTable(c);
+  }
+
+  /** Index of the symbol containing `addr`, or -1. */
+  indexOf(addr: number): number {
+    const starts = this.starts;
+    let lo = 0, hi = this.length - 1, i = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid] <= addr) {
+        i = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // Walk back only while some earlier symbol still reaches past addr
+    // (nested symbols); for ordinary tables this loop runs once.
+    while (i >= 0 && this.maxEnds[i] > addr) {
+      if (this.ends[i] > addr) return i;
+      i--;
+    }
+    return -1;
+  }
+
+  /** The symbol containing `addr`, if any. */
+  lookup(addr: number): SymbolHit | undefined {
+    const i = this.indexOf(addr);
+    return i < 0
+      ? undefined
+      : { name: this.name(i), start: this.starts[i], end: this.ends[i] };
+  }
+
+  /** Start address of symbol `i`. */
+  start(i: number): number {
+    return this.starts[i];
+  }
+
+  /** End address (exclusive) of symbol `i`. */
+  end(i: number): number {
+    return this.ends[i];
+  }
+
+  /** Name of symbol `i` (decoded once, then cached). */
+  name(i: number): string {
+    let s = this.names[i];
+    if (s === undefined) {
+      s = cStringRange(
+        this.nameBytes,
+        this.nameOffsets[i],
+        this.nameOffsets[i + 1],
+      );
+      this.names[i] = s;
+      this.decodedBytes += 2 * s.length + 16;
+    }
+    return s;
+  }
+
+  /** The symbol called `name` (a linear scan: for tests and tools). */
+  findByName(name: string): SymbolHit | undefined {
+    for (let i = 0; i < this.length; i++) {
+      if (this.name(i) === name) {
+        return { name, start: this.starts[i], end: this.ends[i] };
+      }
+    }
+    return undefined;
+  }
+
+  /** Approximate memory held, in bytes (arrays, names, decoded strings). */
+  get bytes(): number {
+    return this.length * 28 + this.nameBytes.length + this.decodedBytes + 128;
+  }
+}
+
+const decoder = new TextDecoder();
+function cStringRange(bytes: Uint8Array, from: number, to: number): string {
+  return decoder.decode(bytes.subarray(from, to));
+}
+
+function columnsOf(symbols: RawSymbol[]): SymbolColumns {
+  const list = symbols.filter((s) => s.name !== "" && Number.isFinite(s.start));
+  const n = list.length;
+  const encoded = list.map((s) => encoder.encode(s.name + "\0"));
+  let total = 0;
+  for (const e of encoded) total += e.length;
+  const c: SymbolColumns = {
+    count: n,
+    starts: new Float64Array(n),
+    sizes: new Float64Array(n),
+    bindings: new Uint8Array(n),
+    nameAt: new Uint32Array(n),
+    strings: new Uint8Array(total),
+  };
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    c.starts[i] = list[i].start;
+    c.sizes[i] = list[i].size;
+    c.bindings[i] = list[i].binding ?? STB_GLOBAL;
+    c.nameAt[i] = at;
+    c.strings.set(encoded[i], at);
+    at += encoded[i].length;
+  }
+  return c;
+}
+
+/** `cols` plus `extra` (PLT entries), with one merged string buffer. */
+function appendSymbols(cols: SymbolColumns, extra: RawSymbol[]): SymbolColumns {
+  if (extra.length === 0) return cols;
+  const e = columnsOf(extra);
+  const n = cols.count + e.count;
+  const cat = (a: Float64Array, b: Float64Array) => {
+    const out = new Float64Array(n);
+    out.set(a.subarray(0, cols.count));
+    out.set(b.subarray(0, e.count), cols.count);
+    return out;
+  };
+  const bindings = new Uint8Array(n);
+  bindings.set(cols.bindings.subarray(0, cols.count));
+  bindings.set(e.bindings, cols.count);
+  const strings = new Uint8Array(cols.strings.length + e.strings.length);
+  strings.set(cols.strings);
+  strings.set(e.strings, cols.strings.length);
+  const nameAt = new Uint32Array(n);
+  nameAt.set(cols.nameAt.subarray(0, cols.count));
+  for (let i = 0; i < e.count; i++) {
+    nameAt[cols.count + i] = e.nameAt[i] + cols.strings.length;
+  }
+  return {
+    count: n,
+    starts: cat(cols.starts, e.starts),
+    sizes: cat(cols.sizes, e.sizes),
+    bindings,
+    nameAt,
+    strings,
+  };
+}
+
+const R_X86_64_JUMP_SLOT = 7;
+const R_AARCH64_JUMP_SLOT = 1026;
+
+/**
+ * The PLT entries of an ELF file as `name@plt` symbols, as perf synthesizes
+ * them (x86_64 layout: 16-byte entries in .plt.sec, or in .plt after the
+ * 16-byte PLT0; one per JUMP_SLOT relocation of .rela.plt, in order). Without
+ * them, samples in a PLT stub fall to the zero-sized `_init` before it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { pltSymbols } from "./symbol_table.ts";
+ * import { ElfFile } from "./elf_file.ts";
+ * import { closeFd, fdSource, openFd } from "./raw_fd.ts";
+ * const fd = openFd("/bin/true");
+ * const plt = pltSymbols(ElfFile.parse(fdSource(fd, "/bin/true")));
+ * closeFd(fd);
+ * assert.ok(plt.length > 0 && plt.every((s) => s.name.endsWith("@plt")));
+ * ```
+ */
+export function pltSymbols(elf: ElfFile): RawSymbol[] {
+  if (elf.machine !== 62) return []; // x86_64 only: other layouts differ
+  const rela = elf.section(".rela.plt");
+  const plt = elf.section(".plt.sec") ?? elf.section(".plt");
+  if (!rela || !plt || rela.type === 8 || plt.type === 8) return [];
+  const dynsym = elf.sections[rela.link];
+  if (!dynsym || dynsym.type !== SHT_DYNSYM) return [];
+  const dynstr = elf.sections[dynsym.link];
+  if (!dynstr) return [];
+  const r = elf.sectionData(rela);
+  const syms = elf.sectionData(dynsym);
+  const strs = elf.sectionData(dynstr);
+  const rv = new DataView(r.buffer, r.byteOffset, r.length);
+  const sv = new DataView(syms.buffer, syms.byteOffset, syms.length);
+  const first = plt.name === ".plt.sec" ? plt.addr : plt.addr + 16;
+  const out: RawSymbol[] = [];
+  const dec = new TextDecoder();
+  for (let i = 0; (i + 1) * 24 <= r.length; i++) {
+    const type = rv.getUint32(i * 24 + 8, true);
+    const symIndex = rv.getUint32(i * 24 + 12, true);
+    if (type !== R_X86_64_JUMP_SLOT && type !== R_AARCH64_JUMP_SLOT) continue;
+    if ((symIndex + 1) * SYM_SIZE > syms.length) continue;
+    const nameAt = sv.getUint32(symIndex * SYM_SIZE, true);
+    let end = nameAt;
+    while (end < strs.length && strs[end] !== 0) end++;
+    if (end === nameAt) continue;
+    out.push({
+      start: first + 16 * i,
+      size: 16,
+      name: dec.decode(strs.subarray(nameAt, end)) + "@plt",
+      binding: STB_GLOBAL,
+    });
+  }
+  return out;
+}
+
+/** The STT_FUNC / STT_GNU_IFUNC symbols of one symbol table section. */
+function readFunctionSymbols(elf: ElfFile, sec: SectionHeader): SymbolColumns {
+  if (sec.entsize !== 0 && sec.entsize !== SYM_SIZE) {
+    throw new ElfFormatError(
+      elf.source.name,
+      sec.offset,
+      `${sec.name}: entry size ${sec.entsize}`,
+    );
+  }
+  const strSec = elf.sections[sec.link];
+  if (!strSec) {
+    throw new ElfFormatError(
+      elf.source.name,
+      sec.offset,
+      `${sec.name}: string table index ${sec.link} out of range`,
+    );
+  }
+  const data = elf.sectionData(sec);
+  const strings = elf.sectionData(strSec);
+  const v = new DataView(data.buffer, data.byteOffset, data.length);
+  const total = Math.floor(data.length / SYM_SIZE);
+  const c: SymbolColumns = {
+    count: 0,
+    starts: new Float64Array(total),
+    sizes: new Float64Array(total),
+    bindings: new Uint8Array(total),
+    nameAt: new Uint32Array(total),
+    strings,
+  };
+  const secs = elf.sections;
+  let n = 0;
+  for (let i = 1; i < total; i++) {
+    const o = i * SYM_SIZE;
+    const info = data[o + 4];
+    const type = info & 0xf;
+    if (type !== STT_FUNC && type !== STT_GNU_IFUNC) continue;
+    const shndx = v.getUint16(o + 6, true);
+    if (shndx === 0 || shndx >= SHN_LORESERVE) continue;
+    // Only symbols in code sections, as perf: data mislabelled as FUNC in
+    // odd objects would otherwise shadow real functions.
+    const s = secs[shndx];
+    if (s && (s.flags & SHF_EXECINSTR) === 0) continue;
+    const nameAt = v.getUint32(o, true);
+    if (nameAt === 0 || nameAt >= strings.length || strings[nameAt] === 0) {
+      continue;
+    }
+    const start = u64(v, o + 8);
+    if (start === 0) continue;
+    c.starts[n] = start;
+    c.sizes[n] = u64(v, o + 16);
+    c.bindings[n] = info >> 4;
+    c.nameAt[n] = nameAt;
+    n++;
+  }
+  c.count = n;
+  return c;
+}
