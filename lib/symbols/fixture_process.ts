@@ -51,6 +51,11 @@ export function buildFixtures(): Promise<void> {
 /** A running fixture process. */
 export interface FixtureProcess {
   pid: number;
+  /**
+   * The run-time addresses the fixture printed in its marker (main,
+   * run_workload, hot_alpha, ...): ground truth independent of any unwinder.
+   */
+  addresses: Map<string, bigint>;
   child: Deno.ChildProcess;
   /** Kills it (SIGKILL) and waits for it; safe to call twice. */
   stop(): Promise<void>;
@@ -102,9 +107,15 @@ export async function startFixture(
   })();
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   let pid = 0;
+  const addresses = new Map<string, bigint>();
   while (Date.now() < deadline) {
     try {
-      pid = Number(Deno.readTextFileSync(marker).trim());
+      const lines = Deno.readTextFileSync(marker).trim().split("\n");
+      pid = Number(lines[0]);
+      for (const l of lines.slice(1)) {
+        const [name, hex] = l.split(" ");
+        if (hex?.startsWith("0x")) addresses.set(name, BigInt(hex));
+      }
       if (pid > 0) break;
     } catch { /* not yet */ }
     if (done) break;
@@ -131,7 +142,7 @@ export async function startFixture(
       } ms: ${errText}`,
     );
   }
-  return { pid, child, stop, exited };
+  return { pid, addresses, child, stop, exited };
 }
 
 /**

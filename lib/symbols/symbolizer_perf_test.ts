@@ -1,0 +1,248 @@
+/**
+ * The symbolizer against perf, on real processes: each fixture runs, perf
+ * samples it for a second (`perf record -g`), and every frame of every sample
+ * perf named must get the same name from the Symbolizer for the same raw
+ * address. The hotspots split (50/30/20 by construction) is checked too.
+ */
+import assert from "node:assert";
+import { Symbolizer } from "./symbolizer.ts";
+import {
+  buildFixtures,
+  FIXTURES_BUILD,
+  requireTool,
+  startFixture,
+} from "./fixture_process.ts";
+import { type PerfFrame, perfSamples } from "./perf_samples.ts";
+import type { Frame } from "./frame.ts";
+
+interface Comparison {
+  samples: number;
+  frames: number;
+  agree: number;
+  disagreements: string[];
+  perfUnknown: number;
+  leaves: Map<string, number>;
+  ours: Frame[][];
+}
+
+/** Symbolizes perf's samples and compares each named frame with perf's. */
+function compare(sym: Symbolizer, pid: number, samples: PerfFrame[][]) {
+  const c: Comparison = {
+    samples: samples.length,
+    frames: 0,
+    agree: 0,
+    disagreements: [],
+    perfUnknown: 0,
+    leaves: new Map(),
+    ours: [],
+  };
+  for (const s of samples) {
+    const isKernel = (f: PerfFrame) =>
+      /^\[.*\]$/.test(f.dso) && f.dso !== "[vdso]" && f.dso !== "[unknown]";
+    const kern = s.filter(isKernel), user = s.filter((f) => !isKernel(f));
+    const kf = sym.kernel(kern.map((f) => f.address));
+    // The user stack starts with the user-mode IP (where the process was
+    // interrupted or will resume after a syscall): exact, also when the
+    // sample hit in the kernel. The rest are return addresses.
+    const uf = sym.user(pid, user.map((f) => f.address), {
+      leafIsExact: true,
+    });
+    const ours = [...kf, ...uf], theirs = [...kern, ...user];
+    c.ours.push(ours);
+    const leaf = ours[0]?.name ?? "";
+    c.leaves.set(leaf, (c.leaves.get(leaf) ?? 0) + 1);
+    for (let i = 0; i < theirs.length; i++) {
+      c.frames++;
+      if (theirs[i].sym === "[unknown]") {
+        c.perfUnknown++;
+        continue;
+      }
+      if (theirs[i].sym === ours[i].name) c.agree++;
+      else {
+        c.disagreements.push(
+          `0x${theirs[i].address.toString(16)} perf=${theirs[i].sym} (${
+            theirs[i].dso
+          }) ours=${ours[i].name} (${ours[i].module}, ${ours[i].reason})`,
+        );
+      }
+    }
+  }
+  return c;
+}
+
+async function profileFixture(
+  binary: string,
+  mode: string,
+  options: ConstructorParameters<typeof Symbolizer>[0] = {},
+) {
+  await buildFixtures();
+  const p = await startFixture([
+    `${FIXTURES_BUILD}/${binary}`,
+    "--seconds",
+    "4",
+    "--mode",
+    mode,
+  ]);
+  const sym = new Symbolizer(options);
+  try {
+    assert.ok(sym.observe(p.pid).ok);
+    const samples = await perfSamples(p.pid, 1);
+    const c = compare(sym, p.pid, samples);
+    return { c, stats: sym.stats(), sym };
+  } finally {
+    await p.stop();
+    sym.close();
+  }
+}
+
+function assertAgrees(c: Comparison, what: string) {
+  assert.ok(c.samples > 300, `${what}: only ${c.samples} samples`);
+  assert.deepStrictEqual(
+    c.disagreements.slice(0, 10),
+    [],
+    `${what}: ${c.disagreements.length} of ${c.frames} frames differ from perf`,
+  );
+  assert.ok(c.agree > c.samples * 3, `${what}: ${c.agree} frames compared`);
+}
+
+/** The leaf split, as fractions of the samples whose leaf is one of `names`. */
+function assertSplit(c: Comparison, expected: Record<string, number>) {
+  let total = 0;
+  for (const n of Object.keys(expected)) total += c.leaves.get(n) ?? 0;
+  assert.ok(total > c.samples * 0.9, `leaves: ${[...c.leaves]}`);
+  for (const [n, share] of Object.entries(expected)) {
+    const got = (c.leaves.get(n) ?? 0) / total;
+    assert.ok(
+      Math.abs(got - share) < 0.06,
+      `${n}: ${(got * 100).toFixed(1)}% of samples, expected ${share * 100}%`,
+    );
+  }
+}
+
+const perfOk = await requireTool("perf", ["--version"]);
+
+Deno.test({
+  name: "perf agrees: PIE executable, split 50/30/20",
+  ignore: !perfOk,
+  sanitizeResources: false,
+  async fn() {
+    const { c } = await profileFixture("hotspots", "split");
+    assertAgrees(c, "PIE");
+    assertSplit(c, { hot_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
+    // Every stack is main -> run_workload -> hot_*: frames in order.
+    const full = c.ours.filter((s) =>
+      s.length >= 3 && s[1].name === "run_workload" && s[2].name === "main"
+    );
+    assert.ok(full.length > c.samples * 0.9);
+  },
+});
+
+Deno.test({
+  name: "perf agrees: non-PIE executable with the hot function in libhotlib.so",
+  ignore: !perfOk,
+  sanitizeResources: false,
+  async fn() {
+    const { c } = await profileFixture("hotspots-nopie", "lib");
+    assertAgrees(c, "non-PIE + .so");
+    assertSplit(c, { hotlib_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
+    const lib = c.ours.flat().find((f) => f.name === "hotlib_alpha")!;
+    assert.match(lib.module, /\/libhotlib\.so$/);
+    assert.match(lib.mapping!.buildId!, /^[0-9a-f]{40}$/);
+    const exe = c.ours.flat().find((f) => f.name === "hot_beta")!;
+    // Non-PIE: mapped at its link address, so the bias is 0.
+    assert.ok(exe.address < 0x1000000n);
+  },
+});
+
+Deno.test({
+  name: "perf agrees: stripped PIE whose symbols are in a .gnu_debuglink file",
+  ignore: !perfOk,
+  sanitizeResources: false,
+  async fn() {
+    const { c, stats } = await profileFixture("hotspots-debuglink", "split");
+    assertAgrees(c, "debuglink");
+    assertSplit(c, { hot_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
+    assert.ok(stats.debugFiles.debugLink >= 1);
+  },
+});
+
+Deno.test({
+  name: "stripped PIE whose debug file is found by build id in debugDirs",
+  ignore: !perfOk,
+  sanitizeResources: false,
+  async fn() {
+    // perf does not know this debug dir: it sees no symbols here, so the
+    // check is that we name what perf names in the unstripped twin.
+    const { c, stats } = await profileFixture("hotspots-buildid", "split", {
+      debugDirs: [`${FIXTURES_BUILD}/debug-root`, "/usr/lib/debug"],
+    });
+    assertSplit(c, { hot_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
+    assert.ok(stats.debugFiles.buildId >= 1);
+    // Frames may differ only inside the stripped file itself, where perf
+    // lacks the symbols (and then it has no name or a wrong neighbour's).
+    const elsewhere = c.disagreements.filter((d) =>
+      !/\(\S*\/hotspots-buildid\) ours=\w+ \(\S*\/hotspots-buildid,/.test(d)
+    );
+    assert.deepStrictEqual(elsewhere, []);
+    // Without the debug dir the same addresses are unnamed, never misnamed.
+    const p = await startFixture([
+      `${FIXTURES_BUILD}/hotspots-buildid`,
+      "--seconds",
+      "2",
+    ]);
+    const bare = new Symbolizer({ debugDirs: [] });
+    try {
+      const m = bare.mappings(p.pid).find((m) =>
+        m.file.endsWith("/hotspots-buildid")
+      )!;
+      const addr = c.ours.flat().find((f) => f.name === "hot_alpha")!.address;
+      // Same binary, possibly another load address: rebase.
+      const first = c.ours.flat().find((f) => f.name === "hot_alpha")!;
+      const rebased = addr - first.mapping!.start + m.start;
+      const [f] = bare.user(p.pid, [rebased]);
+      assert.strictEqual(f.symbolized, false);
+      assert.strictEqual(f.reason, "no-symbol");
+      assert.match(f.name, /hotspots-buildid\+0x[0-9a-f]+$/);
+    } finally {
+      bare.close();
+      await p.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "perf agrees: kernel frames of a syscall-heavy loop",
+  ignore: !perfOk,
+  sanitizeResources: false,
+  async fn() {
+    const { c, stats } = await profileFixture("hotspots", "syscalls");
+    assertAgrees(c, "syscalls");
+    const kernel = c.ours.flat().filter((f) => f.kind === "kernel");
+    assert.ok(kernel.length > c.samples, `${kernel.length} kernel frames`);
+    assert.ok(kernel.every((f) => f.symbolized));
+    assert.ok(kernel.some((f) => /getppid/.test(f.name)));
+    assert.ok(c.ours.flat().some((f) => f.name === "syscall_loop"));
+    assert.strictEqual(stats.kernel.state, "ok");
+  },
+});
+
+Deno.test({
+  name: "perf agrees: 4096 call paths (paths mode), every frame named",
+  ignore: !perfOk,
+  sanitizeResources: false,
+  async fn() {
+    const { c, stats } = await profileFixture("hotspots", "paths");
+    assertAgrees(c, "paths");
+    const names = new Set(c.ours.flat().map((f) => f.name));
+    for (const n of ["node0", "node1", "pad", "path_leaf", "run_workload"]) {
+      assert.ok(names.has(n), `${n} missing from ${[...names]}`);
+    }
+    const distinct = new Set(
+      c.ours.map((s) => s.map((f) => f.name).join(";")),
+    );
+    assert.ok(distinct.size > 200, `${distinct.size} distinct stacks`);
+    const depths = c.ours.map((s) => s.length);
+    assert.ok(Math.max(...depths) >= 18, `max depth ${Math.max(...depths)}`);
+    assert.strictEqual(stats.frames.unresolved["no-symbol"], 0);
+  },
+});
