@@ -15,11 +15,13 @@
  * the per-event checks, draining and reconciliation stay the same code, so
  * the two decoders differ only in how records reach on_event().
  *
- * Exit status: 0 reconciled with no drops, 1 drops or mismatch, 2 usage or
- * setup error (message on stderr).
+ * A run is open_run (CPUs, object, decoder), attach_run, consume_until,
+ * drain, reconcile, print_result. Exit status, as the Deno side's: 0
+ * reconciled with no drops, 1 drops or mismatch, 2 usage error, 3 the
+ * machine cannot run it (not root, missing or rejected BPF object, the
+ * kernel refused an attach or a map), 70 the WASM parser trapped (a bug).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,6 +40,7 @@
 #include "mapped_ring.h"
 #include "perf_attach.h"
 #include "profile_event.h"
+#include "program.h"
 #include "rodata_config.h"
 #include "wasm_parser.h"
 
@@ -45,10 +48,6 @@
 #define STRESS_PROG_NAME "on_sys_enter"
 #define DEFAULT_BPF_DIR "ebpf/build"
 #define MAX_CPUS 4096
-
-#define EXIT_OK 0
-#define EXIT_MISMATCH 1
-#define EXIT_SETUP 2
 
 #define KNOWN_FLAGS                                                          \
 	(PE_FLAG_USER_TRUNCATED | PE_FLAG_KERNEL_TRUNCATED |                 \
@@ -67,6 +66,8 @@ enum decoder { DECODER_LIBBPF, DECODER_WASM2C };
 #define WASM2C_INPUT_BYTES 4096
 /* Longest sleep of the adaptive poll (see adaptive_delay_ms). */
 #define ADAPTIVE_MAX_POLL_MS 20.0
+/* How long the drain waits for program runs still in flight. */
+#define DRAIN_TRIES 200
 
 struct options {
 	enum source source;
@@ -85,6 +86,91 @@ struct options {
 	enum decoder decoder;
 	pid_t notify_pid; /* SIGUSR1 to it once attached (0: none) */
 	const char *record; /* wasm2c: append consumed ring bytes here */
+};
+
+/* The defaults, in one place (the help text below states them). */
+static const struct options DEFAULT_OPTIONS = {
+	.source = SOURCE_PERF,
+	.freq = 1000,
+	.duration_s = 5.0,
+	.skip_idle = true,
+	.detect_truncation = true,
+	.ring_size = 8u << 20,
+	.stack_entries = 16384,
+	.decoder = DECODER_LIBBPF,
+};
+
+static const char *const SOURCE_NAMES[] = { "perf", "stress", NULL };
+static const char *const DECODER_NAMES[] = { "libbpf", "wasm2c", NULL };
+
+#define OPT(...) OPTION(struct options, __VA_ARGS__)
+
+static const struct option_spec OPTION_SPECS[] = {
+	OPT("source", OPTION_CHOICE, source, "perf|stress",
+	    "perf: CPU sampling (profiler.bpf.o, default);\n"
+	    "stress: one event per system call of --target-pid\n"
+	    "(stress.bpf.o, raw_tp/sys_enter, no perf events)",
+	    .choices = SOURCE_NAMES),
+	OPT("freq", OPTION_UINT, freq, "HZ",
+	    "samples per second per CPU (default 1000)", .min = 1,
+	  .max = 1000000),
+	OPT("duration", OPTION_SECONDS, duration_s, "SECONDS",
+	    "how long to sample (default 5, fractions allowed)"),
+	OPT("target-pid", OPTION_UINT, target_pid, "PID",
+	    "only this process (required for --source stress)", .min = 1,
+	  .max = INT_MAX),
+	OPT("no-skip-idle", OPTION_NO_FLAG, skip_idle, NULL,
+	    "send idle-task samples too (default: count, skip)"),
+	OPT("no-truncation", OPTION_NO_FLAG, detect_truncation, NULL,
+	    "do not probe stack depth for *_TRUNCATED flags"),
+	OPT("ring-size", OPTION_SIZE, ring_size, "BYTES",
+	    "ring buffer size, a power of two from the page\n"
+	    "size to 1G; K/M/G suffixes allowed (default 8M)",
+	    .min = 4096, .max = 1u << 30, .power_of_two = true),
+	OPT("stack-entries", OPTION_UINT, stack_entries, "N",
+	    "stack map capacity (default 16384)", .min = 1, .max = 1u << 24),
+	OPT("bpf-object", OPTION_STRING, bpf_object, "FILE",
+	    "BPF object to load (default: $ANTIMETAL_BPF_PATH/\n"
+	    "profiler.bpf.o or stress.bpf.o, else " DEFAULT_BPF_DIR ")"),
+	OPT("hardware-events", OPTION_FLAG, hardware_events, NULL,
+	    "sample on CPU cycles instead of cpu-clock (fails\n"
+	    "clearly where no hardware PMU is exposed)"),
+	OPT("bpf-stats", OPTION_FLAG, bpf_stats, NULL,
+	    "enable kernel BPF run-time stats while running and\n"
+	    "report the program's mean run time"),
+	OPT("poll-ms", OPTION_UINT, poll_ms, "MS",
+	    "consume on a timer every MS ms with\n"
+	    "ring_buffer__consume instead of waiting for the\n"
+	    "kernel's per-event wake-ups (default 0: wake-ups;\n"
+	    "with --decoder wasm2c: 0 = adaptive polling)", .max = 10000),
+	OPT("decoder", OPTION_CHOICE, decoder, "libbpf|wasm2c",
+	    "libbpf: ring_buffer__poll, one callback per event\n"
+	    "(default); wasm2c: mmap the ring into the wasm2c-\n"
+	    "compiled WASM parser and walk it in place, polling\n"
+	    "adaptively like the Deno consumer",
+	    .choices = DECODER_NAMES),
+	OPT("notify-pid", OPTION_UINT, notify_pid, "PID",
+	    "send SIGUSR1 to PID once attached (a load\n"
+	    "generator waiting with --wait-signal)", .min = 1, .max = INT_MAX),
+	OPT("record", OPTION_STRING, record, "FILE",
+	    "(wasm2c) write every consumed ring byte to FILE"),
+	OPT("verbose", OPTION_FLAG, verbose, NULL,
+	    "show libbpf's informational and debug messages"),
+};
+
+static const struct program_spec PROGRAM = {
+	.name = CONSUMER_NAME,
+	.description =
+		"Load streamprof's BPF object, sample every online CPU, consume the ring\n"
+		"buffer with libbpf (one callback per event), then reconcile what was\n"
+		"consumed with the kernel-side counters and print one JSON object.",
+	.epilogue =
+		"Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch,\n"
+		"2 usage error, 3 the machine cannot run it (privileges, BPF object,\n"
+		"kernel), 70 the WASM parser trapped (a bug). SIGINT/SIGTERM stop\n"
+		"early; the JSON is still printed.\n",
+	.options = OPTION_SPECS,
+	.option_count = OPTION_COUNT(OPTION_SPECS),
 };
 
 /* What the ring callback learns; checked against the kernel's counters. */
@@ -135,246 +221,41 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
-static void usage(FILE *out)
+/* The rules no single option can check; EXIT_USAGE after saying why. */
+static int check_options(const struct options *o)
 {
-	fprintf(out,
-"Usage: " CONSUMER_NAME " [options]\n"
-"\n"
-"Load streamprof's BPF object, sample every online CPU, consume the ring\n"
-"buffer with libbpf (one callback per event), then reconcile what was\n"
-"consumed with the kernel-side counters and print one JSON object.\n"
-"\n"
-"Options:\n"
-"  --source perf|stress  perf: CPU sampling (profiler.bpf.o, default);\n"
-"                        stress: one event per system call of --target-pid\n"
-"                        (stress.bpf.o, raw_tp/sys_enter, no perf events)\n"
-"  --freq HZ             samples per second per CPU (default 1000)\n"
-"  --duration SECONDS    how long to sample (default 5, fractions allowed)\n"
-"  --target-pid PID      only this process (required for --source stress)\n"
-"  --no-skip-idle        send idle-task samples too (default: count, skip)\n"
-"  --no-truncation       do not probe stack depth for *_TRUNCATED flags\n"
-"  --ring-size BYTES     ring buffer size, power of two >= page size;\n"
-"                        K/M/G suffixes allowed (default 8M)\n"
-"  --stack-entries N     stack map capacity (default 16384)\n"
-"  --bpf-object FILE     BPF object to load (default: $ANTIMETAL_BPF_PATH/\n"
-"                        profiler.bpf.o or stress.bpf.o, else " DEFAULT_BPF_DIR ")\n"
-"  --hardware-events     sample on CPU cycles instead of cpu-clock (fails\n"
-"                        clearly where no hardware PMU is exposed)\n"
-"  --bpf-stats           enable kernel BPF run-time stats while running and\n"
-"                        report the program's mean run time\n"
-"  --poll-ms MS          consume on a timer every MS ms with\n"
-"                        ring_buffer__consume instead of waiting for the\n"
-"                        kernel's per-event wake-ups (default 0: wake-ups;\n"
-"                        with --decoder wasm2c: 0 = adaptive polling)\n"
-"  --decoder libbpf|wasm2c\n"
-"                        libbpf: ring_buffer__poll, one callback per event\n"
-"                        (default); wasm2c: mmap the ring into the wasm2c-\n"
-"                        compiled WASM parser and walk it in place, polling\n"
-"                        adaptively like the Deno consumer\n"
-"  --notify-pid PID      send SIGUSR1 to PID once attached (a load\n"
-"                        generator waiting with --wait-signal)\n"
-"  --record FILE         (wasm2c) write every consumed ring byte to FILE\n"
-"  --verbose             show libbpf's informational and debug messages\n"
-"  --help                this text\n"
-"\n"
-"Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch,\n"
-"2 usage or setup error. SIGINT/SIGTERM stop early; the JSON is still\n"
-"printed.\n");
-}
+	long page = sysconf(_SC_PAGESIZE);
 
-static int parse_u64(const char *s, unsigned long long max,
-		     unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	if (!*s || *s == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
+	/* The kernel wants a power of two and a multiple of the page. */
+	if (o->ring_size < (unsigned long)page)
+		return fail(EXIT_USAGE, "--ring-size must be at least the page "
+					"size, %ld bytes", page);
+	if (o->record && o->decoder != DECODER_WASM2C)
+		return fail(EXIT_USAGE, "--record needs --decoder wasm2c (libbpf "
+					"hands out records one by one, not ring "
+					"bytes)");
+	if (o->source == SOURCE_STRESS && o->target_pid == 0)
+		return fail(EXIT_USAGE, "--source stress needs --target-pid (the "
+					"process whose system calls become "
+					"events)");
 	return 0;
 }
 
-static int parse_size(const char *s, unsigned long long *out)
-{
-	char *end;
-	unsigned long long v, mult = 1;
-
-	errno = 0;
-	if (!*s || *s == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': mult = 1ULL << 10; end++; break;
-	case 'm': case 'M': mult = 1ULL << 20; end++; break;
-	case 'g': case 'G': mult = 1ULL << 30; end++; break;
-	default: return -EINVAL;
-	}
-	if (*end || v > ULLONG_MAX / mult)
-		return -EINVAL;
-	*out = v * mult;
-	return 0;
-}
-
-/* Returns 0, or EXIT_SETUP after printing what is wrong. */
+/* Fills *o from the command line; COMMAND_LINE_PARSED or the exit status. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { O_SOURCE = 256, O_FREQ, O_DURATION, O_TARGET, O_NO_IDLE,
-	       O_NO_TRUNC, O_RING, O_STACKS, O_OBJECT, O_HW, O_STATS,
-	       O_VERBOSE, O_POLL_MS, O_DECODER, O_NOTIFY, O_RECORD, O_HELP };
-	static const struct option longopts[] = {
-		{ "source", required_argument, NULL, O_SOURCE },
-		{ "freq", required_argument, NULL, O_FREQ },
-		{ "duration", required_argument, NULL, O_DURATION },
-		{ "target-pid", required_argument, NULL, O_TARGET },
-		{ "no-skip-idle", no_argument, NULL, O_NO_IDLE },
-		{ "no-truncation", no_argument, NULL, O_NO_TRUNC },
-		{ "ring-size", required_argument, NULL, O_RING },
-		{ "stack-entries", required_argument, NULL, O_STACKS },
-		{ "bpf-object", required_argument, NULL, O_OBJECT },
-		{ "hardware-events", no_argument, NULL, O_HW },
-		{ "bpf-stats", no_argument, NULL, O_STATS },
-		{ "verbose", no_argument, NULL, O_VERBOSE },
-		{ "poll-ms", required_argument, NULL, O_POLL_MS },
-		{ "decoder", required_argument, NULL, O_DECODER },
-		{ "notify-pid", required_argument, NULL, O_NOTIFY },
-		{ "record", required_argument, NULL, O_RECORD },
-		{ "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-	long page = sysconf(_SC_PAGESIZE);
-	unsigned long long v;
-	char *end;
-	int c;
+	int rc;
 
-	*o = (struct options){
-		.source = SOURCE_PERF,
-		.freq = 1000,
-		.duration_s = 5.0,
-		.skip_idle = true,
-		.detect_truncation = true,
-		.ring_size = 8u << 20,
-		.stack_entries = 16384,
-	};
-
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_SOURCE:
-			if (strcmp(optarg, "perf") == 0)
-				o->source = SOURCE_PERF;
-			else if (strcmp(optarg, "stress") == 0)
-				o->source = SOURCE_STRESS;
-			else
-				goto bad_value;
-			break;
-		case O_FREQ:
-			if (parse_u64(optarg, 1000000, &v) || v == 0)
-				goto bad_value;
-			o->freq = (unsigned long)v;
-			break;
-		case O_DURATION:
-			errno = 0;
-			o->duration_s = strtod(optarg, &end);
-			if (errno || *end || end == optarg ||
-			    !(o->duration_s > 0) || o->duration_s > 86400)
-				goto bad_value;
-			break;
-		case O_TARGET:
-			if (parse_u64(optarg, INT_MAX, &v) || v == 0)
-				goto bad_value;
-			o->target_pid = (__u32)v;
-			break;
-		case O_NO_IDLE:
-			o->skip_idle = false;
-			break;
-		case O_NO_TRUNC:
-			o->detect_truncation = false;
-			break;
-		case O_RING:
-			/* The kernel wants a power of two, a multiple of the page. */
-			if (parse_size(optarg, &v) || v < (unsigned long long)page ||
-			    v > (1ULL << 30) || (v & (v - 1)))
-				goto bad_value;
-			o->ring_size = (__u32)v;
-			break;
-		case O_STACKS:
-			if (parse_u64(optarg, 1u << 24, &v) || v == 0)
-				goto bad_value;
-			o->stack_entries = (__u32)v;
-			break;
-		case O_OBJECT:
-			o->bpf_object = optarg;
-			break;
-		case O_HW:
-			o->hardware_events = true;
-			break;
-		case O_STATS:
-			o->bpf_stats = true;
-			break;
-		case O_VERBOSE:
-			o->verbose = true;
-			break;
-		case O_POLL_MS:
-			if (parse_u64(optarg, 10000, &v))
-				goto bad_value;
-			o->poll_ms = (unsigned)v;
-			break;
-		case O_DECODER:
-			if (strcmp(optarg, "libbpf") == 0)
-				o->decoder = DECODER_LIBBPF;
-			else if (strcmp(optarg, "wasm2c") == 0)
-				o->decoder = DECODER_WASM2C;
-			else
-				goto bad_value;
-			break;
-		case O_NOTIFY:
-			if (parse_u64(optarg, INT_MAX, &v) || v == 0)
-				goto bad_value;
-			o->notify_pid = (pid_t)v;
-			break;
-		case O_RECORD:
-			if (!*optarg)
-				goto bad_value;
-			o->record = optarg;
-			break;
-		case 'h':
-		case O_HELP:
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			usage(stderr);
-			return EXIT_SETUP;
-		}
-		continue;
-bad_value:
-		fprintf(stderr, "%s: invalid value '%s' for --%s (see --help)\n",
-			CONSUMER_NAME, optarg, longopts[c - O_SOURCE].name);
-		return EXIT_SETUP;
+	*o = DEFAULT_OPTIONS;
+	rc = parse_command_line(&PROGRAM, argc, argv, o, NULL);
+	if (rc != COMMAND_LINE_PARSED)
+		return rc;
+	rc = check_options(o);
+	if (rc) {
+		fprintf(stderr, "Run '" CONSUMER_NAME " --help' for usage.\n");
+		return rc;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n",
-			CONSUMER_NAME, argv[optind]);
-		return EXIT_SETUP;
-	}
-	if (o->record && o->decoder != DECODER_WASM2C) {
-		fprintf(stderr, "%s: --record needs --decoder wasm2c (libbpf "
-				"hands out records one by one, not ring bytes)\n",
-			CONSUMER_NAME);
-		return EXIT_SETUP;
-	}
-	if (o->source == SOURCE_STRESS && o->target_pid == 0) {
-		fprintf(stderr, "%s: --source stress needs --target-pid (the "
-				"process whose system calls become events)\n",
-			CONSUMER_NAME);
-		return EXIT_SETUP;
-	}
-	return 0;
+	return COMMAND_LINE_PARSED;
 }
 
 /*
@@ -382,7 +263,7 @@ bad_value:
  * relative to the working directory, then relative to this executable
  * (harness-c/build/../../ebpf/build) so it also works from another cwd.
  */
-static int resolve_object_path(const struct options *o, char *buf, size_t len)
+static void resolve_object_path(const struct options *o, char *buf, size_t len)
 {
 	const char *name = o->source == SOURCE_STRESS ? "stress.bpf.o"
 						      : "profiler.bpf.o";
@@ -392,15 +273,15 @@ static int resolve_object_path(const struct options *o, char *buf, size_t len)
 
 	if (o->bpf_object) {
 		snprintf(buf, len, "%s", o->bpf_object);
-		return 0;
+		return;
 	}
 	if (dir && *dir) {
 		snprintf(buf, len, "%s/%s", dir, name);
-		return 0;
+		return;
 	}
 	snprintf(buf, len, "%s/%s", DEFAULT_BPF_DIR, name);
 	if (access(buf, F_OK) == 0)
-		return 0;
+		return;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		char *slash;
@@ -414,11 +295,11 @@ static int resolve_object_path(const struct options *o, char *buf, size_t len)
 				 DEFAULT_BPF_DIR, name);
 			if (access(alt, F_OK) == 0) {
 				snprintf(buf, len, "%s", alt);
-				return 0;
+				return;
 			}
 		}
 	}
-	return 0; /* keep the cwd-relative path for the error message */
+	/* Keep the cwd-relative path for the error message. */
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -571,14 +452,6 @@ static bool flags_match(const struct tally *t, const struct profiler_counters *c
 	       t->collisions == c->stack_collisions &&
 	       t->user_errors == c->user_stack_errors &&
 	       t->kernel_errors == c->kernel_stack_errors;
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static __u64 rusage_cpu_ns(void)
@@ -807,7 +680,13 @@ static void notify(pid_t pid)
 
 /* Resources owned by one run; run_cleanup releases whatever was made. */
 struct run {
+	const struct options *o;
+	char object_path[PATH_MAX + 64];
 	struct bpf_object *obj;
+	struct bpf_program *prog;
+	int counters_fd;
+	int cpus[MAX_CPUS]; /* online CPUs */
+	int online, possible;
 	struct perf_attachment perf;
 	struct bpf_link *raw_link;
 	struct ring_buffer *rb;
@@ -817,6 +696,11 @@ struct run {
 	int stats_fd;
 	struct tally tally;
 	struct profiler_counters *per_cpu;
+	double start;      /* monotonic seconds at attach */
+	__u64 cpu_start;   /* our CPU time at attach */
+	double last_poll;  /* wasm2c: when the last poll ended */
+	double last_nap;   /* wasm2c: the adaptive poll's last sleep, ms */
+	bool interrupted;  /* a stop signal ended the consumption early */
 };
 
 static void run_detach(struct run *r)
@@ -849,39 +733,225 @@ static void run_cleanup(struct run *r)
 	free(r->per_cpu);
 }
 
+/* The machine and the target: root, a live --target-pid. */
+static int check_environment(const struct options *o)
+{
+	if (geteuid() != 0)
+		return fail(EXIT_ENVIRONMENT, "must run as root (loading BPF "
+					      "programs and system-wide perf "
+					      "events needs CAP_BPF, "
+					      "CAP_PERFMON)");
+	if (o->target_pid && kill((pid_t)o->target_pid, 0) != 0 &&
+	    errno == ESRCH)
+		return fail(EXIT_USAGE, "--target-pid %u: no such process",
+			    o->target_pid);
+	return 0;
+}
+
+/* The online CPUs, the possible count, and the per-CPU tables. */
+static int count_cpus(struct run *r)
+{
+	r->online = online_cpus(r->cpus, MAX_CPUS);
+	r->possible = libbpf_num_possible_cpus();
+	if (r->online <= 0 || r->possible <= 0)
+		return fail(EXIT_ENVIRONMENT, "cannot read the CPU lists in "
+					      "/sys/devices/system/cpu: %s",
+			    strerror(r->online <= 0 ? -r->online
+						    : -r->possible));
+	r->tally.possible_cpus = r->possible;
+	r->tally.target_pid = r->o->target_pid;
+	r->tally.per_cpu = calloc((size_t)r->possible, sizeof(__u64));
+	r->tally.last_ts = calloc((size_t)r->possible, sizeof(__u64));
+	r->per_cpu = calloc((size_t)r->possible,
+			    sizeof(struct profiler_counters));
+	if (!r->tally.per_cpu || !r->tally.last_ts || !r->per_cpu)
+		return fail(EXIT_ENVIRONMENT, "out of memory");
+	return 0;
+}
+
+/* Sizes the ring (and the stack map, which only the profiler has). */
+static int size_maps(const struct run *r)
+{
+	const struct options *o = r->o;
+	struct bpf_map *map;
+	int err;
+
+	map = bpf_object__find_map_by_name(r->obj, PROFILER_RINGBUF_MAP);
+	if (!map || bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF)
+		return fail(EXIT_ENVIRONMENT, "%s has no ring buffer map '%s'",
+			    r->object_path, PROFILER_RINGBUF_MAP);
+	err = bpf_map__set_max_entries(map, o->ring_size);
+	if (err)
+		return fail(EXIT_ENVIRONMENT, "cannot size ring buffer to %u "
+					      "bytes: %s",
+			    o->ring_size, errstr(err));
+	map = bpf_object__find_map_by_name(r->obj, PROFILER_STACK_MAP);
+	if (map) {
+		err = bpf_map__set_max_entries(map, o->stack_entries);
+		if (err)
+			return fail(EXIT_ENVIRONMENT, "cannot size stack map "
+						      "to %u: %s",
+				    o->stack_entries, errstr(err));
+	} else if (o->source == SOURCE_PERF) {
+		return fail(EXIT_ENVIRONMENT, "%s has no stack map '%s'",
+			    r->object_path, PROFILER_STACK_MAP);
+	}
+	return 0;
+}
+
+/* Opens the BPF object, configures it and loads it into the kernel. */
+static int open_and_load(struct run *r)
+{
+	const struct options *o = r->o;
+	struct profiler_config cfg = {
+		.target_pid = o->target_pid,
+		.skip_idle = o->skip_idle,
+		.detect_truncation = o->detect_truncation,
+	};
+	const char *prog_name = o->source == SOURCE_STRESS ? STRESS_PROG_NAME
+							   : PROFILER_PROG_NAME;
+	const char *path = r->object_path;
+	int err;
+
+	resolve_object_path(o, r->object_path, sizeof(r->object_path));
+	if (access(path, R_OK) != 0)
+		return fail(EXIT_ENVIRONMENT, "BPF object %s: %s (run `make "
+					      "build-ebpf`, or pass "
+					      "--bpf-object / set "
+					      "ANTIMETAL_BPF_PATH)",
+			    path, strerror(errno));
+	r->obj = bpf_object__open_file(path, NULL);
+	if (!r->obj) {
+		err = -errno;
+		r->obj = NULL;
+		return fail(EXIT_ENVIRONMENT, "cannot open BPF object %s: %s "
+					      "(not a valid BPF ELF object?)",
+			    path, errstr(err));
+	}
+	r->prog = bpf_object__find_program_by_name(r->obj, prog_name);
+	if (!r->prog)
+		return fail(EXIT_ENVIRONMENT, "%s has no program '%s': wrong "
+					      "object for --source %s?",
+			    path, prog_name, SOURCE_NAMES[o->source]);
+	err = size_maps(r);
+	if (err)
+		return err;
+	if (set_rodata_config(r->obj, &cfg))
+		return EXIT_ENVIRONMENT; /* it said why */
+	err = bpf_object__load(r->obj);
+	if (err)
+		return fail(EXIT_ENVIRONMENT,
+			    "loading %s into the kernel failed: %s%s", path,
+			    errstr(err),
+			    err == -EACCES
+				    ? " (the BPF verifier rejected a program: "
+				      "its log is above)"
+			    : err == -EPERM
+				    ? " (not permitted: missing CAP_BPF/"
+				      "CAP_PERFMON, kernel lockdown, or "
+				      "RLIMIT_MEMLOCK on old kernels)"
+				    : " (libbpf's messages above say where)");
+	r->counters_fd = bpf_object__find_map_fd_by_name(r->obj,
+							 PROFILER_COUNTERS_MAP);
+	if (r->counters_fd < 0)
+		return fail(EXIT_ENVIRONMENT, "%s has no '%s' map", path,
+			    PROFILER_COUNTERS_MAP);
+	return 0;
+}
+
 /* Sets up the wasm2c decoder: parser instance with the ring mapped in. */
-static int wasm2c_setup(const struct options *o, struct run *r, int ring_fd)
+static int wasm2c_setup(struct run *r, int ring_fd)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	struct wasm_parser_config cfg = {
 		.ring_capacity = WASM2C_RECENT_EVENTS,
 		.batch_capacity = WASM2C_BATCH_EVENTS,
 		.input_bytes = WASM2C_INPUT_BYTES,
-		.map_bytes = mapped_ring_bytes(o->ring_size, page),
+		.map_bytes = mapped_ring_bytes(r->o->ring_size, page),
 		.map_align = page > 65536 ? (__u32)page : 65536,
 	};
 	char err[256];
 	int rc;
 
 	rc = wasm_parser_open(&r->parser, &cfg, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "%s: --decoder wasm2c: %s\n", CONSUMER_NAME, err);
-		return rc;
-	}
-	rc = mapped_ring_map(&r->ring, r->parser, ring_fd, o->ring_size, err,
-			     sizeof(err));
-	if (rc) {
-		fprintf(stderr, "%s: --decoder wasm2c: %s\n", CONSUMER_NAME, err);
-		return rc;
-	}
+	if (rc)
+		return fail(rc == -EFAULT ? EXIT_BUG : EXIT_ENVIRONMENT,
+			    "--decoder wasm2c: %s", err);
+	rc = mapped_ring_map(&r->ring, r->parser, ring_fd, r->o->ring_size,
+			     err, sizeof(err));
+	if (rc)
+		return fail(EXIT_ENVIRONMENT, "--decoder wasm2c: %s", err);
+	r->last_nap = 1;
+	return 0;
+}
+
+/*
+ * Everything before attaching: CPUs, the object loaded, the decoder, the
+ * --record file (first, so that a bad path is a usage error before any
+ * work), BPF stats.
+ */
+static int open_run(struct run *r)
+{
+	const struct options *o = r->o;
+	int ring_fd, err;
+
 	if (o->record) {
 		r->record = fopen(o->record, "wb");
-		if (!r->record) {
-			fprintf(stderr, "%s: --record %s: %s\n", CONSUMER_NAME,
-				o->record, strerror(errno));
-			return -errno;
-		}
+		if (!r->record)
+			return fail(EXIT_USAGE, "--record %s: %s", o->record,
+				    strerror(errno));
 	}
+	err = count_cpus(r);
+	if (!err)
+		err = open_and_load(r);
+	if (err)
+		return err;
+	ring_fd = bpf_object__find_map_fd_by_name(r->obj, PROFILER_RINGBUF_MAP);
+	if (o->decoder == DECODER_WASM2C) {
+		err = wasm2c_setup(r, ring_fd);
+		if (err)
+			return err;
+	} else {
+		r->rb = ring_buffer__new(ring_fd, on_event, &r->tally, NULL);
+		if (!r->rb)
+			return fail(EXIT_ENVIRONMENT, "ring_buffer__new failed: "
+						      "%s", strerror(errno));
+	}
+	if (o->bpf_stats) {
+		r->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (r->stats_fd < 0)
+			return fail(EXIT_ENVIRONMENT, "--bpf-stats: cannot "
+						      "enable BPF run time "
+						      "stats: %s",
+				    strerror(errno));
+	}
+	return 0;
+}
+
+/* Attaches the program (perf events per CPU, or raw_tp) and starts the clocks. */
+static int attach_run(struct run *r)
+{
+	const struct options *o = r->o;
+
+	on_stop_signals(on_signal);
+	r->cpu_start = rusage_cpu_ns();
+	r->start = monotonic_seconds();
+	if (o->source == SOURCE_PERF) {
+		if (perf_attach_all(r->prog, r->cpus, r->online, o->freq,
+				    o->hardware_events, &r->perf))
+			return EXIT_ENVIRONMENT; /* it said why */
+	} else {
+		r->raw_link = bpf_program__attach(r->prog);
+		if (!r->raw_link)
+			return fail(EXIT_ENVIRONMENT, "attaching to "
+						      "raw_tp/sys_enter "
+						      "failed: %s",
+				    strerror(errno));
+	}
+	/* Attached: a generator waiting for us may start now. */
+	if (o->notify_pid)
+		notify(o->notify_pid);
+	r->last_poll = monotonic_seconds();
 	return 0;
 }
 
@@ -894,335 +964,210 @@ static long long wasm2c_poll(struct run *r)
 				       on_wasm_batch, &r->tally, r->record);
 
 	if (n < 0)
-		fprintf(stderr, "%s: consuming the ring failed: %s\n",
-			CONSUMER_NAME,
-			n == -EFAULT ? "the wasm2c parser trapped"
-				     : strerror((int)-n));
+		fail(n == -EFAULT ? EXIT_BUG : EXIT_ENVIRONMENT,
+		     "consuming the ring failed: %s",
+		     n == -EFAULT ? "the wasm2c parser trapped"
+				  : strerror((int)-n));
 	return n;
 }
 
-static int open_and_load(const struct options *o, const char *path,
-			 struct run *r, struct bpf_program **prog_out)
+/* The exit status a failed wasm2c poll means. */
+static int wasm2c_poll_status(long long n)
 {
-	struct profiler_config cfg = {
-		.target_pid = o->target_pid,
-		.skip_idle = o->skip_idle,
-		.detect_truncation = o->detect_truncation,
-	};
-	const char *prog_name = o->source == SOURCE_STRESS ? STRESS_PROG_NAME
-							   : PROFILER_PROG_NAME;
-	struct bpf_program *prog;
-	struct bpf_map *map;
-	int err;
+	return n == -EFAULT ? EXIT_BUG : EXIT_ENVIRONMENT;
+}
 
-	if (access(path, R_OK) != 0) {
-		fprintf(stderr, "%s: BPF object %s: %s (run `make build-ebpf`, "
-				"or pass --bpf-object / set ANTIMETAL_BPF_PATH)\n",
-			CONSUMER_NAME, path, strerror(errno));
-		return -ENOENT;
-	}
-	r->obj = bpf_object__open_file(path, NULL);
-	if (!r->obj) {
-		err = -errno;
-		r->obj = NULL;
-		fprintf(stderr, "%s: cannot open BPF object %s: %s (not a valid "
-				"BPF ELF object?)\n",
-			CONSUMER_NAME, path, errstr(err));
-		return err;
-	}
-	prog = bpf_object__find_program_by_name(r->obj, prog_name);
-	if (!prog) {
-		fprintf(stderr, "%s: %s has no program '%s': wrong object for "
-				"--source %s?\n",
-			CONSUMER_NAME, path, prog_name,
-			o->source == SOURCE_STRESS ? "stress" : "perf");
-		return -ENOENT;
-	}
-	map = bpf_object__find_map_by_name(r->obj, PROFILER_RINGBUF_MAP);
-	if (!map || bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF) {
-		fprintf(stderr, "%s: %s has no ring buffer map '%s'\n",
-			CONSUMER_NAME, path, PROFILER_RINGBUF_MAP);
-		return -ENOENT;
-	}
-	err = bpf_map__set_max_entries(map, o->ring_size);
-	if (err) {
-		fprintf(stderr, "%s: cannot size ring buffer to %u bytes: %s\n",
-			CONSUMER_NAME, o->ring_size, errstr(err));
-		return err;
-	}
-	/* Only the profiler keeps stacks; the stress object has no such map. */
-	map = bpf_object__find_map_by_name(r->obj, PROFILER_STACK_MAP);
-	if (map) {
-		err = bpf_map__set_max_entries(map, o->stack_entries);
-		if (err) {
-			fprintf(stderr, "%s: cannot size stack map to %u: %s\n",
-				CONSUMER_NAME, o->stack_entries, errstr(err));
-			return err;
-		}
-	} else if (o->source == SOURCE_PERF) {
-		fprintf(stderr, "%s: %s has no stack map '%s'\n", CONSUMER_NAME,
-			path, PROFILER_STACK_MAP);
-		return -ENOENT;
-	}
-	err = set_rodata_config(r->obj, &cfg);
-	if (err)
-		return err;
-	err = bpf_object__load(r->obj);
-	if (err) {
-		fprintf(stderr, "%s: loading %s into the kernel failed: %s%s\n",
-			CONSUMER_NAME, path, errstr(err),
-			err == -EACCES
-				? " (the BPF verifier rejected a program: its "
-				  "log is above)"
-			: err == -EPERM
-				? " (not permitted: missing CAP_BPF/CAP_PERFMON, "
-				  "kernel lockdown, or RLIMIT_MEMLOCK on old "
-				  "kernels)"
-				: " (libbpf's messages above say where)");
-		return err;
-	}
-	*prog_out = prog;
+/* One wasm2c poll and the adaptive (or --poll-ms) sleep after it. */
+static int wasm2c_step(struct run *r, double left_s)
+{
+	long long n = wasm2c_poll(r);
+	double now, nap;
+
+	if (n < 0)
+		return wasm2c_poll_status(n);
+	now = monotonic_seconds();
+	nap = r->o->poll_ms
+		      ? r->o->poll_ms
+		      : adaptive_delay_ms(n, (now - r->last_poll) * 1000,
+					  r->o->ring_size,
+					  mapped_ring_pending(&r->ring) > 0,
+					  &r->last_nap);
+	r->last_poll = now;
+	sleep_ms(nap < left_s * 1000 ? nap : left_s * 1000);
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* One libbpf poll: woken per event, or on a --poll-ms timer. */
+static int libbpf_step(struct run *r, double left_s)
 {
-	struct options o;
-	struct run r = { .stats_fd = -1 };
-	struct run_result res = { 0 };
-	struct bpf_program *prog = NULL;
-	struct sigaction sa;
-	char path[PATH_MAX + 64];
-	int cpus[MAX_CPUS];
-	int online, possible, counters_fd, err, status = EXIT_SETUP;
-	double start, deadline, last_poll, last_nap = 1;
-	__u64 cpu_start;
-	bool ok;
+	int err;
 
-	err = parse_options(argc, argv, &o);
-	if (err)
-		return err;
-	verbose_libbpf = o.verbose;
-	libbpf_set_print(libbpf_print);
+	if (r->o->poll_ms) {
+		/*
+		 * Timer mode: while we sleep the ring fills without waking
+		 * anyone (the kernel only wakes a consumer that had caught
+		 * up), so the producer pays for about one wake-up per
+		 * interval instead of one per event.
+		 */
+		double nap = r->o->poll_ms / 1000.0;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "%s: must run as root (loading BPF programs and "
-				"system-wide perf events needs CAP_BPF, "
-				"CAP_PERFMON)\n",
-			CONSUMER_NAME);
-		return EXIT_SETUP;
-	}
-	if (o.source == SOURCE_STRESS && kill((pid_t)o.target_pid, 0) != 0 &&
-	    errno == ESRCH) {
-		fprintf(stderr, "%s: --target-pid %u: no such process\n",
-			CONSUMER_NAME, o.target_pid);
-		return EXIT_SETUP;
-	}
-	online = online_cpus(cpus, MAX_CPUS);
-	possible = libbpf_num_possible_cpus();
-	if (online <= 0 || possible <= 0) {
-		fprintf(stderr, "%s: cannot read the CPU lists in "
-				"/sys/devices/system/cpu: %s\n",
-			CONSUMER_NAME, strerror(online <= 0 ? -online : -possible));
-		return EXIT_SETUP;
-	}
-	r.tally.possible_cpus = possible;
-	r.tally.target_pid = o.target_pid;
-	r.tally.per_cpu = calloc((size_t)possible, sizeof(__u64));
-	r.tally.last_ts = calloc((size_t)possible, sizeof(__u64));
-	r.per_cpu = calloc((size_t)possible, sizeof(struct profiler_counters));
-	if (!r.tally.per_cpu || !r.tally.last_ts || !r.per_cpu) {
-		fprintf(stderr, "%s: out of memory\n", CONSUMER_NAME);
-		goto out;
-	}
-
-	resolve_object_path(&o, path, sizeof(path));
-	if (open_and_load(&o, path, &r, &prog))
-		goto out;
-	counters_fd = bpf_object__find_map_fd_by_name(r.obj, PROFILER_COUNTERS_MAP);
-	if (counters_fd < 0) {
-		fprintf(stderr, "%s: %s has no '%s' map\n", CONSUMER_NAME, path,
-			PROFILER_COUNTERS_MAP);
-		goto out;
-	}
-	if (o.decoder == DECODER_WASM2C) {
-		if (wasm2c_setup(&o, &r, bpf_object__find_map_fd_by_name(
-						 r.obj, PROFILER_RINGBUF_MAP)))
-			goto out;
+		usleep((useconds_t)((left_s < nap ? left_s : nap) * 1e6));
+		err = ring_buffer__consume(r->rb);
 	} else {
-		r.rb = ring_buffer__new(
-			bpf_object__find_map_fd_by_name(r.obj,
-							PROFILER_RINGBUF_MAP),
-			on_event, &r.tally, NULL);
-		if (!r.rb) {
-			fprintf(stderr, "%s: ring_buffer__new failed: %s\n",
-				CONSUMER_NAME, strerror(errno));
-			goto out;
-		}
+		/* Wake at least every 100 ms to notice the deadline. */
+		err = ring_buffer__poll(r->rb, left_s > 0.1
+						       ? 100
+						       : (int)(left_s * 1000) + 1);
 	}
-	if (o.bpf_stats) {
-		r.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-		if (r.stats_fd < 0) {
-			fprintf(stderr, "%s: --bpf-stats: cannot enable BPF run "
-					"time stats: %s\n",
-				CONSUMER_NAME, strerror(errno));
-			goto out;
-		}
-	}
+	if (err < 0 && err != -EINTR)
+		return fail(EXIT_ENVIRONMENT, "consuming the ring failed: %s",
+			    errstr(err));
+	return 0;
+}
 
-	/* No SA_RESTART: a signal must interrupt the epoll wait. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+/* Consumes until the duration is over or a stop signal came. */
+static int consume_until_deadline(struct run *r)
+{
+	double deadline = r->start + r->o->duration_s;
 
-	cpu_start = rusage_cpu_ns();
-	start = mono_now();
-	if (o.source == SOURCE_PERF) {
-		if (perf_attach_all(prog, cpus, online, o.freq,
-				    o.hardware_events, &r.perf))
-			goto out;
-	} else {
-		r.raw_link = bpf_program__attach(prog);
-		if (!r.raw_link) {
-			fprintf(stderr, "%s: attaching to raw_tp/sys_enter "
-					"failed: %s\n",
-				CONSUMER_NAME, strerror(errno));
-			goto out;
-		}
-	}
-	/* Attached: a generator waiting for us may start now. */
-	if (o.notify_pid)
-		notify(o.notify_pid);
-
-	deadline = start + o.duration_s;
-	last_poll = mono_now();
 	while (!stop_requested) {
-		double left = deadline - mono_now();
-		int timeout_ms;
+		double left = deadline - monotonic_seconds();
+		int err;
 
 		if (left <= 0)
 			break;
-		if (o.decoder == DECODER_WASM2C) {
-			long long n = wasm2c_poll(&r);
-			double now = mono_now(), nap;
+		err = r->o->decoder == DECODER_WASM2C ? wasm2c_step(r, left)
+						      : libbpf_step(r, left);
+		if (err)
+			return err;
+	}
+	r->interrupted = stop_requested;
+	return 0;
+}
+
+/*
+ * Stop producing, then drain. A program instance may still be between
+ * reserve and submit on another CPU when the links go away, so drain until
+ * the counters balance and the ring holds nothing the counters do not know
+ * about, giving in-flight runs up to 200 ms.
+ */
+static int drain(struct run *r, struct run_result *res)
+{
+	int err;
+
+	run_detach(r);
+	res->elapsed_s = monotonic_seconds() - r->start;
+	for (int tries = 0;; tries++) {
+		if (r->o->decoder == DECODER_WASM2C) {
+			long long n = wasm2c_poll(r);
 
 			if (n < 0)
-				goto out;
-			nap = o.poll_ms ? o.poll_ms
-					: adaptive_delay_ms(n, (now - last_poll) * 1000,
-							    o.ring_size,
-							    mapped_ring_pending(&r.ring) > 0,
-							    &last_nap);
-			last_poll = now;
-			sleep_ms(nap < left * 1000 ? nap : left * 1000);
-			continue;
-		}
-		if (o.poll_ms) {
-			/*
-			 * Timer mode: while we sleep the ring fills without
-			 * waking anyone (the kernel only wakes a consumer that
-			 * had caught up), so the producer pays for about one
-			 * wake-up per interval instead of one per event.
-			 */
-			double nap = o.poll_ms / 1000.0;
-
-			usleep((useconds_t)((left < nap ? left : nap) * 1e6));
-			err = ring_buffer__consume(r.rb);
+				return wasm2c_poll_status(n);
 		} else {
-			/* Wake at least every 100 ms to notice the deadline. */
-			timeout_ms = left > 0.1 ? 100 : (int)(left * 1000) + 1;
-			err = ring_buffer__poll(r.rb, timeout_ms);
+			err = ring_buffer__consume(r->rb);
+			if (err < 0)
+				return fail(EXIT_ENVIRONMENT,
+					    "ring_buffer__consume failed: %s",
+					    errstr(err));
 		}
-		if (err < 0 && err != -EINTR) {
-			fprintf(stderr, "%s: consuming the ring failed: %s\n",
-				CONSUMER_NAME, errstr(err));
-			goto out;
-		}
-	}
-	res.interrupted = stop_requested;
-
-	/*
-	 * Stop producing, then drain. A program instance may still be between
-	 * reserve and submit on another CPU when the links go away, so drain
-	 * until the counters balance and the ring holds nothing the counters
-	 * do not know about, giving in-flight runs up to 200 ms.
-	 */
-	run_detach(&r);
-	res.elapsed_s = mono_now() - start;
-	for (int tries = 0;; tries++) {
-		if (o.decoder == DECODER_WASM2C) {
-			if (wasm2c_poll(&r) < 0)
-				goto out;
-			err = 0;
-		} else {
-			err = ring_buffer__consume(r.rb);
-		}
-		if (err < 0) {
-			fprintf(stderr, "%s: ring_buffer__consume failed: %s\n",
-				CONSUMER_NAME, errstr(err));
-			goto out;
-		}
-		err = read_counters(counters_fd, possible, &res.sum, r.per_cpu);
-		if (err) {
-			fprintf(stderr, "%s: reading the '%s' map failed: %s\n",
-				CONSUMER_NAME, PROFILER_COUNTERS_MAP,
-				errstr(err));
-			goto out;
-		}
-		if ((r.tally.consumed == res.sum.events_submitted &&
-		     samples_balance(&res.sum)) || tries >= 200)
+		err = read_counters(r->counters_fd, r->possible, &res->sum,
+				    r->per_cpu);
+		if (err)
+			return fail(EXIT_ENVIRONMENT, "reading the '%s' map "
+						      "failed: %s",
+				    PROFILER_COUNTERS_MAP, errstr(err));
+		if ((r->tally.consumed == res->sum.events_submitted &&
+		     samples_balance(&res->sum)) ||
+		    tries >= DRAIN_TRIES)
 			break;
 		usleep(1000);
 	}
-	res.cpu_ns = rusage_cpu_ns() - cpu_start;
+	res->cpu_ns = rusage_cpu_ns() - r->cpu_start;
+	return 0;
+}
 
-	{
-		__u32 len = sizeof(res.info);
+/* Fills the verdicts of *res from what was consumed and counted. */
+static void reconcile(struct run *r, struct run_result *res)
+{
+	const struct options *o = r->o;
+	__u32 len = sizeof(res->info);
 
-		memset(&res.info, 0, sizeof(res.info));
-		res.have_info = bpf_obj_get_info_by_fd(bpf_program__fd(prog),
-						       &res.info, &len) == 0;
-	}
-	res.object_path = path;
-	res.online = online;
-	res.possible = possible;
-	res.per_cpu = r.per_cpu;
-	res.tally = &r.tally;
-	res.consumed_ok = r.tally.consumed == res.sum.events_submitted;
-	res.balance_ok = samples_balance(&res.sum);
-	res.flags_ok = flags_match(&r.tally, &res.sum);
-	res.content_ok = r.tally.bad_size == 0 && r.tally.bad_content == 0;
+	memset(&res->info, 0, sizeof(res->info));
+	res->have_info = bpf_obj_get_info_by_fd(bpf_program__fd(r->prog),
+						&res->info, &len) == 0;
+	res->object_path = r->object_path;
+	res->online = r->online;
+	res->possible = r->possible;
+	res->per_cpu = r->per_cpu;
+	res->tally = &r->tally;
+	res->interrupted = r->interrupted;
+	res->consumed_ok = r->tally.consumed == res->sum.events_submitted;
+	res->balance_ok = samples_balance(&res->sum);
+	res->flags_ok = flags_match(&r->tally, &res->sum);
+	res->content_ok = r->tally.bad_size == 0 && r->tally.bad_content == 0;
 	/*
 	 * Perf sampling that ran long enough for 100+ samples but saw none
 	 * means the program never ran: "0 of 0 reconciled" must not pass.
 	 * (The stress source legitimately sees nothing if its target idles.)
 	 */
-	res.active_ok = o.source != SOURCE_PERF || res.sum.samples_seen > 0 ||
-			(double)o.freq * res.elapsed_s * online < 100;
+	res->active_ok = o->source != SOURCE_PERF || res->sum.samples_seen > 0 ||
+			 (double)o->freq * res->elapsed_s * r->online < 100;
 	/*
 	 * Drops: events the ring had no room for, plus program runs the kernel
 	 * skipped because another BPF program was running on that CPU (those
 	 * never reach our counters, only the program's recursion_misses).
 	 */
-	res.drops = res.sum.reserve_failed +
-		    (res.have_info ? res.info.recursion_misses : 0);
-	if (r.parser) {
-		res.ring_totals = &r.ring.totals;
-		res.wasm_own_bytes = wasm_parser_own_bytes(r.parser);
-		res.wasm_memory_bytes = wasm_parser_memory_bytes(r.parser);
+	res->drops = res->sum.reserve_failed +
+		     (res->have_info ? res->info.recursion_misses : 0);
+	if (r->parser) {
+		res->ring_totals = &r->ring.totals;
+		res->wasm_own_bytes = wasm_parser_own_bytes(r->parser);
+		res->wasm_memory_bytes = wasm_parser_memory_bytes(r->parser);
 	}
-	print_result(&o, &res);
-	ok = res.consumed_ok && res.balance_ok && res.flags_ok &&
-	     res.content_ok && res.active_ok;
+}
+
+/* Prints the result and the summary line; the run's exit status. */
+static int report(const struct run *r, const struct run_result *res)
+{
+	bool ok = res->consumed_ok && res->balance_ok && res->flags_ok &&
+		  res->content_ok && res->active_ok;
+
+	print_result(r->o, res);
 	fprintf(stderr, "%s: %llu events in %.2f s (%.0f/s), %s, %llu dropped\n",
-		CONSUMER_NAME, (unsigned long long)r.tally.consumed,
-		res.elapsed_s, (double)r.tally.consumed / res.elapsed_s,
+		CONSUMER_NAME, (unsigned long long)r->tally.consumed,
+		res->elapsed_s, (double)r->tally.consumed / res->elapsed_s,
 		ok ? "reconciled" : "NOT reconciled",
-		(unsigned long long)res.drops);
-	status = ok && res.drops == 0 ? EXIT_OK : EXIT_MISMATCH;
-out:
+		(unsigned long long)res->drops);
+	return ok && res->drops == 0 ? EXIT_OK : EXIT_CHECKS_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+	static struct run r = { .stats_fd = -1 }; /* large: not on the stack */
+	struct run_result res = { 0 };
+	struct options o;
+	int status;
+
+	status = parse_options(argc, argv, &o);
+	if (status != COMMAND_LINE_PARSED)
+		return status;
+	verbose_libbpf = o.verbose;
+	libbpf_set_print(libbpf_print);
+	r.o = &o;
+
+	status = check_environment(&o);
+	if (!status)
+		status = open_run(&r);
+	if (!status)
+		status = attach_run(&r);
+	if (!status)
+		status = consume_until_deadline(&r);
+	if (!status)
+		status = drain(&r, &res);
+	if (!status) {
+		reconcile(&r, &res);
+		status = report(&r, &res);
+	}
 	run_cleanup(&r);
 	return status;
 }

@@ -12,17 +12,19 @@
  *   streamprof-decode-bench FILE [--iterations N] [--batch N]
  *
  * Prints one JSON object: events and bytes per pass, and per decoder the
- * median and best ns per event over the passes. Exit 1 if the two decoders
- * disagree on what the file holds.
+ * median and best ns per event over the passes. Exit status: 0, 1 the two
+ * decoders disagree on what the file holds, 2 usage error (a FILE that
+ * cannot be read or holds no records too), 3 out of memory, 70 the wasm2c
+ * parser trapped (a bug).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "native_walker.h"
+#include "program.h"
 #include "wasm_parser.h"
 
 #define TOOL "streamprof-decode-bench"
@@ -33,12 +35,41 @@ struct pass_totals {
 	uint64_t checksum; /* folds every decoded event: keeps work observable */
 };
 
+struct options {
+	unsigned long iterations;
+	unsigned long batch_events;
+};
+
+#define OPT(...) OPTION(struct options, __VA_ARGS__)
+
+static const struct option_spec OPTION_SPECS[] = {
+	OPT("iterations", OPTION_UINT, iterations, "N",
+	    "timed passes per decoder (default 20)", .min = 1,
+	    .max = MAX_ITERATIONS),
+	OPT("batch", OPTION_UINT, batch_events, "N",
+	    "events per walk (default 8192)", .min = 1, .max = 1u << 24),
+};
+
+static const struct program_spec PROGRAM = {
+	.name = TOOL,
+	.synopsis = "[options] FILE",
+	.description =
+		"Decode the ring records in FILE (as streamprof-consumer-c --record writes\n"
+		"them) with the wasm2c-compiled parser and a hand-written C walker, in\n"
+		"alternating timed passes; print ns per event of each as JSON.",
+	.epilogue =
+		"Exit status: 0, 1 the decoders disagree, 2 usage error, 3 out of\n"
+		"memory, 70 the wasm2c parser trapped.\n",
+	.options = OPTION_SPECS,
+	.option_count = OPTION_COUNT(OPTION_SPECS),
+	.min_operands = 1,
+	.max_operands = 1,
+	.operand_name = "FILE",
+};
+
 static double now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return (double)monotonic_ns();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -114,134 +145,102 @@ static void print_decoder(const char *name, double *ns, int iterations,
 	       events ? ns[0] / (double)events : 0.0);
 }
 
+/*
+ * One warm-up pass each (page faults, caches), then `iterations` timed
+ * passes alternating the two decoders so both see the same machine load;
+ * prints the JSON. The exit status: the decoders must agree.
+ */
+static int time_decoders(struct wasm_parser *p, struct native_walker *w,
+			 const uint8_t *data, uint32_t len, const char *path,
+			 int iterations, unsigned long batch_events)
+{
+	static double wasm_ns[MAX_ITERATIONS], native_ns[MAX_ITERATIONS];
+	struct pass_totals tw, tn;
+
+	if (pass_wasm2c(p, len, &tw))
+		return fail(EXIT_BUG, "the wasm2c parser trapped");
+	pass_native(w, data, len, &tn);
+	for (int i = 0; i < iterations; i++) {
+		double t0 = now_ns();
+
+		if (pass_wasm2c(p, len, &tw))
+			return fail(EXIT_BUG, "the wasm2c parser trapped");
+		wasm_ns[i] = now_ns() - t0;
+		t0 = now_ns();
+		pass_native(w, data, len, &tn);
+		native_ns[i] = now_ns() - t0;
+	}
+	printf("{\"tool\":\"" TOOL "\",\"file\":\"%s\",\"bytes\":%llu,"
+	       "\"events\":%llu,\"iterations\":%d,\"batch\":%lu,",
+	       path, (unsigned long long)tw.bytes,
+	       (unsigned long long)tw.events, iterations, batch_events);
+	print_decoder("wasm2c", wasm_ns, iterations, tw.events);
+	putchar(',');
+	print_decoder("native_c", native_ns, iterations, tn.events);
+	printf(",\"agree\":%s}\n",
+	       memcmp(&tw, &tn, sizeof(tw)) == 0 ? "true" : "false");
+	if (memcmp(&tw, &tn, sizeof(tw)) != 0)
+		return fail(EXIT_CHECKS_FAILED,
+			    "the decoders disagree: wasm2c %llu events %llu "
+			    "bytes, native %llu events %llu bytes",
+			    (unsigned long long)tw.events,
+			    (unsigned long long)tw.bytes,
+			    (unsigned long long)tn.events,
+			    (unsigned long long)tn.bytes);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "iterations", required_argument, NULL, 'i' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct options o = { .iterations = 20, .batch_events = 8192 };
 	struct wasm_parser *p = NULL;
 	struct native_walker *w = NULL;
 	struct profile_event *batch = NULL;
-	struct pass_totals tw, tn;
 	uint8_t *data = NULL;
-	double wasm_ns[MAX_ITERATIONS], native_ns[MAX_ITERATIONS];
-	long iterations = 20, batch_events = 8192;
-	char err[160], *end;
-	size_t len;
-	FILE *f = NULL;
-	int c, status = 1;
+	const char *path;
+	char err[160];
+	size_t len = 0;
+	int status;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-		case 'b':
-			errno = 0;
-			*(c == 'i' ? &iterations : &batch_events) =
-				strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg ||
-			    iterations < 1 || iterations > MAX_ITERATIONS ||
-			    batch_events < 1 || batch_events > (1 << 24)) {
-				fprintf(stderr, TOOL ": invalid value '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			printf("Usage: " TOOL " FILE [--iterations N] "
-			       "[--batch N]\n");
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: " TOOL " FILE [--iterations N] "
-				"[--batch N]\n");
-		return 2;
-	}
-	f = fopen(argv[optind], "rb");
-	if (!f || fseek(f, 0, SEEK_END) != 0) {
-		fprintf(stderr, TOOL ": %s: %s\n", argv[optind], strerror(errno));
-		goto out;
-	}
-	len = (size_t)ftell(f);
-	rewind(f);
+	status = parse_command_line_with_file(&PROGRAM, argc, argv, &o, &path,
+					      &data, &len);
+	if (status != COMMAND_LINE_PARSED)
+		return status;
 	if (len == 0 || len > 0x40000000u) {
-		fprintf(stderr, TOOL ": %s: need 1 byte to 1 GiB of records\n",
-			argv[optind]);
-		goto out;
+		free(data);
+		return fail(EXIT_USAGE, "%s: need 1 byte to 1 GiB of records",
+			    path);
 	}
-	/* 64-byte aligned, like the parser's input area. */
-	data = aligned_alloc(64, (len + 63) & ~(size_t)63);
-	batch = calloc((size_t)batch_events, sizeof(*batch));
+	status = EXIT_ENVIRONMENT;
+	batch = calloc((size_t)o.batch_events, sizeof(*batch));
 	w = malloc(sizeof(*w));
-	if (!data || !batch || !w || fread(data, 1, len, f) != len) {
-		fprintf(stderr, TOOL ": reading %s: %s\n", argv[optind],
-			strerror(errno ? errno : EIO));
+	if (!batch || !w) {
+		fail(EXIT_ENVIRONMENT, "out of memory");
 		goto out;
 	}
-	native_walker_init(w, batch, (uint32_t)batch_events);
+	native_walker_init(w, batch, (uint32_t)o.batch_events);
 	{
 		struct wasm_parser_config cfg = {
 			.ring_capacity = 1,
-			.batch_capacity = (uint32_t)batch_events,
+			.batch_capacity = (uint32_t)o.batch_events,
 			.input_bytes = (uint32_t)len,
 			.map_bytes = 0,
 			.map_align = 65536,
 		};
+		int rc = wasm_parser_open(&p, &cfg, err, sizeof(err));
 
-		if (wasm_parser_open(&p, &cfg, err, sizeof(err))) {
-			fprintf(stderr, TOOL ": %s\n", err);
+		if (rc) {
+			status = fail(rc == -EFAULT ? EXIT_BUG : EXIT_ENVIRONMENT,
+				      "%s", err);
 			goto out;
 		}
 	}
 	memcpy(wasm_parser_memory(p) + wasm_parser_input_offset(p), data, len);
 
-	/* One warm-up pass each (page faults, caches), then alternate so both
-	 * see the same machine load. */
-	if (pass_wasm2c(p, (uint32_t)len, &tw))
-		goto trapped;
-	pass_native(w, data, (uint32_t)len, &tn);
-	for (long i = 0; i < iterations; i++) {
-		double t0 = now_ns();
-
-		if (pass_wasm2c(p, (uint32_t)len, &tw))
-			goto trapped;
-		wasm_ns[i] = now_ns() - t0;
-		t0 = now_ns();
-		pass_native(w, data, (uint32_t)len, &tn);
-		native_ns[i] = now_ns() - t0;
-	}
-	printf("{\"tool\":\"" TOOL "\",\"file\":\"%s\",\"bytes\":%llu,"
-	       "\"events\":%llu,\"iterations\":%ld,\"batch\":%ld,",
-	       argv[optind], (unsigned long long)tw.bytes,
-	       (unsigned long long)tw.events, iterations, batch_events);
-	print_decoder("wasm2c", wasm_ns, (int)iterations, tw.events);
-	putchar(',');
-	print_decoder("native_c", native_ns, (int)iterations, tn.events);
-	printf(",\"agree\":%s}\n",
-	       memcmp(&tw, &tn, sizeof(tw)) == 0 ? "true" : "false");
-	if (memcmp(&tw, &tn, sizeof(tw)) != 0) {
-		fprintf(stderr, TOOL ": the decoders disagree: wasm2c %llu "
-				"events %llu bytes, native %llu events %llu "
-				"bytes\n",
-			(unsigned long long)tw.events,
-			(unsigned long long)tw.bytes,
-			(unsigned long long)tn.events,
-			(unsigned long long)tn.bytes);
-		goto out;
-	}
-	status = 0;
-	goto out;
-trapped:
-	fprintf(stderr, TOOL ": the wasm2c parser trapped\n");
+	status = time_decoders(p, w, data, (uint32_t)len, path, (int)o.iterations,
+			       o.batch_events);
 out:
 	wasm_parser_close(p);
-	if (f)
-		fclose(f);
 	free(data);
 	free(batch);
 	free(w);

@@ -9,7 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cpus.h"
+#include "program.h"
 
 #define MAX_CPUS 4096
 
@@ -62,121 +63,82 @@ static void *burn(void *arg)
 	return NULL;
 }
 
-static void usage(FILE *out)
+struct options {
+	unsigned long cpus; /* 0: every online CPU */
+	double duration_s;
+};
+
+#define OPT(...) OPTION(struct options, __VA_ARGS__)
+
+static const struct option_spec OPTION_SPECS[] = {
+	OPT("cpus", OPTION_UINT, cpus, "N",
+	    "how many online CPUs to keep busy (default: all)", .min = 1,
+	    .max = INT_MAX),
+	OPT("duration", OPTION_SECONDS, duration_s, "SECONDS",
+	    "how long (default 5, fractions allowed)"),
+};
+
+static const struct program_spec PROGRAM = {
+	.name = "streamprof-burn",
+	.description =
+		"Spin one user-space thread per CPU, each pinned to its CPU, for the given\n"
+		"time, as a known workload for profiler tests.",
+	.epilogue =
+		"Prints one JSON line (pid, cpus, duration) on stdout when done.\n"
+		"SIGINT/SIGTERM stop early. Exit status: 0, 2 usage error, 3 the CPUs\n"
+		"or threads could not be had.\n",
+	.options = OPTION_SPECS,
+	.option_count = OPTION_COUNT(OPTION_SPECS),
+};
+
+/* Sleeps in slices until `duration` is over or a stop signal came. */
+static void wait_for_end(double duration)
 {
-	fprintf(out,
-"Usage: streamprof-burn [--cpus N] [--duration SECONDS]\n"
-"\n"
-"Spin one user-space thread per CPU, each pinned to its CPU, for the given\n"
-"time, as a known workload for profiler tests.\n"
-"\n"
-"  --cpus N             how many online CPUs to keep busy (default: all)\n"
-"  --duration SECONDS   how long (default 5, fractions allowed)\n"
-"  --help               this text\n"
-"\n"
-"Prints one JSON line (pid, cpus, duration) on stdout when done.\n"
-"SIGINT/SIGTERM stop early.\n");
+	double end = monotonic_seconds() + duration;
+
+	while (!atomic_load(&stop_flag)) {
+		double left = end - monotonic_seconds();
+
+		if (left <= 0)
+			break;
+		usleep(left > 0.05 ? 50000 : (useconds_t)(left * 1e6) + 1);
+	}
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "cpus", required_argument, NULL, 'c' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static int cpus[MAX_CPUS];
+	struct options o = { .duration_s = 5.0 };
 	struct worker *workers;
-	struct sigaction sa;
-	struct timespec ts;
-	double duration = 5.0;
-	long want = -1;
-	int online, n, c, started = 0;
-	char *end;
+	int online, n, rc, started = 0;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			errno = 0;
-			want = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || want <= 0) {
-				fprintf(stderr, "streamprof-burn: invalid --cpus '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'd':
-			errno = 0;
-			duration = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(duration > 0) ||
-			    duration > 86400) {
-				fprintf(stderr, "streamprof-burn: invalid --duration '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "streamprof-burn: unexpected argument '%s'\n",
-			argv[optind]);
-		return 2;
-	}
+	rc = parse_command_line(&PROGRAM, argc, argv, &o, NULL);
+	if (rc != COMMAND_LINE_PARSED)
+		return rc;
 	online = online_cpus(cpus, MAX_CPUS);
-	if (online <= 0) {
-		fprintf(stderr, "streamprof-burn: cannot read online CPUs: %s\n",
-			strerror(online < 0 ? -online : EINVAL));
-		return 2;
-	}
-	n = want > 0 && want < online ? (int)want : online;
-	if (want > online)
+	if (online <= 0)
+		return fail(EXIT_ENVIRONMENT, "cannot read online CPUs: %s",
+			    strerror(online < 0 ? -online : EINVAL));
+	n = o.cpus > 0 && o.cpus < (unsigned long)online ? (int)o.cpus : online;
+	if (o.cpus > (unsigned long)online)
 		fprintf(stderr, "streamprof-burn: only %d CPUs online, using %d\n",
 			online, online);
 
 	workers = calloc((size_t)n, sizeof(*workers));
-	if (!workers) {
-		fprintf(stderr, "streamprof-burn: out of memory\n");
-		return 2;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	if (!workers)
+		return fail(EXIT_ENVIRONMENT, "out of memory");
+	on_stop_signals(on_signal);
 
 	for (int i = 0; i < n; i++) {
 		workers[i].cpu = cpus[i];
 		if (pthread_create(&workers[i].thread, NULL, burn, &workers[i])) {
-			fprintf(stderr, "streamprof-burn: cannot start thread %d\n", i);
+			fail(EXIT_ENVIRONMENT, "cannot start thread %d", i);
 			atomic_store(&stop_flag, 1);
 			break;
 		}
 		started++;
 	}
-
-	/* Sleep in slices so a signal (which sets stop_flag) ends us early. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	{
-		double end_t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + duration;
-
-		while (!atomic_load(&stop_flag)) {
-			double now;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-			if (now >= end_t)
-				break;
-			usleep(end_t - now > 0.05 ? 50000
-						  : (useconds_t)((end_t - now) * 1e6) + 1);
-		}
-	}
+	wait_for_end(o.duration_s);
 	atomic_store(&stop_flag, 1);
 	for (int i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
@@ -185,7 +147,7 @@ int main(int argc, char **argv)
 	       (int)getpid());
 	for (int i = 0; i < started; i++)
 		printf("%s%d", i ? "," : "", workers[i].cpu);
-	printf("],\"duration_s\":%g}\n", duration);
+	printf("],\"duration_s\":%g}\n", o.duration_s);
 	free(workers);
-	return started == n ? 0 : 2;
+	return started == n ? EXIT_OK : EXIT_ENVIRONMENT;
 }

@@ -22,7 +22,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "program.h"
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t start_signalled;
@@ -46,15 +47,6 @@ static void on_start_signal(int sig)
 	start_signalled = 1;
 }
 
-static unsigned long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ULL +
-	       (unsigned long long)ts.tv_nsec;
-}
-
 static void sleep_until_ns(unsigned long long t)
 {
 	struct timespec ts = {
@@ -66,160 +58,83 @@ static void sleep_until_ns(unsigned long long t)
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
-static void usage(FILE *out)
+struct options {
+	unsigned long long rate; /* 0: as fast as possible */
+	double duration_s;
+	double delay_s;
+	double wait_signal_s; /* 0: do not wait */
+};
+
+#define OPT(...) OPTION(struct options, __VA_ARGS__)
+
+static const struct option_spec OPTION_SPECS[] = {
+	OPT("rate", OPTION_UINT, rate, "N",
+	    "system calls per second; 0 = as fast as possible\n"
+	    "(default 100000)", .max = 1000000000),
+	OPT("duration", OPTION_SECONDS, duration_s, "SECONDS",
+	    "how long to generate (default 5, fractions allowed)"),
+	OPT("delay", OPTION_SECONDS, delay_s, "SECONDS",
+	    "wait this long first, e.g. for a consumer to attach\n"
+	    "(default 0)", .allow_zero = true),
+	OPT("wait-signal", OPTION_SECONDS, wait_signal_s, "SECONDS",
+	    "wait for SIGUSR1 (e.g. from a consumer's\n"
+	    "--notify-pid) before generating, at most this long;\n"
+	    "exit 3 without generating if it never comes"),
+};
+
+static const struct program_spec PROGRAM = {
+	.name = "streamprof-stressgen",
+	.description =
+		"Call getpid() (as a raw system call) N times per second for the given time;\n"
+		"with streamprof-consumer-c --source stress --target-pid <this pid> every\n"
+		"call becomes one ring buffer event.",
+	.epilogue =
+		"Prints one JSON line on stdout: calls made, pacing sleeps, achieved rate.\n"
+		"Exit status: 0, 2 usage error, 3 no SIGUSR1 came (--wait-signal).\n",
+	.options = OPTION_SPECS,
+	.option_count = OPTION_COUNT(OPTION_SPECS),
+};
+
+/*
+ * --wait-signal: waits for SIGUSR1 (blocked since start-up, so one sent
+ * early is pending, not lost) for at most `seconds`. Whether it came.
+ */
+static bool wait_for_start_signal(const sigset_t *usr1, double seconds)
 {
-	fprintf(out,
-"Usage: streamprof-stressgen [--rate N] [--duration SECONDS] [--delay SECONDS]\n"
-"                            [--wait-signal SECONDS]\n"
-"\n"
-"Call getpid() (as a raw system call) N times per second for the given time;\n"
-"with streamprof-consumer-c --source stress --target-pid <this pid> every\n"
-"call becomes one ring buffer event.\n"
-"\n"
-"  --rate N             system calls per second; 0 = as fast as possible\n"
-"                       (default 100000)\n"
-"  --duration SECONDS   how long to generate (default 5, fractions allowed)\n"
-"  --delay SECONDS      wait this long first, e.g. for a consumer to attach\n"
-"                       (default 0)\n"
-"  --wait-signal SECONDS  wait for SIGUSR1 (e.g. from a consumer's\n"
-"                       --notify-pid) before generating, at most this long;\n"
-"                       exit 3 without generating if it never comes\n"
-"  --help               this text\n"
-"\n"
-"Prints one JSON line on stdout: calls made, pacing sleeps, achieved rate.\n");
+	unsigned long long give_up = monotonic_ns() +
+				     (unsigned long long)(seconds * 1e9);
+	struct timespec ts;
+
+	while (!start_signalled && !stop_requested) {
+		unsigned long long now_ns = monotonic_ns();
+
+		if (now_ns >= give_up)
+			break;
+		ts.tv_sec = (time_t)((give_up - now_ns) / 1000000000ULL);
+		ts.tv_nsec = (long)((give_up - now_ns) % 1000000000ULL);
+		/* SIGUSR1 stays blocked: sigtimedwait takes it. */
+		if (sigtimedwait(usr1, NULL, &ts) == SIGUSR1)
+			start_signalled = 1;
+	}
+	return start_signalled;
 }
 
-static int parse_seconds(const char *s, double *out)
+/*
+ * Makes `rate` calls per second (0: as fast as possible) until `duration`
+ * is over or a stop signal came, in batches of about 1 ms of calls paced
+ * by the clock since the start. Returns the calls made; *sleeps the pacing
+ * sleeps, *elapsed the seconds it took.
+ */
+static unsigned long long generate(unsigned long long rate, double duration,
+				   unsigned long long *sleeps, double *elapsed)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno || *end || end == s || !(*out >= 0) || *out > 86400 ? -1 : 0;
-}
-
-int main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "rate", required_argument, NULL, 'r' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "delay", required_argument, NULL, 'w' },
-		{ "wait-signal", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	unsigned long long rate = 100000, calls = 0, sleeps = 0, batch;
-	unsigned long long t0, t_end, now;
-	double duration = 5.0, delay = 0.0, wait_signal = 0.0, elapsed;
-	sigset_t usr1, old_mask;
-	struct sigaction sa;
-	char *end;
-	int c;
-
-	/*
-	 * First thing: SIGUSR1 would kill us by default. Block it (a signal
-	 * sent early stays pending for the wait below, instead of being lost)
-	 * and handle it (harmless if it comes when we are not waiting). A
-	 * consumer sending it checks /proc/PID/status for this before it does.
-	 */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_start_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, &old_mask);
-
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			errno = 0;
-			rate = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg || *optarg == '-' ||
-			    rate > 1000000000ULL) {
-				fprintf(stderr, "streamprof-stressgen: invalid --rate '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'd':
-			if (parse_seconds(optarg, &duration) || duration == 0) {
-				fprintf(stderr, "streamprof-stressgen: invalid --duration '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'w':
-			if (parse_seconds(optarg, &delay)) {
-				fprintf(stderr, "streamprof-stressgen: invalid --delay '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 's':
-			if (parse_seconds(optarg, &wait_signal) ||
-			    wait_signal == 0) {
-				fprintf(stderr, "streamprof-stressgen: invalid --wait-signal '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "streamprof-stressgen: unexpected argument '%s'\n",
-			argv[optind]);
-		return 2;
-	}
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	fprintf(stderr, "streamprof-stressgen: pid %d, %llu calls/s for %g s "
-			"after %g s%s\n",
-		(int)getpid(), rate, duration, delay,
-		wait_signal > 0 ? " and a SIGUSR1" : "");
-	if (wait_signal > 0) {
-		unsigned long long give_up = mono_ns() +
-					     (unsigned long long)(wait_signal * 1e9);
-		struct timespec ts;
-
-		while (!start_signalled && !stop_requested) {
-			unsigned long long now_ns = mono_ns();
-
-			if (now_ns >= give_up)
-				break;
-			ts.tv_sec = (time_t)((give_up - now_ns) / 1000000000ULL);
-			ts.tv_nsec = (long)((give_up - now_ns) % 1000000000ULL);
-			/* SIGUSR1 stays blocked: sigtimedwait takes it. */
-			if (sigtimedwait(&usr1, NULL, &ts) == SIGUSR1)
-				start_signalled = 1;
-		}
-		if (!start_signalled) {
-			fprintf(stderr, "streamprof-stressgen: no SIGUSR1 within "
-					"%g s (--wait-signal): not generating\n",
-				wait_signal);
-			return 3;
-		}
-	}
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
-	if (delay > 0)
-		sleep_until_ns(mono_ns() + (unsigned long long)(delay * 1e9));
-
 	/* About 1 ms of calls per batch; at least one. */
-	batch = rate / 1000 ? rate / 1000 : 1;
-	t0 = mono_ns();
-	t_end = t0 + (unsigned long long)(duration * 1e9);
-	while (!stop_requested && (now = mono_ns()) < t_end) {
+	unsigned long long batch = rate / 1000 ? rate / 1000 : 1;
+	unsigned long long t0 = monotonic_ns(), calls = 0, now;
+	unsigned long long t_end = t0 + (unsigned long long)(duration * 1e9);
+
+	*sleeps = 0;
+	while (!stop_requested && (now = monotonic_ns()) < t_end) {
 		unsigned long long todo;
 
 		if (rate == 0) {
@@ -236,7 +151,7 @@ int main(int argc, char **argv)
 					1000000000ULL / rate);
 
 				sleep_until_ns(next < t_end ? next : t_end);
-				sleeps++;
+				(*sleeps)++;
 				continue;
 			}
 			todo = due - calls;
@@ -247,14 +162,57 @@ int main(int argc, char **argv)
 			syscall(SYS_getpid);
 		calls += todo;
 	}
-	elapsed = (double)(mono_ns() - t0) / 1e9;
+	*elapsed = (double)(monotonic_ns() - t0) / 1e9;
+	return calls;
+}
 
+int main(int argc, char **argv)
+{
+	struct options o = { .rate = 100000, .duration_s = 5.0 };
+	unsigned long long calls, sleeps;
+	sigset_t usr1, old_mask;
+	struct sigaction sa;
+	double elapsed;
+	int rc;
+
+	/*
+	 * First thing: SIGUSR1 would kill us by default. Block it (a signal
+	 * sent early stays pending for the wait below, instead of being lost)
+	 * and handle it (harmless if it comes when we are not waiting). A
+	 * consumer sending it checks /proc/PID/status for this before it does.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_start_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old_mask);
+
+	rc = parse_command_line(&PROGRAM, argc, argv, &o, NULL);
+	if (rc != COMMAND_LINE_PARSED)
+		return rc;
+	on_stop_signals(on_signal);
+
+	fprintf(stderr, "streamprof-stressgen: pid %d, %llu calls/s for %g s "
+			"after %g s%s\n",
+		(int)getpid(), o.rate, o.duration_s, o.delay_s,
+		o.wait_signal_s > 0 ? " and a SIGUSR1" : "");
+	if (o.wait_signal_s > 0 && !wait_for_start_signal(&usr1, o.wait_signal_s))
+		return fail(EXIT_ENVIRONMENT, "no SIGUSR1 within %g s "
+					      "(--wait-signal): not generating",
+			    o.wait_signal_s);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	if (o.delay_s > 0)
+		sleep_until_ns(monotonic_ns() + (unsigned long long)(o.delay_s * 1e9));
+
+	calls = generate(o.rate, o.duration_s, &sleeps, &elapsed);
 	printf("{\"generator\":\"streamprof-stressgen\",\"pid\":%d,"
 	       "\"rate_requested\":%llu,\"duration_s\":%g,\"getpid_calls\":%llu,"
 	       "\"sleeps\":%llu,\"elapsed_s\":%.6f,\"achieved_rate\":%.1f,"
 	       "\"interrupted\":%s}\n",
-	       (int)getpid(), rate, duration, calls, sleeps, elapsed,
+	       (int)getpid(), o.rate, o.duration_s, calls, sleeps, elapsed,
 	       elapsed > 0 ? (double)calls / elapsed : 0.0,
 	       stop_requested ? "true" : "false");
-	return 0;
+	return EXIT_OK;
 }

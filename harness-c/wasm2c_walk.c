@@ -24,14 +24,17 @@
  * [[cpu, events, outOfOrder], ...] in first-seen order, "batch": [32-byte
  * events as hex], "ring": [length, head, overwritten]}; a last line
  * {"final": true, "ring": [every ring event, oldest first, as hex]}.
- * Exit status: 0, 1 on a trap or I/O error, 2 on bad usage or input.
+ * Exit status: 0, 2 bad usage or input (a FILE that cannot be read, a
+ * corpus that is cut short or asks for capacities the parser refuses), 3
+ * out of memory or the output could not be written, 70 the parser trapped
+ * (a bug).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "program.h"
 #include "wasm_parser.h"
 
 #define TOOL "streamprof-wasm2c-walk"
@@ -98,47 +101,6 @@ static void print_final(struct wasm_parser *p)
 	fputs("]}\n", stdout);
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf = NULL;
-	size_t cap = 0, n = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		size_t got;
-
-		if (n == cap) {
-			unsigned char *nb;
-
-			cap = cap ? cap * 2 : 1 << 20;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = nb;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f)) {
-				free(buf);
-				fclose(f);
-				errno = EIO;
-				return NULL;
-			}
-			break;
-		}
-	}
-	fclose(f);
-	*len = n;
-	return buf ? buf : malloc(1);
-}
-
 static uint32_t get_u32(const unsigned char *p)
 {
 	uint32_t v;
@@ -161,13 +123,17 @@ static int open_parser(struct wasm_parser **p, uint32_t ring, uint32_t batch,
 	int rc = wasm_parser_open(p, &cfg, err, sizeof(err));
 
 	if (rc)
-		fprintf(stderr, TOOL ": %s\n", err);
-	return rc;
+		return fail(rc == -EFAULT ? EXIT_BUG
+			    : rc == -EINVAL ? EXIT_USAGE
+					    : EXIT_ENVIRONMENT,
+			    "%s", err);
+	return 0;
 }
 
 /*
  * Walks `bytes` and also asks committedBytes() about the same bytes (it only
  * reads headers, so the order does not matter); both go into the output.
+ * Returns 0, or the exit status after saying why.
  */
 static int walk_or_report(struct wasm_parser *p, const void *bytes, size_t len,
 			  unsigned sinks, uint32_t *consumed,
@@ -179,9 +145,10 @@ static int walk_or_report(struct wasm_parser *p, const void *bytes, size_t len,
 		rc = wasm_parser_committed_at(p, wasm_parser_input_offset(p),
 					      (uint32_t)len, committed);
 	if (rc)
-		fprintf(stderr, TOOL ": walk of %zu bytes failed: %s\n", len,
-			rc == -EFAULT ? "the module trapped" : strerror(-rc));
-	return rc;
+		return fail(rc == -EFAULT ? EXIT_BUG : EXIT_USAGE,
+			    "walk of %zu bytes failed: %s", len,
+			    rc == -EFAULT ? "the module trapped" : strerror(-rc));
+	return 0;
 }
 
 static int run_corpus(const unsigned char *buf, size_t len)
@@ -189,36 +156,36 @@ static int run_corpus(const unsigned char *buf, size_t len)
 	struct wasm_parser *p = NULL;
 	unsigned long long i = 0;
 	size_t off = 24;
-	int status = 1;
+	int status;
 
-	if (len < 24 || get_u32(buf) != CORPUS_MAGIC || get_u32(buf + 4) != 1) {
-		fprintf(stderr, TOOL ": not a version 1 corpus file\n");
-		return 2;
-	}
-	if (open_parser(&p, get_u32(buf + 8), get_u32(buf + 12),
-			get_u32(buf + 16)))
-		return 2;
+	if (len < 24 || get_u32(buf) != CORPUS_MAGIC || get_u32(buf + 4) != 1)
+		return fail(EXIT_USAGE, "not a version 1 corpus file");
+	status = open_parser(&p, get_u32(buf + 8), get_u32(buf + 12),
+			     get_u32(buf + 16));
+	if (status)
+		return status;
 	while (off < len) {
 		uint32_t flags, n, consumed, committed;
 
 		if (len - off < 8 || len - off - 8 < get_u32(buf + off + 4)) {
-			fprintf(stderr, TOOL ": corpus entry %llu is cut short\n",
-				i);
-			status = 2;
+			status = fail(EXIT_USAGE, "corpus entry %llu is cut short",
+				      i);
 			goto out;
 		}
 		flags = get_u32(buf + off);
 		n = get_u32(buf + off + 4);
-		if ((flags & 1) && wasm_parser_reset_stream(p))
+		if ((flags & 1) && wasm_parser_reset_stream(p)) {
+			status = fail(EXIT_BUG, "the module trapped");
 			goto out;
-		if (walk_or_report(p, buf + off + 8, n, (flags >> 1) & 3,
-				   &consumed, &committed))
+		}
+		status = walk_or_report(p, buf + off + 8, n, (flags >> 1) & 3,
+					&consumed, &committed);
+		if (status)
 			goto out;
 		print_walk(p, i++, committed);
 		off += 8 + (size_t)n;
 	}
 	print_final(p);
-	status = 0;
 out:
 	wasm_parser_close(p);
 	return status;
@@ -234,16 +201,19 @@ static int run_stream(const unsigned char *buf, size_t len, uint32_t ring,
 	size_t input = len;
 	unsigned long long i = 0;
 	size_t off = 0;
-	int status = 1;
+	int status;
 
-	if (open_parser(&p, ring, batch, (uint32_t)(input ? input : 8)))
-		return 2;
+	status = open_parser(&p, ring, batch, (uint32_t)(input ? input : 8));
+	if (status)
+		return status;
 	while (off < len) {
 		uint32_t consumed, committed;
 
-		if (walk_or_report(p, buf + off, len - off,
-				   WASM_PARSER_SINK_RING | WASM_PARSER_SINK_BATCH,
-				   &consumed, &committed))
+		status = walk_or_report(p, buf + off, len - off,
+					WASM_PARSER_SINK_RING |
+						WASM_PARSER_SINK_BATCH,
+					&consumed, &committed);
+		if (status)
 			goto out;
 		print_walk(p, i++, committed);
 		if (consumed == 0)
@@ -251,75 +221,67 @@ static int run_stream(const unsigned char *buf, size_t len, uint32_t ring,
 		off += consumed;
 	}
 	print_final(p);
-	status = 0;
 out:
 	wasm_parser_close(p);
 	return status;
 }
 
+struct options {
+	bool corpus;
+	unsigned long ring;
+	unsigned long batch;
+};
+
+#define OPT(...) OPTION(struct options, __VA_ARGS__)
+
+static const struct option_spec OPTION_SPECS[] = {
+	OPT("corpus", OPTION_FLAG, corpus, NULL,
+	    "FILE is a corpus of independent walks (see the\n"
+	    "source's header comment), not a record stream"),
+	OPT("ring", OPTION_UINT, ring, "N",
+	    "overwrite ring capacity, events (default 65536)", .min = 1,
+	    .max = 1u << 24),
+	OPT("batch", OPTION_UINT, batch, "N",
+	    "batch capacity, events (default 8192)", .min = 1,
+	    .max = 1u << 24),
+};
+
+static const struct program_spec PROGRAM = {
+	.name = TOOL,
+	.synopsis = "[--ring N] [--batch N] FILE | --corpus FILE",
+	.description =
+		"Walk record bytes with the wasm2c-compiled parser; one JSON line per walk.",
+	.epilogue = "Exit status: 0, 2 bad usage or input, 3 out of memory or "
+		    "output, 70 a trap.\n",
+	.options = OPTION_SPECS,
+	.option_count = OPTION_COUNT(OPTION_SPECS),
+	.min_operands = 1,
+	.max_operands = 1,
+	.operand_name = "FILE",
+};
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "corpus", no_argument, NULL, 'c' },
-		{ "ring", required_argument, NULL, 'r' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	unsigned long ring = 65536, batch = 8192;
-	unsigned char *buf;
+	struct options o = { .ring = 65536, .batch = 8192 };
+	uint8_t *buf;
+	const char *path;
 	size_t len = 0;
-	int corpus = 0, c, status;
-	char *end;
+	int status;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			corpus = 1;
-			break;
-		case 'r':
-		case 'b':
-			errno = 0;
-			*(c == 'r' ? &ring : &batch) = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || *optarg == '-' ||
-			    (c == 'r' ? ring : batch) == 0 ||
-			    (c == 'r' ? ring : batch) > (1ul << 24)) {
-				fprintf(stderr, TOOL ": invalid value '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			printf("Usage: " TOOL " [--ring N] [--batch N] FILE\n"
-			       "       " TOOL " --corpus FILE\n"
-			       "Walk record bytes with the wasm2c-compiled parser;"
-			       " one JSON line per walk.\n");
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: " TOOL " [--corpus] FILE (see --help)\n");
-		return 2;
-	}
-	buf = read_all(argv[optind], &len);
-	if (!buf) {
-		fprintf(stderr, TOOL ": %s: %s\n", argv[optind], strerror(errno));
-		return 2;
-	}
-	if (len > 0xFFFFFFF0u && !corpus) {
-		fprintf(stderr, TOOL ": %s is larger than 4 GiB\n", argv[optind]);
+	status = parse_command_line_with_file(&PROGRAM, argc, argv, &o, &path,
+					      &buf, &len);
+	if (status != COMMAND_LINE_PARSED)
+		return status;
+	if (len > 0xFFFFFFF0u && !o.corpus) {
 		free(buf);
-		return 2;
+		return fail(EXIT_USAGE, "%s is larger than 4 GiB", path);
 	}
-	status = corpus ? run_corpus(buf, len)
-			: run_stream(buf, len, (uint32_t)ring, (uint32_t)batch);
+	status = o.corpus ? run_corpus(buf, len)
+			  : run_stream(buf, len, (uint32_t)o.ring,
+				       (uint32_t)o.batch);
 	free(buf);
-	if (fflush(stdout) != 0 && status == 0) {
-		fprintf(stderr, TOOL ": writing the output failed: %s\n",
-			strerror(errno));
-		status = 1;
-	}
+	if (fflush(stdout) != 0 && status == EXIT_OK)
+		status = fail(EXIT_ENVIRONMENT, "writing the output failed: %s",
+			      strerror(errno));
 	return status;
 }

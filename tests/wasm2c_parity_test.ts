@@ -19,6 +19,7 @@
 import assert from "node:assert/strict";
 import { ProfileParser } from "../lib/parser/wasm_parser.ts";
 import type { ProfileEvent } from "../lib/parser/profile_event.ts";
+import type { WalkStats } from "../lib/parser/walk_stats.ts";
 import { ProfilerSession } from "../lib/profiler/session.ts";
 import { bpfIgnore } from "./kernel/require_bpf.ts";
 
@@ -38,21 +39,15 @@ interface Entry {
   bytes: Uint8Array;
 }
 
-/** What one walk produced, in the C tool's JSON shape. */
-interface WalkLine {
+/**
+ * What one walk produced, in the C tool's JSON shape: every WalkStats field
+ * (so a field added there must be printed by the C tool too), perCpu as
+ * [cpu, events, outOfOrder] triples, and what the statistics do not hold.
+ */
+interface WalkLine extends Omit<WalkStats, "perCpu"> {
   i: number;
   /** committedBytes() of the same bytes (reads headers only). */
   committed: number;
-  consumed: number;
-  events: number;
-  discarded: number;
-  malformed: number;
-  shortRecords: number;
-  longRecords: number;
-  pastEnd: number;
-  stop: string;
-  outOfOrder: number;
-  badCpu: number;
   perCpu: number[][];
   batch: string[];
   ring: number[];

@@ -83,15 +83,47 @@ if [ "$unit_rc" -ne 0 ] && ! echo "$unit_out" | grep -q '^not ok - '; then
 	not_ok "wasm2c parser unit tests" "exit $unit_rc without a failed test line"
 fi
 
-# --- usage errors (no privileges needed) -------------------------------------
-"$bin/streamprof-consumer-c" --decoder nope >/dev/null 2>&1
-check "consumer: --decoder nope is a usage error (exit 2)" "exit $?" test $? -eq 2
-"$bin/streamprof-consumer-c" --record "$work/x" >/dev/null 2>&1
-check "consumer: --record without --decoder wasm2c is a usage error" "exit $?" test $? -eq 2
-"$bin/streamprof-stressgen" --rate 10 --duration 1 --wait-signal 0.2 >/dev/null 2>&1
-check "stressgen: --wait-signal with no signal exits 3 without generating" "exit $?" test $? -eq 3
-"$bin/streamprof-wasm2c-walk" --corpus /dev/null >/dev/null 2>&1
-check "wasm2c-walk: an empty corpus is rejected (exit 2)" "exit $?" test $? -eq 2
+# --- usage and setup errors (no privileges needed) ------------------------------
+# expect_exit CODE NAME COMMAND...: the command exits with CODE; its stderr
+# is kept in $work/last.err for a further look.
+expect_exit() {
+	local want=$1 name=$2 rc
+	shift 2
+	"$@" >"$work/last.out" 2>"$work/last.err"
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		ok "$name"
+	else
+		not_ok "$name" "exit $rc: $(head -c 300 "$work/last.err")"
+	fi
+}
+
+consumer=$bin/streamprof-consumer-c
+expect_exit 0 "consumer: --help prints the options table (exit 0)" "$consumer" --help
+check "consumer: --help lists every option with its default" "$(head -c 200 "$work/last.out")" \
+	grep -q -- '--ring-size BYTES     ring buffer size' "$work/last.out"
+expect_exit 2 "consumer: --decoder nope is a usage error (exit 2)" "$consumer" --decoder nope
+expect_exit 2 "consumer: --record without --decoder wasm2c is a usage error" \
+	"$consumer" --record "$work/x"
+expect_exit 2 "consumer: --ring-size 3M is a usage error (exit 2)" "$consumer" --ring-size 3M
+check "consumer: --ring-size 3M says what is allowed" "$(cat "$work/last.err")" \
+	grep -q 'must be a power of two from 4K to 1G' "$work/last.err"
+expect_exit 2 "consumer: an empty --freq is a usage error (exit 2)" "$consumer" --freq ''
+expect_exit 2 "consumer: an unexpected argument is a usage error (exit 2)" "$consumer" extra
+expect_exit 3 "consumer: a missing --bpf-object is a setup error (exit 3)" \
+	"$consumer" --bpf-object "$work/none.bpf.o" --duration 0.1
+expect_exit 2 "burn: --cpus 0 is a usage error (exit 2)" "$bin/streamprof-burn" --cpus 0
+expect_exit 2 "stressgen: --duration 0 is a usage error (exit 2)" \
+	"$bin/streamprof-stressgen" --duration 0
+expect_exit 3 "stressgen: --wait-signal with no signal exits 3 without generating" \
+	"$bin/streamprof-stressgen" --rate 10 --duration 1 --wait-signal 0.2
+expect_exit 2 "wasm2c-walk: an empty corpus is rejected (exit 2)" \
+	"$bin/streamprof-wasm2c-walk" --corpus /dev/null
+expect_exit 2 "wasm2c-walk: --ring 0 is a usage error (exit 2)" \
+	"$bin/streamprof-wasm2c-walk" --ring 0 /dev/null
+expect_exit 2 "decode-bench: no FILE is a usage error (exit 2)" "$bin/streamprof-decode-bench"
+expect_exit 2 "decode-bench: a FILE that does not exist is a usage error (exit 2)" \
+	"$bin/streamprof-decode-bench" "$work/none.ring"
 
 # --- real kernel ----------------------------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then
@@ -99,7 +131,17 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "$passed passed, $failed failed"
 	exit 1
 fi
-consumer=$bin/streamprof-consumer-c
+if command -v setpriv >/dev/null; then
+	expect_exit 3 "consumer: without root it is a setup error (exit 3)" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$consumer" --duration 0.1
+fi
+# A pid that is not running: the highest the kernel could hand out.
+expect_exit 2 "consumer: --target-pid of no process is a usage error (exit 2)" \
+	"$consumer" --source stress --target-pid 4194304 --duration 0.1
+"$consumer" --hardware-events --duration 0.2 >/dev/null 2>"$work/hw.err"
+rc=$?
+check "consumer --hardware-events: runs, or says there is no PMU (exit 3)" "exit $rc: $(cat "$work/hw.err")" \
+	test "$rc" -eq 0 -o \( "$rc" -eq 3 -a -n "$(grep 'no hardware PMU' "$work/hw.err")" \)
 
 for dec in libbpf wasm2c; do
 	stress_run "stress-$dec" 300000 1 --decoder "$dec" \
