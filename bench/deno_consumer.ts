@@ -47,6 +47,7 @@ import type { ProfilerCounters } from "../lib/bpf/profiler_object.ts";
 import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
 import type { ProfileParser } from "../lib/parser/wasm_parser.ts";
 import { ProfilerSession } from "../lib/profiler/session.ts";
+import { RING_BYTES_RULE } from "./e2e/consumers.ts";
 
 const NAME = "deno-wasm-consumer";
 const EEXIST = 17;
@@ -82,8 +83,6 @@ export interface ConsumerRun {
   status: number;
 }
 
-/** The ring sizes the kernel and the session accept. */
-const RING_RULE = { min: 4096, max: 2 ** 30, powerOfTwo: true };
 /** Largest process id (pid_max can be at most 2^22). */
 const MAX_PID = 0x7fffffff;
 
@@ -130,8 +129,8 @@ export function parseConsumerOptions(args: string[]): ConsumerOptions | null {
     durationS: parseDuration(values.duration!, "--duration") / 1000,
     targetPid: pid(values["target-pid"], "--target-pid"),
     ringBytes: values["ring-size"] !== undefined
-      ? parseBytes(values["ring-size"], "--ring-size", RING_RULE)
-      : parseBytes(values["ring-bytes"]!, "--ring-bytes", RING_RULE),
+      ? parseBytes(values["ring-size"], "--ring-size", RING_BYTES_RULE)
+      : parseBytes(values["ring-bytes"]!, "--ring-bytes", RING_BYTES_RULE),
     notifyPid: pid(values["notify-pid"], "--notify-pid"),
     memoryIntervalMs: parsePositiveNumber(
       values["memory-interval"]!,

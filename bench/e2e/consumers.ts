@@ -29,6 +29,13 @@ export const PROGRAMS = {
   nativeWalkerLib: `${HARNESS}/libstreamprof-native-walker.so`,
 };
 
+/**
+ * The ring sizes every consumer accepts: a power of two from 4 KiB to
+ * 1 GiB (harness-c/consumer.c's --ring-size checks the same range; the
+ * kernel also wants a multiple of the page).
+ */
+export const RING_BYTES_RULE = { min: 4096, max: 2 ** 30, powerOfTwo: true };
+
 /** One consumer under test. */
 export interface Consumer {
   /** Short id used in tables, JSON and the baseline. */

@@ -25,7 +25,7 @@ import {
 } from "../../lib/common/args.ts";
 import { UsageError } from "../../lib/common/errors.ts";
 import { checkWritable } from "../../lib/common/output_file.ts";
-import { type Consumer, CONSUMERS } from "./consumers.ts";
+import { type Consumer, CONSUMERS, RING_BYTES_RULE } from "./consumers.ts";
 
 /** The baseline the rate ladder is compared with, by default. */
 export const DEFAULT_BASELINE =
@@ -38,9 +38,6 @@ export type Section = typeof SECTIONS[number];
 
 /** Most timed passes per decoder: streamprof-decode-bench's own limit. */
 const MAX_DECODE_ITERATIONS = 1000;
-
-/** The ring sizes every consumer accepts. */
-const RING_RULE = { min: 4096, max: 2 ** 30, powerOfTwo: true };
 
 /** The help text. */
 export const HELP = `Usage: deno task bench:e2e [options]
@@ -145,7 +142,11 @@ export function parseOptions(args: string[]): Options | null {
   const o: Options = {
     rates: parseRates(values.rates!, "--rates"),
     stepS: seconds(values["step-duration"]!, "--step-duration"),
-    ringBytes: parseBytes(values["ring-bytes"]!, "--ring-bytes", RING_RULE),
+    ringBytes: parseBytes(
+      values["ring-bytes"]!,
+      "--ring-bytes",
+      RING_BYTES_RULE,
+    ),
     consumers: listOf(values.consumers!, "consumer", CONSUMERS),
     sections: new Set(listOf(values.sections!, "section", sectionNames)),
     overheadS: seconds(values["overhead-duration"]!, "--overhead-duration"),
