@@ -185,8 +185,9 @@ Deno.test({
       const xml = await Deno.readTextFile(`${dir}/r.xml`);
       assert.match(xml, /tests="1" failures="0"/);
 
-      // Ctrl-C while the guest runs: exit 130, QEMU gone. SIGKILL of the
-      // runner itself: QEMU gone too (the wrapper watches our stdin pipe).
+      // Ctrl-C while the guest runs: an orderly stop (QEMU killed, results
+      // written, "interrupted", exit 1). SIGKILL of the runner itself: QEMU
+      // gone too (the wrapper watches our stdin pipe).
       for (const sig of ["SIGINT", "SIGKILL"] as const) {
         const child = new Deno.Command(Deno.execPath(), {
           args: [
@@ -221,11 +222,22 @@ Deno.test({
           );
         } finally {
           child.kill(sig);
-          reader.releaseLock();
-          await child.stderr.cancel();
         }
+        // Read to the end: the runner still reports after SIGINT.
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          err += dec.decode(value);
+        }
+        reader.releaseLock();
         const st = await child.status;
-        if (sig === "SIGINT") assert.equal(st.code, 130);
+        if (sig === "SIGINT") {
+          assert.equal(st.code, 1, err);
+          assert.match(err, /default: FAIL \(interrupted\)/);
+          const j = JSON.parse(await Deno.readTextFile(`${dir}/i.json`));
+          assert.equal(j.pass, false);
+          assert.equal(j.results[0].outcome, "interrupted");
+        }
         let left = qemuProcesses(`${vmCacheRoot()}/runs/default`);
         for (let i = 0; i < 20 && left.length; i++) {
           await new Promise((r) => setTimeout(r, 100));

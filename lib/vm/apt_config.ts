@@ -27,8 +27,12 @@ export const DEFAULT_MIRROR: Mirror = {
  *
  * @example
  * ```ts
- * detectMirror(["deb http://ftp.de.debian.org/debian bookworm main"]);
- * // { debian: "http://ftp.de.debian.org/debian", security: "http://ftp.de.debian.org/debian-security" }
+ * import assert from "node:assert/strict";
+ * import { detectMirror } from "./apt_config.ts";
+ * assert.deepEqual(detectMirror(["deb http://ftp.de.debian.org/debian bookworm main"]), {
+ *   debian: "http://ftp.de.debian.org/debian",
+ *   security: "http://ftp.de.debian.org/debian-security",
+ * });
  * ```
  */
 export function detectMirror(sourcesTexts: string[]): Mirror {
@@ -58,7 +62,10 @@ export function detectMirror(sourcesTexts: string[]): Mirror {
  *
  * @example
  * ```ts
- * const mirror = await hostMirror(); // { debian: "http://deb.debian.org/debian", ... }
+ * import assert from "node:assert/strict";
+ * import { hostMirror } from "./apt_config.ts";
+ * const mirror = await hostMirror(); // deb.debian.org here
+ * assert.match(mirror.debian, /^https?:\/\/\S+\/debian$/);
  * ```
  */
 export async function hostMirror(): Promise<Mirror> {
@@ -88,9 +95,14 @@ export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
  *
  * @example
  * ```ts
- * aptSourcesList(DEFAULT_MIRROR, ["bookworm", "bookworm-security"]);
- * // "deb [signed-by=...] http://deb.debian.org/debian bookworm main\n
- * //  deb [signed-by=...] http://deb.debian.org/debian-security bookworm-security main\n"
+ * import assert from "node:assert/strict";
+ * import { aptSourcesList, DEFAULT_MIRROR } from "./apt_config.ts";
+ * const key = "/usr/share/keyrings/debian-archive-keyring.gpg";
+ * assert.equal(
+ *   aptSourcesList(DEFAULT_MIRROR, ["bookworm", "bookworm-security"]),
+ *   `deb [signed-by=${key}] http://deb.debian.org/debian bookworm main\n` +
+ *     `deb [signed-by=${key}] http://deb.debian.org/debian-security bookworm-security main\n`,
+ * );
  * ```
  */
 export function aptSourcesList(mirror: Mirror, suites: string[]): string {
@@ -108,8 +120,12 @@ export function aptSourcesList(mirror: Mirror, suites: string[]): string {
  *
  * @example
  * ```ts
- * aptPreferences(["bookworm", "bookworm-security"], ["bookworm", "trixie"]);
- * // "Package: *\nPin: release n=trixie\nPin-Priority: 100\n"
+ * import assert from "node:assert/strict";
+ * import { aptPreferences } from "./apt_config.ts";
+ * assert.equal(
+ *   aptPreferences(["bookworm", "bookworm-security"], ["bookworm", "trixie"]),
+ *   "Package: *\nPin: release n=trixie\nPin-Priority: 100\n",
+ * );
  * ```
  */
 export function aptPreferences(
@@ -142,7 +158,9 @@ export interface AptDirs {
  *
  * @example
  * ```ts
- * aptDirs("/c/apt/arm64").lists; // "/c/apt/arm64/state/lists"
+ * import assert from "node:assert/strict";
+ * import { aptDirs } from "./apt_config.ts";
+ * assert.equal(aptDirs("/c/apt/arm64").lists, "/c/apt/arm64/state/lists");
  * ```
  */
 export function aptDirs(root: string): AptDirs {
@@ -168,7 +186,9 @@ export function aptDirs(root: string): AptDirs {
  *
  * @example
  * ```ts
- * aptConfFile().includes("#clear APT::Update::Post-Invoke-Success;"); // true
+ * import assert from "node:assert/strict";
+ * import { aptConfFile } from "./apt_config.ts";
+ * assert.ok(aptConfFile().includes("#clear APT::Update::Post-Invoke-Success;"));
  * ```
  */
 export function aptConfFile(): string {
@@ -190,8 +210,11 @@ export function aptConfFile(): string {
  *
  * @example
  * ```ts
- * const args = [...aptOptions(aptDirs("/c/apt/arm64"), "arm64"), "download", "libc6"];
- * // apt-get -c /c/apt/arm64/etc/apt.conf -o Dir::Etc::SourceList=... download libc6
+ * import assert from "node:assert/strict";
+ * import { aptDirs, aptOptions } from "./apt_config.ts";
+ * const args = aptOptions(aptDirs("/c/apt/arm64"), "arm64");
+ * assert.deepEqual(args.slice(0, 4), ["-c", "/c/apt/arm64/etc/apt.conf", "-o", "Dir::Etc::SourceList=/c/apt/arm64/etc/sources.list"]);
+ * assert.ok(args.includes("APT::Architecture=arm64"));
  * ```
  */
 export function aptOptions(dirs: AptDirs, debianArch: string): string[] {
@@ -226,7 +249,12 @@ export type Stanza = Record<string, string>;
  *
  * @example
  * ```ts
- * parseStanzas("Package: a\nVersion: 1\n\nPackage: b\nVersion: 2\n")[1].Version; // "2"
+ * import assert from "node:assert/strict";
+ * import { parseStanzas } from "./apt_config.ts";
+ * assert.deepEqual(parseStanzas("Package: a\nVersion: 1\n\nPackage: b\nDescription: x\n more\n"), [
+ *   { Package: "a", Version: "1" },
+ *   { Package: "b", Description: "x\nmore" },
+ * ]);
  * ```
  */
 export function parseStanzas(text: string): Stanza[] {

@@ -23,6 +23,8 @@ import {
   hostMirror,
   parseStanzas,
 } from "./apt_config.ts";
+import { formatBytes } from "../common/format.ts";
+import { FetchError } from "./errors.ts";
 import { exec } from "./exec.ts";
 import { sha256File, sha256Hex } from "./sha256.ts";
 import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
@@ -32,7 +34,9 @@ import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
  *
  * @example
  * ```ts
- * vmCacheRoot(); // "/root/.cache/streamprof/vm"
+ * import assert from "node:assert/strict";
+ * import { vmCacheRoot } from "./artifacts.ts";
+ * assert.match(vmCacheRoot(), Deno.env.get("STREAMPROF_VM_CACHE") ? /./ : /\/streamprof\/vm$/);
  * ```
  */
 export function vmCacheRoot(): string {
@@ -75,10 +79,14 @@ export type Need =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { vmNeeds } from "./artifacts.ts";
  * import { findVm, loadVmTable } from "./vms.ts";
  * const table = await loadVmTable();
- * vmNeeds(table, findVm(table, "default")).map((n) => n.key);
- * // ["deb/arm64/linux-image-6.12.117+deb13-arm64-unsigned=6.12.117-1", "deb/arm64/libc6", ..., "npm/@deno/linux-arm64-glibc@2.9.6"]
+ * const keys = vmNeeds(table, findVm(table, "default")).map((n) => n.key);
+ * assert.match(keys[0], /^deb\/arm64\/linux-image-6\.12\./);
+ * assert.equal(keys[1], "deb/arm64/libc6");
+ * assert.equal(keys.at(-1), `npm/@deno/linux-arm64-glibc@${table.deno}`);
  * ```
  */
 export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
@@ -117,9 +125,11 @@ export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { archSuites } from "./artifacts.ts";
  * import { loadVmTable } from "./vms.ts";
  * const table = await loadVmTable();
- * archSuites(table, "arm64"); // ["bookworm", "bookworm-updates", "bookworm-security", "trixie", "bullseye"]
+ * assert.deepEqual(archSuites(table, "arm64"), [...table.userland.suites, "trixie", "bullseye"]);
  * ```
  */
 export function archSuites(table: VmTable, arch: Arch): string[] {
@@ -130,21 +140,6 @@ export function archSuites(table: VmTable, arch: Arch): string[] {
     }
   }
   return s;
-}
-
-/**
- * Formats a byte count for progress lines.
- *
- * @example
- * ```ts
- * formatBytes(93439480); // "89.1 MiB"
- * ```
- */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -161,7 +156,11 @@ async function exists(path: string): Promise<boolean> {
  *
  * @example
  * ```ts
- * Object.keys((await readManifest(vmCacheRoot())).artifacts);
+ * import assert from "node:assert/strict";
+ * import { readManifest } from "./artifacts.ts";
+ * const root = await Deno.makeTempDir();
+ * assert.deepEqual(await readManifest(root), { version: 1, artifacts: {} });
+ * await Deno.remove(root);
  * ```
  */
 export async function readManifest(root: string): Promise<Manifest> {
@@ -192,10 +191,15 @@ export interface CacheStatus {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { cacheStatus } from "./artifacts.ts";
  * import { findVm, loadVmTable } from "./vms.ts";
  * const table = await loadVmTable();
- * const vm = findVm(table, "default");
- * (await cacheStatus(table, vm)).cached; // false before the first run
+ * const empty = await Deno.makeTempDir();
+ * const status = await cacheStatus(table, findVm(table, "default"), empty);
+ * assert.equal(status.cached, false);
+ * assert.equal(status.missing.length, table.userland.packages.length + 2);
+ * await Deno.remove(empty);
  * ```
  */
 export async function cacheStatus(
@@ -339,7 +343,7 @@ class AptTree {
       const mad = await exec("apt-cache", this.args("madison", pkg), {
         allowFail: true,
       });
-      throw new Error(
+      throw new FetchError(
         `${pkg}${version ? `=${version}` : ""} (${
           ARCHES[this.arch].debian
         }) is not in the suites ${
@@ -362,8 +366,9 @@ class AptTree {
  *
  * @example
  * ```ts ignore
+ * // ignored: downloads or reads the VM cache (about 1 GB).
  * const a = await ensureVmArtifacts(table, findVm(table, "default"), { log: console.log });
- * a.path(a.kernelDeb); // "/root/.cache/streamprof/vm/debs/arm64/linux-image-…deb"
+ * assert.match(a.path(a.kernelDeb), /debs\/arm64\/linux-image-6\.12\..*\.deb$/);
  * ```
  */
 export async function ensureVmArtifacts(
@@ -411,15 +416,23 @@ export async function ensureVmArtifacts(
  * Re-checks a cached artifact's SHA-256; throws naming the file to delete.
  *
  * @example
- * ```ts ignore
- * // a: the artifacts ensureVmArtifacts returned
- * await verifyArtifact(vmCacheRoot(), a.deno);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { verifyArtifact } from "./artifacts.ts";
+ * import { sha256Hex } from "./sha256.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${root}/f`, "data");
+ * const a = { key: "k", file: "f", sha256: sha256Hex("data"), size: 4, version: "1", source: "test" };
+ * await verifyArtifact(root, a);
+ * await Deno.writeTextFile(`${root}/f`, "DATA");
+ * await assert.rejects(verifyArtifact(root, a), /checksum mismatch for k/);
+ * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function verifyArtifact(root: string, a: Artifact): Promise<void> {
   const got = await sha256File(`${root}/${a.file}`);
   if (got !== a.sha256) {
-    throw new Error(
+    throw new FetchError(
       `checksum mismatch for ${a.key}: ${root}/${a.file} has sha256 ${got}, ` +
         `recorded ${a.sha256}. Delete the file and run again to refetch.`,
     );
@@ -463,10 +476,12 @@ async function fetchDeb(
       break;
     }
   }
-  if (!file) throw new Error(`apt-get download left no file for ${need.key}`);
+  if (!file) {
+    throw new FetchError(`apt-get download left no file for ${need.key}`);
+  }
   const sha = await sha256File(`${dir}/${file}`);
   if (st.SHA256 && sha !== st.SHA256) {
-    throw new Error(
+    throw new FetchError(
       `${dir}/${file}: sha256 ${sha} differs from the index's ${st.SHA256}`,
     );
   }

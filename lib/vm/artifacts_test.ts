@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   archSuites,
   cacheStatus,
-  formatBytes,
   readManifest,
   vmCacheRoot,
   vmNeeds,
@@ -43,13 +42,6 @@ Deno.test("archSuites: userland suites plus each kernel suite of that arch", asy
     "bullseye",
   ]);
   assert.deepEqual(archSuites(t, "x86_64"), t.userland.suites); // bookworm-security already there
-});
-
-Deno.test("formatBytes", () => {
-  assert.equal(formatBytes(512), "512 B");
-  assert.equal(formatBytes(2048), "2.0 KiB");
-  assert.equal(formatBytes(93439480), "89.1 MiB");
-  assert.equal(formatBytes(3 * 1024 ** 3), "3.00 GiB");
 });
 
 Deno.test("vmCacheRoot follows STREAMPROF_VM_CACHE, then XDG_CACHE_HOME", () => {

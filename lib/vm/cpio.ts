@@ -22,8 +22,11 @@ function hex8(n: number): string {
  *
  * @example
  * ```ts
- * new TextDecoder().decode(cpioHeader({ ino: 1, mode: 0o100644, size: 3, name: "a" })).slice(0, 6);
- * // "070701"
+ * import assert from "node:assert/strict";
+ * import { cpioHeader } from "./cpio.ts";
+ * const h = cpioHeader({ ino: 1, mode: 0o100644, size: 3, name: "a" });
+ * assert.equal(new TextDecoder().decode(h.subarray(0, 6)), "070701");
+ * assert.equal(h.length % 4, 0);
  * ```
  */
 export function cpioHeader(
@@ -63,13 +66,21 @@ function pad4(n: number): number {
  *
  * @example
  * ```ts
- * const f = await Deno.open("initramfs.cpio", { write: true, create: true, truncate: true });
- * const w = new CpioWriter((c) => f.write(c).then(() => {}));
+ * import assert from "node:assert/strict";
+ * import { CpioWriter } from "./cpio.ts";
+ * const chunks: Uint8Array[] = [];
+ * const w = new CpioWriter((c) => {
+ *   chunks.push(c.slice());
+ * });
  * await w.dir("bin");
  * await w.file("init", new TextEncoder().encode("#!/bin/sh\n"), 0o755);
  * await w.symlink("bin/sh", "busybox");
  * await w.finish();
- * f.close();
+ * const archive = new TextDecoder().decode(
+ *   new Uint8Array(chunks.flatMap((c) => [...c])),
+ * );
+ * assert.ok(archive.includes("init\0") && archive.includes("TRAILER!!!"));
+ * assert.equal(w.bytes % 4, 0);
  * ```
  */
 export class CpioWriter {

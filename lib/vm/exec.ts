@@ -1,8 +1,10 @@
 /**
- * Runs a host command and returns its output, or throws with its stderr.
+ * Runs a host command and returns its output, or throws a
+ * {@link CommandError} with the tail of its stderr.
  *
  * @module
  */
+import { CommandError } from "./errors.ts";
 
 /** Options of {@link exec}. */
 export interface ExecOptions {
@@ -22,13 +24,18 @@ export interface ExecResult {
 }
 
 /**
- * Runs `cmd args...` and collects its output. Throws (with the command line
- * and the tail of stderr) when it cannot start or exits non-zero, unless
- * `allowFail` is set.
+ * Runs `cmd args...` and collects its output. Throws a {@link CommandError}
+ * (with the command line and the tail of stderr) when it cannot start or
+ * exits non-zero, unless `allowFail` is set.
  *
  * @example
  * ```ts
- * (await exec("uname", ["-m"])).stdout.trim(); // "x86_64"
+ * import assert from "node:assert/strict";
+ * import { exec } from "./exec.ts";
+ * import { CommandError } from "./errors.ts";
+ * assert.equal((await exec("uname", ["-s"])).stdout.trim(), "Linux");
+ * await assert.rejects(exec("sh", ["-c", "echo no >&2; exit 3"]), CommandError);
+ * assert.equal((await exec("sh", ["-c", "exit 3"], { allowFail: true })).code, 3);
  * ```
  */
 export async function exec(
@@ -46,8 +53,10 @@ export async function exec(
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-  } catch (e) {
-    throw new Error(`cannot run ${cmd}: ${(e as Error).message}`);
+  } catch (err) {
+    throw new CommandError(cmd, args, null, (err as Error).message, {
+      cause: err,
+    });
   }
   if (opts.stdin) {
     const w = child.stdin.getWriter();
@@ -64,9 +73,7 @@ export async function exec(
   if (res.code !== 0 && !opts.allowFail) {
     const tail = (res.stderr || res.stdout).trim().split("\n").slice(-8)
       .join("\n");
-    throw new Error(
-      `${cmd} ${args.join(" ")} exited ${res.code}${tail ? `:\n${tail}` : ""}`,
-    );
+    throw new CommandError(cmd, args, res.code, tail);
   }
   return res;
 }
@@ -76,7 +83,10 @@ export async function exec(
  *
  * @example
  * ```ts
- * await haveCommand("qemu-system-aarch64"); // true where QEMU is installed
+ * import assert from "node:assert/strict";
+ * import { haveCommand } from "./exec.ts";
+ * assert.equal(await haveCommand("sh"), true);
+ * assert.equal(await haveCommand("no-such-tool-streamprof"), false);
  * ```
  */
 export async function haveCommand(cmd: string): Promise<boolean> {

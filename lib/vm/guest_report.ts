@@ -39,9 +39,12 @@ const PANIC_RE =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConsole } from "./guest_report.ts";
  * const r = parseConsole(["@@streamprof uname-m aarch64", "@@streamprof exit 0", "@@streamprof done"]);
- * r.unameM; // "aarch64"
- * r.exitCode; // 0
+ * assert.equal(r.unameM, "aarch64");
+ * assert.equal(r.exitCode, 0);
+ * assert.equal(r.done, true);
  * ```
  */
 export function parseConsole(lines: Iterable<string>): GuestReport {
@@ -134,8 +137,12 @@ export interface Verdict {
  *
  * @example
  * ```ts
- * verdict(parseConsole(["@@streamprof boot-to-init 1.2", "@@streamprof exit 0", "@@streamprof done"]), { code: 0 });
- * // { pass: true, reason: "guest command exited 0" }
+ * import assert from "node:assert/strict";
+ * import { parseConsole, verdict } from "./guest_report.ts";
+ * assert.deepEqual(
+ *   verdict(parseConsole(["@@streamprof boot-to-init 1.2", "@@streamprof exit 0", "@@streamprof done"]), { code: 0 }),
+ *   { pass: true, reason: "guest command exited 0" },
+ * );
  * ```
  */
 export function verdict(r: GuestReport, q: QemuOutcome): Verdict {
@@ -173,7 +180,9 @@ export function verdict(r: GuestReport, q: QemuOutcome): Verdict {
  *
  * @example
  * ```ts
- * stageOf(parseConsole([])); // "booting the kernel"
+ * import assert from "node:assert/strict";
+ * import { parseConsole, stageOf } from "./guest_report.ts";
+ * assert.equal(stageOf(parseConsole([])), "booting the kernel");
  * ```
  */
 export function stageOf(r: GuestReport): string {

@@ -7,10 +7,10 @@
  * 0 only when the ring buffer probe returns 1 (supported).
  *
  * @example
- * ```ts
- * // inside a guest, from the project root:
- * // deno run -A lib/vm/guest_smoke.ts
- * // @@streamprof smoke {"osRelease":"6.12.117+deb13-arm64","arch":"aarch64","ringbuf":1,...}
+ * ```sh
+ * # inside a guest, from the project root:
+ * deno run -A lib/vm/guest_smoke.ts
+ * # @@streamprof smoke {"osRelease":"6.12.117+deb13-arm64","arch":"aarch64","ringbuf":1,...}
  * ```
  *
  * @module
@@ -34,8 +34,12 @@ export interface SmokeResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { smoke } from "./guest_smoke.ts";
  * const r = smoke();
- * r.ringbuf; // 1 on kernels >= 5.8 when run as root
+ * assert.equal(r.osRelease, Deno.osRelease());
+ * // 1 on kernels >= 5.8 as root; 0, < 0 or null (no libbpf) elsewhere.
+ * assert.ok(r.ringbuf === null || Number.isInteger(r.ringbuf));
  * ```
  */
 export function smoke(): SmokeResult {

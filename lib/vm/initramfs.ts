@@ -10,9 +10,9 @@
  *
  * @module
  */
+import { formatBytes } from "../common/format.ts";
 import {
   type Artifact,
-  formatBytes,
   type Log,
   verifyArtifact,
   type VmArtifacts,
@@ -20,7 +20,7 @@ import {
 import { CpioWriter } from "./cpio.ts";
 import { exec } from "./exec.ts";
 import { prepareKernelImage } from "./kernel_image.ts";
-import { resolveKernelModules } from "./kmod.ts";
+import { type GuestModule, resolveKernelModules } from "./kmod.ts";
 import { sha256File, sha256Hex } from "./sha256.ts";
 import { ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 
@@ -35,7 +35,9 @@ const BUILDER_VERSION = 3;
  *
  * @example
  * ```ts
- * shellQuote("it's"); // "'it'\\''s'"
+ * import assert from "node:assert/strict";
+ * import { shellQuote } from "./initramfs.ts";
+ * assert.equal(shellQuote("it's"), "'it'\\''s'");
  * ```
  */
 export function shellQuote(s: string): string {
@@ -59,7 +61,9 @@ export interface InitScriptOptions {
  *
  * @example
  * ```ts
- * initScript({ triplet: "aarch64-linux-gnu" }).startsWith("#!/bin/busybox sh"); // true
+ * import assert from "node:assert/strict";
+ * import { initScript } from "./initramfs.ts";
+ * assert.ok(initScript({ triplet: "aarch64-linux-gnu" }).startsWith("#!/bin/busybox sh\n"));
  * ```
  */
 export function initScript(o: InitScriptOptions): string {
@@ -140,7 +144,7 @@ export interface BuildOptions {
   force?: boolean;
 }
 
-async function findModDir(tree: string): Promise<string> {
+async function findModuleDir(tree: string): Promise<string> {
   for (const base of [`${tree}/lib/modules`, `${tree}/usr/lib/modules`]) {
     try {
       for await (const e of Deno.readDir(base)) {
@@ -154,8 +158,20 @@ async function findModDir(tree: string): Promise<string> {
 /** Folders walked to reach the wanted userland files. */
 const ANCESTORS = ["bin", "lib", "lib64", "usr", "usr/lib"];
 
-/** Paths of a userland package tree worth copying into the guest. */
-function wanted(rel: string, triplet: string): boolean {
+/**
+ * Whether a path of an unpacked userland package belongs in the guest:
+ * busybox, and the libraries of the guest's multiarch triplet.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wantedInGuest } from "./initramfs.ts";
+ * assert.equal(wantedInGuest("usr/lib/aarch64-linux-gnu/libbpf.so.1", "aarch64-linux-gnu"), true);
+ * assert.equal(wantedInGuest("usr/share/doc/libbpf1/copyright", "aarch64-linux-gnu"), false);
+ * assert.equal(wantedInGuest("usr/lib/aarch64-linux-gnu/gconv/UTF-16.so", "aarch64-linux-gnu"), false);
+ * ```
+ */
+export function wantedInGuest(rel: string, triplet: string): boolean {
   if (rel === "bin/busybox") return true;
   if (/(^|\/)gconv(\/|$)|(^|\/)audit(\/|$)/.test(rel)) return false;
   return rel === "lib64" || rel.startsWith("lib64/") ||
@@ -166,172 +182,272 @@ function wanted(rel: string, triplet: string): boolean {
 }
 
 /**
- * Builds (or reuses) the kernel image and initramfs of a VM, and verifies
- * their SHA-256 before returning them.
- *
- * @example
- * ```ts ignore
- * const art = await ensureVmArtifacts(table, vm);
- * const img = await buildVmImages(table, vm, art, { root: vmCacheRoot(), log: console.log });
- * img.initramfs; // "/root/.cache/streamprof/vm/build/default/initramfs.cpio"
- * ```
+ * The cache key of a VM's boot files: the builder version, the init
+ * script, the module list and the SHA-256 of every input.
  */
-export async function buildVmImages(
+function bootFilesKey(
   table: VmTable,
-  vm: VmSpec,
-  art: VmArtifacts,
-  opts: BuildOptions,
-): Promise<VmImages> {
-  const arch = ARCHES[vm.arch];
-  const script = initScript({ triplet: arch.triplet });
-  const inputs: Artifact[] = [art.kernelDeb, ...art.userlandDebs, art.deno];
-  const key = sha256Hex(JSON.stringify({
+  script: string,
+  inputs: Artifact[],
+): string {
+  return sha256Hex(JSON.stringify({
     v: BUILDER_VERSION,
     script,
     modules: table.modules,
     inputs: inputs.map((a) => a.sha256),
   }));
-  const dir = `${opts.root}/build/${vm.name}`;
-  const metaPath = `${dir}/build.json`;
-  if (!opts.force) {
-    try {
-      const meta = JSON.parse(await Deno.readTextFile(metaPath)) as VmImages;
-      if (meta.key === key) {
-        const [k, i] = await Promise.all([
-          sha256File(meta.kernel),
-          sha256File(meta.initramfs),
-        ]);
-        if (k === meta.sha256.kernel && i === meta.sha256.initramfs) {
-          return meta;
+}
+
+/**
+ * The cached build in `dir` when it was made from the same inputs (`key`)
+ * and its files still have their recorded SHA-256; otherwise undefined.
+ */
+async function reusableBuild(
+  dir: string,
+  key: string,
+  log: Log,
+  name: string,
+): Promise<VmImages | undefined> {
+  let meta: VmImages;
+  try {
+    meta = JSON.parse(await Deno.readTextFile(`${dir}/build.json`));
+  } catch {
+    return undefined; // never built
+  }
+  if (meta.key !== key) return undefined;
+  try {
+    const [kernel, initramfs] = await Promise.all([
+      sha256File(meta.kernel),
+      sha256File(meta.initramfs),
+    ]);
+    if (kernel === meta.sha256.kernel && initramfs === meta.sha256.initramfs) {
+      return meta;
+    }
+  } catch { /* a file is gone */ }
+  log(`  ${name}: cached boot files fail their checksum: rebuilding`);
+  return undefined;
+}
+
+/** What the initramfs holds besides /init. */
+interface InitramfsContent {
+  script: string;
+  /** Unpacked userland packages. */
+  userlandTree: string;
+  triplet: string;
+  /** Host path of the guest's Deno binary. */
+  deno: string;
+  modules: GuestModule[];
+}
+
+/** Writes the uncompressed initramfs to `path`; returns its size. */
+async function writeInitramfs(
+  path: string,
+  content: InitramfsContent,
+): Promise<number> {
+  const out = await Deno.open(`${path}.tmp`, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const writer = new CpioWriter(async (chunk) => {
+    let off = 0;
+    while (off < chunk.length) off += await out.write(chunk.subarray(off));
+  });
+  const encoder = new TextEncoder();
+  try {
+    const made = new Set<string>();
+    const mkdirs = async (dir: string) => {
+      const parts = dir.split("/");
+      for (let i = 1; i <= parts.length; i++) {
+        const p = parts.slice(0, i).join("/");
+        if (!made.has(p)) {
+          made.add(p);
+          await writer.dir(p);
         }
-        opts.log(
-          `  ${vm.name}: cached boot files fail their checksum: rebuilding`,
-        );
       }
-    } catch { /* no usable build */ }
+    };
+    for (
+      const d of ["dev", "proc", "sys", "tmp", "run", "root", "etc", "bin"]
+    ) await mkdirs(d);
+    await writer.file("init", encoder.encode(content.script), 0o755);
+    await writer.file(
+      "etc/passwd",
+      encoder.encode("root:x:0:0:root:/root:/bin/sh\n"),
+    );
+    await writer.file("etc/group", encoder.encode("root:x:0:\n"));
+    // Userland: walk the unpacked tree (sorted for reproducibility).
+    const tree = content.userlandTree;
+    const walk = async (rel: string): Promise<void> => {
+      const entries = [];
+      for await (const e of Deno.readDir(rel ? `${tree}/${rel}` : tree)) {
+        entries.push(e);
+      }
+      entries.sort((a, b) => a.name < b.name ? -1 : 1);
+      for (const e of entries) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory) {
+          if (ANCESTORS.includes(r) || wantedInGuest(r, content.triplet)) {
+            await walk(r);
+          }
+        } else if (wantedInGuest(r, content.triplet)) {
+          await mkdirs(r.split("/").slice(0, -1).join("/") || "bin");
+          if (e.isSymlink) {
+            await writer.symlink(r, await Deno.readLink(`${tree}/${r}`));
+          } else await writer.fileFrom(r, `${tree}/${r}`);
+        }
+      }
+    };
+    await walk("");
+    await mkdirs("usr/bin");
+    await writer.fileFrom("usr/bin/deno", content.deno, 0o755);
+    await mkdirs("lib/modules");
+    for (const m of content.modules) {
+      await writer.file(`lib/modules/${m.name}.ko`, m.data);
+    }
+    await writer.file(
+      "lib/modules/load-order",
+      encoder.encode(content.modules.map((m) => m.name).join("\n") + "\n"),
+    );
+    await writer.finish();
+  } finally {
+    out.close();
+  }
+  await Deno.rename(`${path}.tmp`, path);
+  return writer.bytes;
+}
+
+/**
+ * The progress line of a finished build.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeBuild } from "./initramfs.ts";
+ * assert.equal(
+ *   describeBuild("default", {
+ *     kernelRelease: "6.12.1", kernelKind: "Image", modules: ["9p"],
+ *     builtinModules: [], missingModules: ["virtio_rng"],
+ *   }, { kernel: 1 << 20, initramfs: 3 << 20 }, 2.345),
+ *   "  build default: kernel 6.12.1 (Image, 1.0 MiB), initramfs 3.0 MiB, modules 9p; not found: virtio_rng in 2.3 s",
+ * );
+ * ```
+ */
+export function describeBuild(
+  name: string,
+  images: Pick<
+    VmImages,
+    | "kernelRelease"
+    | "kernelKind"
+    | "modules"
+    | "builtinModules"
+    | "missingModules"
+  >,
+  bytes: { kernel: number; initramfs: number },
+  seconds: number,
+): string {
+  const builtin = images.builtinModules.length
+    ? `; built in: ${images.builtinModules.join(" ")}`
+    : "";
+  const missing = images.missingModules.length
+    ? `; not found: ${images.missingModules.join(" ")}`
+    : "";
+  return `  build ${name}: kernel ${images.kernelRelease} (${images.kernelKind}, ${
+    formatBytes(bytes.kernel)
+  }), initramfs ${formatBytes(bytes.initramfs)}, modules ${
+    images.modules.join(" ") || "(none)"
+  }${builtin}${missing} in ${seconds.toFixed(1)} s`;
+}
+
+/**
+ * Builds (or reuses) the kernel image and initramfs of a VM, and verifies
+ * their SHA-256 before returning them.
+ *
+ * @example
+ * ```ts ignore
+ * // ignored: needs the VM's packages (the VM cache, about 1 GB).
+ * const artifacts = await ensureVmArtifacts(table, vm);
+ * const images = await buildVmImages(table, vm, artifacts, { root: vmCacheRoot(), log: console.log });
+ * assert.match(images.initramfs, /build\/default\/initramfs\.cpio$/);
+ * ```
+ */
+export async function buildVmImages(
+  table: VmTable,
+  vm: VmSpec,
+  artifacts: VmArtifacts,
+  options: BuildOptions,
+): Promise<VmImages> {
+  const arch = ARCHES[vm.arch];
+  const script = initScript({ triplet: arch.triplet });
+  const inputs: Artifact[] = [
+    artifacts.kernelDeb,
+    ...artifacts.userlandDebs,
+    artifacts.deno,
+  ];
+  const key = bootFilesKey(table, script, inputs);
+  const dir = `${options.root}/build/${vm.name}`;
+  if (!options.force) {
+    const cached = await reusableBuild(dir, key, options.log, vm.name);
+    if (cached) return cached;
   }
 
   const t0 = performance.now();
-  opts.log(`  build ${vm.name}: verifying ${inputs.length} inputs`);
-  for (const a of inputs) await verifyArtifact(opts.root, a);
+  options.log(`  build ${vm.name}: verifying ${inputs.length} inputs`);
+  for (const a of inputs) await verifyArtifact(options.root, a);
   await Deno.mkdir(dir, { recursive: true });
   const work = await Deno.makeTempDir({ dir, prefix: "work-" });
   try {
     // Kernel package: boot image + modules.
-    const ktree = `${work}/kernel`;
-    await Deno.mkdir(ktree);
-    await exec("dpkg-deb", ["-x", art.path(art.kernelDeb), ktree]);
-    const modDir = await findModDir(ktree);
-    const kernelRelease = modDir.split("/").pop()!;
-    const vmlinuz = `${ktree}/boot/vmlinuz-${kernelRelease}`;
-    const kimg = await prepareKernelImage(vmlinuz, `${dir}/kernel`, vm.arch);
-    const mods = await resolveKernelModules(modDir, table.modules);
+    const kernelTree = `${work}/kernel`;
+    await Deno.mkdir(kernelTree);
+    await exec("dpkg-deb", [
+      "-x",
+      artifacts.path(artifacts.kernelDeb),
+      kernelTree,
+    ]);
+    const moduleDir = await findModuleDir(kernelTree);
+    const kernelRelease = moduleDir.split("/").pop()!;
+    const kernelImage = await prepareKernelImage(
+      `${kernelTree}/boot/vmlinuz-${kernelRelease}`,
+      `${dir}/kernel`,
+      vm.arch,
+    );
+    const modules = await resolveKernelModules(moduleDir, table.modules);
 
-    // Userland packages.
-    const utree = `${work}/userland`;
-    await Deno.mkdir(utree);
-    for (const deb of art.userlandDebs) {
-      await exec("dpkg-deb", ["-x", art.path(deb), utree]);
+    const userlandTree = `${work}/userland`;
+    await Deno.mkdir(userlandTree);
+    for (const deb of artifacts.userlandDebs) {
+      await exec("dpkg-deb", ["-x", artifacts.path(deb), userlandTree]);
     }
-
-    const out = await Deno.open(`${dir}/initramfs.cpio.tmp`, {
-      write: true,
-      create: true,
-      truncate: true,
+    const initramfs = `${dir}/initramfs.cpio`;
+    const initramfsBytes = await writeInitramfs(initramfs, {
+      script,
+      userlandTree,
+      triplet: arch.triplet,
+      deno: artifacts.path(artifacts.deno),
+      modules: modules.modules,
     });
-    const w = new CpioWriter(async (c) => {
-      let off = 0;
-      while (off < c.length) off += await out.write(c.subarray(off));
-    });
-    const enc = new TextEncoder();
-    try {
-      const dirs = new Set<string>();
-      const mkdirp = async (d: string) => {
-        const parts = d.split("/");
-        for (let i = 1; i <= parts.length; i++) {
-          const p = parts.slice(0, i).join("/");
-          if (!dirs.has(p)) {
-            dirs.add(p);
-            await w.dir(p);
-          }
-        }
-      };
-      for (
-        const d of ["dev", "proc", "sys", "tmp", "run", "root", "etc", "bin"]
-      ) await mkdirp(d);
-      await w.file("init", enc.encode(script), 0o755);
-      await w.file(
-        "etc/passwd",
-        enc.encode("root:x:0:0:root:/root:/bin/sh\n"),
-      );
-      await w.file("etc/group", enc.encode("root:x:0:\n"));
-      // Userland: walk the unpacked tree (sorted for reproducibility).
-      const walk = async (rel: string): Promise<void> => {
-        const entries = [];
-        for await (const e of Deno.readDir(rel ? `${utree}/${rel}` : utree)) {
-          entries.push(e);
-        }
-        entries.sort((a, b) => a.name < b.name ? -1 : 1);
-        for (const e of entries) {
-          const r = rel ? `${rel}/${e.name}` : e.name;
-          if (e.isDirectory) {
-            if (ANCESTORS.includes(r) || wanted(r, arch.triplet)) {
-              await walk(r);
-            }
-          } else if (wanted(r, arch.triplet)) {
-            await mkdirp(r.split("/").slice(0, -1).join("/") || "bin");
-            if (e.isSymlink) {
-              await w.symlink(r, await Deno.readLink(`${utree}/${r}`));
-            } else await w.fileFrom(r, `${utree}/${r}`);
-          }
-        }
-      };
-      await walk("");
-      await mkdirp("usr/bin");
-      await w.fileFrom("usr/bin/deno", art.path(art.deno), 0o755);
-      await mkdirp("lib/modules");
-      for (const m of mods.modules) {
-        await w.file(`lib/modules/${m.name}.ko`, m.data);
-      }
-      await w.file(
-        "lib/modules/load-order",
-        enc.encode(mods.modules.map((m) => m.name).join("\n") + "\n"),
-      );
-      await w.finish();
-    } finally {
-      out.close();
-    }
-    await Deno.rename(`${dir}/initramfs.cpio.tmp`, `${dir}/initramfs.cpio`);
     const images: VmImages = {
-      kernel: kimg.path,
-      kernelKind: kimg.kind,
-      initramfs: `${dir}/initramfs.cpio`,
+      kernel: kernelImage.path,
+      kernelKind: kernelImage.kind,
+      initramfs,
       kernelRelease,
-      modules: mods.modules.map((m) => m.name),
-      builtinModules: mods.builtin,
-      missingModules: mods.missing,
+      modules: modules.modules.map((m) => m.name),
+      builtinModules: modules.builtin,
+      missingModules: modules.missing,
       sha256: {
-        kernel: await sha256File(kimg.path),
-        initramfs: await sha256File(`${dir}/initramfs.cpio`),
+        kernel: await sha256File(kernelImage.path),
+        initramfs: await sha256File(initramfs),
       },
       key,
     };
-    await Deno.writeTextFile(metaPath, JSON.stringify(images, null, 2) + "\n");
-    opts.log(
-      `  build ${vm.name}: kernel ${kernelRelease} (${kimg.kind}, ${
-        formatBytes((await Deno.stat(kimg.path)).size)
-      }), initramfs ${formatBytes(w.bytes)}, modules ${
-        images.modules.join(" ") || "(none)"
-      }${
-        images.builtinModules.length
-          ? `; built in: ${images.builtinModules.join(" ")}`
-          : ""
-      }${
-        images.missingModules.length
-          ? `; not found: ${images.missingModules.join(" ")}`
-          : ""
-      } in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    await Deno.writeTextFile(
+      `${dir}/build.json`,
+      JSON.stringify(images, null, 2) + "\n",
     );
+    options.log(describeBuild(vm.name, images, {
+      kernel: (await Deno.stat(kernelImage.path)).size,
+      initramfs: initramfsBytes,
+    }, (performance.now() - t0) / 1000));
     return images;
   } finally {
     await Deno.remove(work, { recursive: true });

@@ -32,8 +32,12 @@ export interface JUnitRun {
  *
  * @example
  * ```ts
- * guestSuites('<testsuites><testsuite name="validate" tests="1"></testsuite></testsuites>', "default");
- * // ['<testsuite name="default: validate" tests="1"></testsuite>']
+ * import assert from "node:assert/strict";
+ * import { guestSuites } from "./junit.ts";
+ * assert.deepEqual(
+ *   guestSuites('<testsuites><testsuite name="validate" tests="1"></testsuite></testsuites>', "default"),
+ *   ['<testsuite name="default: validate" tests="1"></testsuite>'],
+ * );
  * ```
  */
 export function guestSuites(xml: string, prefix: string): string[] {
@@ -54,8 +58,10 @@ export function guestSuites(xml: string, prefix: string): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { vmJUnit } from "./junit.ts";
  * const xml = vmJUnit([{ vm: "default", arch: "arm64", kernel: "6.12", pass: true, reason: "ok", timeSeconds: 9 }]);
- * xml.includes('tests="1" failures="0"'); // true
+ * assert.ok(xml.includes('tests="1" failures="0"'));
  * ```
  */
 export function vmJUnit(runs: JUnitRun[]): string {

@@ -16,7 +16,10 @@ export type PayloadFormat = "gzip" | "xz" | "zstd" | "lzma" | "lz4" | "bzip2";
  *
  * @example
  * ```ts
- * compressionOf(new Uint8Array([0x28, 0xb5, 0x2f, 0xfd])); // "zstd"
+ * import assert from "node:assert/strict";
+ * import { compressionOf } from "./kernel_image.ts";
+ * assert.equal(compressionOf(new Uint8Array([0x28, 0xb5, 0x2f, 0xfd])), "zstd");
+ * assert.equal(compressionOf(new Uint8Array([1, 2, 3, 4])), undefined);
  * ```
  */
 export function compressionOf(b: Uint8Array): PayloadFormat | undefined {
@@ -35,10 +38,20 @@ export function compressionOf(b: Uint8Array): PayloadFormat | undefined {
  * `setup_sects` at 0x1f1, `payload_offset`/`payload_length` at 0x248/0x24c).
  *
  * @example
- * ```ts ignore
- * // needs files from an unpacked kernel package (the VM cache)
- * const p = bzImagePayload(await Deno.readFile("vmlinuz-6.1.0-56-amd64"));
- * p.format; // "xz"
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bzImagePayload } from "./kernel_image.ts";
+ * // A minimal header: one setup sector, an 8-byte zstd payload 16 bytes in.
+ * const img = new Uint8Array(2048);
+ * const dv = new DataView(img.buffer);
+ * img[0x1f1] = 1;
+ * dv.setUint32(0x202, 0x53726448, true); // "HdrS"
+ * dv.setUint16(0x206, 0x20f, true); // boot protocol 2.15
+ * dv.setUint32(0x248, 16, true);
+ * dv.setUint32(0x24c, 8, true);
+ * img.set([0x28, 0xb5, 0x2f, 0xfd], 1024 + 16);
+ * assert.deepEqual(bzImagePayload(img), { offset: 1040, length: 8, format: "zstd" });
+ * assert.throws(() => bzImagePayload(new Uint8Array(4096)), /not a bzImage/);
  * ```
  */
 export function bzImagePayload(
@@ -69,9 +82,11 @@ export function bzImagePayload(
  * (`XEN_ELFNOTE_PHYS32_ENTRY`), which lets QEMU boot the ELF directly.
  *
  * @example
- * ```ts ignore
- * // needs files from an unpacked kernel package (the VM cache)
- * hasPvhNote(await Deno.readFile("vmlinux")); // true on Debian's x86_64 kernels
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasPvhNote } from "./kernel_image.ts";
+ * // Debian's x86_64 vmlinux (from the VM cache) has the note; this is no ELF.
+ * assert.equal(hasPvhNote(new Uint8Array(64)), false);
  * ```
  */
 export function hasPvhNote(elf: Uint8Array): boolean {
@@ -150,10 +165,19 @@ export interface KernelImage {
  * Writes the boot image for `arch` from a Debian `vmlinuz` to `outPath`.
  *
  * @example
- * ```ts ignore
- * // needs files from an unpacked kernel package (the VM cache)
- * await prepareKernelImage("/tmp/k/boot/vmlinuz-6.1.0-56-amd64", "/tmp/kernel", "x86_64");
- * // { path: "/tmp/kernel", kind: "vmlinux-pvh" }
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prepareKernelImage } from "./kernel_image.ts";
+ * // An arm64 package ships a gzipped Image; QEMU gets it unpacked. (For an
+ * // x86_64 bzImage from the VM cache the result is kind "vmlinux-pvh".)
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/vmlinuz`, "arm64 Image bytes");
+ * await new Deno.Command("gzip", { args: [`${dir}/vmlinuz`] }).output();
+ * await Deno.rename(`${dir}/vmlinuz.gz`, `${dir}/vmlinuz`);
+ * const k = await prepareKernelImage(`${dir}/vmlinuz`, `${dir}/kernel`, "arm64");
+ * assert.deepEqual(k, { path: `${dir}/kernel`, kind: "Image" });
+ * assert.equal(await Deno.readTextFile(`${dir}/kernel`), "arm64 Image bytes");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function prepareKernelImage(

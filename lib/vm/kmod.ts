@@ -12,10 +12,12 @@
  * `key=value` strings, several values per key possible.
  *
  * @example
- * ```ts ignore
- * // needs files from an unpacked kernel package (the VM cache)
- * const info = modinfo(await Deno.readFile("9p.ko"));
- * info.depends; // ["netfs,9pnet"]
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modinfo } from "./kmod.ts";
+ * // A real module comes from an unpacked kernel package (the VM cache);
+ * // for 9p.ko on 6.1 `modinfo(bytes).depends` is ["netfs,9pnet"].
+ * assert.throws(() => modinfo(new Uint8Array(64)), /not an ELF file/);
  * ```
  */
 export function modinfo(elf: Uint8Array): Record<string, string[]> {
@@ -66,7 +68,9 @@ export function modinfo(elf: Uint8Array): Record<string, string[]> {
  *
  * @example
  * ```ts
- * moduleName("kernel/drivers/char/hw_random/virtio-rng.ko.xz"); // "virtio_rng"
+ * import assert from "node:assert/strict";
+ * import { moduleName } from "./kmod.ts";
+ * assert.equal(moduleName("kernel/drivers/char/hw_random/virtio-rng.ko.xz"), "virtio_rng");
  * ```
  */
 export function moduleName(path: string): string {
@@ -91,9 +95,13 @@ export interface LoadOrder {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadOrder } from "./kmod.ts";
  * const deps: Record<string, string[]> = { "9p": ["9pnet", "netfs"], "9pnet": [], netfs: [] };
- * loadOrder(["9p"], (m) => deps[m], (m) => m in deps, () => false).order;
- * // ["9pnet", "netfs", "9p"]
+ * assert.deepEqual(
+ *   loadOrder(["9p", "virtio"], (m) => deps[m], (m) => m in deps, (m) => m === "virtio"),
+ *   { order: ["9pnet", "netfs", "9p"], builtin: ["virtio"], missing: [] },
+ * );
  * ```
  */
 export function loadOrder(
@@ -133,9 +141,14 @@ export function loadOrder(
  * host's `xz`/`zstd`/`gzip`.
  *
  * @example
- * ```ts ignore
- * // needs files from an unpacked kernel package (the VM cache)
- * const elf = await readModule("/tmp/k/lib/modules/6.12/kernel/fs/9p/9p.ko.xz");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readModule } from "./kmod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/m.ko`, "module bytes");
+ * await new Deno.Command("gzip", { args: ["-k", `${dir}/m.ko`] }).output();
+ * assert.equal(new TextDecoder().decode(await readModule(`${dir}/m.ko.gz`)), "module bytes");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readModule(path: string): Promise<Uint8Array> {
@@ -178,7 +191,7 @@ export interface ResolvedModules extends Omit<LoadOrder, "order"> {
  *
  * @example
  * ```ts ignore
- * // needs files from an unpacked kernel package (the VM cache)
+ * // ignored: needs an unpacked Debian kernel package (the VM cache).
  * const r = await resolveKernelModules("/tmp/k/usr/lib/modules/6.12.117+deb13-arm64", ["9p", "9pnet_virtio"]);
  * r.modules.map((m) => m.name); // ["netfs", "9pnet", "9p", "9pnet_virtio"]
  * ```

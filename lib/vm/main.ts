@@ -1,7 +1,9 @@
 /**
  * Entry point of the VM runner:
  * `deno run -A lib/vm/main.ts test <name|all>` (`deno task test:vm`),
- * `... list` (`deno task vm:list`) and `... fetch <name|all>`.
+ * `... list` (`deno task vm:list`) and `... fetch <name|all>`, dispatched by
+ * lib/common/command.ts's {@link runProgram}: errors become exit codes by
+ * their type (2 usage, 3 environment, 70 a bug).
  *
  * @example
  * ```sh
@@ -13,23 +15,31 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parseDuration, parsePositiveNumber } from "../common/args.ts";
+import { type Program, runProgram } from "../common/command.ts";
 import {
-  cacheStatus,
-  ensureVmArtifacts,
-  formatBytes,
-  vmCacheRoot,
-} from "./artifacts.ts";
+  EnvironmentError,
+  ExitCode,
+  type ExitCodeValue,
+  UsageError,
+} from "../common/errors.ts";
+import { formatBytes } from "../common/format.ts";
+import { checkWritable, writeOutputs } from "../common/output_file.ts";
+import { interruptSignal } from "../common/signals.ts";
+import { cacheStatus, ensureVmArtifacts, vmCacheRoot } from "./artifacts.ts";
+import { buildVmImages } from "./initramfs.ts";
 import { vmJUnit } from "./junit.ts";
 import { chooseAccel } from "./qemu.ts";
 import {
   columnLabel,
-  formatTable,
+  renderResultsTable,
   type ResultColumn,
   resultsTable,
 } from "./results_table.ts";
 import {
   PROJECT_ROOT,
   runHost,
+  type RunOptions,
   runVm,
   SMOKE_CMD,
   VALIDATE_CMD,
@@ -38,23 +48,6 @@ import {
 import { findVm, loadVmTable, type VmSpec, type VmTable } from "./vms.ts";
 import { validationTable } from "../validate/validation_report.ts";
 import type { ValidationReport } from "../validate/run_validation.ts";
-
-/** Exit codes. */
-export const Exit = { OK: 0, FAIL: 1, USAGE: 2, CANNOT_RUN: 3 } as const;
-
-/** Top-level usage. */
-export const MAIN_HELP = `Usage: deno run -A lib/vm/main.ts <command> [options]
-
-Runs the validation suite inside QEMU guests with real Debian kernels.
-
-Commands:
-  test <vm|all>   boot the VM(s), run the suite, print a results table
-  list            the VMs of lib/vm/vms.json and whether they are cached
-  fetch <vm|all>  download and build a VM's artifacts without booting it
-
-Run '<command> --help' for its options. Tasks: deno task test:vm <vm>,
-deno task vm:list. Cache: \${XDG_CACHE_HOME:-~/.cache}/streamprof/vm
-(override with STREAMPROF_VM_CACHE).`;
 
 /** Usage of `test`. */
 export const TEST_HELP = `Usage: deno task test:vm <vm|all> [options]
@@ -75,7 +68,8 @@ Options:
   --duration TIME    exported as TEST_DURATION (default \$TEST_DURATION or 5s)
   --timeout SEC      limit per VM once QEMU started (default 240 + 4 x duration)
   --boot-timeout SEC limit to reach the guest's init (default 120)
-  --accel A          auto (KVM when it works for the guest arch), kvm or tcg
+  --accel A          auto (KVM when a probe boot of the guest's kernel under
+                     KVM runs to its end), kvm or tcg
   --host             also run the command on the host (default for 'all')
   --no-host          do not run it on the host
   --full             print every metric of the guests' JSON (flattened)
@@ -85,8 +79,8 @@ Options:
   -q, --quiet        do not print the guest command's output
   -h, --help         this text
 
-Exit codes: 0 every run passed, 1 a run failed, 2 usage error, 3 cannot run
-(QEMU missing, download failed).`;
+Exit codes: 0 every run passed, 1 a run failed (or Ctrl-C stopped it), 2
+usage error, 3 cannot run (QEMU missing, download failed), 70 a bug.`;
 
 /** Usage of `list`. */
 export const LIST_HELP = `Usage: deno task vm:list [--json]
@@ -101,39 +95,19 @@ Options:
 /** Usage of `fetch`. */
 export const FETCH_HELP = `Usage: deno run -A lib/vm/main.ts fetch <vm|all>
 
-Downloads (private apt configuration, npm), verifies and builds the kernel
-image and initramfs of the VM(s) without booting them. A second run
-downloads nothing.
+Downloads, verifies and builds the kernel image and initramfs of the VM(s)
+without booting them. A second run downloads nothing.
 
 Options:
   -h, --help  this text`;
 
+const log = (line: string) => console.error(line);
+
+/** The VMs a name means: one row, or every row for `all`. */
 function selectVms(table: VmTable, name: string | undefined): VmSpec[] {
   if (!name) throw new UsageError("name a VM or 'all'");
   return name === "all" ? table.vms : [findVm(table, name)];
 }
-
-class UsageError extends Error {}
-
-function durationSeconds(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
-  if (!m) {
-    throw new UsageError(`invalid --duration "${text}" (e.g. 5s, 500ms, 2m)`);
-  }
-  const mult = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? "s"]!;
-  return Number(m[1]) * mult;
-}
-
-function posNumber(v: string | undefined, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`${what} must be a positive number of seconds`);
-  }
-  return n;
-}
-
-const log = (l: string) => console.error(l);
 
 async function listCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -145,39 +119,35 @@ async function listCommand(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(LIST_HELP);
-    return Exit.OK;
+    return ExitCode.OK;
   }
   const table = await loadVmTable();
   const root = vmCacheRoot();
   const rows = [];
   for (const vm of table.vms) {
-    const st = await cacheStatus(table, vm, root);
+    const status = await cacheStatus(table, vm, root);
     let built = false;
     try {
       await Deno.stat(`${root}/build/${vm.name}/initramfs.cpio`);
       built = true;
     } catch { /* not built */ }
-    rows.push({ vm, st, built });
+    rows.push({ vm, status, built, accel: await chooseAccel(vm, "auto") });
   }
   if (values.json) {
     console.log(JSON.stringify(
-      rows.map(({ vm, st, built }) => ({
+      rows.map(({ vm, status, built }) => ({
         ...vm,
-        cached: st.cached,
-        cachedBytes: st.bytes,
-        missing: st.missing,
+        cached: status.cached,
+        cachedBytes: status.bytes,
+        missing: status.missing,
         built,
       })),
       null,
       2,
     ));
-    return Exit.OK;
+    return ExitCode.OK;
   }
-  const accels: string[] = [];
-  for (const { vm } of rows) {
-    accels.push((await chooseAccel(vm, "auto")).accel);
-  }
-  console.log(formatTable({
+  console.log(renderResultsTable({
     header: [
       "vm",
       "arch",
@@ -187,20 +157,20 @@ async function listCommand(args: string[]): Promise<number> {
       "accel",
       "cached",
     ],
-    rows: rows.map(({ vm, st, built }, i) => [
+    rows: rows.map(({ vm, status, built, accel }) => [
       vm.name,
       vm.arch,
       `${vm.kernel.package} ${vm.kernel.version} (${vm.kernel.suite})`,
       String(vm.cpus),
       `${vm.memoryMiB} MiB`,
-      accels[i],
-      st.cached
-        ? `yes, ${formatBytes(st.bytes)}${built ? ", built" : ""}`
-        : `no (${st.missing.length} to fetch)`,
+      accel.accel,
+      status.cached
+        ? `yes, ${formatBytes(status.bytes)}${built ? ", built" : ""}`
+        : `no (${status.missing.length} to fetch)`,
     ]),
   }, 80));
   console.log(`\ncache: ${root}\nguest Deno ${table.deno}`);
-  return Exit.OK;
+  return ExitCode.OK;
 }
 
 async function fetchCommand(args: string[]): Promise<number> {
@@ -211,43 +181,45 @@ async function fetchCommand(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(FETCH_HELP);
-    return Exit.OK;
+    return ExitCode.OK;
   }
   const table = await loadVmTable();
-  const { buildVmImages } = await import("./initramfs.ts");
   for (const vm of selectVms(table, positionals[0])) {
     const t0 = performance.now();
     log(`${vm.name}: ${vm.description}`);
-    const art = await ensureVmArtifacts(table, vm, { log });
-    const img = await buildVmImages(table, vm, art, {
+    const artifacts = await ensureVmArtifacts(table, vm, { log });
+    const images = await buildVmImages(table, vm, artifacts, {
       root: vmCacheRoot(),
       log,
     });
     log(
-      `${vm.name}: ready (kernel ${img.kernelRelease}) in ${
+      `${vm.name}: ready (kernel ${images.kernelRelease}) in ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
     );
   }
-  return Exit.OK;
+  return ExitCode.OK;
 }
 
-/** Runner facts shown as the first rows of the results table. */
-function facts(r: VmRunResult): ResultColumn["facts"] {
-  return {
-    "result": r.pass ? "PASS" : `FAIL: ${r.reason}`,
-    "uname -r": r.unameR,
-    "uname -m": r.unameM,
-    "exit code": r.exitCode,
-    "accel": r.accel,
-    "boot to init, guest clock (s)": r.times.guestBootToInit,
-    "QEMU start to init, wall (s)": r.times.qemuToInit,
-    "guest command (s)": r.times.command,
-    "total wall (s)": r.times.total,
-  };
+/** What `test` was asked to do, every option checked. */
+export interface TestPlan {
+  table: VmTable;
+  vms: VmSpec[];
+  withHost: boolean;
+  run: RunOptions;
+  full: boolean;
+  jsonPath: string;
+  junitPath: string;
 }
 
-async function testCommand(args: string[]): Promise<number> {
+/**
+ * Parses `test`'s arguments into a plan, or `"help"`. Every mistake is a
+ * UsageError thrown before anything boots; the output paths are checked
+ * for writability up front.
+ */
+export async function parseTestArgs(
+  args: string[],
+): Promise<TestPlan | "help"> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -268,15 +240,12 @@ async function testCommand(args: string[]): Promise<number> {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) {
-    console.log(TEST_HELP);
-    return Exit.OK;
-  }
-  if (values.smoke && values["guest-cmd"]) {
+  if (values.help) return "help";
+  if (values.smoke && values["guest-cmd"] !== undefined) {
     throw new UsageError("--smoke and --guest-cmd exclude each other");
   }
   const accel = values.accel ?? "auto";
-  if (!["auto", "kvm", "tcg"].includes(accel)) {
+  if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     throw new UsageError("--accel must be auto, kvm or tcg");
   }
   const table = await loadVmTable();
@@ -284,146 +253,163 @@ async function testCommand(args: string[]): Promise<number> {
   if (positionals.length > 1) {
     throw new UsageError(`one VM name or 'all', got ${positionals.join(" ")}`);
   }
-  const durationText = values.duration ?? Deno.env.get("TEST_DURATION") ?? "5s";
-  const duration = durationSeconds(durationText);
+  const fromEnv = values.duration === undefined &&
+    Deno.env.get("TEST_DURATION") !== undefined;
+  const durationText = values.duration ?? Deno.env.get("TEST_DURATION") ??
+    "5s";
+  const durationMs = parseDuration(
+    durationText,
+    fromEnv ? "TEST_DURATION" : "--duration",
+  );
   const guestCmd = values.smoke
     ? SMOKE_CMD
     : values["guest-cmd"] ?? VALIDATE_CMD;
-  if (guestCmd === VALIDATE_CMD) {
-    try {
-      await Deno.stat(`${PROJECT_ROOT}/cli.ts`);
-    } catch {
-      throw new UsageError(
-        "cli.ts is not in the project yet: pass --smoke or --guest-cmd CMD",
-      );
-    }
+  if (guestCmd.trim() === "") {
+    throw new UsageError("--guest-cmd needs a command, got an empty string");
   }
-  const withHost = values["no-host"]
-    ? false
-    : values.host ?? positionals[0] === "all";
-  const opts = {
-    guestCmd,
-    duration: durationText,
-    timeoutS: posNumber(values.timeout, "--timeout") ?? 240 + 4 * duration,
-    bootTimeoutS: posNumber(values["boot-timeout"], "--boot-timeout") ?? 120,
-    accel: accel as "auto" | "kvm" | "tcg",
-    verbose: values.verbose,
-    showOutput: !values.quiet,
-    log,
-  };
-
-  const results: VmRunResult[] = [];
-  const t0 = performance.now();
-  for (const vm of vms) {
-    log(`${vm.name}: ${vm.description}`);
-    try {
-      const r = await runVm(table, vm, opts);
-      results.push(r);
-      log(
-        `${vm.name}: ${r.pass ? "PASS" : "FAIL"} (${r.reason}) in ${
-          r.times.total.toFixed(1)
-        } s`,
-      );
-      if (!r.pass) {
-        log(`  last console lines (${r.consoleLog}):`);
-        for (const l of r.lastLines.slice(-20)) log(`  > ${l}`);
-        if (r.dmesg.length) {
-          log("  guest kernel log (tail):");
-          for (const l of r.dmesg.slice(-20)) log(`  dmesg> ${l}`);
-        }
-      }
-    } catch (e) {
-      // Setup problems (QEMU missing, download failure) are results too,
-      // so 'all' goes on and the table shows them.
-      const msg = (e as Error).message;
-      log(`${vm.name}: CANNOT RUN: ${msg}`);
-      results.push({
-        vm: vm.name,
-        arch: vm.arch,
-        kernel: vm.kernel.version,
-        pass: false,
-        reason: `cannot run: ${msg.split("\n")[0]}`,
-        times: { total: 0 },
-        resultsDir: "",
-        lastLines: msg.split("\n"),
-        dmesg: [],
-      });
-    }
-  }
-  if (withHost) {
-    log("host: the same command on this machine");
-    const r = await runHost(opts);
-    log(`host: ${r.pass ? "PASS" : "FAIL"} (${r.reason})`);
-    results.push(r);
-  }
-
-  const columns: ResultColumn[] = results.map((r) => ({
-    vm: r.vm,
-    arch: r.arch,
-    kernel: r.unameR ?? r.kernel,
-    json: r.json,
-    facts: facts(r),
-  }));
-  const table2 = resultsTable(columns);
-  console.log("\n" + formatTable(printedTable(columns, values.full ?? false)));
-  if (!values.full && columns.some((c) => isValidationReport(c.json))) {
-    console.log(
-      "\n" + validationTable(columns.map((c, i) => ({
-        label: columnLabel(c),
-        report: isValidationReport(c.json) ? c.json : undefined,
-        error: isValidationReport(c.json) ? undefined : results[i].reason,
-      }))),
-    );
+  const timeoutS = values.timeout === undefined
+    ? 240 + 4 * durationMs / 1000
+    : parsePositiveNumber(values.timeout, "--timeout");
+  const bootTimeoutS = values["boot-timeout"] === undefined
+    ? 120
+    : parsePositiveNumber(values["boot-timeout"], "--boot-timeout");
+  if (values.json === undefined || values.junit === undefined) {
+    await Deno.mkdir(`${PROJECT_ROOT}/out`, { recursive: true });
   }
   const jsonPath = values.json ?? `${PROJECT_ROOT}/out/vm-results.json`;
   const junitPath = values.junit ?? `${PROJECT_ROOT}/out/vm-results.xml`;
-  const pass = results.every((r) => r.pass);
-  await writeOut(
+  checkWritable(jsonPath, "--json");
+  checkWritable(junitPath, "--junit");
+  return {
+    table,
+    vms,
+    withHost: values["no-host"]
+      ? false
+      : values.host ?? positionals[0] === "all",
+    run: {
+      guestCmd,
+      duration: durationText,
+      timeoutS,
+      bootTimeoutS,
+      accel,
+      verbose: values.verbose,
+      showOutput: !values.quiet,
+      log,
+    },
+    full: values.full ?? false,
     jsonPath,
-    JSON.stringify(
-      {
-        tool: "streamprof test:vm",
-        guestCmd,
-        duration: durationText,
-        pass,
-        totalSeconds: Math.round((performance.now() - t0) / 10) / 100,
-        results,
-        table: table2,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-  const runs = [];
-  for (const r of results) {
-    let guestXml: string | undefined;
-    if (r.resultsDir) {
-      try {
-        guestXml = await Deno.readTextFile(`${r.resultsDir}/validate.xml`);
-      } catch { /* none */ }
-    }
-    runs.push({
-      vm: r.vm,
-      arch: r.arch,
-      kernel: r.unameR ?? r.kernel,
-      pass: r.pass,
-      reason: r.reason,
-      timeSeconds: r.times.total,
-      output: [...r.lastLines, ...r.dmesg].join("\n") || undefined,
-      guestXml,
-    });
-  }
-  await writeOut(junitPath, vmJUnit(runs));
-  log(`\nresults: ${jsonPath}, ${junitPath}`);
+    junitPath,
+  };
+}
+
+/** A result for a VM that could not run or was never started. */
+function notRun(
+  vm: VmSpec,
+  outcome: "cannot-run" | "interrupted",
+  message: string,
+): VmRunResult {
+  return {
+    vm: vm.name,
+    arch: vm.arch,
+    kernel: vm.kernel.version,
+    pass: false,
+    outcome,
+    reason: outcome === "cannot-run"
+      ? `cannot run: ${message.split("\n")[0]}`
+      : message,
+    times: { total: 0 },
+    resultsDir: "",
+    lastLines: message.split("\n"),
+    dmesg: [],
+  };
+}
+
+/** Prints a VM's verdict line and, on failure, its console and kernel log. */
+function logVmResult(r: VmRunResult): void {
   log(
-    `${results.filter((r) => r.pass).length} passed, ${
-      results.filter((r) => !r.pass).length
-    } failed (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    `${r.vm}: ${r.pass ? "PASS" : "FAIL"} (${r.reason}) in ${
+      r.times.total.toFixed(1)
+    } s`,
   );
-  if (results.some((r) => r.reason.startsWith("cannot run"))) {
-    return Exit.CANNOT_RUN;
+  if (r.pass || r.outcome !== "fail") return;
+  log(`  last console lines (${r.consoleLog}):`);
+  for (const l of r.lastLines.slice(-20)) log(`  > ${l}`);
+  if (r.dmesg.length) {
+    log("  guest kernel log (tail):");
+    for (const l of r.dmesg.slice(-20)) log(`  dmesg> ${l}`);
   }
-  return pass ? Exit.OK : Exit.FAIL;
+}
+
+/**
+ * Runs the plan: each VM in turn (an EnvironmentError becomes a "cannot
+ * run" result and the next VM goes on; anything else is a bug and
+ * propagates), then the host. After a stop signal nothing new starts.
+ */
+export async function runTestPlan(plan: TestPlan): Promise<VmRunResult[]> {
+  const interrupt = interruptSignal();
+  const results: VmRunResult[] = [];
+  for (const vm of plan.vms) {
+    if (interrupt.interrupted()) {
+      results.push(notRun(vm, "interrupted", "not started: interrupted"));
+      continue;
+    }
+    log(`${vm.name}: ${vm.description}`);
+    try {
+      const r = await runVm(plan.table, vm, plan.run);
+      results.push(r);
+      logVmResult(r);
+    } catch (err) {
+      if (!(err instanceof EnvironmentError)) throw err;
+      log(`${vm.name}: CANNOT RUN: ${err.message}`);
+      results.push(notRun(vm, "cannot-run", err.message));
+    }
+  }
+  if (plan.withHost && !interrupt.interrupted()) {
+    log("host: the same command on this machine");
+    const r = await runHost(plan.run);
+    log(`host: ${r.pass ? "PASS" : "FAIL"} (${r.reason})`);
+    results.push(r);
+  }
+  return results;
+}
+
+/**
+ * The exit code of a `test` run: 3 when a VM could not run, else 1 when a
+ * run failed or was interrupted, else 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { testExitCode } from "./main.ts";
+ * assert.equal(testExitCode([{ outcome: "pass" }, { outcome: "pass" }]), 0);
+ * assert.equal(testExitCode([{ outcome: "pass" }, { outcome: "interrupted" }]), 1);
+ * assert.equal(testExitCode([{ outcome: "fail" }, { outcome: "cannot-run" }]), 3);
+ * ```
+ */
+export function testExitCode(
+  results: Pick<VmRunResult, "outcome">[],
+): ExitCodeValue {
+  if (results.some((r) => r.outcome === "cannot-run")) {
+    return ExitCode.ENVIRONMENT;
+  }
+  return results.every((r) => r.outcome === "pass")
+    ? ExitCode.OK
+    : ExitCode.FAILED;
+}
+
+/** Runner facts shown as the first rows of the results table. */
+function runnerFacts(r: VmRunResult): ResultColumn["facts"] {
+  return {
+    "result": r.pass ? "PASS" : `FAIL: ${r.reason}`,
+    "uname -r": r.unameR,
+    "uname -m": r.unameM,
+    "exit code": r.exitCode,
+    "accel": r.accel,
+    "boot to init, guest clock (s)": r.times.guestBootToInit,
+    "QEMU start to init, wall (s)": r.times.qemuToInit,
+    "guest command (s)": r.times.command,
+    "total wall (s)": r.times.total,
+  };
 }
 
 /** True for the JSON that `cli.ts validate --json` writes. */
@@ -433,66 +419,152 @@ function isValidationReport(j: unknown): j is ValidationReport {
     Array.isArray((j as { rows?: unknown }).rows);
 }
 
+function resultColumns(results: VmRunResult[]): ResultColumn[] {
+  return results.map((r) => ({
+    vm: r.vm,
+    arch: r.arch,
+    kernel: r.unameR ?? r.kernel,
+    json: r.json,
+    facts: runnerFacts(r),
+  }));
+}
+
 /**
- * What to print: runner facts, plus the flattened guest JSON unless it is a
- * validation report (shown by its own summary table) and `--full` is off.
+ * The text report: runner facts (plus the flattened guest JSON unless it
+ * is a validation report and `full` is off), then the validation summary
+ * table when the guests ran `validate`.
  */
-function printedTable(columns: ResultColumn[], full: boolean) {
-  return resultsTable(columns.map((c) => ({
+export function renderTestReport(
+  results: VmRunResult[],
+  full: boolean,
+): string {
+  const columns = resultColumns(results);
+  const shown = columns.map((c) => ({
     ...c,
     json: full || !isValidationReport(c.json) ? c.json : undefined,
-  })));
+  }));
+  const parts = [renderResultsTable(resultsTable(shown))];
+  if (!full && columns.some((c) => isValidationReport(c.json))) {
+    parts.push(validationTable(columns.map((c, i) => ({
+      label: columnLabel(c),
+      report: isValidationReport(c.json) ? c.json : undefined,
+      error: isValidationReport(c.json) ? undefined : results[i].reason,
+    }))));
+  }
+  return parts.join("\n\n");
 }
 
-async function writeOut(path: string, text: string) {
-  const dir = path.split("/").slice(0, -1).join("/");
-  if (dir) await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(path, text);
+/** Writes the JSON and JUnit files; returns the error lines of failures. */
+async function writeTestOutputs(
+  plan: TestPlan,
+  results: VmRunResult[],
+  totalSeconds: number,
+): Promise<string[]> {
+  const guestXml: (string | undefined)[] = [];
+  for (const r of results) {
+    let xml: string | undefined;
+    if (r.resultsDir) {
+      try {
+        xml = await Deno.readTextFile(`${r.resultsDir}/validate.xml`);
+      } catch { /* the guest wrote none */ }
+    }
+    guestXml.push(xml);
+  }
+  return await writeOutputs([
+    {
+      what: "--json",
+      path: plan.jsonPath,
+      data: () =>
+        JSON.stringify(
+          {
+            tool: "streamprof test:vm",
+            guestCmd: plan.run.guestCmd,
+            duration: plan.run.duration,
+            pass: results.every((r) => r.pass),
+            totalSeconds,
+            results,
+            table: resultsTable(resultColumns(results)),
+          },
+          null,
+          2,
+        ) + "\n",
+    },
+    {
+      what: "--junit",
+      path: plan.junitPath,
+      data: () =>
+        vmJUnit(results.map((r, i) => ({
+          vm: r.vm,
+          arch: r.arch,
+          kernel: r.unameR ?? r.kernel,
+          pass: r.pass,
+          reason: r.reason,
+          timeSeconds: r.times.total,
+          output: [...r.lastLines, ...r.dmesg].join("\n") || undefined,
+          guestXml: guestXml[i],
+        }))),
+    },
+  ]);
 }
+
+async function testCommand(args: string[]): Promise<number> {
+  const plan = await parseTestArgs(args);
+  if (plan === "help") {
+    console.log(TEST_HELP);
+    return ExitCode.OK;
+  }
+  const t0 = performance.now();
+  const results = await runTestPlan(plan);
+  const totalSeconds = Math.round((performance.now() - t0) / 10) / 100;
+  console.log("\n" + renderTestReport(results, plan.full));
+  const writeErrors = await writeTestOutputs(plan, results, totalSeconds);
+  for (const e of writeErrors) log(`vm test: ${e}`);
+  log(`\nresults: ${plan.jsonPath}, ${plan.junitPath}`);
+  const passed = results.filter((r) => r.pass).length;
+  log(
+    `${passed} passed, ${results.length - passed} failed (${
+      totalSeconds.toFixed(1)
+    } s)`,
+  );
+  const code = testExitCode(results);
+  return code === ExitCode.OK && writeErrors.length ? ExitCode.FAILED : code;
+}
+
+/** The runner's commands, for lib/common/command.ts. */
+export const VM_PROGRAM: Program = {
+  name: "vm",
+  summary:
+    `Runs the suite inside QEMU guests with real Debian kernels. Tasks: deno task
+test:vm <vm|all>, deno task vm:list; or deno run -A lib/vm/main.ts <command>.
+Cache: \${XDG_CACHE_HOME:-~/.cache}/streamprof/vm (or STREAMPROF_VM_CACHE).`,
+  commands: {
+    test: {
+      summary: "boot the VM(s), run the suite, print a results table",
+      run: testCommand,
+    },
+    list: {
+      summary: "the VMs of lib/vm/vms.json and whether they are cached",
+      run: listCommand,
+    },
+    fetch: {
+      summary: "download and build a VM's artifacts without booting it",
+      run: fetchCommand,
+    },
+  },
+};
 
 /**
- * Runs a command line; returns the exit code.
+ * Runs a command line; returns the exit code (never throws).
  *
  * @example
  * ```ts
- * await main(["list"]); // 0
+ * import assert from "node:assert/strict";
+ * import { main } from "./main.ts";
+ * assert.equal(await main(["test", "nosuch-vm"]), 2);
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  const [cmd, ...rest] = args;
-  try {
-    switch (cmd) {
-      case "test":
-        return await testCommand(rest);
-      case "list":
-        return await listCommand(rest);
-      case "fetch":
-        return await fetchCommand(rest);
-      case undefined:
-      case "-h":
-      case "--help":
-      case "help":
-        console.log(MAIN_HELP);
-        return cmd === undefined ? Exit.USAGE : Exit.OK;
-      default:
-        throw new UsageError(`unknown command "${cmd}"`);
-    }
-  } catch (e) {
-    const err = e as Error;
-    if (
-      e instanceof UsageError || err.name === "TypeError" &&
-        /ERR_PARSE_ARGS/.test((e as { code?: string }).code ?? "")
-    ) {
-      console.error(`vm: ${err.message}\n(run with --help)`);
-      return Exit.USAGE;
-    }
-    if (/unknown VM/.test(err.message)) {
-      console.error(`vm: ${err.message}`);
-      return Exit.USAGE;
-    }
-    console.error(`vm: ${err.message}`);
-    return Exit.CANNOT_RUN;
-  }
+export function main(args: string[]): Promise<number> {
+  return runProgram(VM_PROGRAM, args);
 }
 
 if (import.meta.main) {

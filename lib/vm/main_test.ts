@@ -44,7 +44,10 @@ Deno.test("usage errors exit 2 with a message", async () => {
         ["test", "default", "--smoke", "--guest-cmd", "x"],
         "exclude each other",
       ],
-      [["test", "default", "--duration", "soon"], "invalid --duration"],
+      [["test", "default", "--duration", "soon"], 'invalid --duration "soon"'],
+      [["test", "default", "--guest-cmd", ""], "--guest-cmd needs a command"],
+      [["test", "default", "--timeout=-1"], "--timeout must be a positive"],
+      [["test", "default", "--json", "/nonexistent-dir/r.json"], "--json"],
       [["test", "default", "--bogus"], "bogus"],
     ] as const
   ) {

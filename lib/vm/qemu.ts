@@ -1,10 +1,12 @@
 /**
  * QEMU: command line, accelerator choice, and a supervised run that captures
  * the serial console, enforces timeouts and never leaves a QEMU behind
- * (killed on timeout, on Ctrl-C/SIGTERM and on any error).
+ * (killed on timeout, on any stop signal and on any error, and by its
+ * wrapper when this process dies).
  *
  * @module
  */
+import { interruptSignal } from "../common/signals.ts";
 import { ARCHES, type VmSpec } from "./vms.ts";
 
 /** Accelerator for a guest. */
@@ -28,7 +30,10 @@ export interface QemuArgsOptions {
  *
  * @example
  * ```ts
- * kernelCmdline("arm64"); // "console=ttyAMA0 panic=-1 quiet rdinit=/init ..."
+ * import assert from "node:assert/strict";
+ * import { kernelCmdline } from "./qemu.ts";
+ * assert.match(kernelCmdline("arm64"), /^console=ttyAMA0 panic=-1 oops=panic quiet rdinit=\/init /);
+ * assert.match(kernelCmdline("x86_64", ["debug"]), /tsc=reliable no_timer_check debug$/);
  * ```
  */
 export function kernelCmdline(arch: VmSpec["arch"], extra: string[] = []) {
@@ -54,11 +59,13 @@ export function kernelCmdline(arch: VmSpec["arch"], extra: string[] = []) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { qemuArgs } from "./qemu.ts";
  * import { findVm, loadVmTable } from "./vms.ts";
  * const vm = findVm(await loadVmTable(), "default");
  * const [bin, args] = qemuArgs(vm, { accel: "tcg", kernel: "k", initramfs: "i", projectDir: "/p", resultsDir: "/r" });
- * bin; // "qemu-system-aarch64"
- * args.includes("virt"); // true
+ * assert.equal(bin, "qemu-system-aarch64");
+ * assert.ok(args.includes("virt"));
  * ```
  */
 export function qemuArgs(
@@ -212,7 +219,7 @@ export const KVM_PROBE_TIMEOUT_MS = 10_000;
  *
  * @example
  * ```ts ignore
- * // needs a built kernel image (the VM cache)
+ * // ignored: needs a built kernel image (the VM cache) and boots it.
  * await probeKvm(vm, `${vmCacheRoot()}/build/profiler-x86/kernel`);
  * // { works: false, reason: "KVM internal error. Suberror: 1 (emulation failure)" } here
  * ```
@@ -442,42 +449,39 @@ interface Live {
   stdin: WritableStreamDefaultWriter<Uint8Array>;
 }
 
-const live = new Set<Live>();
-let signalsInstalled = false;
-
 function release(l: Live) {
   l.stdin.close().catch(() => {});
 }
 
-function installSignals() {
-  if (signalsInstalled) return;
-  signalsInstalled = true;
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    try {
-      Deno.addSignalListener(sig, () => {
-        for (const l of live) release(l);
-        console.error(`\nvm: ${sig}: stopping QEMU`);
-        // Exiting closes the wrappers' stdin: their watchers kill QEMU.
-        Deno.exit(130);
-      });
-    } catch { /* signal not supported here */ }
-  }
-}
-
 /**
  * Runs QEMU (under {@link QEMU_WRAPPER}), streaming its serial console line
- * by line, and kills it when `check` returns a reason. Ctrl-C/SIGTERM kill
- * every QEMU started here and exit 130; if this process dies, QEMU dies too.
+ * by line, and kills it when `check` returns a reason. A stop signal
+ * (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT: lib/common/signals.ts) kills it with
+ * the reason `interrupted` and the caller reports; if this process dies,
+ * QEMU dies too. Any program can stand in for QEMU.
  *
  * @example
- * ```ts ignore
- * // bin, args: from qemuArgs
- * const res = await runQemu({ bin, args, onLine: console.log, check: () => undefined });
- * res.code; // 0
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runQemu } from "./qemu.ts";
+ * const lines: string[] = [];
+ * const res = await runQemu({
+ *   bin: "sh",
+ *   args: ["-c", "echo console line; echo oops >&2; exit 4"],
+ *   onLine: (l) => lines.push(l),
+ *   check: () => undefined,
+ * });
+ * assert.deepEqual(lines, ["console line"]);
+ * assert.equal(res.code, 4);
+ * assert.equal(res.stderr, "oops\n");
  * ```
  */
-export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
-  installSignals();
+export async function runQemu(options: RunQemuOptions): Promise<RunQemuResult> {
+  const o = options;
+  const interrupt = interruptSignal();
+  if (interrupt.interrupted()) {
+    return { code: null, killed: "interrupted", stderr: "" };
+  }
   const child = new Deno.Command("sh", {
     args: ["-c", QEMU_WRAPPER, "sh", o.bin, ...o.args],
     stdin: "piped",
@@ -485,7 +489,6 @@ export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
     stderr: "piped",
   }).spawn();
   const entry: Live = { child, stdin: child.stdin.getWriter() };
-  live.add(entry);
   let killed: string | undefined;
   const stop = (reason: string) => {
     if (killed) return;
@@ -497,9 +500,11 @@ export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
       } catch { /* gone */ }
     }, 3000);
   };
+  const onInterrupt = () => stop("interrupted");
+  interrupt.signal.addEventListener("abort", onInterrupt, { once: true });
   const timer = setInterval(() => {
-    const r = o.check();
-    if (r) stop(r);
+    const reason = o.check();
+    if (reason) stop(reason);
   }, 1000);
   const stderrP = (async () => {
     let all = "";
@@ -538,7 +543,7 @@ export async function runQemu(o: RunQemuOptions): Promise<RunQemuResult> {
     return { code: status.code, killed, stderr: await stderrP };
   } finally {
     clearInterval(timer);
+    interrupt.signal.removeEventListener("abort", onInterrupt);
     release(entry);
-    live.delete(entry);
   }
 }

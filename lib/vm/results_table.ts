@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatTable } from "../report/table.ts";
 
 /** One column's input. */
 export interface ResultColumn {
@@ -23,7 +24,8 @@ export interface ResultColumn {
 /** Keys that name an element of a list of objects (first found wins). */
 const ID_KEYS = ["name", "label", "id", "requestedHz", "rate", "hz", "vm"];
 
-function fmtLeaf(v: unknown): string {
+/** One JSON leaf as a cell: numbers to 3 decimals, the rest as text. */
+function formatLeaf(v: unknown): string {
   if (typeof v === "number") {
     if (Number.isInteger(v)) return String(v);
     return String(Math.round(v * 1000) / 1000);
@@ -41,8 +43,12 @@ function fmtLeaf(v: unknown): string {
  *
  * @example
  * ```ts
- * flattenJson({ pass: true, rows: [{ requestedHz: 1000, dropped: 0 }] });
- * // Map { "pass" => "true", "rows[1000].dropped" => "0" }
+ * import assert from "node:assert/strict";
+ * import { flattenJson } from "./results_table.ts";
+ * assert.deepEqual(
+ *   [...flattenJson({ pass: true, rows: [{ requestedHz: 1000, dropped: 0 }] })],
+ *   [["pass", "true"], ["rows[1000].requestedHz", "1000"], ["rows[1000].dropped", "0"]],
+ * );
  * ```
  */
 export function flattenJson(json: unknown): Map<string, string> {
@@ -50,7 +56,7 @@ export function flattenJson(json: unknown): Map<string, string> {
   const walk = (v: unknown, path: string) => {
     if (Array.isArray(v)) {
       if (v.every((x) => typeof x !== "object" || x === null)) {
-        out.set(path, v.map(fmtLeaf).join(", "));
+        out.set(path, v.map(formatLeaf).join(", "));
         return;
       }
       v.forEach((x, i) => {
@@ -74,7 +80,7 @@ export function flattenJson(json: unknown): Map<string, string> {
       }
       return;
     }
-    out.set(path || "value", fmtLeaf(v));
+    out.set(path || "value", formatLeaf(v));
   };
   walk(json, "");
   return out;
@@ -85,8 +91,12 @@ export function flattenJson(json: unknown): Map<string, string> {
  *
  * @example
  * ```ts
- * columnLabel({ vm: "default", arch: "arm64", kernel: "6.12.117+deb13-arm64" });
- * // "default (arm64 / 6.12.117+deb13-arm64)"
+ * import assert from "node:assert/strict";
+ * import { columnLabel } from "./results_table.ts";
+ * assert.equal(
+ *   columnLabel({ vm: "default", arch: "arm64", kernel: "6.12.117+deb13-arm64" }),
+ *   "default (arm64 / 6.12.117+deb13-arm64)",
+ * );
  * ```
  */
 export function columnLabel(c: ResultColumn): string {
@@ -106,11 +116,13 @@ export interface ResultsTable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { resultsTable } from "./results_table.ts";
  * const t = resultsTable([
  *   { vm: "default", arch: "arm64", kernel: "6.12", facts: { result: "PASS" }, json: { ringbuf: 1 } },
  *   { vm: "host", arch: "x86_64", kernel: "6.18", facts: { result: "PASS" } },
  * ]);
- * t.rows; // [["result", "PASS", "PASS"], ["ringbuf", "1", "-"]]
+ * assert.deepEqual(t.rows, [["result", "PASS", "PASS"], ["ringbuf", "1", "-"]]);
  * ```
  */
 export function resultsTable(columns: ResultColumn[]): ResultsTable {
@@ -139,7 +151,7 @@ export function resultsTable(columns: ResultColumn[]): ResultsTable {
       k,
       ...columns.map((c) => {
         const v = c.facts?.[k];
-        return v === undefined ? "-" : fmtLeaf(v);
+        return v === undefined ? "-" : formatLeaf(v);
       }),
     ]);
   }
@@ -150,28 +162,22 @@ export function resultsTable(columns: ResultColumn[]): ResultsTable {
 }
 
 /**
- * Renders a table as aligned text; cells longer than `maxCell` are cut
- * with an ellipsis.
+ * Renders the results table as text with {@link formatTable} (the one plain
+ * table formatter), each cell cut to `maxCell` characters with an ellipsis
+ * so that long reasons do not make a column as wide as the terminal.
  *
  * @example
  * ```ts
- * formatTable({ header: ["metric", "a"], rows: [["x", "1"]] });
- * // "metric  a\n------  -\nx       1"
+ * import assert from "node:assert/strict";
+ * import { renderResultsTable } from "./results_table.ts";
+ * assert.equal(
+ *   renderResultsTable({ header: ["metric", "a"], rows: [["x", "1234567"]] }, 6),
+ *   "metric | a\n-------|-------\nx      | 12345…",
+ * );
  * ```
  */
-export function formatTable(t: ResultsTable, maxCell = 48): string {
+export function renderResultsTable(t: ResultsTable, maxCell = 48): string {
   const cut = (s: string) =>
     s.length > maxCell ? s.slice(0, maxCell - 1) + "…" : s;
-  const all = [t.header, ...t.rows].map((r) => r.map(cut));
-  const widths = t.header.map((_, i) =>
-    Math.max(...all.map((r) => (r[i] ?? "").length))
-  );
-  const line = (r: string[]) =>
-    r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i])).join("  ")
-      .trimEnd();
-  return [
-    line(all[0]),
-    line(widths.map((w) => "-".repeat(w))),
-    ...all.slice(1).map(line),
-  ].join("\n");
+  return formatTable(t.header.map(cut), t.rows.map((r) => r.map(cut)));
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import {
   columnLabel,
   flattenJson,
-  formatTable,
+  renderResultsTable,
   resultsTable,
 } from "./results_table.ts";
 
@@ -79,18 +79,18 @@ Deno.test("resultsTable: facts first, then every metric present, '-' where missi
   ]);
 });
 
-Deno.test("formatTable aligns columns and cuts long cells", () => {
-  const text = formatTable({
+Deno.test("renderResultsTable aligns columns and cuts long cells", () => {
+  const text = renderResultsTable({
     header: ["metric", "a", "b"],
     rows: [["x", "1", "22"], ["long", "x".repeat(10), "3"]],
   }, 6);
   assert.equal(
     text,
     [
-      "metric  a       b",
-      "------  ------  --",
-      "x       1       22",
-      "long    xxxxx…  3",
+      "metric | a      | b",
+      "-------|--------|---",
+      "x      | 1      | 22",
+      "long   | xxxxx… | 3",
     ].join("\n"),
   );
   assert.equal(columnLabel({ vm: "v", arch: "a", kernel: "k" }), "v (a / k)");

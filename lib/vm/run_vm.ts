@@ -1,23 +1,25 @@
 /**
- * Runs the guest command in one VM (fetch → build → boot → verdict), or on
- * the host for comparison.
+ * Runs the guest command in one VM, or on the host for comparison. A VM run
+ * has three parts: {@link prepareVm} (fetch, build, accelerator, run
+ * folder), {@link bootVm} (QEMU with its console watched and its time
+ * limits), and {@link judgeVmRun} (pass or fail from what the guest
+ * reported, a pure function).
  *
  * @module
  */
-import {
-  ensureVmArtifacts,
-  formatBytes,
-  type Log,
-  vmCacheRoot,
-} from "./artifacts.ts";
+import { formatBytes } from "../common/format.ts";
+import { interruptSignal } from "../common/signals.ts";
+import { ensureVmArtifacts, type Log, vmCacheRoot } from "./artifacts.ts";
+import { MissingToolError } from "./errors.ts";
 import { haveCommand } from "./exec.ts";
 import {
   type GuestReport,
   parseConsole,
+  type QemuOutcome,
   stageOf,
   verdict,
 } from "./guest_report.ts";
-import { buildVmImages, MARK, shellQuote } from "./initramfs.ts";
+import { buildVmImages, MARK, shellQuote, type VmImages } from "./initramfs.ts";
 import { type Accel, chooseAccel, qemuArgs, runQemu } from "./qemu.ts";
 import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 
@@ -44,7 +46,9 @@ export interface RunOptions {
   /** Limit to reach `/init`, seconds. */
   bootTimeoutS: number;
   accel: "auto" | Accel;
+  /** Cache root (default {@link vmCacheRoot}). */
   root?: string;
+  /** Folder shared as the guest's project (default {@link PROJECT_ROOT}). */
   projectDir?: string;
   log?: Log;
   /** Print every console line (default: only the guest command's output). */
@@ -71,6 +75,12 @@ export interface RunTimes {
   total: number;
 }
 
+/**
+ * How a run ended: it passed, it failed, it could not run (the machine
+ * lacks something: an {@link EnvironmentError}), or a stop signal cut it.
+ */
+export type RunOutcome = "pass" | "fail" | "cannot-run" | "interrupted";
+
 /** Result of one VM (or host) run. */
 export interface VmRunResult {
   vm: string;
@@ -78,8 +88,11 @@ export interface VmRunResult {
   /** Kernel: guest `uname -r` when known, else the package version. */
   kernel: string;
   pass: boolean;
+  outcome: RunOutcome;
   reason: string;
   accel?: Accel | "host";
+  /** Why that accelerator (KVM probe verdict, foreign arch...). */
+  accelReason?: string;
   unameR?: string;
   unameM?: string;
   exitCode?: number;
@@ -100,8 +113,12 @@ export interface VmRunResult {
  *
  * @example
  * ```ts
- * guestEnv({ GUEST_CMD: "echo hi", TEST_DURATION: "5" });
- * // "GUEST_CMD='echo hi'\nTEST_DURATION='5'\nexport GUEST_CMD TEST_DURATION\n"
+ * import assert from "node:assert/strict";
+ * import { guestEnv } from "./run_vm.ts";
+ * assert.equal(
+ *   guestEnv({ GUEST_CMD: "echo hi", TEST_DURATION: "5" }),
+ *   "GUEST_CMD='echo hi'\nTEST_DURATION='5'\nexport GUEST_CMD TEST_DURATION\n",
+ * );
  * ```
  */
 export function guestEnv(vars: Record<string, string>): string {
@@ -124,47 +141,53 @@ async function readResultJson(dir: string): Promise<unknown> {
   return undefined;
 }
 
-const secs = (ms: number) => Math.round(ms / 10) / 100;
+/** Milliseconds to seconds, rounded to 10 ms. */
+const toSeconds = (ms: number) => Math.round(ms / 10) / 100;
+
+/** A VM ready to boot: its boot files, accelerator and QEMU command line. */
+export interface PreparedVm {
+  vm: VmSpec;
+  images: VmImages;
+  accel: Accel;
+  accelReason: string;
+  bin: string;
+  args: string[];
+  resultsDir: string;
+  consoleLog: string;
+  /** Seconds spent fetching and building. */
+  fetchSeconds: number;
+  buildSeconds: number;
+}
 
 /**
- * Fetches, builds and boots one VM, runs the guest command in it and returns
- * the verdict with timings. Never throws for guest failures (they are
- * results); throws only for setup problems the caller should report
- * (missing QEMU, download failure).
- *
- * @example
- * ```ts ignore
- * const r = await runVm(table, findVm(table, "default"), {
- *   guestCmd: SMOKE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 120, accel: "auto",
- * });
- * r.pass; // true
- * r.unameM; // "aarch64"
- * ```
+ * Fetches and builds what `vm` boots, chooses the accelerator, and writes a
+ * fresh run folder (`runs/<vm>/`: guest.env, qemu.cmd). Throws an
+ * EnvironmentError when the machine cannot run it (QEMU missing, a download
+ * failed).
  */
-export async function runVm(
+export async function prepareVm(
   table: VmTable,
   vm: VmSpec,
-  o: RunOptions,
-): Promise<VmRunResult> {
+  options: RunOptions,
+): Promise<PreparedVm> {
   const t0 = performance.now();
-  const root = o.root ?? vmCacheRoot();
-  const log = o.log ?? ((l: string) => console.error(l));
-  const projectDir = o.projectDir ?? PROJECT_ROOT;
+  const root = options.root ?? vmCacheRoot();
+  const log = options.log ?? ((l: string) => console.error(l));
+  const projectDir = options.projectDir ?? PROJECT_ROOT;
   const arch = ARCHES[vm.arch];
   if (!(await haveCommand(arch.qemu))) {
-    throw new Error(
-      `${arch.qemu} not found: apt-get install ${
-        vm.arch === "arm64" ? "qemu-system-arm" : "qemu-system-x86"
-      }`,
+    throw new MissingToolError(
+      arch.qemu,
+      vm.arch === "arm64" ? "qemu-system-arm" : "qemu-system-x86",
     );
   }
-  const art = await ensureVmArtifacts(table, vm, {
+  const artifacts = await ensureVmArtifacts(table, vm, {
     root,
     log,
     projectRoot: projectDir,
   });
   const t1 = performance.now();
-  const img = await buildVmImages(table, vm, art, { root, log });
+  const images = await buildVmImages(table, vm, artifacts, { root, log });
   const t2 = performance.now();
 
   const resultsDir = `${root}/runs/${vm.name}`;
@@ -173,164 +196,285 @@ export async function runVm(
   await Deno.writeTextFile(
     `${resultsDir}/guest.env`,
     guestEnv({
-      GUEST_CMD: o.guestCmd,
-      TEST_DURATION: o.duration,
+      GUEST_CMD: options.guestCmd,
+      TEST_DURATION: options.duration,
       RESULTS: "/results",
     }),
   );
-  const choice = await chooseAccel(vm, o.accel, {
-    kernel: img.kernel,
-    sha256: img.sha256.kernel,
+  const choice = await chooseAccel(vm, options.accel, {
+    kernel: images.kernel,
+    sha256: images.sha256.kernel,
     memoFile: `${root}/kvm-probe.json`,
   });
-  const accel = choice.accel;
   log(`  ${vm.name}: ${choice.why}`);
   const [bin, args] = qemuArgs(vm, {
-    accel,
-    kernel: img.kernel,
-    initramfs: img.initramfs,
+    accel: choice.accel,
+    kernel: images.kernel,
+    initramfs: images.initramfs,
     projectDir,
     resultsDir,
   });
-  const consoleLog = `${resultsDir}/console.log`;
-  const logFile = await Deno.open(consoleLog, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
-  log(
-    `  boot ${vm.name}: ${bin} (${accel}, ${vm.cpus} CPUs, ${vm.memoryMiB} MiB), kernel ${img.kernelRelease}, initramfs ${
-      formatBytes((await Deno.stat(img.initramfs)).size)
-    }`,
-  );
   await Deno.writeTextFile(
     `${resultsDir}/qemu.cmd`,
     [bin, ...args].map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))
       .join(" ") + "\n",
   );
+  log(
+    `  boot ${vm.name}: ${bin} (${choice.accel}, ${vm.cpus} CPUs, ${vm.memoryMiB} MiB), kernel ${images.kernelRelease}, initramfs ${
+      formatBytes((await Deno.stat(images.initramfs)).size)
+    }`,
+  );
+  return {
+    vm,
+    images,
+    accel: choice.accel,
+    accelReason: choice.why,
+    bin,
+    args,
+    resultsDir,
+    consoleLog: `${resultsDir}/console.log`,
+    fetchSeconds: toSeconds(t1 - t0),
+    buildSeconds: toSeconds(t2 - t1),
+  };
+}
 
+/** What a boot left: the console and how QEMU ended, with times. */
+export interface BootRecord {
+  lines: string[];
+  report: GuestReport;
+  outcome: QemuOutcome;
+  /** Host seconds from QEMU start to `/init`, and to QEMU's exit. */
+  qemuToInit?: number;
+  qemuSeconds: number;
+}
+
+/**
+ * Boots a prepared VM and watches its console until the guest is done, a
+ * time limit passes, or a stop signal arrives; the console is kept in
+ * `console.log` of the run folder.
+ */
+export async function bootVm(
+  prepared: PreparedVm,
+  options: RunOptions,
+): Promise<BootRecord> {
+  const log = options.log ?? ((l: string) => console.error(l));
+  const name = prepared.vm.name;
+  const logFile = await Deno.open(prepared.consoleLog, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
   const lines: string[] = [];
   let report: GuestReport = parseConsole([]);
-  const qStart = performance.now();
+  const qemuStart = performance.now();
   let initAt: number | undefined;
   let doneAt: number | undefined;
   let inCommand = false;
-  const enc = new TextEncoder();
-  const showOutput = o.showOutput ?? true;
+  const encoder = new TextEncoder();
+  const showOutput = options.showOutput ?? true;
   let timedOut: { seconds: number; stage: string } | undefined;
-  const res = await runQemu({
-    bin,
-    args,
-    onLine: (line) => {
-      lines.push(line);
-      if (lines.length > 5000) lines.splice(0, 1000);
-      logFile.writeSync(enc.encode(line + "\n"));
-      const isMark = line.includes(MARK + " ");
-      if (isMark) {
-        report = parseConsole(lines);
-        if (report.bootToInit !== undefined && initAt === undefined) {
-          initAt = performance.now();
-          log(
-            `  ${vm.name}: init after ${
-              report.bootToInit.toFixed(2)
-            } s guest uptime, ${secs(initAt - qStart)} s wall`,
-          );
-        }
-        if (line.includes(`${MARK} start`)) inCommand = true;
-        if (line.includes(`${MARK} end`)) inCommand = false;
-        if (report.done && doneAt === undefined) doneAt = performance.now();
+  const onLine = (line: string) => {
+    lines.push(line);
+    if (lines.length > 5000) lines.splice(0, 1000);
+    logFile.writeSync(encoder.encode(line + "\n"));
+    const isMark = line.includes(MARK + " ");
+    if (isMark) {
+      report = parseConsole(lines);
+      if (report.bootToInit !== undefined && initAt === undefined) {
+        initAt = performance.now();
+        log(
+          `  ${name}: init after ${
+            report.bootToInit.toFixed(2)
+          } s guest uptime, ${toSeconds(initAt - qemuStart)} s wall`,
+        );
       }
-      if (o.verbose) log(`  [${vm.name}] ${line}`);
-      else if (showOutput && inCommand && !isMark) log(`  | ${line}`);
-    },
-    check: () => {
-      const now = performance.now();
-      const elapsed = (now - qStart) / 1000;
-      if (doneAt !== undefined && now - doneAt > 10_000) return "exit-grace";
-      if (initAt === undefined && elapsed > o.bootTimeoutS) {
-        timedOut = { seconds: o.bootTimeoutS, stage: stageOf(report) };
-        return "timeout";
-      }
-      if (elapsed > o.timeoutS) {
-        timedOut = { seconds: o.timeoutS, stage: stageOf(report) };
-        return "timeout";
-      }
-      return undefined;
-    },
-  });
-  logFile.close();
-  const qEnd = performance.now();
-  report = parseConsole(lines);
-  const v = verdict(report, {
-    code: res.code,
-    stderr: res.stderr,
-    timedOut,
-    interrupted: res.killed === "interrupted",
-  });
-  let reason = v.reason;
-  let pass = v.pass;
-  if (pass && report.unameM && report.unameM !== arch.uname) {
-    pass = false;
-    reason = `guest uname -m is ${report.unameM}, expected ${arch.uname}`;
+      if (line.includes(`${MARK} start`)) inCommand = true;
+      if (line.includes(`${MARK} end`)) inCommand = false;
+      if (report.done && doneAt === undefined) doneAt = performance.now();
+    }
+    if (options.verbose) log(`  [${name}] ${line}`);
+    else if (showOutput && inCommand && !isMark) log(`  | ${line}`);
+  };
+  const check = () => {
+    const now = performance.now();
+    const elapsed = (now - qemuStart) / 1000;
+    if (doneAt !== undefined && now - doneAt > 10_000) return "exit-grace";
+    if (initAt === undefined && elapsed > options.bootTimeoutS) {
+      timedOut = { seconds: options.bootTimeoutS, stage: stageOf(report) };
+      return "timeout";
+    }
+    if (elapsed > options.timeoutS) {
+      timedOut = { seconds: options.timeoutS, stage: stageOf(report) };
+      return "timeout";
+    }
+    return undefined;
+  };
+  let qemuEnd: number;
+  let result;
+  try {
+    result = await runQemu({
+      bin: prepared.bin,
+      args: prepared.args,
+      onLine,
+      check,
+    });
+  } finally {
+    logFile.close();
+    qemuEnd = performance.now();
   }
-  if (res.stderr.trim()) {
-    await Deno.writeTextFile(`${resultsDir}/qemu.stderr`, res.stderr);
+  if (result.stderr.trim()) {
+    await Deno.writeTextFile(
+      `${prepared.resultsDir}/qemu.stderr`,
+      result.stderr,
+    );
   }
-  const json = await readResultJson(resultsDir);
+  return {
+    lines,
+    report: parseConsole(lines),
+    outcome: {
+      code: result.code,
+      stderr: result.stderr,
+      timedOut,
+      interrupted: result.killed === "interrupted",
+    },
+    qemuToInit: initAt !== undefined
+      ? toSeconds(initAt - qemuStart)
+      : undefined,
+    qemuSeconds: toSeconds(qemuEnd - qemuStart),
+  };
+}
+
+/**
+ * The verdict of a VM run: the guest's own report and how QEMU ended
+ * ({@link verdict}), and the guest's `uname -m` must be the arch's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConsole } from "./guest_report.ts";
+ * import { judgeVmRun } from "./run_vm.ts";
+ * const report = parseConsole([
+ *   "@@streamprof boot-to-init 1.2", "@@streamprof uname-m x86_64",
+ *   "@@streamprof exit 0", "@@streamprof done",
+ * ]);
+ * assert.deepEqual(judgeVmRun(report, { code: 0 }, "arm64"), {
+ *   pass: false,
+ *   outcome: "fail",
+ *   reason: "guest uname -m is x86_64, expected aarch64",
+ * });
+ * assert.equal(judgeVmRun(report, { code: 0 }, "x86_64").outcome, "pass");
+ * assert.equal(judgeVmRun(report, { code: null, interrupted: true }, "x86_64").outcome, "interrupted");
+ * ```
+ */
+export function judgeVmRun(
+  report: GuestReport,
+  outcome: QemuOutcome,
+  arch: Arch,
+): { pass: boolean; outcome: RunOutcome; reason: string } {
+  const v = verdict(report, outcome);
+  if (outcome.interrupted) {
+    return { pass: false, outcome: "interrupted", reason: v.reason };
+  }
+  if (v.pass && report.unameM && report.unameM !== ARCHES[arch].uname) {
+    return {
+      pass: false,
+      outcome: "fail",
+      reason: `guest uname -m is ${report.unameM}, expected ${
+        ARCHES[arch].uname
+      }`,
+    };
+  }
+  return { pass: v.pass, outcome: v.pass ? "pass" : "fail", reason: v.reason };
+}
+
+/**
+ * Fetches, builds and boots one VM, runs the guest command in it and returns
+ * the verdict with timings. Never throws for guest failures (they are
+ * results); throws an EnvironmentError for setup problems the caller should
+ * report (missing QEMU, download failure).
+ *
+ * @example
+ * ```ts ignore
+ * // ignored: boots a VM, which needs the VM cache (about 1 GB) and QEMU.
+ * const r = await runVm(table, findVm(table, "default"), {
+ *   guestCmd: SMOKE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 120, accel: "auto",
+ * });
+ * assert.equal(r.unameM, "aarch64");
+ * ```
+ */
+export async function runVm(
+  table: VmTable,
+  vm: VmSpec,
+  options: RunOptions,
+): Promise<VmRunResult> {
+  const t0 = performance.now();
+  const prepared = await prepareVm(table, vm, options);
+  const boot = await bootVm(prepared, options);
+  const judged = judgeVmRun(boot.report, boot.outcome, vm.arch);
+  const r = boot.report;
   return {
     vm: vm.name,
     arch: vm.arch,
-    kernel: report.unameR ?? img.kernelRelease,
-    pass,
-    reason,
-    accel,
-    unameR: report.unameR,
-    unameM: report.unameM,
-    exitCode: report.exitCode,
+    kernel: r.unameR ?? prepared.images.kernelRelease,
+    ...judged,
+    accel: prepared.accel,
+    accelReason: prepared.accelReason,
+    unameR: r.unameR,
+    unameM: r.unameM,
+    exitCode: r.exitCode,
     times: {
-      fetch: secs(t1 - t0),
-      build: secs(t2 - t1),
-      qemuToInit: initAt !== undefined ? secs(initAt - qStart) : undefined,
-      guestBootToInit: report.bootToInit,
-      command: report.start !== undefined && report.end !== undefined
-        ? Math.round((report.end - report.start) * 100) / 100
+      fetch: prepared.fetchSeconds,
+      build: prepared.buildSeconds,
+      qemuToInit: boot.qemuToInit,
+      guestBootToInit: r.bootToInit,
+      command: r.start !== undefined && r.end !== undefined
+        ? Math.round((r.end - r.start) * 100) / 100
         : undefined,
-      qemu: secs(qEnd - qStart),
-      total: secs(qEnd - t0),
+      qemu: boot.qemuSeconds,
+      total: toSeconds(performance.now() - t0),
     },
-    resultsDir,
-    consoleLog,
-    json,
-    lastLines: pass ? [] : lines.slice(-40),
-    dmesg: report.dmesg,
+    resultsDir: prepared.resultsDir,
+    consoleLog: prepared.consoleLog,
+    json: await readResultJson(prepared.resultsDir),
+    lastLines: judged.pass ? [] : boot.lines.slice(-40),
+    dmesg: r.dmesg,
   };
 }
 
 /**
  * Runs the same command on the host (the "host" column of the results
- * table), from the project root, with the running Deno first on PATH.
+ * table), from the project root, with the running Deno first on PATH. A
+ * stop signal kills it (outcome `interrupted`).
  *
  * @example
- * ```ts ignore
- * const h = await runHost({ guestCmd: VALIDATE_CMD, duration: "5s", timeoutS: 300, bootTimeoutS: 0, accel: "auto" });
- * h.kernel; // "6.18.44-…"
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runHost } from "./run_vm.ts";
+ * const root = await Deno.makeTempDir();
+ * const r = await runHost({
+ *   guestCmd: "echo $TEST_DURATION > $RESULTS/d.txt", duration: "3s",
+ *   timeoutS: 30, bootTimeoutS: 0, accel: "auto", root, log: () => {},
+ * });
+ * assert.equal(r.outcome, "pass");
+ * assert.equal(await Deno.readTextFile(`${root}/runs/host/d.txt`), "3s\n");
+ * await Deno.remove(root, { recursive: true });
  * ```
  */
-export async function runHost(o: RunOptions): Promise<VmRunResult> {
+export async function runHost(options: RunOptions): Promise<VmRunResult> {
   const t0 = performance.now();
-  const root = o.root ?? vmCacheRoot();
-  const log = o.log ?? ((l: string) => console.error(l));
-  const projectDir = o.projectDir ?? PROJECT_ROOT;
+  const root = options.root ?? vmCacheRoot();
+  const log = options.log ?? ((l: string) => console.error(l));
+  const projectDir = options.projectDir ?? PROJECT_ROOT;
   const resultsDir = `${root}/runs/host`;
   await Deno.remove(resultsDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(resultsDir, { recursive: true });
   const arch: Arch = Deno.build.arch === "aarch64" ? "arm64" : "x86_64";
-  log(`  host: ${o.guestCmd}`);
+  log(`  host: ${options.guestCmd}`);
   const child = new Deno.Command("sh", {
-    args: ["-c", o.guestCmd],
+    args: ["-c", options.guestCmd],
     cwd: projectDir,
     env: {
-      TEST_DURATION: o.duration,
+      TEST_DURATION: options.duration,
       RESULTS: resultsDir,
       // `deno` = the binary running this, whatever the PATH holds.
       PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:${
@@ -341,36 +485,45 @@ export async function runHost(o: RunOptions): Promise<VmRunResult> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
+  let stopped: "timeout" | "interrupted" | undefined;
+  const kill = (why: "timeout" | "interrupted") => {
+    stopped ??= why;
     try {
       child.kill("SIGKILL");
     } catch { /* gone */ }
-  }, o.timeoutS * 1000);
+  };
+  const interrupt = interruptSignal();
+  const onInterrupt = () => kill("interrupted");
+  interrupt.signal.addEventListener("abort", onInterrupt, { once: true });
+  if (interrupt.interrupted()) kill("interrupted");
+  const timer = setTimeout(() => kill("timeout"), options.timeoutS * 1000);
   const out = await child.output();
   clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout) +
-    new TextDecoder().decode(out.stderr);
+  interrupt.signal.removeEventListener("abort", onInterrupt);
+  const decoder = new TextDecoder();
+  const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
   await Deno.writeTextFile(`${resultsDir}/output.log`, text);
   const lines = text.split("\n");
-  if (o.showOutput ?? true) {
+  if (options.showOutput ?? true) {
     for (const l of lines) if (l) log(`  | ${l}`);
   }
-  const pass = !timedOut && out.code === 0;
+  const pass = stopped === undefined && out.code === 0;
   return {
     vm: "host",
     arch,
     kernel: Deno.osRelease(),
     pass,
-    reason: timedOut
-      ? `timeout after ${o.timeoutS} s`
+    outcome: pass ? "pass" : stopped === "interrupted" ? "interrupted" : "fail",
+    reason: stopped === "timeout"
+      ? `timeout after ${options.timeoutS} s`
+      : stopped === "interrupted"
+      ? "interrupted"
       : `command exited ${out.code}`,
     accel: "host",
     unameR: Deno.osRelease(),
     unameM: ARCHES[arch].uname,
     exitCode: out.code,
-    times: { total: secs(performance.now() - t0) },
+    times: { total: toSeconds(performance.now() - t0) },
     resultsDir,
     json: await readResultJson(resultsDir),
     lastLines: pass ? [] : lines.slice(-40),

@@ -11,7 +11,12 @@ import { createReadStream } from "node:fs";
  *
  * @example
  * ```ts
- * await sha256File("/etc/hostname"); // "3f1c…"
+ * import assert from "node:assert/strict";
+ * import { sha256File, sha256Hex } from "./sha256.ts";
+ * const f = await Deno.makeTempFile();
+ * await Deno.writeTextFile(f, "abc");
+ * assert.equal(await sha256File(f), sha256Hex("abc"));
+ * await Deno.remove(f);
  * ```
  */
 export function sha256File(path: string): Promise<string> {
@@ -29,7 +34,9 @@ export function sha256File(path: string): Promise<string> {
  *
  * @example
  * ```ts
- * sha256Hex("abc"); // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+ * import assert from "node:assert/strict";
+ * import { sha256Hex } from "./sha256.ts";
+ * assert.equal(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
  * ```
  */
 export function sha256Hex(data: string | Uint8Array): string {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { UsageError } from "../common/errors.ts";
 
 /** Guest architectures the runner knows how to boot. */
 export type Arch = "x86_64" | "arm64";
@@ -30,7 +31,10 @@ export interface ArchInfo {
  *
  * @example
  * ```ts
- * ARCHES.arm64.uname; // "aarch64"
+ * import assert from "node:assert/strict";
+ * import { ARCHES } from "./vms.ts";
+ * assert.equal(ARCHES.arm64.uname, "aarch64");
+ * assert.equal(ARCHES.x86_64.debian, "amd64");
  * ```
  */
 export const ARCHES: Record<Arch, ArchInfo> = {
@@ -98,8 +102,10 @@ const ARCH_ALIASES: Record<string, Arch> = {
  *
  * @example
  * ```ts
- * normalizeArch("aarch64"); // "arm64"
- * normalizeArch("amd64"); // "x86_64"
+ * import assert from "node:assert/strict";
+ * import { normalizeArch } from "./vms.ts";
+ * assert.equal(normalizeArch("aarch64"), "arm64");
+ * assert.equal(normalizeArch("amd64"), "x86_64");
  * ```
  */
 export function normalizeArch(name: string): Arch {
@@ -137,8 +143,11 @@ function posInt(v: unknown, where: string): number {
  *
  * @example
  * ```ts
- * const table = parseVmTable(JSON.parse(Deno.readTextFileSync("lib/vm/vms.json")));
- * table.vms.map((vm) => vm.name); // ["default", "profiler-x86", ...]
+ * import assert from "node:assert/strict";
+ * import { parseVmTable } from "./vms.ts";
+ * const table = parseVmTable(JSON.parse(Deno.readTextFileSync(new URL("./vms.json", import.meta.url))));
+ * assert.deepEqual(table.vms.slice(0, 2).map((vm) => vm.name), ["default", "profiler-x86"]);
+ * assert.throws(() => parseVmTable({ vms: [] }), /userland: expected an object/);
  * ```
  */
 export function parseVmTable(data: unknown): VmTable {
@@ -202,8 +211,10 @@ export const VM_TABLE_PATH = new URL("./vms.json", import.meta.url);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { findVm, loadVmTable } from "./vms.ts";
  * const table = await loadVmTable();
- * findVm(table, "default").arch; // "arm64"
+ * assert.equal(findVm(table, "default").arch, "arm64");
  * ```
  */
 export async function loadVmTable(
@@ -213,18 +224,23 @@ export async function loadVmTable(
 }
 
 /**
- * Looks a VM up by name; the error lists the known names.
+ * Looks a VM up by name; an unknown name is a {@link UsageError} that
+ * lists the known ones.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { UsageError } from "../common/errors.ts";
+ * import { findVm, loadVmTable } from "./vms.ts";
  * const table = await loadVmTable();
- * findVm(table, "profiler-x86").kernel.suite; // "bookworm-security"
+ * assert.equal(findVm(table, "profiler-x86").arch, "x86_64");
+ * assert.throws(() => findVm(table, "nosuch"), UsageError);
  * ```
  */
 export function findVm(table: VmTable, name: string): VmSpec {
   const vm = table.vms.find((v) => v.name === name);
   if (!vm) {
-    throw new Error(
+    throw new UsageError(
       `unknown VM "${name}" (known: ${
         table.vms.map((v) => v.name).join(", ")
       }, all)`,
@@ -239,7 +255,9 @@ export function findVm(table: VmTable, name: string): VmSpec {
  *
  * @example
  * ```ts
- * kernelMajorMinor({ package: "x", version: "5.10.223-1", suite: "bullseye" }); // "5.10"
+ * import assert from "node:assert/strict";
+ * import { kernelMajorMinor } from "./vms.ts";
+ * assert.equal(kernelMajorMinor({ package: "x", version: "5.10.223-1", suite: "bullseye" }), "5.10");
  * ```
  */
 export function kernelMajorMinor(kernel: KernelSpec): string {
