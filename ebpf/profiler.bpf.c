@@ -11,24 +11,15 @@
  *    architecture it was compiled for (-D__TARGET_ARCH_* is irrelevant);
  *  - only helpers that exist in 5.8 (ringbuf helpers are the newest, 5.8);
  *  - no bpf_loop, no atomic instructions (5.10 rejects fetch variants, and
- *    per-CPU counters written only by their own CPU do not need them).
+ *    per-CPU counters written only by their own CPU do not need them);
+ *  - no stack trace map: the frames travel in the ring record itself (see
+ *    profile_event.h for why that is the only way to never misattribute).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 #include "profile_event.h"
 #include "event_maps.bpf.h"
-
-/*
- * errno values are the same on every Linux architecture for these; defined
- * here so we need not pull in <asm/errno.h> (an arch-specific include path).
- */
-#ifndef EFAULT
-#define EFAULT 14
-#endif
-#ifndef EEXIST
-#define EEXIST 17
-#endif
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -40,73 +31,54 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile struct profiler_config config = {
 	.target_pid = 0,
 	.skip_idle = 1,
-	.detect_truncation = 1,
-	.reserved = 0,
+	.collect_stacks = 1,
+	.target_tid = 0,
 };
 
-/* Default 16384 stacks; user space resizes it before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, PROFILER_STACK_DEPTH * sizeof(__u64));
-} stacks SEC(".maps");
-
 /*
- * Scratch space for the truncation probe: one stack of DEPTH+1 frames (1 KiB)
- * is too big for the 512-byte BPF stack, so it lives in a per-CPU array. The
- * program never runs twice at once on one CPU (perf overflow handlers do not
- * nest), so one slot per CPU is enough.
+ * The record under construction: the event, then the user frames, then the
+ * kernel frames. 2 KiB is far too big for the 512-byte BPF stack, so it
+ * lives in a per-CPU array; the program never runs twice at once on one CPU
+ * (perf overflow handlers do not nest), so one slot per CPU is enough.
+ *
+ * One frame more than two full stacks: the kernel frames start at a
+ * variable offset (after the user frames), and the verifier must see that
+ * offset's upper bound plus a whole stack inside the value. Masking the
+ * offset with 0x3ff (1023 >= 127 * 8 = 1016) is what it can follow on
+ * every kernel from 5.8 on; the extra 8 bytes cover 1023 - 1016.
  */
-struct probe_buf {
-	__u64 ips[PROFILER_STACK_DEPTH + 1];
+struct sample_record {
+	struct profile_event event;
+	__u64 frames[2 * PROFILER_STACK_DEPTH + 1];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct probe_buf);
-} stack_probe SEC(".maps");
+	__type(value, struct sample_record);
+} scratch SEC(".maps");
+
+#define STACK_BYTES (PROFILER_STACK_DEPTH * 8)
 
 /*
- * Is this stack deeper than the stack map keeps?
+ * Walks one stack into buf (at most PROFILER_STACK_DEPTH frames) and
+ * returns its length in bytes, 0 for no stack, or a negative errno.
  *
- * bpf_get_stackid() tells us only an id, never the depth, and a BPF program
- * may not read a stack trace map back. So we walk the stack a second time
- * with bpf_get_stack() into a buffer one frame larger than the map's depth
- * and look at how many frames came back. (Using the "skip" field with a tiny
- * buffer would avoid the 1 KiB copy, but older kernels (before the "adjust
- * stack helpers to accommodate skip > 0" fix, around 5.18) take the skipped
- * frames out of the buffer's budget instead of walking further, so that
- * trick is wrong on part of our 5.8+ range. The copy is cheap next to the
- * walk itself, which is the real price of this probe: it walks each stack
- * twice, ~+5 us per sample for a 200-frame user stack on the dev VM.)
- *
- * The kernel never collects more than kernel.perf_event_max_stack frames
- * (default 127 = PROFILER_STACK_DEPTH; the stack map's depth cannot exceed it
- * either). With that default a stack of exactly 127 frames and a deeper one
- * look the same, so we report "filled every slot" (n >= DEPTH) as truncated:
- * no truncated stack is ever missed, and the only false positive is a stack
- * of exactly DEPTH frames. If the sysctl is raised above DEPTH the extra slot
- * makes the answer exact.
+ * bpf_get_stack() (4.18+) collects at most kernel.perf_event_max_stack
+ * frames (default 127 = PROFILER_STACK_DEPTH) and tells how many bytes it
+ * wrote, so one walk gives both the frames and the truncation verdict. A
+ * stack of exactly DEPTH frames looks like a deeper one cut at DEPTH, so
+ * "filled every slot" is reported as truncated: no truncated stack is ever
+ * missed, and the only false positive is a stack of exactly DEPTH frames.
  */
-static __always_inline int stack_is_truncated(void *ctx, __u64 flags)
+static __always_inline long walk_stack(void *ctx, void *buf, __u64 flags)
 {
-	__u32 zero = 0;
-	struct probe_buf *buf = bpf_map_lookup_elem(&stack_probe, &zero);
-	long n;
+	long n = bpf_get_stack(ctx, buf, STACK_BYTES, flags);
 
-	if (!buf)
-		return 0;
-	n = bpf_get_stack(ctx, buf->ips, sizeof(buf->ips), flags);
-	return n >= (long)(PROFILER_STACK_DEPTH * sizeof(__u64));
-}
-
-/* A stackid result says a stack was actually walked (possibly bucket-lost). */
-static __always_inline int stack_was_walked(long id)
-{
-	return id >= 0 || id == -EEXIST;
+	if (n > STACK_BYTES)
+		n = STACK_BYTES; /* cannot happen; keeps the verifier's bounds */
+	return n;
 }
 
 SEC("perf_event")
@@ -114,10 +86,11 @@ int on_cpu_sample(void *ctx)
 {
 	__u32 zero = 0;
 	struct profiler_counters *c;
-	struct profile_event *e;
-	__u64 pid_tgid;
+	struct sample_record *r;
+	__u64 pid_tgid, size;
 	__u32 tid, tgid, flags = 0;
-	long ustack, kstack;
+	long ulen = 0, klen = 0;
+	int ufail = 0, kfail = 0;
 
 	c = bpf_map_lookup_elem(&counters, &zero);
 	if (!c)
@@ -133,66 +106,82 @@ int on_cpu_sample(void *ctx)
 		c->idle_skipped++;
 		return 0;
 	}
-	if (config.target_pid != 0 && tgid != config.target_pid) {
+	if ((config.target_pid != 0 && tgid != config.target_pid) ||
+	    (config.target_tid != 0 && tid != config.target_tid)) {
 		c->filtered++;
 		return 0;
 	}
 
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	r->event.timestamp_ns = bpf_ktime_get_ns();
+	r->event.pid = (__s32)tgid;
+	r->event.tid = (__s32)tid;
+	r->event.cpu = bpf_get_smp_processor_id();
+
+	if (config.collect_stacks) {
+		flags |= PE_FLAG_FRAMES;
+		ulen = walk_stack(ctx, r->frames, BPF_F_USER_STACK);
+		if (ulen < 0) {
+			ufail = 1;
+			flags |= PE_FLAG_USER_STACK_ERROR;
+			r->event.user_stack_id = (__s32)ulen;
+			ulen = 0;
+		} else {
+			r->event.user_stack_id = (__s32)(ulen / 8);
+			if (ulen == STACK_BYTES)
+				flags |= PE_FLAG_USER_TRUNCATED;
+		}
+		/* See struct sample_record for why the offset is masked. */
+		klen = walk_stack(ctx, (void *)r->frames + (ulen & 0x3ff), 0);
+		if (klen < 0) {
+			kfail = 1;
+			flags |= PE_FLAG_KERNEL_STACK_ERROR;
+			r->event.kernel_stack_id = (__s32)klen;
+			klen = 0;
+		} else {
+			r->event.kernel_stack_id = (__s32)(klen / 8);
+			if (klen == STACK_BYTES)
+				flags |= PE_FLAG_KERNEL_TRUNCATED;
+		}
+	} else {
+		r->event.user_stack_id = 0;
+		r->event.kernel_stack_id = 0;
+	}
+	r->event.flags = flags;
+
 	/*
-	 * Reserve before walking stacks: when the ring is full (the consumer is
-	 * behind) we skip the expensive stack walks and do not fill the stack
-	 * map with stacks that no event will ever refer to. Holding the
-	 * reservation for the few microseconds of the walks only delays the
-	 * consumer at this record; it never loses anything.
+	 * bpf_ringbuf_output() copies exactly the bytes used, so a record is as
+	 * long as its stacks (the payload a reserve would need is a constant).
+	 * The copy of a few hundred bytes is cheap next to the stack walks.
+	 * The bound keeps the verifier's view of the size inside the value.
 	 */
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
+	size = PROFILE_EVENT_SIZE + (__u64)(ulen & 0x3ff) + (__u64)(klen & 0x3ff);
+	if (size > PROFILE_RECORD_MAX)
+		return 0; /* cannot happen: both lengths are <= STACK_BYTES */
+	if (bpf_ringbuf_output(&events, r, size, 0) != 0) {
 		c->reserve_failed++;
 		return 0;
 	}
 
-	e->timestamp_ns = bpf_ktime_get_ns();
-	e->pid = (__s32)tgid;
-	e->tid = (__s32)tid;
-	e->cpu = bpf_get_smp_processor_id();
-
-	ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	kstack = bpf_get_stackid(ctx, &stacks, 0);
-
-	/* Counted per stackid call: one sample can collide twice. */
-	if (ustack == -EEXIST) {
-		flags |= PE_FLAG_STACK_COLLISION;
-		c->stack_collisions++;
-	}
-	if (kstack == -EEXIST) {
-		flags |= PE_FLAG_STACK_COLLISION;
-		c->stack_collisions++;
-	}
-	if (ustack < 0 && ustack != -EEXIST) {
-		flags |= PE_FLAG_USER_STACK_ERROR;
-		c->user_stack_errors++;
-	}
-	if (kstack < 0 && kstack != -EEXIST) {
-		flags |= PE_FLAG_KERNEL_STACK_ERROR;
-		c->kernel_stack_errors++;
-	}
-
-	if (config.detect_truncation) {
-		if (stack_was_walked(ustack) &&
-		    stack_is_truncated(ctx, BPF_F_USER_STACK)) {
-			flags |= PE_FLAG_USER_TRUNCATED;
-			c->user_stack_truncated++;
-		}
-		if (stack_was_walked(kstack) && stack_is_truncated(ctx, 0)) {
-			flags |= PE_FLAG_KERNEL_TRUNCATED;
-			c->kernel_stack_truncated++;
-		}
-	}
-
-	e->user_stack_id = (__s32)ustack;
-	e->kernel_stack_id = (__s32)kstack;
-	e->flags = flags;
-	bpf_ringbuf_submit(e, 0);
+	/* Counted only for events that reached the ring: see profile_event.h. */
 	c->events_submitted++;
+	if (flags & PE_FLAG_FRAMES) {
+		if (ufail)
+			c->user_stack_errors++;
+		else if (ulen == 0)
+			c->user_stack_empty++;
+		else if (ulen == STACK_BYTES)
+			c->user_stack_truncated++;
+		if (kfail)
+			c->kernel_stack_errors++;
+		else if (klen == 0)
+			c->kernel_stack_empty++;
+		else if (klen == STACK_BYTES)
+			c->kernel_stack_truncated++;
+		c->user_frames += ulen / 8;
+		c->kernel_frames += klen / 8;
+	}
 	return 0;
 }

@@ -31,8 +31,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile struct profiler_config config = {
 	.target_pid = 0,
 	.skip_idle = 1,
-	.detect_truncation = 0,
-	.reserved = 0,
+	.collect_stacks = 0,
+	.target_tid = 0,
 };
 
 SEC("raw_tp/sys_enter")
@@ -67,17 +67,14 @@ int on_sys_enter(void *ctx)
 	e->tid = (__s32)(__u32)pid_tgid;
 	/*
 	 * No stacks: walking them would make this source measure stack
-	 * unwinding instead of the event pipeline. The ids carry -ENOENT and
-	 * the error flags and counters are set exactly as the profiler would
-	 * for a lost stack, so "negative id <=> *_STACK_ERROR flag" and "flags
-	 * seen == counters" hold for this source too.
+	 * unwinding instead of the event pipeline. Without PE_FLAG_FRAMES the
+	 * record is the 32-byte event alone and the stack fields mean nothing;
+	 * they carry -ENOENT so that no reader mistakes them for frame counts.
 	 */
 	e->user_stack_id = -ENOENT;
 	e->kernel_stack_id = -ENOENT;
 	e->cpu = bpf_get_smp_processor_id();
-	e->flags = PE_FLAG_USER_STACK_ERROR | PE_FLAG_KERNEL_STACK_ERROR;
-	c->user_stack_errors++;
-	c->kernel_stack_errors++;
+	e->flags = 0;
 	bpf_ringbuf_submit(e, 0);
 	c->events_submitted++;
 	return 0;

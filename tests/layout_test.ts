@@ -16,12 +16,16 @@ import {
   EVENT_OFFSETS,
   EVENT_SIZE,
   EventFlags,
+  MODULE_ABI,
   RECORD_HEADER_SIZE,
+  RECORD_MAX,
   RECORD_SIZE,
   STACK_DEPTH,
+  StackId,
 } from "../lib/parser/layout.ts";
+import { STOP_REASONS } from "../lib/parser/walk_stats.ts";
 import { referenceDecodeEvent } from "../lib/parser/reference_decoder.ts";
-import { WASM_MODULE } from "../lib/parser/fixtures_test.ts";
+import { WASM_MODULE } from "../lib/parser/test_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -73,27 +77,32 @@ int main(void) {
   FIELD(profiler_counters, filtered);
   FIELD(profiler_counters, user_stack_truncated);
   FIELD(profiler_counters, kernel_stack_truncated);
-  FIELD(profiler_counters, stack_collisions);
   FIELD(profiler_counters, user_stack_errors);
   FIELD(profiler_counters, kernel_stack_errors);
+  FIELD(profiler_counters, user_stack_empty);
+  FIELD(profiler_counters, kernel_stack_empty);
+  FIELD(profiler_counters, user_frames);
+  FIELD(profiler_counters, kernel_frames);
   FIELD(profiler_config, target_pid);
   FIELD(profiler_config, skip_idle);
-  FIELD(profiler_config, detect_truncation);
-  FIELD(profiler_config, reserved);
+  FIELD(profiler_config, collect_stacks);
+  FIELD(profiler_config, target_tid);
   num("PROFILE_EVENT_SIZE", PROFILE_EVENT_SIZE);
   num("PROFILER_COUNTERS_SIZE", PROFILER_COUNTERS_SIZE);
   num("PROFILER_CONFIG_SIZE", PROFILER_CONFIG_SIZE);
   num("PROFILER_STACK_DEPTH", PROFILER_STACK_DEPTH);
+  num("PROFILE_RECORD_MAX", PROFILE_RECORD_MAX);
   num("PE_FLAG_USER_TRUNCATED", PE_FLAG_USER_TRUNCATED);
   num("PE_FLAG_KERNEL_TRUNCATED", PE_FLAG_KERNEL_TRUNCATED);
-  num("PE_FLAG_STACK_COLLISION", PE_FLAG_STACK_COLLISION);
   num("PE_FLAG_USER_STACK_ERROR", PE_FLAG_USER_STACK_ERROR);
   num("PE_FLAG_KERNEL_STACK_ERROR", PE_FLAG_KERNEL_STACK_ERROR);
+  num("PE_FLAG_FRAMES", PE_FLAG_FRAMES);
   str("PROFILER_PROG_NAME", PROFILER_PROG_NAME);
   str("PROFILER_RINGBUF_MAP", PROFILER_RINGBUF_MAP);
-  str("PROFILER_STACK_MAP", PROFILER_STACK_MAP);
   str("PROFILER_COUNTERS_MAP", PROFILER_COUNTERS_MAP);
   str("PROFILER_RODATA_MAP", PROFILER_RODATA_MAP);
+  str("STRESS_PROG_NAME", STRESS_PROG_NAME);
+  str("STRESS_RODATA_MAP", STRESS_RODATA_MAP);
   /* The ring buffer record format comes from the kernel's UAPI. */
   num("BPF_RINGBUF_BUSY_BIT", BPF_RINGBUF_BUSY_BIT);
   num("BPF_RINGBUF_DISCARD_BIT", BPF_RINGBUF_DISCARD_BIT);
@@ -247,38 +256,79 @@ Deno.test("layout: record header format matches the kernel UAPI", () => {
   assert.equal(RECORD_SIZE % 8, 0, "an event record needs no padding");
 });
 
-Deno.test("layout: every WASM layout constant is checked", () => {
+/** The WASM layout constants that mirror the header (checked against C). */
+const WIRE = new Map<string, () => number>([
+  ["EVENT_SIZE", () => C["sizeof.profile_event"] as number],
+  ["OFF_TIMESTAMP", () => field("profile_event.timestamp_ns").offset],
+  ["OFF_PID", () => field("profile_event.pid").offset],
+  ["OFF_TID", () => field("profile_event.tid").offset],
+  ["OFF_USER_STACK", () => field("profile_event.user_stack_id").offset],
+  ["OFF_KERNEL_STACK", () => field("profile_event.kernel_stack_id").offset],
+  ["OFF_CPU", () => field("profile_event.cpu").offset],
+  ["OFF_FLAGS", () => field("profile_event.flags").offset],
+  ["RECORD_HEADER_SIZE", () => C["BPF_RINGBUF_HDR_SZ"] as number],
+  ["BUSY_BIT", () => C["BPF_RINGBUF_BUSY_BIT"] as number],
+  ["DISCARD_BIT", () => C["BPF_RINGBUF_DISCARD_BIT"] as number],
+  ["FLAG_USER_TRUNCATED", () => C["PE_FLAG_USER_TRUNCATED"] as number],
+  ["FLAG_KERNEL_TRUNCATED", () => C["PE_FLAG_KERNEL_TRUNCATED"] as number],
+  ["FLAG_FRAMES", () => C["PE_FLAG_FRAMES"] as number],
+  ["STACK_DEPTH", () => C["PROFILER_STACK_DEPTH"] as number],
+  ["RECORD_MAX", () => C["PROFILE_RECORD_MAX"] as number],
+]);
+
+Deno.test("layout: every WASM layout constant is checked: the wire ones against C, the module's own against lib/parser/layout.ts", () => {
   const maxCpus = (new WebAssembly.Instance(WASM_MODULE, {}).exports
     .maxCpus as () => number)();
-  const checked = new Set([
-    "EVENT_SIZE",
-    "OFF_TIMESTAMP",
-    "OFF_PID",
-    "OFF_TID",
-    "OFF_USER_STACK",
-    "OFF_KERNEL_STACK",
-    "OFF_CPU",
-    "OFF_FLAGS",
-    "RECORD_HEADER_SIZE",
-    "BUSY_BIT",
-    "DISCARD_BIT",
-    "MAX_CPUS",
-  ]);
-  assert.deepStrictEqual([...W.keys()].sort(), [...checked].sort());
+  for (const [name, value] of W) {
+    if (WIRE.has(name)) {
+      assert.equal(value, WIRE.get(name)!(), `${name} (wire format)`);
+    } else {
+      // The module's own interface: mirrored by name in MODULE_ABI.
+      assert.ok(
+        Object.hasOwn(MODULE_ABI, name),
+        `parser-wasm/assembly/layout.ts exports ${name}, lib/parser/layout.ts MODULE_ABI does not mirror it`,
+      );
+      assert.equal(
+        MODULE_ABI[name as keyof typeof MODULE_ABI],
+        value,
+        `MODULE_ABI.${name}`,
+      );
+    }
+  }
+  // And nothing in the mirror that the module does not define.
+  for (const name of Object.keys(MODULE_ABI)) {
+    assert.ok(W.has(name), `MODULE_ABI.${name} is not in the WASM layout`);
+  }
+  for (const name of WIRE.keys()) assert.ok(W.has(name), `WASM has ${name}`);
   // MAX_CPUS is the parser's own (not in the header): the built module and
   // the source agree, and so does the reference decoder (CPU 1023 counts,
   // 1024 is a bad CPU: see wasm_parser_test.ts).
   assert.equal(W.get("MAX_CPUS"), maxCpus);
   assert.equal(maxCpus, 1024);
+  // Stop reasons: the TS names are in the module's order.
+  const stops = [...W].filter(([k]) => k.startsWith("STOP_"));
+  assert.equal(stops.length, STOP_REASONS.length);
+  for (const [k, v] of stops) {
+    assert.equal(
+      STOP_REASONS[v].toUpperCase().replace("-", "_"),
+      k.slice("STOP_".length),
+      `STOP_REASONS[${v}]`,
+    );
+  }
+  // The sentinels, as i32.
+  assert.equal(StackId.EMPTY, W.get("STACK_ID_EMPTY")! | 0);
+  assert.equal(StackId.FAULT, W.get("STACK_ID_FAULT")! | 0);
+  assert.equal(StackId.NOT_COLLECTED, W.get("STACK_ID_NOT_COLLECTED")! | 0);
+  assert.equal(RECORD_MAX, C["PROFILE_RECORD_MAX"]);
 });
 
 Deno.test("layout: flags, counters, config, names, stack depth", () => {
   const flags: Record<string, keyof typeof EventFlags> = {
     PE_FLAG_USER_TRUNCATED: "USER_TRUNCATED",
     PE_FLAG_KERNEL_TRUNCATED: "KERNEL_TRUNCATED",
-    PE_FLAG_STACK_COLLISION: "STACK_COLLISION",
     PE_FLAG_USER_STACK_ERROR: "USER_STACK_ERROR",
     PE_FLAG_KERNEL_STACK_ERROR: "KERNEL_STACK_ERROR",
+    PE_FLAG_FRAMES: "FRAMES",
   };
   assert.deepStrictEqual(
     Object.keys(EventFlags).sort(),
@@ -311,9 +361,10 @@ Deno.test("layout: flags, counters, config, names, stack depth", () => {
   assert.deepStrictEqual(BPF_NAMES, {
     program: C["PROFILER_PROG_NAME"],
     ringbuf: C["PROFILER_RINGBUF_MAP"],
-    stacks: C["PROFILER_STACK_MAP"],
     counters: C["PROFILER_COUNTERS_MAP"],
     rodata: C["PROFILER_RODATA_MAP"],
+    stressProgram: C["STRESS_PROG_NAME"],
+    stressRodata: C["STRESS_RODATA_MAP"],
   });
   assert.equal(STACK_DEPTH, C["PROFILER_STACK_DEPTH"]);
 });

@@ -10,24 +10,30 @@
 //   random bytes before the end, and agreement with the reference (whose
 //   DataView cannot read past the input) covers them.
 // - Every malformed record counted: stats (events, discarded, short, long,
-//   past-end, stop, consumed, out-of-order, bad CPU, per-CPU counts) and
-//   every decoded event must equal the reference decoder's.
+//   past-end, stop, consumed, out-of-order, bad CPU, per-CPU counts, stack
+//   outcomes and frames) and every decoded event must equal the reference
+//   decoder's; records with frames (the profiler's shape) are among the
+//   base streams, their stacks are interned into small tables that keep
+//   filling ("tables-full", then cut), and every stack id handed on names
+//   exactly the reference's frames.
 //
 // Deterministic: FUZZ_SEED picks the stream of inputs; a failure prints the
 // seed, the iteration and the input in hex.
 import assert from "node:assert/strict";
 import {
   buildStream,
+  framesOf,
   type Piece,
   Rng,
   WASM_MODULE,
-} from "../lib/parser/fixtures_test.ts";
-import { EVENT_SIZE } from "../lib/parser/layout.ts";
+} from "../lib/parser/test_helpers.ts";
+import { EVENT_SIZE, EventFlags, StackId } from "../lib/parser/layout.ts";
 import {
   type ReferenceStreamState,
+  type ReferenceTables,
   referenceWalk,
 } from "../lib/parser/reference_decoder.ts";
-import { ProfileParser } from "../lib/parser/wasm_parser.ts";
+import { ProfileParser, type TableOptions } from "../lib/parser/wasm_parser.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed2024) >>> 0;
 const COUNT = Number(Deno.env.get("FUZZ_COUNT") ?? 1_000_000);
@@ -35,11 +41,16 @@ const MAX_LEN = 1024;
 const MODULE = WASM_MODULE;
 
 /** A parser whose input area is the last `>= MAX_LEN` bytes of its memory. */
-function flushParser(ringCapacity: number, batchCapacity: number) {
+function flushParser(
+  ringCapacity: number,
+  batchCapacity: number,
+  tables: TableOptions,
+) {
   const probe = ProfileParser.fromModule(MODULE, {
     ringCapacity,
     batchCapacity,
     inputBytes: 0,
+    tables,
   });
   const inputAt = probe.heapTop; // the input area starts where it would end
   const end = Math.ceil((inputAt + MAX_LEN) / 65536) * 65536;
@@ -47,6 +58,7 @@ function flushParser(ringCapacity: number, batchCapacity: number) {
     ringCapacity,
     batchCapacity,
     inputBytes: end - inputAt,
+    tables,
   });
   assert.equal(p.heapTop, end);
   assert.equal(p.memory.buffer.byteLength, end, "input area ends the memory");
@@ -75,8 +87,26 @@ function basePool(rng: Rng): Uint8Array[] {
         cpu: rng.below(20) === 0 ? rng.u32() : rng.below(4),
         flags: rng.below(32),
       };
-      if (k < 75) pieces.push({ kind: "event", event });
-      else if (k < 85) {
+      if (k < 45) pieces.push({ kind: "event", event });
+      else if (k < 75) {
+        // The profiler's record: frames from a small pool (stacks repeat),
+        // sometimes a fault, sometimes no frames, sometimes full depth.
+        const stack = (kernel: boolean) => {
+          const r = rng.below(12);
+          if (r === 0) return -14;
+          if (r === 1) return [];
+          if (r === 2) return framesOf(127, rng.below(3), kernel);
+          return framesOf(1 + rng.below(5), rng.below(6), kernel);
+        };
+        pieces.push({
+          kind: "sample",
+          sample: {
+            event: { ...event, flags: event.flags & 3 },
+            user: stack(false),
+            kernel: stack(true),
+          },
+        });
+      } else if (k < 85) {
         pieces.push({
           kind: "discard",
           len: rng.below(3) ? 32 : rng.below(80),
@@ -114,8 +144,21 @@ Deno.test({
     const pool = basePool(rng);
     // Two parsers: a batch that never fills, and one of 2 events that keeps
     // stopping with batch-full (and also feeds the ring).
-    const parsers = [flushParser(64, 4096), flushParser(5, 2)];
+    // Tables: roomy for the first, tiny for the second (it keeps stopping
+    // with tables-full and is cut, as a ring reader does).
+    const tableSizes = [
+      { stacks: 256, frames: 4096, aggregates: 256 },
+      { stacks: 4, frames: 300, aggregates: 3 },
+    ];
+    const parsers = [
+      flushParser(64, 4096, tableSizes[0]),
+      flushParser(5, 2, tableSizes[1]),
+    ];
     const states: ReferenceStreamState[] = [new Map(), new Map()];
+    const models: ReferenceTables[] = tableSizes.map((t) => ({
+      ...t,
+      aggregate: false,
+    }));
     const scratch = new Uint8Array(MAX_LEN + 8);
     const sv = new DataView(scratch.buffer);
     const totals = {
@@ -129,8 +172,11 @@ Deno.test({
       pastEnd: 0,
       busy: 0,
       batchFull: 0,
+      tablesFull: 0,
       badCpu: 0,
       outOfOrder: 0,
+      withFrames: 0,
+      stacksChecked: 0,
     };
 
     for (let it = 0; it < COUNT; it++) {
@@ -225,9 +271,12 @@ Deno.test({
       mem.set(input, at);
       for (let i = at + len; i < end; i++) mem[i] = rng.below(256);
       if (at + len === end) totals.flush++;
+      const model = models[which];
+      const toAggregate = rng.below(2) === 0;
+      model.aggregate = toAggregate;
       let consumed: number;
       try {
-        consumed = p.walkAt(at, len, which === 1, true);
+        consumed = p.walkAt(at, len, which === 1, true, toAggregate);
       } catch (err) {
         throw new Error(
           `seed ${SEED} iteration ${it}: walk threw on ${len} bytes ${
@@ -238,10 +287,21 @@ Deno.test({
       }
 
       // ---- the reference on the same bytes, compared field by field
-      const ref = referenceWalk(input, state, p.batchCapacity);
+      const ref = referenceWalk(input, state, p.batchCapacity, model);
       const s = ref.stats;
       const got = p.lastStats();
+      const same = (a: typeof s.userStacks, b: typeof s.userStacks) =>
+        a.resolved === b.resolved && a.truncated === b.truncated &&
+        a.empty === b.empty && a.fault === b.fault;
       let bad = consumed !== s.consumed ||
+        got.noFrames !== s.noFrames ||
+        !same(got.userStacks, s.userStacks) ||
+        !same(got.kernelStacks, s.kernelStacks) ||
+        got.userFrames !== s.userFrames ||
+        got.kernelFrames !== s.kernelFrames ||
+        p.stackCount !== model.held!.stacks.size ||
+        p.frameCount !== model.held!.frames ||
+        (toAggregate && p.aggregateCount !== model.held!.keys.size) ||
         got.consumed !== s.consumed ||
         got.events !== s.events ||
         got.discarded !== s.discarded ||
@@ -262,21 +322,54 @@ Deno.test({
           }
         }
       }
+      // A stack id handed on must name exactly the reference's frames.
+      const stackOk = (
+        id: number,
+        wire: number,
+        frames: bigint[] | null,
+        pid: number,
+      ) => {
+        if (frames === null) {
+          return id === (wire < 0 ? StackId.FAULT : StackId.EMPTY);
+        }
+        totals.stacksChecked++;
+        if (id < 0 || p.stackPid(id) !== pid) return false;
+        const f = p.stackFrames(id);
+        if (f.length !== frames.length) return false;
+        for (let i = 0; i < f.length; i++) if (f[i] !== frames[i]) return false;
+        return true;
+      };
       if (!bad) {
         let e = p.batchOffset;
-        for (const r of ref.events) {
+        for (const d of ref.decoded) {
+          const r = d.event;
+          const withFrames = (r.flags & EventFlags.FRAMES) !== 0;
           if (
             view.getBigUint64(e, true) !== r.timestampNs ||
             view.getInt32(e + 8, true) !== r.pid ||
             view.getInt32(e + 12, true) !== r.tid ||
-            view.getInt32(e + 16, true) !== r.userStackId ||
-            view.getInt32(e + 20, true) !== r.kernelStackId ||
             view.getUint32(e + 24, true) !== r.cpu ||
-            view.getUint32(e + 28, true) !== r.flags
+            view.getUint32(e + 28, true) !== r.flags ||
+            (withFrames
+              ? !stackOk(
+                view.getInt32(e + 16, true),
+                r.userStackId,
+                d.user,
+                r.pid,
+              ) ||
+                !stackOk(
+                  view.getInt32(e + 20, true),
+                  r.kernelStackId,
+                  d.kernel,
+                  -1,
+                )
+              : view.getInt32(e + 16, true) !== r.userStackId ||
+                view.getInt32(e + 20, true) !== r.kernelStackId)
           ) {
             bad = true;
             break;
           }
+          if (withFrames) totals.withFrames++;
           e += EVENT_SIZE;
         }
       }
@@ -304,6 +397,12 @@ Deno.test({
       totals.outOfOrder += s.outOfOrder;
       if (s.stop === "busy") totals.busy++;
       if (s.stop === "batch-full") totals.batchFull++;
+      if (s.stop === "tables-full") totals.tablesFull++;
+      // Cut when full (as a reader does), and now and then anyway.
+      if (s.stop === "tables-full" || rng.below(32) === 0) {
+        p.cutTables();
+        model.held = undefined;
+      }
     }
 
     console.log(`seed ${SEED}: ${JSON.stringify(totals)}`);

@@ -2,27 +2,34 @@
 // decoder and the array model of the overwrite ring:
 // - encode/decode round trips for arbitrary field values (full u64
 //   timestamps, full i32/u32 ranges);
-// - walks of arbitrary streams mixing committed, discarded, short, long, busy
-//   and truncated records and raw bytes, over several batches, with
-//   arbitrary batch capacities and sinks: stats and events equal;
+// - walks of arbitrary streams mixing committed events, records with frames
+//   (the profiler's shape: user and kernel stacks, faults, empty stacks,
+//   truncated flags), discarded, short, long, busy and truncated records and
+//   raw bytes, over several batches, with arbitrary batch and table
+//   capacities and sinks: stats, events, interned stacks and aggregated
+//   counts equal, across table cuts;
 // - arbitrary sequences of ring operations at arbitrary capacities.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   assertRing,
   buildStream,
+  cutBoth,
   type Piece,
   rawFields,
   RingModel,
   walkBoth,
   WASM_MODULE,
-} from "../lib/parser/fixtures_test.ts";
-import { EVENT_SIZE } from "../lib/parser/layout.ts";
+} from "../lib/parser/test_helpers.ts";
+import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
 import type { ProfileEvent } from "../lib/parser/profile_event.ts";
 import {
+  referenceAggregateKey,
   referenceDecodeEvent,
   referenceEncodeEvent,
   referenceEncodeRecords,
+  type ReferenceSample,
+  referenceStackKey,
   type ReferenceStreamState,
 } from "../lib/parser/reference_decoder.ts";
 import { ProfileParser } from "../lib/parser/wasm_parser.ts";
@@ -73,8 +80,53 @@ const anyEvent: fc.Arbitrary<ProfileEvent> = fc.record({
   flags: u32,
 }).map((e) => ({ ...e }));
 
+/** Frames from a small pool, so that stacks repeat and share prefixes. */
+const frame = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.integer({ min: 0, max: 7 }).map((i) =>
+      0x401000n + BigInt(i) * 16n
+    ),
+  },
+  { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 0xffffffffffffffffn }) },
+);
+/** A stack: frames (0 to the depth), or a negative errno. */
+const stackArb = (maxFrames: number) =>
+  fc.oneof(
+    { weight: 8, arbitrary: fc.array(frame, { maxLength: maxFrames }) },
+    {
+      weight: 1,
+      arbitrary: fc.array(frame, { minLength: 127, maxLength: 127 }),
+    },
+    { weight: 1, arbitrary: fc.constantFrom(-14, -22) },
+  );
+const sample: fc.Arbitrary<ReferenceSample> = fc.record({
+  event: event.map((e) => ({
+    ...e,
+    // Few processes and threads, so aggregation keys repeat.
+    pid: Math.abs(e.pid) % 3,
+    tid: Math.abs(e.tid) % 4,
+    flags: e.flags & (EventFlags.USER_TRUNCATED | EventFlags.KERNEL_TRUNCATED),
+  })),
+  user: stackArb(6),
+  kernel: stackArb(4),
+}).map((x) => ({ ...x }));
+
+/**
+ * Any values, as a plain event record carries them (no FRAMES flag): what
+ * the ring operations walk, so the ring model sees them as they are.
+ */
+const plainEvent: fc.Arbitrary<ProfileEvent> = anyEvent.map((e) => ({
+  ...e,
+  flags: (e.flags & ~EventFlags.FRAMES) >>> 0,
+}));
+
 const piece: fc.Arbitrary<Piece> = fc.oneof(
-  { weight: 12, arbitrary: event.map((e) => ({ kind: "event", event: e })) },
+  { weight: 8, arbitrary: event.map((e) => ({ kind: "event", event: e })) },
+  {
+    weight: 8,
+    arbitrary: sample.map((x) => ({ kind: "sample", sample: x })),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -144,7 +196,14 @@ Deno.test("property: encode/decode round trip for arbitrary field values", () =>
     batchCapacity: 64,
   });
   fc.assert(
-    fc.property(anyEvent, fc.array(anyEvent, { maxLength: 64 }), (e, list) => {
+    fc.property(anyEvent, fc.array(anyEvent, { maxLength: 64 }), (e, all) => {
+      // As plain event records they must walk back as they are (a FRAMES
+      // flag would make the record claim frames: the stream property
+      // below covers that shape).
+      const list = all.map((x) => ({
+        ...x,
+        flags: (x.flags & ~EventFlags.FRAMES) >>> 0,
+      }));
       const bytes = p.encodeEvent(e);
       const ref = new Uint8Array(EVENT_SIZE);
       referenceEncodeEvent(new DataView(ref.buffer), 0, e);
@@ -179,10 +238,18 @@ Deno.test("property: walks of arbitrary record streams agree with the reference"
     pastEnd: 0,
     outOfOrder: 0,
     badCpu: 0,
+    noFrames: 0,
+    userResolved: 0,
+    userTruncated: 0,
+    userEmpty: 0,
+    userFault: 0,
+    kernelResolved: 0,
+    kernelEmpty: 0,
     end: 0,
     busy: 0,
     "past-end": 0,
     "batch-full": 0,
+    "tables-full": 0,
     walks: 0,
   };
   fc.assert(
@@ -195,24 +262,72 @@ Deno.test("property: walks of arbitrary record streams agree with the reference"
       fc.integer({ min: 1, max: 20 }),
       fc.boolean(),
       fc.boolean(),
-      (batches, batchCapacity, ringCapacity, toRing, resetBetween) => {
+      fc.oneof(
+        { weight: 1, arbitrary: fc.constant(false as const) },
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            stacks: fc.integer({ min: 2, max: 12 }),
+            frames: fc.integer({ min: 254, max: 400 }),
+            aggregates: fc.integer({ min: 1, max: 10 }),
+          }),
+        },
+      ),
+      fc.boolean(),
+      (
+        batches,
+        batchCapacity,
+        ringCapacity,
+        toRing,
+        resetBetween,
+        tables,
+        toAggregate,
+      ) => {
         const p = ProfileParser.fromModule(MODULE, {
           ringCapacity,
           batchCapacity,
-          inputBytes: 16384,
+          inputBytes: 65536,
+          tables,
         });
         const model = new RingModel(ringCapacity);
         let state: ReferenceStreamState = new Map();
+        // Samples per aggregation key by content: what the parser's tables
+        // gave (read out at every cut), and what the reference decoded.
+        const gotCounts = new Map<string, number>();
+        const wantCounts = new Map<string, number>();
+        const aggregating = toAggregate && tables !== false;
+        const readOut = () => {
+          if (!aggregating) return;
+          const stackKey = (id: number, kind: "u" | "k") =>
+            id === -1
+              ? "empty"
+              : id === -2
+              ? "fault"
+              : id === -3
+              ? "not-collected"
+              : referenceStackKey(p.stackPid(id), [...p.stackFrames(id)]) +
+                (kind === "u" ? "" : "");
+          for (const a of p.readAggregates()) {
+            const key = `${a.pid}/${a.tid}/${a.cpu}/${
+              stackKey(a.userStack, "u")
+            }/${stackKey(a.kernelStack, "k")}`;
+            gotCounts.set(key, (gotCounts.get(key) ?? 0) + a.samples);
+          }
+        };
         for (const bytes of batches) {
           if (resetBetween) {
             p.resetStream();
             state = new Map();
           }
           // Consume each batch the way a ring reader does: walk again
-          // from where the last walk stopped, while it makes progress.
+          // from where the last walk stopped, while it makes progress;
+          // when the tables are full, read them out and cut them.
           let off = 0;
           for (;;) {
-            const r = walkBoth(p, bytes.subarray(off), state, { toRing });
+            const r = walkBoth(p, bytes.subarray(off), state, {
+              toRing,
+              toAggregate,
+            });
             const st = r.stats;
             seen.walks++;
             seen[st.stop]++;
@@ -223,14 +338,40 @@ Deno.test("property: walks of arbitrary record streams agree with the reference"
             seen.pastEnd += st.pastEnd;
             seen.outOfOrder += st.outOfOrder;
             seen.badCpu += st.badCpu;
-            if (toRing) { for (const e of r.events) model.push(e); }
-            off += r.stats.consumed;
-            if (r.stats.stop !== "batch-full" || r.stats.consumed === 0) {
-              break;
+            seen.noFrames += st.noFrames;
+            seen.userResolved += st.userStacks.resolved;
+            seen.userTruncated += st.userStacks.truncated;
+            seen.userEmpty += st.userStacks.empty;
+            seen.userFault += st.userStacks.fault;
+            seen.kernelResolved += st.kernelStacks.resolved;
+            seen.kernelEmpty += st.kernelStacks.empty;
+            // The ring holds what the batch handed on (stack ids, not
+            // frame counts): walkBoth checked the batch against the
+            // reference, stacks by their frames.
+            if (toRing) { for (const e of p.batchEvents()) model.push(e); }
+            if (aggregating) {
+              for (const d of r.decoded) {
+                const k = referenceAggregateKey(d);
+                wantCounts.set(k, (wantCounts.get(k) ?? 0) + 1);
+              }
             }
+            off += st.consumed;
+            if (st.stop === "tables-full") {
+              // The ring's copies name stacks the cut is about to void.
+              assertRing(p.ring, model);
+              readOut();
+              cutBoth(p);
+              continue;
+            }
+            if (st.stop !== "batch-full" || st.consumed === 0) break;
           }
           assertRing(p.ring, model);
         }
+        readOut();
+        assert.deepStrictEqual(
+          new Map([...gotCounts].sort()),
+          new Map([...wantCounts].sort()),
+        );
       },
     ),
     { numRuns: RUNS },
@@ -258,14 +399,14 @@ const ringOp: fc.Arbitrary<RingOp> = fc.oneof(
   { weight: 5, arbitrary: anyEvent.map((e) => ({ op: "pushRaw", e })) },
   {
     weight: 2,
-    arbitrary: fc.array(anyEvent, { maxLength: 40 }).map((list) => ({
+    arbitrary: fc.array(plainEvent, { maxLength: 40 }).map((list) => ({
       op: "walk",
       list,
     })),
   },
   {
     weight: 2,
-    arbitrary: fc.array(anyEvent, { maxLength: 40 }).map((list) => ({
+    arbitrary: fc.array(plainEvent, { maxLength: 40 }).map((list) => ({
       op: "batch",
       list,
     })),

@@ -36,6 +36,9 @@ const SYMBOLS = {
   },
   bpf_map__set_max_entries: { parameters: ["pointer", "u32"], result: "i32" },
   bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
+  bpf_map__type: { parameters: ["pointer"], result: "i32" },
+  bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
+  bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },
   bpf_map__initial_value: {
     parameters: ["pointer", "buffer"],
@@ -55,8 +58,9 @@ const SYMBOLS = {
 
 /** BPF map and program type numbers from the kernel's uapi. */
 export const BPF_MAP_TYPE = {
-  STACK_TRACE: 7,
+  ARRAY: 2,
   PERCPU_ARRAY: 6,
+  STACK_TRACE: 7,
   RINGBUF: 27,
 } as const;
 export const BPF_PROG_TYPE = { PERF_EVENT: 7 } as const;

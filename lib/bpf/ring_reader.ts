@@ -1,21 +1,28 @@
 /**
- * Reading a mapped BPF ring buffer: hand committed record spans to the WASM
+ * Reading a BPF ring buffer: hand committed record spans to the WASM
  * walker, advance the consumer position once per span.
  *
  * No libbpf callback per event: one `poll()` reads the producer position
  * once, lets the WASM parser walk every committed record up to it (in place,
  * in the kernel's pages) and publishes the consumer position once.
  *
+ * The reader needs only a {@link RingSource}: positions and where the data
+ * is in the parser's memory. `RingMapping` is the real one (the kernel's
+ * pages mapped into WASM memory); `ring_reader_test.ts` feeds the same
+ * reader records laid out in plain memory, no kernel needed.
+ *
  * @example
  * ```ts ignore
+ * // ignored: a live ring needs root; ring_reader_test.ts runs it on plain memory.
  * const reader = new RingReader(parser, mapping);
  * reader.poll();
  * console.log(reader.totals.events);
  * ```
  * @module
  */
+import { MODULE_ABI as M } from "../parser/layout.ts";
 import type { ProfileParser } from "../parser/wasm_parser.ts";
-import type { RingMapping } from "./ring_mapping.ts";
+import { type ConsumedCounts, emptyConsumed } from "../profiler/reconcile.ts";
 
 /**
  * x86 keeps loads in program order (TSO), so the parser reading a header
@@ -42,14 +49,26 @@ function fullFence(): void {
   Atomics.load(fenceCell, 0);
 }
 
+/**
+ * What the reader needs of a ring: its size, where its data area sits in
+ * the parser's memory (mapped twice, so a span never wraps), and the two
+ * positions. Positions are byte counts since the ring was made.
+ */
+export interface RingSource {
+  /** Data area size in bytes (a power of two). */
+  readonly size: number;
+  /** Byte offset of the data area in the parser's memory. */
+  readonly dataOffset: number;
+  /** The consumer position last published. */
+  readonly consumerPosition: number;
+  /** The producer position now (an acquire load for a live ring). */
+  producerPosition(): number;
+  /** Publishes a new consumer position (a release store for a live ring). */
+  advance(to: number): void;
+}
+
 /** Running totals of everything a reader consumed. */
-export interface ReaderTotals {
-  /** Events decoded. */
-  events: number;
-  /** Records the producer discarded. */
-  discarded: number;
-  /** Malformed records (the BPF program never writes one: a bug if > 0). */
-  malformed: number;
+export interface ReaderTotals extends ConsumedCounts {
   /** Events out of per-CPU timestamp order. */
   outOfOrder: number;
   /** Bytes consumed. */
@@ -58,49 +77,87 @@ export interface ReaderTotals {
   walks: number;
   /** Times a poll stopped at a record still being written. */
   busyStops: number;
+  /** Times the stack or aggregation tables were full and were cut. */
+  tableCuts: number;
 }
 
 /** What to do with the decoded events. */
 export interface ReaderOptions {
   /** Keep recent events in the parser's overwrite ring (default true). */
   toRing?: boolean;
+  /** Aggregate every event in the parser's table (needs tables). */
+  toAggregate?: boolean;
   /**
    * Called after each walk with the batch of decoded events in the parser's
    * batch area (`parser.batchLength`, `batchPid(i)` ...). Without it, events
-   * are only counted (and kept in the ring).
+   * are only counted (and kept in the ring). It must not walk the parser.
    */
   onBatch?: (parser: ProfileParser) => void;
+  /**
+   * Called when a walk stopped because the stack or aggregation tables were
+   * full: read them out, then `parser.cutTables()`. The reader then walks
+   * on from the record that did not fit. Without it the reader cuts the
+   * tables itself (and what they held is gone: only for tests).
+   */
+  onTablesFull?: (parser: ProfileParser) => void;
 }
 
-/** Consumes one mapped ring buffer through one parser. */
+/** Consumes one ring through one parser. */
 export class RingReader {
   readonly #parser: ProfileParser;
-  readonly #ring: RingMapping;
+  readonly #ring: RingSource;
   readonly #toRing: boolean;
+  readonly #toAggregate: boolean;
   readonly #onBatch?: (parser: ProfileParser) => void;
+  readonly #onTablesFull?: (parser: ProfileParser) => void;
   readonly #mask: number;
   /** Running totals. */
   readonly totals: ReaderTotals = {
-    events: 0,
-    discarded: 0,
-    malformed: 0,
+    ...emptyConsumed(),
     outOfOrder: 0,
     bytes: 0,
     walks: 0,
     busyStops: 0,
+    tableCuts: 0,
   };
 
-  constructor(parser: ProfileParser, ring: RingMapping, o: ReaderOptions = {}) {
+  constructor(parser: ProfileParser, ring: RingSource, o: ReaderOptions = {}) {
     this.#parser = parser;
     this.#ring = ring;
     this.#toRing = o.toRing ?? true;
+    this.#toAggregate = o.toAggregate ?? false;
     this.#onBatch = o.onBatch;
+    this.#onTablesFull = o.onTablesFull;
     this.#mask = ring.size - 1;
   }
 
   /** Bytes committed or reserved but not yet consumed. */
   pending(): number {
     return this.#ring.producerPosition() - this.#ring.consumerPosition;
+  }
+
+  /** Adds the last walk's statistics to the totals (no allocation). */
+  #add(): void {
+    const s = this.#parser.lastStatsWords;
+    const t = this.totals;
+    t.walks++;
+    t.events += s[M.ST_EVENTS];
+    t.discarded += s[M.ST_DISCARDED];
+    t.malformed += s[M.ST_MALFORMED];
+    t.outOfOrder += s[M.ST_OUT_OF_ORDER];
+    t.noFrames += s[M.ST_NO_FRAMES];
+    const u = t.userStacks;
+    u.resolved += s[M.ST_USER_RESOLVED];
+    u.truncated += s[M.ST_USER_TRUNCATED];
+    u.empty += s[M.ST_USER_EMPTY];
+    u.fault += s[M.ST_USER_FAULT];
+    const k = t.kernelStacks;
+    k.resolved += s[M.ST_KERNEL_RESOLVED];
+    k.truncated += s[M.ST_KERNEL_TRUNCATED];
+    k.empty += s[M.ST_KERNEL_EMPTY];
+    k.fault += s[M.ST_KERNEL_FAULT];
+    t.userFrames += s[M.ST_USER_FRAMES];
+    t.kernelFrames += s[M.ST_KERNEL_FRAMES];
   }
 
   /**
@@ -130,21 +187,33 @@ export class RingReader {
           break;
         }
       }
-      const n = p.walkAt(at, span, this.#toRing, toBatch);
-      t.walks++;
-      t.events += p.lastEvents;
-      t.discarded += p.lastDiscarded;
-      t.malformed += p.lastMalformed;
-      t.outOfOrder += p.lastOutOfOrder;
-      if (toBatch) this.#onBatch!(p);
+      const n = p.walkAt(at, span, this.#toRing, toBatch, this.#toAggregate);
+      this.#add();
+      if (toBatch) {
+        p.holdBatch(true);
+        try {
+          this.#onBatch!(p);
+        } finally {
+          p.holdBatch(false);
+        }
+      }
+      const stop = p.lastStop;
+      if (stop === "tables-full") {
+        // Make room and walk on from the record that did not fit.
+        t.tableCuts++;
+        if (this.#onTablesFull) this.#onTablesFull(p);
+        else p.cutTables();
+      }
+      if (n > 0) {
+        cons += n;
+        // Publish per span: the kernel can reuse the space right away.
+        ring.advance(cons);
+      }
+      if (stop === "tables-full") continue;
       if (n === 0) {
         if (p.lastMalformed === 0) t.busyStops++;
         break;
       }
-      cons += n;
-      // Publish per span: the kernel can reuse the space right away.
-      ring.advance(cons);
-      const stop = p.lastStop;
       if (stop === "past-end") break; // corrupt header: counted as malformed
       if (stop === "busy") {
         t.busyStops++;

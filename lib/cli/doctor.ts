@@ -161,7 +161,7 @@ export function runDoctor(): DoctorCheck[] {
   });
   if (b) {
     try {
-      const obj = ProfilerObject.open({ ringBytes: 1 << 16, stackEntries: 64 });
+      const obj = ProfilerObject.open({ ringBytes: 1 << 16 });
       obj.close();
       checks.push({
         name: "profiler.bpf.o",

@@ -13,7 +13,7 @@ import {
   RingModel,
   walkBoth,
   WASM_MODULE,
-} from "./fixtures_test.ts";
+} from "./test_helpers.ts";
 import type { ProfileEvent } from "./profile_event.ts";
 import { referenceEncodeRecords } from "./reference_decoder.ts";
 import { type EventRing, ProfileParser } from "./wasm_parser.ts";

@@ -1,20 +1,26 @@
 /**
- * The ProfileEvent value type and helpers that work on plain objects.
+ * The ProfileEvent value type: one CPU sample as a plain object.
  *
  * @example
  * ```ts
- * import { describeFlags, type ProfileEvent } from "./profile_event.ts";
+ * import assert from "node:assert";
+ * import type { ProfileEvent } from "./profile_event.ts";
+ * import { EventFlags } from "./layout.ts";
  * const e: ProfileEvent = {
- *   timestampNs: 1n, pid: 1, tid: 1, userStackId: -14, kernelStackId: 3,
- *   cpu: 0, flags: 8,
+ *   timestampNs: 1n, pid: 1, tid: 1, userStackId: 3, kernelStackId: 0,
+ *   cpu: 0, flags: EventFlags.FRAMES,
  * };
- * console.log(describeFlags(e.flags)); // ["user-stack-error"]
+ * assert.ok(e.flags & EventFlags.FRAMES);
  * ```
  * @module
  */
-import { EventFlags } from "./layout.ts";
 
-/** One CPU sample as the BPF program wrote it. */
+/**
+ * One CPU sample. On the wire (a ring record with `EventFlags.FRAMES`) the
+ * two stack fields count the frames that follow the event, or hold a
+ * negative errno; in the events the parser hands on (its batch and ring)
+ * they are stack table ids, or a negative `StackId` sentinel.
+ */
 export interface ProfileEvent {
   /** Nanoseconds since boot (`bpf_ktime_get_ns`), full u64 range. */
   timestampNs: bigint;
@@ -22,44 +28,12 @@ export interface ProfileEvent {
   pid: number;
   /** Thread id. */
   tid: number;
-  /** Stack map id of the user stack, or a negative errno. */
+  /** User stack: frame count on the wire, table id once parsed. */
   userStackId: number;
-  /** Stack map id of the kernel stack, or a negative errno. */
+  /** Kernel stack: frame count on the wire, table id once parsed. */
   kernelStackId: number;
   /** CPU the sample was taken on. */
   cpu: number;
   /** `EventFlags` bits. */
   flags: number;
-}
-
-const FLAG_NAMES: ReadonlyArray<[number, string]> = [
-  [EventFlags.USER_TRUNCATED, "user-truncated"],
-  [EventFlags.KERNEL_TRUNCATED, "kernel-truncated"],
-  [EventFlags.STACK_COLLISION, "stack-collision"],
-  [EventFlags.USER_STACK_ERROR, "user-stack-error"],
-  [EventFlags.KERNEL_STACK_ERROR, "kernel-stack-error"],
-];
-
-/**
- * Names the flag bits that are set; unknown bits come out as `bit-N`.
- *
- * @example
- * ```ts
- * import { describeFlags } from "./profile_event.ts";
- * describeFlags(5); // ["user-truncated", "stack-collision"]
- * ```
- */
-export function describeFlags(flags: number): string[] {
-  const names: string[] = [];
-  let rest = flags >>> 0;
-  for (const [bit, name] of FLAG_NAMES) {
-    if (rest & bit) {
-      names.push(name);
-      rest &= ~bit;
-    }
-  }
-  for (let b = 0; b < 32; b++) {
-    if (rest & (1 << b)) names.push(`bit-${b}`);
-  }
-  return names;
 }

@@ -9,7 +9,7 @@ import {
   recordTotal,
   walkBoth,
   WASM_MODULE,
-} from "./fixtures_test.ts";
+} from "./test_helpers.ts";
 import {
   BUSY_BIT,
   DISCARD_BIT,
@@ -76,6 +76,11 @@ const zeroStats = (): WalkStats => ({
   outOfOrder: 0,
   badCpu: 0,
   perCpu: new Map(),
+  noFrames: 0,
+  userStacks: { resolved: 0, truncated: 0, empty: 0, fault: 0 },
+  kernelStacks: { resolved: 0, truncated: 0, empty: 0, fault: 0 },
+  userFrames: 0,
+  kernelFrames: 0,
 });
 
 Deno.test("reference: decodes a hand-written event field by field", () => {
@@ -177,6 +182,7 @@ Deno.test("reference: walks a hand-written stream with every record kind", () =>
     consumed: 40 + 16 + 24 + 56 + 40 + 40 + 40,
     outOfOrder: 1,
     badCpu: 1,
+    noFrames: 4,
     perCpu: new Map([
       [0, { events: 2, outOfOrder: 1 }],
       [1, { events: 1, outOfOrder: 0 }],

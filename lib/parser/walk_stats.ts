@@ -13,15 +13,42 @@
  */
 
 /** Why a walk stopped before the end of the data (or `end` if it did not). */
-export type StopReason = "end" | "busy" | "past-end" | "batch-full";
+export type StopReason =
+  | "end"
+  | "busy"
+  | "past-end"
+  | "batch-full"
+  | "tables-full";
 
-/** The stop reasons in the order the WASM module numbers them. */
+/**
+ * The stop reasons in the order the WASM module numbers them (STOP_* in
+ * layout.ts; the layout test checks the order).
+ */
 export const STOP_REASONS: readonly StopReason[] = [
   "end",
   "busy",
   "past-end",
   "batch-full",
+  "tables-full",
 ];
+
+/**
+ * What became of one kind of stack (user or kernel) in the events that
+ * carried frames: every such event lands in exactly one bucket.
+ */
+export interface StackOutcomes {
+  /** Frames kept, the whole stack. */
+  resolved: number;
+  /** Frames kept, but the stack filled every slot (innermost frames only). */
+  truncated: number;
+  /**
+   * No frames. For user stacks: a kernel thread (a loss of nothing, but no
+   * user code to show). For kernel stacks: sampled in user mode (absent).
+   */
+  empty: number;
+  /** The kernel could not walk this stack (bpf_get_stack() failed). */
+  fault: number;
+}
 
 /** Per-CPU statistics of one batch. */
 export interface CpuBatchStats {
@@ -33,15 +60,19 @@ export interface CpuBatchStats {
 
 /** Statistics of one batch, computed while decoding. */
 export interface WalkStats {
-  /** Committed 32-byte events decoded. */
+  /** Committed events decoded (with or without frames). */
   events: number;
   /** Records the producer discarded (DISCARD bit), skipped. */
   discarded: number;
   /** shortRecords + longRecords + pastEnd. */
   malformed: number;
-  /** Committed records shorter than an event, skipped. */
+  /** Committed records shorter than an event (or than its frame counts say), skipped. */
   shortRecords: number;
-  /** Committed records longer than an event, skipped. */
+  /**
+   * Committed records longer than they should be, skipped: a plain event
+   * record over 32 bytes, or a record with frames whose length is not
+   * 32 + 8 x (user + kernel frames) or whose counts exceed the depth.
+   */
   longRecords: number;
   /**
    * Records running past the end of the data: a header claiming more bytes
@@ -58,4 +89,14 @@ export interface WalkStats {
   badCpu: number;
   /** Per-CPU counts, keyed by CPU number, for CPUs seen in this batch. */
   perCpu: Map<number, CpuBatchStats>;
+  /** Events whose record carried no frames (stacks not collected). */
+  noFrames: number;
+  /** User stacks of the events with frames, by outcome. */
+  userStacks: StackOutcomes;
+  /** Kernel stacks of the events with frames, by outcome. */
+  kernelStacks: StackOutcomes;
+  /** User frames in the events with frames. */
+  userFrames: number;
+  /** Kernel frames in the events with frames. */
+  kernelFrames: number;
 }

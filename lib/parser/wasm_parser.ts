@@ -16,10 +16,11 @@
  * ```
  * @module
  */
-import { EVENT_SIZE, RECORD_SIZE } from "./layout.ts";
+import { EVENT_SIZE, MODULE_ABI as M, RECORD_SIZE } from "./layout.ts";
 import type { ProfileEvent } from "./profile_event.ts";
 import {
   type CpuBatchStats,
+  type StackOutcomes,
   STOP_REASONS,
   type StopReason,
   type WalkStats,
@@ -48,6 +49,47 @@ export interface ParserOptions {
   mapAlign?: number;
   /** The module: bytes, a compiled module, or a URL (default: the build). */
   wasm?: BufferSource | WebAssembly.Module | URL | string;
+  /**
+   * Sizes of the stack and aggregation tables (see {@link TableOptions}),
+   * or `false` for none: then records with frames are still walked and
+   * classified, but their stacks are not interned and nothing aggregates.
+   */
+  tables?: TableOptions | false;
+}
+
+/**
+ * Sizes of the tables the walker interns stacks into and aggregates samples
+ * in. Between two `cutTables()` calls they hold every distinct stack and
+ * every distinct (pid, tid, cpu, user stack, kernel stack); a walk that
+ * meets a record they cannot take stops before it ("tables-full") so the
+ * host can read them out, cut, and walk on: nothing is ever dropped.
+ */
+export interface TableOptions {
+  /** Distinct stacks held (default 16384). */
+  stacks?: number;
+  /** Frames held, over all stacks (default 262144: 2 MiB). */
+  frames?: number;
+  /** Distinct aggregation keys held (default 16384). */
+  aggregates?: number;
+}
+
+/** Default table sizes: about 2.9 MiB of WASM memory. */
+export const DEFAULT_TABLES: Required<TableOptions> = {
+  stacks: 16384,
+  frames: 262144,
+  aggregates: 16384,
+};
+
+/** One aggregated key and its samples, as `readAggregates()` returns it. */
+export interface Aggregate {
+  pid: number;
+  tid: number;
+  cpu: number;
+  /** Stack table id, or a {@link StackId} sentinel (negative). */
+  userStack: number;
+  /** Stack table id, or a {@link StackId} sentinel (negative). */
+  kernelStack: number;
+  samples: number;
 }
 
 /** Which sinks a walk feeds. */
@@ -56,6 +98,8 @@ export interface WalkOptions {
   toRing?: boolean;
   /** Keep the decoded events for `batchEvents()` (default true). */
   toBatch?: boolean;
+  /** Count every event in the aggregation table (needs tables). */
+  toAggregate?: boolean;
 }
 
 /** Raw exports of parser.wasm (see parser-wasm/assembly/index.ts). */
@@ -109,10 +153,20 @@ interface ParserExports {
   ): void;
   encodeRecords(src: number, count: number, dst: number): number;
   resetStream(): void;
+  initTables(stacks: number, frames: number, aggregates: number): number;
+  cutTables(): void;
+  stackCount(): number;
+  stackCapacity(): number;
+  stackEntries(): number;
+  frameCount(): number;
+  frameCapacity(): number;
+  framesPtr(): number;
+  aggCount(): number;
+  aggCapacity(): number;
+  aggEntries(): number;
+  tablesBytes(): number;
 }
 
-const SINK_RING = 1;
-const SINK_BATCH = 2;
 const INIT_ERRORS: Record<number, string> = {
   [-1]: "already initialised",
   [-2]: "invalid capacities",
@@ -288,7 +342,7 @@ export class EventRing {
   /** Pushes one event. */
   push(e: ProfileEvent): void {
     const ts = e.timestampNs;
-    checkTimestamp(ts);
+    checkEvent(e);
     this.pushRaw(
       Number(ts & 0xffffffffn),
       Number((ts >> 32n) & 0xffffffffn),
@@ -352,6 +406,49 @@ export class EventRing {
   }
 }
 
+/** A whole number in [min, max], or a RangeError naming the option. */
+function checkOption(
+  name: string,
+  value: number,
+  min: number,
+  max: number,
+): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `parser option ${name} must be a whole number from ${min} to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+const I32_MIN = -(2 ** 31);
+const I32_MAX = 2 ** 31 - 1;
+const U32_MAX = 2 ** 32 - 1;
+
+/**
+ * Every field of an event fits its C type, or a RangeError naming it: the
+ * module would store NaN as 0 and 2^40 as its low 32 bits.
+ */
+function checkEvent(e: ProfileEvent): void {
+  checkTimestamp(e.timestampNs);
+  const fields: [keyof ProfileEvent, number, number][] = [
+    ["pid", I32_MIN, I32_MAX],
+    ["tid", I32_MIN, I32_MAX],
+    ["userStackId", I32_MIN, I32_MAX],
+    ["kernelStackId", I32_MIN, I32_MAX],
+    ["cpu", 0, U32_MAX],
+    ["flags", 0, U32_MAX],
+  ];
+  for (const [name, min, max] of fields) {
+    const v = e[name] as number;
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new RangeError(
+        `event field ${name} must be a whole number from ${min} to ${max}, got ${v}`,
+      );
+    }
+  }
+}
+
 function checkTimestamp(ts: bigint): void {
   if (ts < 0n || ts > 0xffffffffffffffffn) {
     throw new RangeError(`timestamp ${ts} is outside the u64 range`);
@@ -393,6 +490,9 @@ export class ProfileParser {
   readonly inputBytes: number;
   /** The overwrite ring. */
   readonly ring: EventRing;
+  /** Whether the stack and aggregation tables exist (`tables` option). */
+  readonly hasTables: boolean;
+  #batchHeld = false;
 
   /** Loads and instantiates the module and lays out its memory. */
   static async create(options: ParserOptions = {}): Promise<ProfileParser> {
@@ -413,10 +513,56 @@ export class ProfileParser {
   }
 
   private constructor(x: ParserExports, o: ParserOptions) {
-    const ring = o.ringCapacity ?? 65536;
-    const batch = o.batchCapacity ?? 65536;
-    const input = o.inputBytes ?? batch * RECORD_SIZE;
-    const rc = x.init(ring, batch, input, o.mapBytes ?? 0, o.mapAlign ?? 65536);
+    // Every option is checked here, by name: the module takes u32s, and a
+    // value that wrapped through ToInt32 (2^32 + 16 becomes 16) would give
+    // a parser of another size than the caller thinks.
+    const ring = checkOption(
+      "ringCapacity",
+      o.ringCapacity ?? 65536,
+      1,
+      2 ** 26,
+    );
+    const batch = checkOption(
+      "batchCapacity",
+      o.batchCapacity ?? 65536,
+      0,
+      2 ** 26,
+    );
+    const input = checkOption(
+      "inputBytes",
+      o.inputBytes ?? batch * RECORD_SIZE,
+      0,
+      2 ** 30,
+    );
+    const mapBytes = checkOption("mapBytes", o.mapBytes ?? 0, 0, 2 ** 31);
+    const mapAlign = checkOption("mapAlign", o.mapAlign ?? 65536, 1, 2 ** 30);
+    if (!Number.isInteger(Math.log2(mapAlign))) {
+      throw new RangeError(
+        `parser option mapAlign (${mapAlign}) must be a power of two`,
+      );
+    }
+    // The tables first: init() then lays out its regions after them.
+    if (o.tables !== false) {
+      const t = { ...DEFAULT_TABLES, ...(o.tables ?? {}) };
+      const stacks = checkOption("tables.stacks", t.stacks, 2, 2 ** 22);
+      const frames = checkOption("tables.frames", t.frames, 2 * 127, 2 ** 26);
+      const aggregates = checkOption(
+        "tables.aggregates",
+        t.aggregates,
+        1,
+        2 ** 22,
+      );
+      const trc = x.initTables(stacks, frames, aggregates);
+      if (trc !== 0) {
+        throw new RangeError(
+          `parser initTables(stacks=${stacks}, frames=${frames}, aggregates=${aggregates}) failed: ${
+            INIT_ERRORS[trc] ?? trc
+          }`,
+        );
+      }
+      this.hasTables = true;
+    } else this.hasTables = false;
+    const rc = x.init(ring, batch, input, mapBytes, mapAlign);
     if (rc !== 0) {
       throw new RangeError(
         `parser init(ring=${ring}, batch=${batch}, input=${input}) failed: ${
@@ -427,10 +573,14 @@ export class ProfileParser {
     this.#x = x;
     // Memory never grows after init, so views made now stay valid.
     const buf = x.memory.buffer;
-    this.#stats = new Uint32Array(buf, x.statsPtr(), 16);
-    // 16 bytes per CPU: u64 last timestamp, u32 events, u32 out of order.
-    this.#cpuStats = new Uint32Array(buf, x.cpuStatsPtr(), 1024 * 4);
-    this.#touched = new Uint32Array(buf, x.cpusTouchedPtr(), 1024);
+    this.#stats = new Uint32Array(buf, x.statsPtr(), M.STATS_WORDS);
+    // One slot per CPU: u64 last timestamp, u32 events, u32 out of order.
+    this.#cpuStats = new Uint32Array(
+      buf,
+      x.cpuStatsPtr(),
+      (M.MAX_CPUS * M.CPU_STATE_SIZE) / 4,
+    );
+    this.#touched = new Uint32Array(buf, x.cpusTouchedPtr(), M.MAX_CPUS);
     this.#mem = new Uint8Array(buf);
     this.#view = new DataView(buf);
     this.#i32 = new Int32Array(buf);
@@ -467,7 +617,15 @@ export class ProfileParser {
   }
   /** @internal The batch area was overwritten: it holds no walk's events. */
   forgetBatch(): void {
-    this.#stats[11] = 0;
+    this.#stats[M.ST_BATCH_WRITTEN] = 0;
+  }
+
+  /**
+   * @internal While held, a walk throws: the batch being read (by a
+   * RingReader's onBatch callback, say) would be overwritten by it.
+   */
+  holdBatch(held: boolean): void {
+    this.#batchHeld = held;
   }
 
   /**
@@ -481,12 +639,14 @@ export class ProfileParser {
       );
     }
     const at = this.#inputAt;
+    this.#checkNotHeld();
     this.#mem.set(bytes, at);
     this.walkAt(
       at,
       bytes.byteLength,
       options.toRing ?? false,
       options.toBatch ?? true,
+      options.toAggregate ?? false,
     );
     return this.lastStats();
   }
@@ -503,20 +663,26 @@ export class ProfileParser {
     length: number,
     toRing: boolean,
     toBatch: boolean,
+    toAggregate = false,
   ): number {
     this.#checkRange("walkAt", at, length);
-    if (!toRing) {
-      return this.#x.walk(at, length, toBatch ? SINK_BATCH : 0);
-    }
+    this.#checkNotHeld();
+    const sinks = (toBatch ? M.SINK_BATCH : 0) |
+      (toAggregate ? M.SINK_AGGREGATE : 0);
+    if (!toRing) return this.#x.walk(at, length, sinks);
     const ring = this.ring;
     ring.syncToModule();
-    const n = this.#x.walk(
-      at,
-      length,
-      SINK_RING | (toBatch ? SINK_BATCH : 0),
-    );
+    const n = this.#x.walk(at, length, sinks | M.SINK_RING);
     ring.syncFromModule();
     return n;
+  }
+
+  #checkNotHeld(): void {
+    if (this.#batchHeld) {
+      throw new Error(
+        "walk() called while the previous walk's batch is being read (inside onBatch): it would overwrite that batch",
+      );
+    }
   }
 
   /**
@@ -545,53 +711,89 @@ export class ProfileParser {
 
   /** Events decoded by the last walk. */
   get lastEvents(): number {
-    return this.#stats[0];
+    return this.#stats[M.ST_EVENTS];
   }
   /** Records discarded by the producer in the last walk. */
   get lastDiscarded(): number {
-    return this.#stats[1];
+    return this.#stats[M.ST_DISCARDED];
   }
   /** Malformed records in the last walk. */
   get lastMalformed(): number {
-    return this.#stats[2];
+    return this.#stats[M.ST_MALFORMED];
   }
   /** Events out of per-CPU timestamp order in the last walk. */
   get lastOutOfOrder(): number {
-    return this.#stats[5];
+    return this.#stats[M.ST_OUT_OF_ORDER];
   }
   /** Why the last walk stopped (a constant string: no allocation). */
   get lastStop(): StopReason {
-    return STOP_REASONS[this.#stats[3]];
+    return STOP_REASONS[this.#stats[M.ST_STOP]];
   }
   /** Events in the batch area after the last walk. */
   get batchLength(): number {
-    return this.#stats[11];
+    return this.#stats[M.ST_BATCH_WRITTEN];
   }
 
   /** Statistics of the last walk as an object (allocates). */
   lastStats(): WalkStats {
     const s = this.#stats;
     const perCpu = new Map<number, CpuBatchStats>();
-    for (let i = 0; i < s[6]; i++) {
+    const slot = M.CPU_STATE_SIZE / 4;
+    for (let i = 0; i < s[M.ST_CPUS_TOUCHED]; i++) {
       const cpu = this.#touched[i];
       perCpu.set(cpu, {
-        events: this.#cpuStats[cpu * 4 + 2],
-        outOfOrder: this.#cpuStats[cpu * 4 + 3],
+        events: this.#cpuStats[cpu * slot + M.CS_COUNTS / 4],
+        outOfOrder: this.#cpuStats[cpu * slot + M.CS_OUT_OF_ORDER / 4],
       });
     }
+    const outcomes = (
+      resolved: number,
+      truncated: number,
+      empty: number,
+      fault: number,
+    ): StackOutcomes => ({
+      resolved: s[resolved],
+      truncated: s[truncated],
+      empty: s[empty],
+      fault: s[fault],
+    });
     return {
-      events: s[0],
-      discarded: s[1],
-      malformed: s[2],
-      stop: STOP_REASONS[s[3]],
-      consumed: s[4],
-      outOfOrder: s[5],
-      badCpu: s[7],
-      shortRecords: s[8],
-      longRecords: s[9],
-      pastEnd: s[10],
+      events: s[M.ST_EVENTS],
+      discarded: s[M.ST_DISCARDED],
+      malformed: s[M.ST_MALFORMED],
+      stop: STOP_REASONS[s[M.ST_STOP]],
+      consumed: s[M.ST_CONSUMED],
+      outOfOrder: s[M.ST_OUT_OF_ORDER],
+      badCpu: s[M.ST_BAD_CPU],
+      shortRecords: s[M.ST_SHORT],
+      longRecords: s[M.ST_LONG],
+      pastEnd: s[M.ST_PAST_END],
       perCpu,
+      noFrames: s[M.ST_NO_FRAMES],
+      userStacks: outcomes(
+        M.ST_USER_RESOLVED,
+        M.ST_USER_TRUNCATED,
+        M.ST_USER_EMPTY,
+        M.ST_USER_FAULT,
+      ),
+      kernelStacks: outcomes(
+        M.ST_KERNEL_RESOLVED,
+        M.ST_KERNEL_TRUNCATED,
+        M.ST_KERNEL_EMPTY,
+        M.ST_KERNEL_FAULT,
+      ),
+      userFrames: s[M.ST_USER_FRAMES],
+      kernelFrames: s[M.ST_KERNEL_FRAMES],
     };
+  }
+
+  /**
+   * The raw statistics block of the last walk (indexes: `MODULE_ABI.ST_*`),
+   * for hosts that total it without making an object per walk. A view into
+   * WASM memory: read it before the next walk.
+   */
+  get lastStatsWords(): Uint32Array {
+    return this.#stats;
   }
 
   /** The events of the last walk's batch (allocates JS objects). */
@@ -617,6 +819,115 @@ export class ProfileParser {
   batchCpu(i: number): number {
     return this.#u32[(this.#batchAt + i * EVENT_SIZE + 24) >>> 2];
   }
+  /** flags of batch event `i` (no allocation). */
+  batchFlags(i: number): number {
+    return this.#u32[(this.#batchAt + i * EVENT_SIZE + 28) >>> 2];
+  }
+  /**
+   * User stack of batch event `i`: a stack table id (valid until the next
+   * `cutTables()`), or a negative {@link StackId} sentinel.
+   */
+  batchUserStack(i: number): number {
+    return this.#i32[(this.#batchAt + i * EVENT_SIZE + 16) >>> 2];
+  }
+  /** Kernel stack of batch event `i`, like {@link batchUserStack}. */
+  batchKernelStack(i: number): number {
+    return this.#i32[(this.#batchAt + i * EVENT_SIZE + 20) >>> 2];
+  }
+  /**
+   * Timestamp of batch event `i` in ns since boot, as a number: exact up to
+   * 2^53 ns (104 days of uptime), to within a few ns beyond (no allocation).
+   */
+  batchTimestamp(i: number): number {
+    const w = (this.#batchAt + i * EVENT_SIZE) >>> 2;
+    return this.#u32[w + 1] * 0x100000000 + this.#u32[w];
+  }
+
+  // -------------------------------------------------------------------------
+  // The stack and aggregation tables (see TableOptions).
+
+  /** Distinct stacks interned since the last cut. */
+  get stackCount(): number {
+    return this.#x.stackCount();
+  }
+  /** Frames held by those stacks. */
+  get frameCount(): number {
+    return this.#x.frameCount();
+  }
+  /** Distinct aggregation keys since the last cut. */
+  get aggregateCount(): number {
+    return this.#x.aggCount();
+  }
+  /** The tables' capacities (null without tables). */
+  get tableCapacity(): Required<TableOptions> | null {
+    if (!this.hasTables) return null;
+    return {
+      stacks: this.#x.stackCapacity(),
+      frames: this.#x.frameCapacity(),
+      aggregates: this.#x.aggCapacity(),
+    };
+  }
+  /** Bytes of WASM memory the tables take (0 without tables). */
+  get tablesBytes(): number {
+    return this.#x.tablesBytes() >>> 0;
+  }
+
+  #stackEntry(id: number): number {
+    if (!(id >= 0 && id < this.#x.stackCount())) {
+      throw new RangeError(
+        `stack id ${id} is not in the table (${this.#x.stackCount()} stacks since the last cut)`,
+      );
+    }
+    return ((this.#x.stackEntries() >>> 0) + id * M.STACK_ENTRY_SIZE) >>> 2;
+  }
+
+  /**
+   * The frames of stack `id`, innermost first: a view into WASM memory,
+   * valid until the next `cutTables()` (copy it to keep it).
+   */
+  stackFrames(id: number): BigUint64Array {
+    const e = this.#stackEntry(id);
+    const first = this.#u32[e + M.SE_FIRST / 4];
+    const n = this.#u32[e + M.SE_FRAMES / 4];
+    return new BigUint64Array(
+      this.#mem.buffer,
+      (this.#x.framesPtr() >>> 0) + first * 8,
+      n,
+    );
+  }
+
+  /** The process a user stack belongs to; -1 for a kernel stack. */
+  stackPid(id: number): number {
+    return this.#i32[this.#stackEntry(id) + M.SE_PID / 4];
+  }
+
+  /** Every aggregation entry since the last cut (allocates: call per interval). */
+  readAggregates(): Aggregate[] {
+    const n = this.#x.aggCount();
+    const base = (this.#x.aggEntries() >>> 0) >>> 2;
+    const w = M.AGG_ENTRY_SIZE / 4;
+    const out: Aggregate[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = base + i * w;
+      out[i] = {
+        pid: this.#i32[e + M.AG_PID / 4],
+        tid: this.#i32[e + M.AG_TID / 4],
+        cpu: this.#u32[e + M.AG_CPU / 4],
+        userStack: this.#i32[e + M.AG_USER_STACK / 4],
+        kernelStack: this.#i32[e + M.AG_KERNEL_STACK / 4],
+        samples: this.#u32[e + M.AG_SAMPLES / 4],
+      };
+    }
+    return out;
+  }
+
+  /**
+   * Empties the stack and aggregation tables. Stack ids handed out before
+   * (in batches, in the overwrite ring, in aggregates) are void afterwards.
+   */
+  cutTables(): void {
+    this.#x.cutTables();
+  }
 
   /** Forgets per-CPU timestamps: the next walk starts a new stream. */
   resetStream(): void {
@@ -625,6 +936,7 @@ export class ProfileParser {
 
   /** Encodes one event as its 32 bytes (written by the WASM module). */
   encodeEvent(e: ProfileEvent): Uint8Array {
+    checkEvent(e);
     if (this.inputBytes < EVENT_SIZE) {
       throw new RangeError(
         `the parser's input area of ${this.inputBytes} bytes cannot hold an event`,
@@ -666,15 +978,15 @@ export class ProfileParser {
     const src = this.#batchAt;
     events.forEach((e, i) => this.#write(src + i * EVENT_SIZE, e));
     // The batch area now holds these events, not the last walk's.
-    this.#stats[11] = 0;
+    this.#stats[M.ST_BATCH_WRITTEN] = 0;
     const dst = this.#inputAt;
     const n = this.#x.encodeRecords(src, events.length, dst);
     return this.#mem.slice(dst, dst + n);
   }
 
   #write(at: number, e: ProfileEvent): void {
+    checkEvent(e);
     const ts = e.timestampNs;
-    checkTimestamp(ts);
     this.#x.writeEvent(
       at,
       Number(ts & 0xffffffffn),

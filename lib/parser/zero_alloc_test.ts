@@ -4,7 +4,7 @@
 // memory's size, its ArrayBuffer (not detached, not replaced) and heapTop
 // exactly as they were.
 import assert from "node:assert/strict";
-import { events, WASM_MODULE } from "./fixtures_test.ts";
+import { events, WASM_MODULE } from "./test_helpers.ts";
 import { RECORD_SIZE } from "./layout.ts";
 import { ProfileParser } from "./wasm_parser.ts";
 

@@ -27,9 +27,19 @@ import {
 } from "../bpf/profiler_object.ts";
 import { mappingBytes, RingMapping } from "../bpf/ring_mapping.ts";
 import { type ReaderTotals, RingReader } from "../bpf/ring_reader.ts";
-import { RECORD_SIZE } from "../parser/layout.ts";
-import { ProfileParser } from "../parser/wasm_parser.ts";
+import {
+  RECORD_HEADER_SIZE,
+  RECORD_MAX,
+  RECORD_SIZE,
+} from "../parser/layout.ts";
+import { ProfileParser, type TableOptions } from "../parser/wasm_parser.ts";
 import { reconcile, type Reconciliation } from "./reconcile.ts";
+import { StackProfile } from "./stack_profile.ts";
+
+/** Events one walk hands on at most (the parser's batch area). */
+export const SESSION_BATCH_EVENTS = 8192;
+/** Recent events the session's overwrite ring keeps by default. */
+export const DEFAULT_RECENT_EVENTS = 16384;
 
 /** The longest the reader may sleep, in ms, when nothing bounds the rate. */
 const STRESS_MAX_POLL_MS = 10;
@@ -57,7 +67,11 @@ export function maxPollInterval(
   let perCpu = kernelMax;
   if (o.period === undefined) perCpu = Math.min(o.frequency ?? 99, kernelMax);
   else if (!o.hardwareEvents) perCpu = Math.min(1e9 / o.period, kernelMax);
-  const bytesPerMs = (perCpu * cpus * RECORD_SIZE) / 1000;
+  // The worst case: every sample with two full stacks.
+  const record = o.collectStacks === false
+    ? RECORD_SIZE
+    : RECORD_HEADER_SIZE + RECORD_MAX;
+  const bytesPerMs = (perCpu * cpus * record) / 1000;
   const ms = ringBytes / 4 / bytesPerMs;
   return Math.max(1, Math.min(SAMPLING_MAX_POLL_MS, ms));
 }
@@ -72,12 +86,23 @@ export interface SessionOptions extends LoadOptions, SamplingOptions {
   recentEvents?: number;
   /** Called with each decoded batch (see RingReader). */
   onBatch?: (parser: ProfileParser) => void;
+  /**
+   * Aggregate samples by (pid, tid, cpu, user stack, kernel stack) into
+   * `session.profile` (default true for the profiler source).
+   */
+  aggregate?: boolean;
+  /** Keep a per-sample timeline in the profile (default false). */
+  timeline?: boolean;
+  /** Sizes of the parser's stack and aggregation tables. */
+  tables?: TableOptions;
   /** A parser module to reuse (saves compiling it per session). */
   wasm?: WebAssembly.Module;
 }
 
 /** What a session did, reconciled. */
 export interface SessionReport {
+  /** The aggregated samples and stacks (null when not aggregating). */
+  profile: StackProfile | null;
   cpus: number[];
   durationMs: number;
   counters: ProfilerCounters;
@@ -90,6 +115,8 @@ export class ProfilerSession {
   readonly parser: ProfileParser;
   readonly object: ProfilerObject;
   readonly reader: RingReader;
+  /** The aggregated samples so far (null when not aggregating). */
+  readonly profile: StackProfile | null;
   readonly cpus: number[];
   readonly startedAt: number;
   readonly #mapping: RingMapping;
@@ -105,6 +132,9 @@ export class ProfilerSession {
   /** Loads, maps, attaches and starts polling. Cleans up fully on failure. */
   static async start(o: SessionOptions = {}): Promise<ProfilerSession> {
     const cpus = o.cpus ?? onlineCpus();
+    if (o.aggregate && o.tables === undefined && o.source === "stress") {
+      throw new RangeError("the stress source carries no stacks to aggregate");
+    }
     const obj = ProfilerObject.open(o);
     let parser: ProfileParser | undefined;
     let mapping: RingMapping | undefined;
@@ -112,11 +142,12 @@ export class ProfilerSession {
     try {
       const page = libc().pageSize;
       const po = {
-        ringCapacity: o.recentEvents ?? 16384,
-        batchCapacity: 8192,
+        ringCapacity: o.recentEvents ?? DEFAULT_RECENT_EVENTS,
+        batchCapacity: SESSION_BATCH_EVENTS,
         inputBytes: 4096,
         mapBytes: mappingBytes(obj.ringBytes, page),
         mapAlign: Math.max(page, 65536),
+        tables: o.tables,
       };
       parser = o.wasm
         ? ProfileParser.fromModule(o.wasm, po)
@@ -169,9 +200,33 @@ export class ProfilerSession {
     this.cpus = cpus;
     this.#maxInterval = o.pollIntervalMs ??
       maxPollInterval(o, cpus.length, mapping.size);
+    const aggregate = (o.aggregate ?? o.source !== "stress") &&
+      parser.hasTables;
+    const profile = aggregate
+      ? new StackProfile({ timeline: o.timeline ?? false })
+      : null;
+    this.profile = profile;
+    const user = o.onBatch;
+    const onBatch = profile?.timeline
+      ? user
+        ? (p: ProfileParser) => {
+          profile.recordBatch(p);
+          user(p);
+        }
+        : (p: ProfileParser) => profile.recordBatch(p)
+      : user;
     this.reader = new RingReader(parser, mapping, {
       toRing: true,
-      onBatch: o.onBatch,
+      toAggregate: aggregate,
+      onBatch,
+      // The tables are full: move what they hold into the profile, then
+      // make room; the reader walks on from the record that did not fit.
+      onTablesFull: profile
+        ? (p) => {
+          profile.absorb(p);
+          p.cutTables();
+        }
+        : undefined,
     });
     this.startedAt = performance.now();
     this.#loop = this.#run();
@@ -271,8 +326,13 @@ export class ProfilerSession {
         }
       }
       const counters = this.object.readCounters();
-      const consumed = { ...this.reader.totals };
+      const consumed = structuredClone(this.reader.totals);
+      if (this.profile) {
+        this.profile.absorb(this.parser);
+        this.parser.cutTables();
+      }
       this.#report = {
+        profile: this.profile,
         cpus: this.cpus,
         durationMs: performance.now() - this.startedAt,
         counters,

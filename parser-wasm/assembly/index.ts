@@ -8,9 +8,24 @@
 // is the cost of its loop. Hosts find the regions through the *Ptr() exports.
 
 import {
+  AG_CPU,
+  AG_HASH,
+  AG_KERNEL_STACK,
+  AG_PID,
+  AG_SAMPLES,
+  AG_TID,
+  AG_USER_STACK,
+  AGG_ENTRY_SIZE,
   BUSY_BIT,
+  CPU_STATE_SIZE,
+  CS_COUNTS,
+  CS_LAST_TS,
+  CS_OUT_OF_ORDER,
   DISCARD_BIT,
   EVENT_SIZE,
+  FLAG_FRAMES,
+  FLAG_KERNEL_TRUNCATED,
+  FLAG_USER_TRUNCATED,
   MAX_CPUS,
   OFF_CPU,
   OFF_FLAGS,
@@ -20,35 +35,52 @@ import {
   OFF_TIMESTAMP,
   OFF_USER_STACK,
   RECORD_HEADER_SIZE,
+  SE_FIRST,
+  SE_FRAMES,
+  SE_HASH,
+  SE_PID,
+  SINK_AGGREGATE,
+  SINK_BATCH,
+  SINK_RING,
+  ST_BAD_CPU,
+  ST_BATCH_WRITTEN,
+  ST_CONSUMED,
+  ST_CPUS_TOUCHED,
+  ST_DISCARDED,
+  ST_EVENTS,
+  ST_KERNEL_EMPTY,
+  ST_KERNEL_FAULT,
+  ST_KERNEL_FRAMES,
+  ST_KERNEL_RESOLVED,
+  ST_KERNEL_TRUNCATED,
+  ST_LONG,
+  ST_MALFORMED,
+  ST_NO_FRAMES,
+  ST_OUT_OF_ORDER,
+  ST_PAST_END,
+  ST_SHORT,
+  ST_STOP,
+  ST_USER_EMPTY,
+  ST_USER_FAULT,
+  ST_USER_FRAMES,
+  ST_USER_RESOLVED,
+  ST_USER_TRUNCATED,
+  STACK_DEPTH,
+  STACK_ENTRY_SIZE,
+  STACK_ID_EMPTY,
+  STACK_ID_FAULT,
+  STACK_ID_NOT_COLLECTED,
+  STATS_WORDS,
+  STOP_BATCH_FULL,
+  STOP_BUSY,
+  STOP_END,
+  STOP_PAST_END,
+  STOP_TABLES_FULL,
 } from "./layout";
 
 // ---------------------------------------------------------------------------
-// Memory layout, fixed at init.
-
-/** Indexes (in u32 units) of the per-batch statistics block. */
-const ST_EVENTS: u32 = 0;
-const ST_DISCARDED: u32 = 1;
-const ST_MALFORMED: u32 = 2;
-const ST_STOP: u32 = 3;
-const ST_CONSUMED: u32 = 4;
-const ST_OUT_OF_ORDER: u32 = 5;
-const ST_CPUS_TOUCHED: u32 = 6;
-const ST_BAD_CPU: u32 = 7;
-const ST_SHORT: u32 = 8;
-const ST_LONG: u32 = 9;
-const ST_PAST_END: u32 = 10;
-const ST_BATCH_WRITTEN: u32 = 11;
-const STATS_WORDS: u32 = 16;
-
-/** Why walk() stopped. */
-const STOP_END: u32 = 0; // every byte given was consumed
-const STOP_BUSY: u32 = 1; // a record the producer has not committed yet
-const STOP_PAST_END: u32 = 2; // a record (or its header) runs past the end
-const STOP_BATCH_FULL: u32 = 3; // the batch output area is full
-
-/** walk() sinks: where decoded events go. */
-const SINK_RING: u32 = 1;
-const SINK_BATCH: u32 = 2;
+// Memory layout, fixed at init (the statistics indexes, stop reasons, sinks
+// and table entry layouts are named in layout.ts, for hosts to mirror).
 
 let initialised = false;
 let heapTopPtr: usize = 0;
@@ -58,15 +90,11 @@ let statsPtr_: usize = 0;
 // cache line and two 8-byte words for its statistics: u64 last timestamp
 // (kept across batches) at 0, then u32 events and u32 out-of-order events
 // of this batch at 8 and 12 (reset per batch, for touched CPUs only).
-const CPU_STATE_SIZE: usize = 16;
 // Static data, not laid out by init(): a compile-time constant address goes
 // into the offset field of each access, so the walk loop keeps no register
 // for it (V8 otherwise spills loop state around the statistics; measured
 // ~8% per event).
 const cpuStatePtr: usize = memory.data(<i32>(MAX_CPUS * 16), 64);
-const CS_LAST_TS: usize = 0;
-const CS_COUNTS: usize = 8;
-const CS_OUT_OF_ORDER: usize = 12;
 // u32[MAX_CPUS], the CPUs seen in this batch; static for the same reason.
 const touchedPtr: usize = memory.data(<i32>(MAX_CPUS * 4), 64);
 
@@ -84,7 +112,9 @@ let ringCap: u32 = 0;
 // than the push): u32 head (slot the next push writes) at 0, u32 length at
 // 4, u64 overwritten count at 8. Every push, from the host or from walk(),
 // goes through the same three words.
-let ringStatePtr: usize = 0;
+// Static (like the per-CPU state), so it never overlaps a region init()
+// lays out.
+const ringStatePtr: usize = memory.data(16, 16);
 const RS_HEAD: usize = 0;
 const RS_LEN: usize = 4;
 const RS_OVERWRITTEN: usize = 8;
@@ -118,7 +148,8 @@ export function init(
   if (mapAlign == 0 || (mapAlign & (mapAlign - 1)) != 0) return -2;
   // The layout is computed in u64: with the largest capacities allowed above
   // the sum passes 2^32, and a wrapped usize would "fit" and overlap regions.
-  let p: u64 = alignUp64(<u64>__heap_base, 64);
+  // After the tables when initTables() laid them out first.
+  let p: u64 = alignUp64(tablesReady ? <u64>tablesEnd : <u64>__heap_base, 64);
   const stats = p;
   p += <u64>STATS_WORDS * 4;
   const ring = alignUp64(p, 64);
@@ -151,6 +182,231 @@ export function init(
   heapTopPtr = <usize>p;
   initialised = true;
   return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The stack and aggregation tables, laid out once by initTables().
+//
+// Stacks: every distinct stack the walker meets is interned once: its
+// frames are copied into the frame arena and it gets an id, an index into
+// the stack entries (STACK_ENTRY_SIZE each: hash, first frame, frame count,
+// pid; pid -1 for kernel stacks, which are the same in every process, while
+// a user stack means something only in its own address space). An open-
+// addressing index of u32 slots (id + 1, 0 = empty), a power of two at
+// least twice the capacity, finds a stack by the hash of (pid, frames); a
+// hash match is confirmed frame by frame, so two stacks are never confused.
+//
+// Aggregation: one entry (AGG_ENTRY_SIZE) per distinct (pid, tid, cpu, user
+// stack, kernel stack) with its sample count, found the same way. The host
+// reads the entries and the stacks they name at the end of an interval and
+// then clears both (cutTables). When a record would need room that is not
+// there, walk() stops before it (STOP_TABLES_FULL) and consumes nothing
+// more: the host cuts and walks again, so no sample is ever dropped or
+// merged for lack of room.
+
+let tablesReady = false;
+let stackCap: u32 = 0;
+let nStacks: u32 = 0;
+let stackMask: u32 = 0;
+let stackSlotsPtr: usize = 0;
+let stackEntriesPtr: usize = 0;
+let frameCap: u32 = 0;
+let nFrames: u32 = 0;
+let framesPtr_: usize = 0;
+let aggCap: u32 = 0;
+let nAggs: u32 = 0;
+let aggMask: u32 = 0;
+let aggSlotsPtr: usize = 0;
+let aggEntriesPtr: usize = 0;
+let tablesStart: usize = 0;
+let tablesEnd: usize = 0;
+
+@inline function slotsFor(capacity: u32): u64 {
+  // A power of two >= 2 x capacity: probes stay short at full load.
+  let n: u64 = 2;
+  while (n < <u64>capacity * 2) n <<= 1;
+  return n;
+}
+
+/**
+ * Lays out the stack and aggregation tables at the start of the heap,
+ * growing memory once. Call it before init() (which then lays out its
+ * regions after the tables, so the input area and the host mapping stay
+ * the last regions), or not at all for a parser without tables.
+ *
+ * stacks: distinct stacks held at once (1 .. 2^22); frames: frames held in
+ * the arena (>= 2 x STACK_DEPTH, so any one record fits an empty arena, at
+ * most 2^26); aggregates: distinct aggregation keys (1 .. 2^22).
+ *
+ * Returns 0, or -1 if init() has run or the tables exist, -2 on bad
+ * arguments, -3 if memory could not grow.
+ */
+export function initTables(stacks: u32, frames: u32, aggregates: u32): i32 {
+  if (initialised || tablesReady) return -1;
+  if (stacks < 2 || stacks > 0x400000) return -2;
+  if (frames < 2 * STACK_DEPTH || frames > 0x4000000) return -2;
+  if (aggregates < 1 || aggregates > 0x400000) return -2;
+  const sSlots = slotsFor(stacks);
+  const aSlots = slotsFor(aggregates);
+  let p: u64 = alignUp64(<u64>__heap_base, 64);
+  const start = p;
+  const slots = p;
+  p += sSlots * 4;
+  const entries = alignUp64(p, 64);
+  p = entries + <u64>stacks * STACK_ENTRY_SIZE;
+  const arena = alignUp64(p, 64);
+  p = arena + <u64>frames * 8;
+  const aggSlots = alignUp64(p, 64);
+  p = aggSlots + aSlots * 4;
+  const aggEntries = alignUp64(p, 64);
+  p = aggEntries + <u64>aggregates * AGG_ENTRY_SIZE;
+  if (p > 0xFFFF0000) return -3;
+  const havePages = <u64>memory.size();
+  const needPages = (p + 0xFFFF) >> 16;
+  if (needPages > havePages) {
+    if (memory.grow(<i32>(needPages - havePages)) < 0) return -3;
+  }
+  stackCap = stacks;
+  stackMask = <u32>sSlots - 1;
+  stackSlotsPtr = <usize>slots;
+  stackEntriesPtr = <usize>entries;
+  frameCap = frames;
+  framesPtr_ = <usize>arena;
+  aggCap = aggregates;
+  aggMask = <u32>aSlots - 1;
+  aggSlotsPtr = <usize>aggSlots;
+  aggEntriesPtr = <usize>aggEntries;
+  tablesStart = <usize>start;
+  tablesEnd = <usize>p;
+  tablesReady = true;
+  cutTables();
+  return 0;
+}
+
+/** Empties the stack and aggregation tables (ids given out before are void). */
+export function cutTables(): void {
+  if (!tablesReady) return;
+  memory.fill(stackSlotsPtr, 0, <usize>(stackMask + 1) * 4);
+  memory.fill(aggSlotsPtr, 0, <usize>(aggMask + 1) * 4);
+  nStacks = 0;
+  nFrames = 0;
+  nAggs = 0;
+}
+
+export function stackCount(): u32 {
+  return nStacks;
+}
+export function stackCapacity(): u32 {
+  return stackCap;
+}
+export function stackEntries(): usize {
+  return stackEntriesPtr;
+}
+export function frameCount(): u32 {
+  return nFrames;
+}
+export function frameCapacity(): u32 {
+  return frameCap;
+}
+/** The frame arena: u64 instruction pointers, a stack's innermost first. */
+export function framesPtr(): usize {
+  return framesPtr_;
+}
+export function aggCount(): u32 {
+  return nAggs;
+}
+export function aggCapacity(): u32 {
+  return aggCap;
+}
+export function aggEntries(): usize {
+  return aggEntriesPtr;
+}
+/** Bytes the tables take (0 before initTables). */
+export function tablesBytes(): u32 {
+  return <u32>(tablesEnd - tablesStart);
+}
+
+// A multiply-xorshift step over 64-bit words: cheap (one multiply per
+// frame) and good enough for table indexes, since every hit is confirmed.
+@inline function mix(h: u64, v: u64): u64 {
+  h = (h ^ v) * 0x9E3779B97F4A7C15;
+  return h ^ (h >> 29);
+}
+
+@inline function fold(h: u64): u32 {
+  return <u32>(h ^ (h >> 32));
+}
+
+/**
+ * The id of the stack (pid, n frames at src), interned if new. The caller
+ * has made sure a new stack fits (see roomFor).
+ */
+function internStack(pid: i32, src: usize, n: u32): u32 {
+  let h = mix(0x243F6A8885A308D3, (<u64>n << 32) | <u64><u32>pid);
+  for (let i: u32 = 0; i < n; i++) h = mix(h, load<u64>(src + (<usize>i << 3)));
+  const hash = fold(h);
+  let slot = hash & stackMask;
+  while (true) {
+    const v = load<u32>(stackSlotsPtr + (<usize>slot << 2));
+    if (v == 0) break;
+    const e = stackEntriesPtr + <usize>(v - 1) * STACK_ENTRY_SIZE;
+    if (
+      load<u32>(e, SE_HASH) == hash && load<u32>(e, SE_FRAMES) == n &&
+      load<i32>(e, SE_PID) == pid
+    ) {
+      const f = framesPtr_ + (<usize>load<u32>(e, SE_FIRST) << 3);
+      let same = true;
+      for (let i: u32 = 0; i < n; i++) {
+        const o = <usize>i << 3;
+        if (load<u64>(f + o) != load<u64>(src + o)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return v - 1;
+    }
+    slot = (slot + 1) & stackMask;
+  }
+  const id = nStacks++;
+  const e = stackEntriesPtr + <usize>id * STACK_ENTRY_SIZE;
+  store<u32>(e, hash, SE_HASH);
+  store<u32>(e, nFrames, SE_FIRST);
+  store<u32>(e, n, SE_FRAMES);
+  store<i32>(e, pid, SE_PID);
+  memory.copy(framesPtr_ + (<usize>nFrames << 3), src, <usize>n << 3);
+  nFrames += n;
+  store<u32>(stackSlotsPtr + (<usize>slot << 2), id + 1);
+  return id;
+}
+
+/** Counts one sample of (pid, tid, cpu, user stack, kernel stack). */
+function aggregate(pid: i32, tid: i32, cpu: u32, ustack: u32, kstack: u32): void {
+  const a = (<u64><u32>tid << 32) | <u64><u32>pid;
+  const b = (<u64>ustack << 32) | <u64>cpu;
+  const hash = fold(mix(mix(mix(0x452821E638D01377, a), b), <u64>kstack));
+  let slot = hash & aggMask;
+  while (true) {
+    const v = load<u32>(aggSlotsPtr + (<usize>slot << 2));
+    if (v == 0) break;
+    const e = aggEntriesPtr + <usize>(v - 1) * AGG_ENTRY_SIZE;
+    if (
+      load<u64>(e, AG_PID) == a && load<u64>(e, AG_CPU) == b &&
+      load<u32>(e, AG_KERNEL_STACK) == kstack
+    ) {
+      store<u32>(e, load<u32>(e, AG_SAMPLES) + 1, AG_SAMPLES);
+      return;
+    }
+    slot = (slot + 1) & aggMask;
+  }
+  const id = nAggs++;
+  const e = aggEntriesPtr + <usize>id * AGG_ENTRY_SIZE;
+  store<u64>(e, a, AG_PID);
+  store<u64>(e, b, AG_CPU);
+  store<u32>(e, kstack, AG_KERNEL_STACK);
+  store<u32>(e, 1, AG_SAMPLES);
+  store<u32>(e, hash, AG_HASH);
+  store<u32>(e, 0, AG_HASH + 4);
+  store<u32>(aggSlotsPtr + (<usize>slot << 2), id + 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -453,14 +709,91 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   // One loop per combination of sinks, so the per-event path tests no flag.
   const toRing = (sinks & SINK_RING) != 0;
   const toBatch = (sinks & SINK_BATCH) != 0;
-  if (toRing) {
-    return toBatch ? walkInto(ptr, len, true, true) : walkInto(ptr, len, true, false);
+  // Aggregation needs the tables; without them it is ignored.
+  const toAgg = (sinks & SINK_AGGREGATE) != 0 && tablesReady;
+  if (toAgg) {
+    if (toRing) {
+      return toBatch
+        ? walkInto(ptr, len, true, true, true)
+        : walkInto(ptr, len, true, false, true);
+    }
+    return toBatch
+      ? walkInto(ptr, len, false, true, true)
+      : walkInto(ptr, len, false, false, true);
   }
-  return toBatch ? walkInto(ptr, len, false, true) : walkInto(ptr, len, false, false);
+  if (toRing) {
+    return toBatch
+      ? walkInto(ptr, len, true, true, false)
+      : walkInto(ptr, len, true, false, false);
+  }
+  return toBatch
+    ? walkInto(ptr, len, false, true, false)
+    : walkInto(ptr, len, false, false, false);
 }
 
-// The body of walk(), inlined four times with constant sinks.
-@inline function walkInto(ptr: usize, len: u32, toRing: bool, toBatch: bool): u32 {
+// What the frame-record path decided for one record, for the loop to apply.
+let recUser: u32 = 0;
+let recKernel: u32 = 0;
+
+/**
+ * Classifies and interns the two stacks of a record with frames at `ev`
+ * (the event; frames follow it), counting each stack's outcome in the
+ * statistics block, and leaves the stack ids in recUser / recKernel.
+ * Returns false, changing nothing, if the tables cannot take the record.
+ */
+function frameRecord(ev: usize, nu: u32, nk: u32): bool {
+  const intern = tablesReady;
+  if (intern) {
+    // Room for two new stacks and all their frames: checked up front, so a
+    // record is interned whole or not at all.
+    if (
+      nStacks + 2 > stackCap || nFrames + nu + nk > frameCap ||
+      nAggs + 1 > aggCap
+    ) return false;
+  }
+  const flags = load<u32>(ev, OFF_FLAGS);
+  const u = load<i32>(ev, OFF_USER_STACK);
+  const k = load<i32>(ev, OFF_KERNEL_STACK);
+  const frames = ev + EVENT_SIZE;
+  // User stack.
+  if (u < 0) {
+    setStat(ST_USER_FAULT, stat(ST_USER_FAULT) + 1);
+    recUser = STACK_ID_FAULT;
+  } else if (nu == 0) {
+    setStat(ST_USER_EMPTY, stat(ST_USER_EMPTY) + 1);
+    recUser = STACK_ID_EMPTY;
+  } else {
+    if (flags & FLAG_USER_TRUNCATED) {
+      setStat(ST_USER_TRUNCATED, stat(ST_USER_TRUNCATED) + 1);
+    } else setStat(ST_USER_RESOLVED, stat(ST_USER_RESOLVED) + 1);
+    recUser = intern ? internStack(load<i32>(ev, OFF_PID), frames, nu) : nu;
+  }
+  // Kernel stack.
+  if (k < 0) {
+    setStat(ST_KERNEL_FAULT, stat(ST_KERNEL_FAULT) + 1);
+    recKernel = STACK_ID_FAULT;
+  } else if (nk == 0) {
+    setStat(ST_KERNEL_EMPTY, stat(ST_KERNEL_EMPTY) + 1);
+    recKernel = STACK_ID_EMPTY;
+  } else {
+    if (flags & FLAG_KERNEL_TRUNCATED) {
+      setStat(ST_KERNEL_TRUNCATED, stat(ST_KERNEL_TRUNCATED) + 1);
+    } else setStat(ST_KERNEL_RESOLVED, stat(ST_KERNEL_RESOLVED) + 1);
+    recKernel = intern ? internStack(-1, frames + (<usize>nu << 3), nk) : nk;
+  }
+  setStat(ST_USER_FRAMES, stat(ST_USER_FRAMES) + nu);
+  setStat(ST_KERNEL_FRAMES, stat(ST_KERNEL_FRAMES) + nk);
+  return true;
+}
+
+// The body of walk(), inlined eight times with constant sinks.
+@inline function walkInto(
+  ptr: usize,
+  len: u32,
+  toRing: bool,
+  toBatch: bool,
+  toAgg: bool,
+): u32 {
   const REC: u32 = RECORD_HEADER_SIZE + EVENT_SIZE;
   let events: u32 = 0;
   let discarded: u32 = 0;
@@ -468,6 +801,7 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   let long: u32 = 0;
   let pastEnd: u32 = 0;
   let badCpu: u32 = 0;
+  let noFrames: u32 = 0;
   let touched: u32 = 0;
   let written: u32 = 0;
   let stop = STOP_END;
@@ -482,12 +816,13 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   let over = load<u64>(ringStatePtr, RS_OVERWRITTEN);
 
   while (len - off >= RECORD_HEADER_SIZE) {
-    // Fast path: a run of committed event records. Each is exactly REC bytes
-    // (header 32: not BUSY, not DISCARD, an event's length, no padding), so
-    // the bytes left and the batch room bound the run before it starts and
-    // the loop tests one header word and one bound per event.
+    // Fast path: a run of committed plain event records, the 32-byte event
+    // alone (header 32: not BUSY, not DISCARD, no frames), so the bytes left
+    // and the batch room bound the run before it starts and the loop tests
+    // one header word, one flag and one bound per event.
     let room = (len - off) / REC;
     if (toBatch && batchCap - written < room) room = batchCap - written;
+    if (toAgg && aggCap - nAggs < room) room = aggCap - nAggs;
     // A cursor and a bound as addresses, and events with a CPU number out of
     // range counted after the run (run - seen): fewer values live in the loop.
     let rec = ptr + <usize>off;
@@ -497,7 +832,10 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
     while (rec < runEnd) {
       if (load<u32>(rec) != EVENT_SIZE) break;
       const ev = rec + RECORD_HEADER_SIZE;
-      const cpu = load<u32>(ev, OFF_CPU);
+      // cpu and flags in one access (every access is bounds-checked).
+      const cpuFlags = load<u64>(ev, OFF_CPU);
+      if (<u32>(cpuFlags >> 32) & FLAG_FRAMES) break;
+      const cpu = <u32>cpuFlags;
       if (cpu < MAX_CPUS) {
         const cs = <usize>cpu * CPU_STATE_SIZE;
         const ts = load<u64>(ev, OFF_TIMESTAMP);
@@ -529,17 +867,28 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
         copyEvent(out, ev);
         out += EVENT_SIZE;
       }
+      if (toAgg) {
+        aggregate(
+          load<i32>(ev, OFF_PID),
+          load<i32>(ev, OFF_TID),
+          cpu,
+          STACK_ID_NOT_COLLECTED,
+          STACK_ID_NOT_COLLECTED,
+        );
+      }
       rec += REC;
     }
     const run = <u32>(rec - runStart) / REC;
     off += run * REC;
     events += run;
+    noFrames += run;
     badCpu += run - seen;
     if (toBatch) written += run;
 
     // Slow path: one record that is not a plain committed event, or the end.
     if (len - off < RECORD_HEADER_SIZE) break;
-    const hdr = load<u32>(ptr + <usize>off);
+    const at = ptr + <usize>off;
+    const hdr = load<u32>(at);
     if (hdr & BUSY_BIT) {
       stop = STOP_BUSY;
       break;
@@ -557,15 +906,102 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
       off += total;
       continue;
     }
-    if (recLen != EVENT_SIZE) {
-      if (recLen < EVENT_SIZE) short++;
+    if (recLen < EVENT_SIZE) {
+      short++;
+      off += total;
+      continue;
+    }
+    const ev = at + RECORD_HEADER_SIZE;
+    const flags = load<u32>(ev, OFF_FLAGS);
+    if ((flags & FLAG_FRAMES) == 0) {
+      if (recLen != EVENT_SIZE) {
+        long++;
+        off += total;
+        continue;
+      }
+      // A whole plain event the run did not take: the batch area or the
+      // aggregation table is full, or the run ended at its bound on new
+      // aggregation keys with room left (most events hit existing keys):
+      // then the next run takes it.
+      if (toBatch && written == batchCap) {
+        stop = STOP_BATCH_FULL;
+        break;
+      }
+      if (toAgg && nAggs >= aggCap) {
+        stop = STOP_TABLES_FULL;
+        break;
+      }
+      continue;
+    }
+    // A record with frames: its length must be exactly what the counts say.
+    const u = load<i32>(ev, OFF_USER_STACK);
+    const k = load<i32>(ev, OFF_KERNEL_STACK);
+    const nu: u32 = u > 0 ? <u32>u : 0;
+    const nk: u32 = k > 0 ? <u32>k : 0;
+    if (nu > STACK_DEPTH || nk > STACK_DEPTH) {
+      long++;
+      off += total;
+      continue;
+    }
+    const want = EVENT_SIZE + ((nu + nk) << 3);
+    if (recLen != want) {
+      if (recLen < want) short++;
       else long++;
       off += total;
       continue;
     }
-    // A whole committed event the run did not take: the batch area is full.
-    stop = STOP_BATCH_FULL;
-    break;
+    if (toBatch && written == batchCap) {
+      stop = STOP_BATCH_FULL;
+      break;
+    }
+    if (!frameRecord(ev, nu, nk)) {
+      stop = STOP_TABLES_FULL;
+      break;
+    }
+    const cpu = load<u32>(ev, OFF_CPU);
+    if (cpu < MAX_CPUS) {
+      const cs = <usize>cpu * CPU_STATE_SIZE;
+      const ts = load<u64>(ev, OFF_TIMESTAMP);
+      const n = load<u32>(cs, cpuStatePtr + CS_COUNTS);
+      if (n == 0) {
+        store<u32>(<usize>touched << 2, cpu, touchedPtr);
+        touched++;
+      }
+      store<u32>(cs, n + 1, cpuStatePtr + CS_COUNTS);
+      if (ts < load<u64>(cs, cpuStatePtr + CS_LAST_TS)) {
+        const ooo = load<u32>(cs, cpuStatePtr + CS_OUT_OF_ORDER);
+        store<u32>(cs, ooo + 1, cpuStatePtr + CS_OUT_OF_ORDER);
+      }
+      store<u64>(cs, ts, cpuStatePtr + CS_LAST_TS);
+    } else badCpu++;
+    // The copies handed on carry the stack ids, not the frame counts.
+    const ids = (<u64>recKernel << 32) | <u64>recUser;
+    if (toRing) {
+      const dst = ringBase + <usize>head * EVENT_SIZE;
+      copyEvent(dst, ev);
+      store<u64>(dst, ids, OFF_USER_STACK);
+      head++;
+      if (head == cap) head = 0;
+      if (rlen < cap) rlen++;
+      else over++;
+    }
+    if (toBatch) {
+      copyEvent(out, ev);
+      store<u64>(out, ids, OFF_USER_STACK);
+      out += EVENT_SIZE;
+      written++;
+    }
+    if (toAgg) {
+      aggregate(
+        load<i32>(ev, OFF_PID),
+        load<i32>(ev, OFF_TID),
+        cpu,
+        recUser,
+        recKernel,
+      );
+    }
+    events++;
+    off += total;
   }
   if (toRing) {
     store<u32>(ringStatePtr, head, RS_HEAD);
@@ -598,5 +1034,6 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
   setStat(ST_LONG, long);
   setStat(ST_PAST_END, pastEnd);
   setStat(ST_BATCH_WRITTEN, written);
+  setStat(ST_NO_FRAMES, noFrames);
   return off;
 }

@@ -162,7 +162,6 @@ Deno.test({
       const s = await ProfilerSession.start({
         frequency: 99,
         ringBytes: 65536,
-        stackEntries: 256,
         wasm,
       });
       const r = await s.stop();

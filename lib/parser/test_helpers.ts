@@ -1,6 +1,7 @@
 /**
- * Shared helpers for the parser tests (no tests of its own: importing a
- * module that registers tests would run them again in every importer).
+ * Shared helpers for the parser tests. It holds no tests of its own (and is
+ * not named *_test.ts): a module that registered tests would run them again
+ * in every test file that imports it.
  *
  * - `buildStream` lays out BPF ring buffer records byte by byte, the way the
  *   kernel does (header, payload, padding to 8), for committed, discarded,
@@ -16,12 +17,18 @@ import {
   BUSY_BIT,
   DISCARD_BIT,
   EVENT_SIZE,
+  EventFlags,
   RECORD_HEADER_SIZE,
+  StackId,
 } from "./layout.ts";
 import type { ProfileEvent } from "./profile_event.ts";
 import {
+  type ReferenceDecoded,
   referenceEncodeEvent,
+  referenceEncodeSamples,
+  type ReferenceSample,
   type ReferenceStreamState,
+  type ReferenceTables,
   referenceWalk,
 } from "./reference_decoder.ts";
 import {
@@ -99,6 +106,8 @@ export function events(count: number, cpus = 4, base = 1n): ProfileEvent[] {
 export type Piece =
   /** A committed 32-byte event record. */
   | { kind: "event"; event: ProfileEvent; pgOff?: number }
+  /** A committed record with frames (the profiler's record shape). */
+  | { kind: "sample"; sample: ReferenceSample }
   /** A record with the DISCARD bit; `event` fills a 32-byte payload. */
   | { kind: "discard"; len: number; event?: ProfileEvent }
   /** A committed record whose len is not 32 (short or long). */
@@ -114,9 +123,9 @@ export function recordTotal(len: number): number {
 }
 
 function pieceSize(p: Piece): number {
-  return p.kind === "raw"
-    ? p.bytes.byteLength
-    : recordTotal(p.kind === "event" ? EVENT_SIZE : p.len);
+  if (p.kind === "raw") return p.bytes.byteLength;
+  if (p.kind === "sample") return referenceEncodeSamples([p.sample]).byteLength;
+  return recordTotal(p.kind === "event" ? EVENT_SIZE : p.len);
 }
 
 /** Lays the pieces out back to back, as the kernel lays out records. */
@@ -152,6 +161,9 @@ export function buildStream(pieces: Piece[]): Uint8Array {
           referenceEncodeEvent(view, off + RECORD_HEADER_SIZE, p.event);
         }
         break;
+      case "sample":
+        out.set(referenceEncodeSamples([p.sample]), off);
+        break;
       case "raw":
         out.set(p.bytes, off);
         break;
@@ -170,26 +182,115 @@ export function eventPieces(list: ProfileEvent[]): Piece[] {
 export interface Agreed {
   stats: WalkStats;
   events: ProfileEvent[];
+  decoded: ReferenceDecoded[];
+}
+
+/** Options of {@link walkBoth}. */
+export interface WalkBothOptions {
+  toRing?: boolean;
+  toBatch?: boolean;
+  toAggregate?: boolean;
+  /**
+   * The reference's model of the parser's tables, carried across walks.
+   * Default: one kept per parser (see {@link tableModel}); cut both with
+   * {@link cutBoth}.
+   */
+  tables?: ReferenceTables;
+}
+
+const models = new WeakMap<ProfileParser, ReferenceTables>();
+
+/** The reference's model of `parser`'s tables, kept across walks. */
+export function tableModel(parser: ProfileParser): ReferenceTables | undefined {
+  const cap = parser.tableCapacity;
+  if (cap === null) return undefined;
+  let m = models.get(parser);
+  if (!m) {
+    m = { ...cap, aggregate: false };
+    models.set(parser, m);
+  }
+  return m;
+}
+
+/** Cuts the parser's tables and forgets the model's content alike. */
+export function cutBoth(parser: ProfileParser): void {
+  parser.cutTables();
+  const m = models.get(parser);
+  if (m) m.held = undefined;
+}
+
+/**
+ * The stack id the parser should have handed on for one stack of a decoded
+ * event: the sentinel for a stack without frames, the frame count without
+ * tables, and with tables an id whose frames and pid are checked here.
+ */
+function checkStackId(
+  parser: ProfileParser,
+  got: number,
+  d: ReferenceDecoded,
+  kind: "user" | "kernel",
+  what: string,
+): void {
+  const e = d.event;
+  const frames = kind === "user" ? d.user : d.kernel;
+  const wire = kind === "user" ? e.userStackId : e.kernelStackId;
+  if (frames === null) {
+    assert.equal(got, wire < 0 ? StackId.FAULT : StackId.EMPTY, what);
+  } else if (!parser.hasTables) {
+    assert.equal(got, frames.length, what);
+  } else {
+    assert.ok(got >= 0, `${what}: a stack id, got ${got}`);
+    assert.deepStrictEqual([...parser.stackFrames(got)], frames, what);
+    assert.equal(parser.stackPid(got), kind === "user" ? e.pid : -1, what);
+  }
+}
+
+/**
+ * Checks event `got` handed on by the parser against the reference's
+ * decoded `d`: every field equal, and for an event with frames the stack
+ * fields as {@link checkStackId} says.
+ */
+export function checkHandedOn(
+  parser: ProfileParser,
+  got: ProfileEvent,
+  d: ReferenceDecoded,
+  what: string,
+): void {
+  if ((d.event.flags & EventFlags.FRAMES) === 0) {
+    assert.deepStrictEqual(got, d.event, what);
+    return;
+  }
+  assert.deepStrictEqual(
+    { ...got, userStackId: 0, kernelStackId: 0 },
+    { ...d.event, userStackId: 0, kernelStackId: 0 },
+    what,
+  );
+  checkStackId(parser, got.userStackId, d, "user", `${what} user stack`);
+  checkStackId(parser, got.kernelStackId, d, "kernel", `${what} kernel stack`);
 }
 
 /**
  * Walks `bytes` with the WASM parser and the reference decoder (which keeps
  * its stream state in `state`; pass a fresh Map after `resetStream()`), and
- * asserts they agree on every statistic and on the decoded events. With
- * `toRing` and no `toBatch`, compare the ring yourself.
+ * asserts they agree on every statistic and on the decoded events (stacks
+ * by their frames). With `toRing` and no `toBatch`, compare the ring
+ * yourself.
  */
 export function walkBoth(
   parser: ProfileParser,
   bytes: Uint8Array,
   state: ReferenceStreamState,
-  options: { toRing?: boolean; toBatch?: boolean } = {},
+  options: WalkBothOptions = {},
 ): Agreed {
   const toBatch = options.toBatch ?? true;
   const got = parser.walk(bytes, options);
+  const tables = options.tables ?? tableModel(parser);
+  if (tables) tables.aggregate = options.toAggregate ?? false;
   const ref = referenceWalk(
     bytes,
     state,
     toBatch ? parser.batchCapacity : Infinity,
+    tables,
   );
   assert.deepStrictEqual(got, ref.stats);
   // The allocation-free accessors tell the same story.
@@ -207,18 +308,51 @@ export function walkBoth(
   let perCpuEvents = 0;
   for (const c of s.perCpu.values()) perCpuEvents += c.events;
   assert.equal(perCpuEvents + s.badCpu, s.events);
+  // Every event with frames lands in exactly one bucket per stack kind.
+  for (const o of [s.userStacks, s.kernelStacks]) {
+    assert.equal(
+      o.resolved + o.truncated + o.empty + o.fault + s.noFrames,
+      s.events,
+    );
+  }
+  if (tables) {
+    assert.equal(parser.stackCount, tables.held!.stacks.size);
+    assert.equal(parser.frameCount, tables.held!.frames);
+    if (tables.aggregate) {
+      assert.equal(parser.aggregateCount, tables.held!.keys.size);
+    }
+  }
   if (toBatch) {
     assert.equal(parser.batchLength, ref.events.length);
-    assert.deepStrictEqual(parser.batchEvents(), ref.events);
-    for (let i = 0; i < ref.events.length; i++) {
-      assert.equal(parser.batchPid(i), ref.events[i].pid);
-      assert.equal(parser.batchTid(i), ref.events[i].tid);
-      assert.equal(parser.batchCpu(i), ref.events[i].cpu);
-    }
+    const batch = parser.batchEvents();
+    ref.decoded.forEach((d, i) => {
+      checkHandedOn(parser, batch[i], d, `batch event ${i}`);
+      assert.equal(parser.batchPid(i), d.event.pid);
+      assert.equal(parser.batchTid(i), d.event.tid);
+      assert.equal(parser.batchCpu(i), d.event.cpu);
+      assert.equal(parser.batchFlags(i), d.event.flags);
+      assert.equal(parser.batchUserStack(i), batch[i].userStackId);
+      assert.equal(parser.batchKernelStack(i), batch[i].kernelStackId);
+      assert.equal(parser.batchTimestamp(i), Number(d.event.timestampNs));
+    });
   } else {
     assert.equal(parser.batchLength, 0);
   }
   return ref;
+}
+
+/** A user or kernel stack for tests: `n` distinct-looking frames. */
+export function framesOf(n: number, seed: number, kernel = false): bigint[] {
+  const base = kernel ? 0xffffffff81000000n : 0x55550000n;
+  return Array.from(
+    { length: n },
+    (_, i) => base + BigInt(((seed * 7919 + i * 104729) % 1000003) * 16),
+  );
+}
+
+/** A sample for {@link buildStream} with its frames. */
+export function samplePiece(s: ReferenceSample): Piece {
+  return { kind: "sample", sample: s };
 }
 
 /** The overwrite ring as the obvious array model. */
