@@ -1,0 +1,82 @@
+/**
+ * The names of the processes and threads a profile saw, read the first time
+ * each is seen: a process that lives 200 ms and exits mid-profile still has
+ * its name in the report. Reading happens on the consumer's batch path, so
+ * it is cheap when nothing is new: consecutive events of one thread (the
+ * common case) cost one comparison.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { ProcessNames } from "./process_names.ts";
+ * const names = new ProcessNames();
+ * names.note(Deno.pid, Deno.pid);
+ * assert.ok(names.comm(Deno.pid).length > 0);
+ * assert.equal(names.comm(2 ** 30), `[pid ${2 ** 30}]`);
+ * ```
+ * @module
+ */
+import type { ProfileParser } from "../parser/wasm_parser.ts";
+
+function readComm(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names of processes (by pid) and threads (by tid), read at first sight. */
+export class ProcessNames {
+  readonly #procs = new Map<number, string | undefined>();
+  readonly #threads = new Map<number, string | undefined>();
+  readonly #procRoot: string;
+  #lastTid = -1;
+  /** Called once per new process (e.g. to let the symbolizer capture it). */
+  onNewProcess?: (pid: number) => void;
+
+  constructor(procRoot = "/proc") {
+    this.#procRoot = procRoot;
+  }
+
+  /** Notes a sample of (pid, tid): reads their names if new. */
+  note(pid: number, tid: number): void {
+    if (tid === this.#lastTid) return;
+    this.#lastTid = tid;
+    if (!this.#threads.has(tid)) {
+      this.#threads.set(
+        tid,
+        readComm(`${this.#procRoot}/${pid}/task/${tid}/comm`),
+      );
+    }
+    if (!this.#procs.has(pid)) {
+      this.#procs.set(pid, readComm(`${this.#procRoot}/${pid}/comm`));
+      this.onNewProcess?.(pid);
+    }
+  }
+
+  /** Notes every event of the parser's last batch (a RingReader onBatch). */
+  noteBatch(parser: ProfileParser): void {
+    const n = parser.batchLength;
+    for (let i = 0; i < n; i++) {
+      this.note(parser.batchPid(i), parser.batchTid(i));
+    }
+  }
+
+  /** The process's name, or `[pid N]` if it could not be read. */
+  comm(pid: number): string {
+    return this.#procs.get(pid) ?? `[pid ${pid}]`;
+  }
+
+  /** The thread's name, else its process's name, else `[tid N]`. */
+  thread(tid: number, pid?: number): string {
+    return this.#threads.get(tid) ??
+      (pid !== undefined ? this.#procs.get(pid) : undefined) ??
+      `[tid ${tid}]`;
+  }
+
+  /** Processes seen. */
+  get processCount(): number {
+    return this.#procs.size;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * One profile run: sample for a while, then resolve every stack. What the
+ * `profile` command runs, and what a test or another tool can run in-process.
+ *
+ * Names and symbols are captured the first time a process is seen (on the
+ * consumer's batch path), so a process that exits mid-profile is still
+ * named and symbolized; symbolization itself happens once, at the end, per
+ * distinct stack.
+ *
+ * @example
+ * ```ts ignore
+ * // ignored: needs root and the BPF object (tests/kernel/profile_test.ts runs it).
+ * const run = await runProfile({ durationMs: 2000, frequency: 999 });
+ * console.log(run.profile.totalSamples, run.report.reconciliation.line);
+ * ```
+ * @module
+ */
+import {
+  describeEnvironment,
+  type EnvironmentInfo,
+} from "../common/environment.ts";
+import { sleep } from "../common/signals.ts";
+import type { SamplingOptions } from "../bpf/perf_event.ts";
+import { ProfilerSession, type SessionReport } from "../profiler/session.ts";
+import { Symbolizer } from "../symbols/mod.ts";
+import type { ResolvedProfile } from "./model.ts";
+import { ProcessNames } from "./process_names.ts";
+import { resolveProfile } from "./resolve.ts";
+
+/** What to profile and how. */
+export interface ProfileRunOptions extends SamplingOptions {
+  /** How long to sample, in ms. */
+  durationMs: number;
+  /** Only this process. */
+  targetPid?: number;
+  /** Only this thread. */
+  targetTid?: number;
+  /** Ring buffer bytes. */
+  ringBytes?: number;
+  /** Collect stacks (default true). */
+  collectStacks?: boolean;
+  /** Source lines and inlined frames. */
+  lines?: boolean;
+  /** Keep every sample in time order (for speedscope). */
+  timeline?: boolean;
+  /** Ends the run early (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Called about twice a second while sampling. */
+  onStatus?: (s: ProfileStatus) => void;
+  /** Folder of the BPF object. */
+  bpfDir?: string;
+}
+
+/** Progress while sampling. */
+export interface ProfileStatus {
+  elapsedMs: number;
+  events: number;
+  drops: number;
+}
+
+/** A finished run. */
+export interface ProfileRun {
+  environment: EnvironmentInfo;
+  interrupted: boolean;
+  report: SessionReport;
+  profile: ResolvedProfile;
+  /** ms spent resolving stacks after sampling ended. */
+  resolveMs: number;
+}
+
+/** Samples, stops (detaching everything), resolves. */
+export async function runProfile(o: ProfileRunOptions): Promise<ProfileRun> {
+  const environment = describeEnvironment();
+  const names = new ProcessNames();
+  const sym = new Symbolizer({ lines: o.lines ?? false });
+  try {
+    names.onNewProcess = (pid) => sym.observe(pid);
+    const wallStart = Date.now();
+    const session = await ProfilerSession.start({
+      frequency: o.frequency,
+      period: o.period,
+      hardwareEvents: o.hardwareEvents,
+      targetPid: o.targetPid,
+      targetTid: o.targetTid,
+      ringBytes: o.ringBytes,
+      collectStacks: o.collectStacks,
+      bpfDir: o.bpfDir,
+      timeline: o.timeline,
+      onBatch: (p) => names.noteBatch(p),
+    });
+    let report: SessionReport;
+    try {
+      const t0 = performance.now();
+      while (performance.now() - t0 < o.durationMs && !o.signal?.aborted) {
+        await sleep(
+          Math.min(500, o.durationMs - (performance.now() - t0)),
+          o.signal,
+        );
+        o.onStatus?.({
+          elapsedMs: performance.now() - t0,
+          events: session.reader.totals.events,
+          drops: session.counters().reserveFailed,
+        });
+      }
+    } finally {
+      report = await session.stop();
+    }
+    const r0 = performance.now();
+    const profile = resolveProfile(report.profile!, sym, names, {
+      meta: {
+        startTimeNs: wallStart * 1e6,
+        durationNs: report.durationMs * 1e6,
+        frequencyHz: o.frequency ?? 0,
+        cpus: report.cpus.length,
+        targetPid: o.targetPid ?? null,
+        targetTid: o.targetTid ?? null,
+      },
+      reconciliation: report.reconciliation,
+      timeline: o.timeline,
+    });
+    return {
+      environment,
+      interrupted: o.signal?.aborted ?? false,
+      report,
+      profile,
+      resolveMs: performance.now() - r0,
+    };
+  } finally {
+    sym.close();
+  }
+}
