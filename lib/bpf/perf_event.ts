@@ -9,7 +9,8 @@
  * ```
  * @module
  */
-import { libc, SysError } from "./libc.ts";
+import { KernelFeatureError } from "../common/errors.ts";
+import { describeErrno, libc, SysError } from "./libc.ts";
 
 /** perf_event_open syscall numbers (the generic table on arm64). */
 const NR_PERF_EVENT_OPEN: Record<string, bigint> = {
@@ -97,6 +98,25 @@ export function openSamplingEvent(cpu: number, o: SamplingOptions): number {
       `perf_event_open: unsupported architecture ${Deno.build.arch}`,
     );
   }
+  // Check the rate the kernel allows first: perf_event_open() only says
+  // EINVAL, and a rate above the limit is a named kernel limit, not a bug.
+  const max = perfMaxSampleRate();
+  if (
+    o.period === undefined && max !== undefined && (o.frequency ?? 99) > max
+  ) {
+    throw new KernelFeatureError(
+      "sample-rate",
+      `${
+        o.frequency ?? 99
+      } Hz is above kernel.perf_event_max_sample_rate (${max})`,
+      {
+        hint:
+          `sample at ${max} Hz or less, or raise the limit: sysctl kernel.perf_event_max_sample_rate=${
+            o.frequency ?? 99
+          } (the kernel lowers it again if sampling takes too long)`,
+      },
+    );
+  }
   const attr = samplingAttr(o);
   const l = libc();
   const fd = l.symbols.syscall(
@@ -113,10 +133,13 @@ export function openSamplingEvent(cpu: number, o: SamplingOptions): number {
     o.hardwareEvents ? "hardware cycles" : "software cpu-clock"
   }, cpu ${cpu})`;
   if (o.hardwareEvents && [2, 19, 95].includes(errno)) {
-    throw new SysError(
-      what,
-      errno,
-      "No hardware PMU is available on this machine (common in VMs): drop --hardware-events to sample with the software cpu-clock",
+    throw new KernelFeatureError(
+      "pmu",
+      `${what}: ${describeErrno(errno)}`,
+      {
+        hint:
+          "No hardware PMU is available on this machine (common in VMs): drop --hardware-events to sample with the software cpu-clock",
+      },
     );
   }
   if (errno === 1 || errno === 13) {

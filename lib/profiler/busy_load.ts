@@ -4,10 +4,20 @@
  * never counts as the consumer's CPU time. Uses only a POSIX shell, so it
  * runs the same on the host and inside busybox-based VM guests.
  *
+ * The loops must never outlive us, whatever ends us: an orderly stop kills
+ * them, but SIGKILL, a crash or a closed terminal leave no `finally` to run.
+ * So each loop watches its parent itself: every ~100,000 iterations (tens
+ * of milliseconds) it checks that the process that started it still exists
+ * (`kill -0`, a shell builtin) and exits when it does not. (PR_SET_PDEATHSIG
+ * would need a helper binary in every guest, and it fires when the parent
+ * *thread* ends, which in a runtime with a thread pool is not the process.)
+ *
  * @example
- * ```ts ignore
- * const load = startBusyLoad(2);
- * await new Promise((r) => setTimeout(r, 1000));
+ * ```ts
+ * import assert from "node:assert";
+ * import { startBusyLoad } from "./busy_load.ts";
+ * const load = startBusyLoad(1);
+ * assert.equal(load.pids.length, 1);
  * await load.stop();
  * ```
  * @module
@@ -21,6 +31,13 @@ export interface BusyLoad {
   stop(): Promise<void>;
 }
 
+/**
+ * The loop: spin, and every 100,000 turns exit if the parent (whose pid the
+ * shell saw at start) is gone.
+ */
+export const BUSY_LOOP_SCRIPT =
+  'p=$PPID; i=0; while :; do i=$((i+1)); if [ "$i" -ge 100000 ]; then kill -0 "$p" 2>/dev/null || exit 0; i=0; fi; done';
+
 /** Starts `count` busy loops. */
 export function startBusyLoad(count: number): BusyLoad {
   const children: Deno.ChildProcess[] = [];
@@ -28,7 +45,7 @@ export function startBusyLoad(count: number): BusyLoad {
     for (let i = 0; i < count; i++) {
       children.push(
         new Deno.Command("sh", {
-          args: ["-c", "while :; do :; done"],
+          args: ["-c", BUSY_LOOP_SCRIPT],
           stdin: "null",
           stdout: "null",
           stderr: "null",
@@ -39,9 +56,7 @@ export function startBusyLoad(count: number): BusyLoad {
     for (const c of children) c.kill("SIGKILL");
     throw new Error(
       `cannot start the busy-loop load generator: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      { cause: err },
     );
   }
   let stopped: Promise<void> | null = null;

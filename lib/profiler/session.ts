@@ -115,8 +115,8 @@ export class ProfilerSession {
   readonly parser: ProfileParser;
   readonly object: ProfilerObject;
   readonly reader: RingReader;
-  /** The aggregated samples so far (null when not aggregating). */
-  readonly profile: StackProfile | null;
+  #profile: StackProfile | null;
+  readonly #timelineOn: boolean;
   readonly cpus: number[];
   readonly startedAt: number;
   readonly #mapping: RingMapping;
@@ -202,18 +202,16 @@ export class ProfilerSession {
       maxPollInterval(o, cpus.length, mapping.size);
     const aggregate = (o.aggregate ?? o.source !== "stress") &&
       parser.hasTables;
-    const profile = aggregate
-      ? new StackProfile({ timeline: o.timeline ?? false })
+    this.#timelineOn = o.timeline ?? false;
+    this.#profile = aggregate
+      ? new StackProfile({ timeline: this.#timelineOn })
       : null;
-    this.profile = profile;
     const user = o.onBatch;
-    const onBatch = profile?.timeline
-      ? user
-        ? (p: ProfileParser) => {
-          profile.recordBatch(p);
-          user(p);
-        }
-        : (p: ProfileParser) => profile.recordBatch(p)
+    const onBatch = this.#timelineOn && aggregate
+      ? (p: ProfileParser) => {
+        this.#profile!.recordBatch(p);
+        user?.(p);
+      }
       : user;
     this.reader = new RingReader(parser, mapping, {
       toRing: true,
@@ -221,9 +219,9 @@ export class ProfilerSession {
       onBatch,
       // The tables are full: move what they hold into the profile, then
       // make room; the reader walks on from the record that did not fit.
-      onTablesFull: profile
+      onTablesFull: aggregate
         ? (p) => {
-          profile.absorb(p);
+          this.#profile!.absorb(p);
           p.cutTables();
         }
         : undefined,
@@ -289,6 +287,27 @@ export class ProfilerSession {
     this.#wake?.();
   }
 
+  /** The aggregated samples so far (null when not aggregating). */
+  get profile(): StackProfile | null {
+    return this.#profile;
+  }
+
+  /**
+   * Ends the current interval: everything consumed so far goes into the
+   * returned profile, and a new, empty one collects from here on. Polls
+   * first, so what the ring holds now belongs to this interval. Every
+   * consumed sample is in exactly one interval's profile.
+   */
+  takeProfile(): StackProfile {
+    const p = this.#profile;
+    if (p === null) throw new Error("this session does not aggregate");
+    if (!this.#stopping) this.reader.poll();
+    p.absorb(this.parser);
+    this.parser.cutTables();
+    this.#profile = new StackProfile({ timeline: this.#timelineOn });
+    return p;
+  }
+
   /** Exact counters now (the session keeps running). */
   counters(): ProfilerCounters {
     return this.object.readCounters();
@@ -327,12 +346,12 @@ export class ProfilerSession {
       }
       const counters = this.object.readCounters();
       const consumed = structuredClone(this.reader.totals);
-      if (this.profile) {
-        this.profile.absorb(this.parser);
+      if (this.#profile) {
+        this.#profile.absorb(this.parser);
         this.parser.cutTables();
       }
       this.#report = {
-        profile: this.profile,
+        profile: this.#profile,
         cpus: this.cpus,
         durationMs: performance.now() - this.startedAt,
         counters,

@@ -18,14 +18,26 @@ import {
   describeEnvironment,
   type EnvironmentInfo,
 } from "../common/environment.ts";
-import type { ProfilerCounters } from "../bpf/profiler_object.ts";
+import {
+  DEFAULT_RING_BYTES,
+  type ProfilerCounters,
+  zeroCounters,
+} from "../bpf/profiler_object.ts";
+import { EnvironmentError, KernelFeatureError } from "../common/errors.ts";
 import { startBusyLoad } from "../profiler/busy_load.ts";
-import type { Reconciliation } from "../profiler/reconcile.ts";
+import {
+  emptyConsumed,
+  reconcile,
+  type Reconciliation,
+} from "../profiler/reconcile.ts";
 import { ProfilerSession } from "../profiler/session.ts";
 import { compileParser } from "../parser/wasm_parser.ts";
 
 /** The memory bound of the original methodology: 20 MB (10^6 bytes). */
 export const MEMORY_BOUND_BYTES = 20_000_000;
+
+/** The sampling rates a validation runs by default, in Hz per CPU. */
+export const DEFAULT_RATES = [100, 1000, 10000];
 
 /** Options of a validation run. */
 export interface ValidationOptions {
@@ -72,9 +84,13 @@ export interface ValidationRow {
   rssBytes: number;
   counters: ProfilerCounters;
   reconciliation: Reconciliation;
-  /** No drops, exact reconciliation, memory under the bound. */
+  /** No drops, exact reconciliation (events and stacks), memory under the bound. */
   pass: boolean;
   problems: string[];
+  /** A stop signal cut this rate short: it cannot pass. */
+  interrupted?: boolean;
+  /** The kernel refused this rate (no measurements): why. */
+  refused?: string;
 }
 
 /** A whole validation run. */
@@ -84,23 +100,57 @@ export interface ValidationReport {
   startedAt: string;
   memoryBoundBytes: number;
   rows: ValidationRow[];
+  /** A stop signal ended the run early: it cannot pass. */
   interrupted: boolean;
+  /** An environment error ended the run (the rates after it did not run). */
+  aborted?: string;
   pass: boolean;
+}
+
+/** A row for a rate that could not run. */
+function refusedRow(
+  hz: number,
+  reason: string,
+  ringBytes: number,
+): ValidationRow {
+  return {
+    requestedHz: hz,
+    durationS: 0,
+    cpus: 0,
+    achievedPerCpuSecond: 0,
+    produced: 0,
+    consumed: 0,
+    dropped: 0,
+    eventsPer10s: 0,
+    consumerCpuPercent: 0,
+    consumerCpuNsPerEvent: 0,
+    v8HeapBytes: 0,
+    wasmBytes: 0,
+    ringBytes,
+    consumerMemoryBytes: 0,
+    rssBytes: 0,
+    counters: zeroCounters(),
+    reconciliation: reconcile(zeroCounters(), emptyConsumed()),
+    pass: false,
+    problems: [`refused: ${reason}`],
+    refused: reason,
+  };
 }
 
 /** Runs the validation. Throws only for environment errors (no BPF, ...). */
 export async function runValidation(
   o: ValidationOptions = {},
 ): Promise<ValidationReport> {
-  const rates = o.rates ?? [100, 1000, 10000];
+  const rates = o.rates ?? DEFAULT_RATES;
   const durationMs = o.durationMs ?? 10_000;
   const progress = o.onProgress ?? (() => {});
   const environment = describeEnvironment();
   const wasm = await compileParser();
   const rows: ValidationRow[] = [];
   const startedAt = new Date().toISOString();
+  let aborted: string | undefined;
   for (const hz of rates) {
-    if (o.signal?.aborted) break;
+    if (o.signal?.aborted || aborted) break;
     progress(
       `validate: ${hz} Hz on ${environment.onlineCpus} CPUs for ${
         durationMs / 1000
@@ -111,12 +161,29 @@ export async function runValidation(
       : startBusyLoad(environment.onlineCpus);
     let session: ProfilerSession | undefined;
     try {
-      session = await ProfilerSession.start({
-        frequency: hz,
-        ringBytes: o.ringBytes,
-        bpfDir: o.bpfDir,
-        wasm,
-      });
+      try {
+        session = await ProfilerSession.start({
+          frequency: hz,
+          ringBytes: o.ringBytes,
+          bpfDir: o.bpfDir,
+          wasm,
+        });
+      } catch (err) {
+        // A rate the kernel refuses is a failed row; the other rates still
+        // run. Any other environment error would fail every rate alike:
+        // the run ends, keeping the rows so far.
+        if (!(err instanceof EnvironmentError)) throw err;
+        rows.push(
+          refusedRow(hz, err.message, o.ringBytes ?? DEFAULT_RING_BYTES),
+        );
+        progress(`validate: ${hz} Hz: FAIL: refused: ${err.message}`);
+        if (
+          !(err instanceof KernelFeatureError && err.feature === "sample-rate")
+        ) {
+          aborted = err.message;
+        }
+        continue;
+      }
       let heap = Deno.memoryUsage().heapUsed;
       let rss = Deno.memoryUsage().rss;
       const cpu0 = process.cpuUsage();
@@ -139,6 +206,10 @@ export async function runValidation(
       const consumerMemoryBytes = heap + session.parser.ownBytes +
         session.object.ringBytes;
       const problems = [...report.reconciliation.problems];
+      const cut = o.signal?.aborted ?? false;
+      if (cut) {
+        problems.push("interrupted: this rate was cut short by a stop signal");
+      }
       if (consumerMemoryBytes >= MEMORY_BOUND_BYTES) {
         problems.push(
           `consumer memory ${consumerMemoryBytes} bytes >= bound ${MEMORY_BOUND_BYTES}`,
@@ -166,6 +237,7 @@ export async function runValidation(
         reconciliation: report.reconciliation,
         pass: problems.length === 0,
         problems,
+        interrupted: cut || undefined,
       };
       rows.push(row);
       progress(
@@ -188,6 +260,9 @@ export async function runValidation(
     memoryBoundBytes: MEMORY_BOUND_BYTES,
     rows,
     interrupted,
-    pass: rows.length === rates.length && rows.every((r) => r.pass),
+    aborted,
+    // An interrupted or aborted run never passes, whatever its rows say.
+    pass: !interrupted && !aborted && rows.length === rates.length &&
+      rows.every((r) => r.pass),
   };
 }

@@ -49,9 +49,19 @@ export function validationTable(columns: ValidationColumn[]): string {
     metrics.push([`${formatHz(hz)} sampling: no drops`, (rows) => {
       const r = byRate(rows, hz);
       if (!r) return "-";
+      if (r.refused) return `FAIL (refused: ${r.refused})`;
       return `${r.pass ? "PASS" : "FAIL"} (${int(r.dropped)} dropped of ${
         int(r.produced)
-      })`;
+      }${r.interrupted ? "; interrupted" : ""})`;
+    }]);
+    metrics.push([`${formatHz(hz)}: stacks lost`, (rows) => {
+      const r = byRate(rows, hz);
+      const st = r?.reconciliation.stacks;
+      if (!r || r.refused) return "-";
+      if (!st) return "not collected";
+      return `${int(st.user.lost + st.kernel.lost)} of ${
+        int(2 * st.user.samples)
+      } (${int(st.user.truncated + st.kernel.truncated)} truncated, kept)`;
     }]);
     metrics.push([`${formatHz(hz)}: achieved rate`, (rows) => {
       const r = byRate(rows, hz);
@@ -71,23 +81,26 @@ export function validationTable(columns: ValidationColumn[]): string {
     }]);
   }
   metrics.push(["memory: heap+WASM+ring < 20 MB", (rows) => {
-    if (rows.length === 0) return "-";
-    const worst = rows.reduce((a, b) =>
+    const ran = rows.filter((r) => !r.refused);
+    if (ran.length === 0) return "-";
+    const worst = ran.reduce((a, b) =>
       a.consumerMemoryBytes >= b.consumerMemoryBytes ? a : b
     );
-    const rss = Math.max(...rows.map((r) => r.rssBytes));
+    const rss = Math.max(...ran.map((r) => r.rssBytes));
     return `${worst.consumerMemoryBytes < 20e6 ? "PASS" : "FAIL"} ${
       formatMB(worst.consumerMemoryBytes)
     } (RSS ${formatMB(rss)})`;
   }]);
   metrics.push([
-    "reconciliation: exact",
-    (rows) =>
-      rows.length && rows.every((r) => r.reconciliation.balanced)
-        ? "PASS (every row)"
-        : rows.length
+    "reconciliation: exact (events and stacks)",
+    (rows) => {
+      const ran = rows.filter((r) => !r.refused);
+      return ran.length && ran.every((r) => r.reconciliation.balanced)
+        ? `PASS (every row${ran.length < rows.length ? " that ran" : ""})`
+        : ran.length
         ? "FAIL"
-        : "-",
+        : "-";
+    },
   ]);
   return formatTable(
     ["metric", ...columns.map((c) => c.label)],
@@ -124,10 +137,12 @@ export function validationJUnit(
       name: `${c.label}: memory heap+WASM+ring under 20 MB`,
       failure: worst < c.report.memoryBoundBytes ? undefined : `${worst} bytes`,
     });
-    if (c.report.interrupted) {
+    if (c.report.interrupted || c.report.aborted) {
       cases.push({
         name: `${c.label}: complete`,
-        failure: "interrupted before every rate ran",
+        failure: c.report.aborted
+          ? `ended by an environment error: ${c.report.aborted}`
+          : "interrupted by a stop signal: an interrupted run never passes",
       });
     }
   }

@@ -88,9 +88,12 @@ Deno.test("validationTable: metric rows x environment columns, failures and miss
   assert.match(t, /10 kHz: achieved rate\s+\| 9,900\/CPU-s/);
   assert.match(
     t,
-    /memory: heap\+WASM\+ring < 20 MB \| PASS 15\.0 MB \(RSS 80\.0 MB\)/,
+    /memory: heap\+WASM\+ring < 20 MB\s+\| PASS 15\.0 MB \(RSS 80\.0 MB\)/,
   );
-  assert.match(t, /reconciliation: exact\s+\| PASS \(every row\)/);
+  assert.match(
+    t,
+    /reconciliation: exact \(events and stacks\)\s+\| PASS \(every row\)/,
+  );
 });
 
 Deno.test("validationTable: memory over the bound fails", () => {
@@ -98,7 +101,7 @@ Deno.test("validationTable: memory over the bound fails", () => {
     label: "host",
     report: report([row(1000, 0, 21e6)]),
   }]);
-  assert.match(t, /memory: heap\+WASM\+ring < 20 MB \| FAIL 21\.0 MB/);
+  assert.match(t, /memory: heap\+WASM\+ring < 20 MB\s+\| FAIL 21\.0 MB/);
 });
 
 Deno.test("validationJUnit: a case per rate and memory; failures carry the problems", () => {

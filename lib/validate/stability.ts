@@ -1,0 +1,301 @@
+/**
+ * The memory stability run: stream at 1 kHz on every busy CPU for a long
+ * time, cut the profile every interval as a continuous profiler does, and
+ * sample memory, events and lost stacks per interval. The run and its
+ * verdict are separate: {@link runStability} measures, the pure
+ * {@link stabilityVerdict} judges, the command renders.
+ *
+ * The load is the fixture program's "paths" mode by default: thousands of
+ * distinct call paths on every CPU, so the stack tables, the profile and
+ * the symbol caches are exercised as a real workload would.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { stabilityVerdict } from "./stability.ts";
+ * const v = stabilityVerdict({ samples: [], interrupted: false, reconciliation: { ok: true, problems: [] } });
+ * assert.equal(v.pass, false);
+ * assert.match(v.problems[0], /fewer than 2 samples/);
+ * ```
+ * @module
+ */
+import process from "node:process";
+import v8 from "node:v8";
+import vm from "node:vm";
+import {
+  describeEnvironment,
+  type EnvironmentInfo,
+} from "../common/environment.ts";
+import { EnvironmentError } from "../common/errors.ts";
+import { formatMB } from "../common/format.ts";
+import { sleep } from "../common/signals.ts";
+import { type BusyLoad, startBusyLoad } from "../profiler/busy_load.ts";
+import type { Reconciliation } from "../profiler/reconcile.ts";
+import { ProfilerSession, type SessionReport } from "../profiler/session.ts";
+
+/** Allowed growth of the live V8 heap over the run (after a full GC). */
+export const HEAP_GROWTH_BOUND = 1_000_000;
+/** Allowed growth of the process's anonymous RSS over the run. */
+export const ANON_RSS_GROWTH_BOUND = 4_000_000;
+/** Allowed share of samples that lost a stack, in every interval: 0.1%. */
+export const LOST_STACK_RATE_BOUND = 0.001;
+
+/** The fixture program with thousands of distinct call paths. */
+export const PATHS_FIXTURE = new URL(
+  "../../tests/fixtures/build/hotspots",
+  import.meta.url,
+).pathname;
+
+/** What keeps the CPUs busy. */
+export type StabilityLoad = "paths" | "busy" | "none";
+
+/** Options of a stability run. */
+export interface StabilityOptions {
+  durationMs: number;
+  intervalMs: number;
+  frequency: number;
+  /** Default "paths" (the fixture), "busy" (shell loops), "none". */
+  load?: StabilityLoad;
+  /** The paths fixture (default {@link PATHS_FIXTURE}). */
+  fixture?: string;
+  signal?: AbortSignal;
+  onSample?: (s: StabilitySample) => void;
+  onStart?: (cpus: number) => void;
+}
+
+/** One interval of the series. */
+export interface StabilitySample {
+  elapsedS: number;
+  events: number;
+  drops: number;
+  /** Live V8 heap (after a full GC when available). */
+  heapUsed: number;
+  rss: number;
+  rssAnon: number;
+  rssFile: number;
+  wasmBytes: number;
+  cpuPercent: number;
+  /** Samples with frames in this interval. */
+  intervalSamples: number;
+  /** Stacks lost (faults) in this interval. */
+  intervalLostStacks: number;
+  /** intervalLostStacks / intervalSamples (0 for no samples). */
+  lostStackRate: number;
+  /** Distinct stacks of this interval's profile. */
+  distinctStacks: number;
+}
+
+/** What a run measured. */
+export interface StabilityRun {
+  environment: EnvironmentInfo;
+  frequency: number;
+  load: StabilityLoad;
+  forcedGc: boolean;
+  samples: StabilitySample[];
+  durationMs: number;
+  /** How long it ran before it ended. */
+  ranMs: number;
+  interrupted: boolean;
+  report: Omit<SessionReport, "profile">;
+}
+
+/**
+ * A function that forces a full garbage collection: V8's gc(), exposed at
+ * run time through node:v8 (no command-line flag needed). Undefined if the
+ * runtime refuses.
+ */
+function fullGc(): (() => void) | undefined {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc");
+    return typeof gc === "function" ? gc : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Anonymous and file-backed resident memory of this process, in bytes. */
+export function residentBreakdown(): { anon: number; file: number } {
+  const s = Deno.readTextFileSync("/proc/self/status");
+  const kb = (k: string) =>
+    Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
+  return { anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
+}
+
+/** Starts the paths fixture with one thread per CPU, bounded in time. */
+function startPathsLoad(
+  fixture: string,
+  cpus: number,
+  seconds: number,
+): BusyLoad {
+  try {
+    Deno.statSync(fixture);
+  } catch {
+    throw new EnvironmentError(`the stability fixture ${fixture} is missing`, {
+      hint:
+        "build it with 'make -C tests/fixtures' (part of make setup), or pass --load busy",
+    });
+  }
+  const child = new Deno.Command(fixture, {
+    args: [
+      "--mode",
+      "paths",
+      "--threads",
+      String(cpus),
+      "--seconds",
+      String(seconds),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let stopped: Promise<void> | null = null;
+  return {
+    pids: [child.pid],
+    stop() {
+      stopped ??= (async () => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+        await child.status;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Runs the series. Throws only for environment errors. */
+export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
+  const environment = describeEnvironment();
+  const gc = fullGc();
+  const loadKind = o.load ?? "paths";
+  const load = loadKind === "none"
+    ? null
+    : loadKind === "busy"
+    ? startBusyLoad(environment.onlineCpus)
+    : startPathsLoad(
+      o.fixture ?? PATHS_FIXTURE,
+      environment.onlineCpus,
+      Math.ceil(o.durationMs / 1000) + 30,
+    );
+  const samples: StabilitySample[] = [];
+  let session: ProfilerSession | undefined;
+  const t0 = performance.now();
+  try {
+    session = await ProfilerSession.start({ frequency: o.frequency });
+    o.onStart?.(session.cpus.length);
+    let cpu = process.cpuUsage();
+    let last = t0;
+    let prevWithFrames = 0;
+    let prevLost = 0;
+    while (performance.now() - t0 < o.durationMs && !o.signal?.aborted) {
+      await sleep(
+        Math.min(o.intervalMs, o.durationMs - (performance.now() - t0)),
+        o.signal,
+      );
+      // The interval ends: its profile is cut, as a continuous profiler
+      // ships one per interval (and memory must not grow with the run).
+      const interval = session.takeProfile();
+      const now = performance.now();
+      const used = process.cpuUsage(cpu);
+      cpu = process.cpuUsage();
+      gc?.();
+      const m = Deno.memoryUsage();
+      const r = residentBreakdown();
+      const t = session.reader.totals;
+      const withFrames = t.events - t.noFrames;
+      const lost = t.userStacks.fault + t.kernelStacks.fault;
+      const dSamples = withFrames - prevWithFrames;
+      const dLost = lost - prevLost;
+      prevWithFrames = withFrames;
+      prevLost = lost;
+      const s: StabilitySample = {
+        elapsedS: (now - t0) / 1000,
+        events: t.events,
+        drops: session.counters().reserveFailed,
+        heapUsed: m.heapUsed,
+        rss: m.rss,
+        rssAnon: r.anon,
+        rssFile: r.file,
+        wasmBytes: session.parser.memory.buffer.byteLength,
+        cpuPercent: ((used.user + used.system) / 1000) / (now - last) * 100,
+        intervalSamples: dSamples,
+        intervalLostStacks: dLost,
+        lostStackRate: dSamples ? dLost / dSamples : 0,
+        distinctStacks: interval.stackCount,
+      };
+      last = now;
+      samples.push(s);
+      o.onSample?.(s);
+    }
+  } finally {
+    const report = session ? await session.stop() : undefined;
+    await load?.stop();
+    if (report) {
+      const { profile: _, ...rest } = report;
+      // deno-lint-ignore no-unsafe-finally
+      return {
+        environment,
+        frequency: o.frequency,
+        load: loadKind,
+        forcedGc: gc !== undefined,
+        samples,
+        durationMs: o.durationMs,
+        ranMs: performance.now() - t0,
+        interrupted: o.signal?.aborted ?? false,
+        report: rest,
+      };
+    }
+  }
+  throw new Error("stability: the session did not start");
+}
+
+/** The verdict on a run: pure, from its samples and reconciliation. */
+export function stabilityVerdict(
+  run: {
+    samples: StabilitySample[];
+    interrupted: boolean;
+    reconciliation: Pick<Reconciliation, "ok" | "problems">;
+  },
+): { pass: boolean; problems: string[] } {
+  const problems: string[] = [...run.reconciliation.problems];
+  const samples = run.samples;
+  if (run.interrupted) {
+    problems.push("interrupted by a stop signal before the end");
+  }
+  if (samples.length < 2) {
+    problems.push("fewer than 2 samples: run longer than two intervals");
+  } else {
+    const first = samples[0];
+    const maxHeap = Math.max(...samples.map((s) => s.heapUsed));
+    const maxAnon = Math.max(...samples.map((s) => s.rssAnon));
+    if (maxHeap - first.heapUsed > HEAP_GROWTH_BOUND) {
+      problems.push(
+        `live V8 heap grew ${formatMB(maxHeap - first.heapUsed)} (> ${
+          formatMB(HEAP_GROWTH_BOUND)
+        })`,
+      );
+    }
+    if (maxAnon - first.rssAnon > ANON_RSS_GROWTH_BOUND) {
+      problems.push(
+        `anonymous RSS grew ${formatMB(maxAnon - first.rssAnon)} (> ${
+          formatMB(ANON_RSS_GROWTH_BOUND)
+        })`,
+      );
+    }
+    if (samples.some((s) => s.wasmBytes !== first.wasmBytes)) {
+      problems.push("WASM memory changed size");
+    }
+  }
+  const over = samples.filter((s) => s.lostStackRate >= LOST_STACK_RATE_BOUND);
+  if (over.length > 0) {
+    problems.push(
+      `lost-stack rate at or above ${
+        (LOST_STACK_RATE_BOUND * 100).toFixed(1)
+      }% in ${over.length} intervals (worst ${
+        (Math.max(...over.map((s) => s.lostStackRate)) * 100).toFixed(3)
+      }% at ${over[0].elapsedS.toFixed(0)} s)`,
+    );
+  }
+  return { pass: problems.length === 0, problems };
+}
