@@ -14,10 +14,10 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make \
 	wabt qemu-system-x86 qemu-system-arm busybox-static cpio xz-utils zstd \
-	util-linux
+	util-linux elfutils libdw1 linux-perf chromium
 
 .PHONY: all setup setup-apt setup-npm build build-wasm build-ebpf build-harness \
-	run test check bench validate clean
+	build-fixtures build-pyroscope run test check bench validate clean
 
 all: build
 
@@ -39,8 +39,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-## build: the .wasm parser, the BPF object and the C harness
-build: build-wasm build-ebpf build-harness
+## build: the .wasm parser, the BPF object, the C harness, the test fixtures
+## and the Pyroscope server the agent's tests push to (cached once built)
+build: build-wasm build-ebpf build-harness build-fixtures build-pyroscope
 
 build-wasm: parser-wasm/build/parser.wasm
 
@@ -57,7 +58,16 @@ ebpf/build/%.bpf.o: ebpf/%.bpf.c ebpf/profile_event.h ebpf/event_maps.bpf.h
 		-I/usr/include/$(shell gcc -dumpmachine) -Iebpf -c $< -o $@
 
 build-harness:
-	@if [ -f harness-c/Makefile ]; then $(MAKE) -C harness-c; fi
+	$(MAKE) -C harness-c
+
+build-fixtures:
+	$(MAKE) -s -C tests/fixtures
+
+# Grafana Pyroscope from the Go module proxy, built once into the user's
+# cache (fleet/pyroscope/build.sh skips the build when the cached binary
+# matches). It needs Go >= 1.24: the machine's own Go.
+build-pyroscope:
+	fleet/pyroscope/build.sh >/dev/null
 
 ## run: the main job, profile the whole machine for 10 seconds
 run: setup
@@ -77,4 +87,4 @@ validate: setup
 	$(DENO) task validate
 
 clean:
-	rm -rf parser-wasm/build ebpf/build harness-c/build
+	rm -rf parser-wasm/build ebpf/build harness-c/build tests/fixtures/build

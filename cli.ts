@@ -1,5 +1,6 @@
 /**
- * streamprof's command line.
+ * streamprof's command line: one program of subcommands, dispatched by
+ * lib/common/command.ts (help, errors to exit codes by type).
  *
  * @example
  * ```sh
@@ -9,65 +10,48 @@
  * ```
  * @module
  */
-import { ExitCode, UsageError } from "./lib/common/errors.ts";
+import { type Program, runProgram } from "./lib/common/command.ts";
+import { interruptSignal } from "./lib/common/signals.ts";
 
-const HELP = `Usage: streamprof <command> [options]
-
-A streaming eBPF CPU profiler that proves it loses nothing.
-
-Commands:
-  profile     profile the machine (or --pid) and print the top processes
-  validate    ring-buffer validation at several rates: no drops, exact
-              reconciliation, bounded memory (JSON and JUnit XML reports)
-  stability   stream at 1 kHz for a long time and check memory stays flat
-  doctor      check the kernel, privileges and BPF features; say what to fix
-
-Run 'streamprof <command> --help' for a command's options.
-Exit codes: 0 ok, 1 checks failed, 2 usage error, 3 environment error.`;
+/** The commands. Each module is loaded only when its command runs. */
+export const STREAMPROF: Program = {
+  name: "streamprof",
+  summary: "A streaming eBPF CPU profiler that proves it loses nothing.",
+  commands: {
+    profile: {
+      summary:
+        "profile the machine (or --pid/--tid): top functions, processes, threads",
+      run: async (a) =>
+        (await import("./lib/cli/profile.ts")).profileCommand(a),
+    },
+    validate: {
+      summary:
+        "ring-buffer validation at several rates: no drops, exact reconciliation, bounded memory (JSON, JUnit)",
+      run: async (a) =>
+        (await import("./lib/cli/validate.ts")).validateCommand(a),
+    },
+    stability: {
+      summary:
+        "stream at 1 kHz for a long time: memory stays flat, no stack is lost",
+      run: async (a) =>
+        (await import("./lib/cli/stability.ts")).stabilityCommand(a),
+    },
+    doctor: {
+      summary: "check the kernel, privileges and BPF features; say what to fix",
+      run: async (a) => (await import("./lib/cli/doctor.ts")).doctorCommand(a),
+    },
+  },
+};
 
 /** Runs the CLI; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const [cmd, ...rest] = args;
-  try {
-    switch (cmd) {
-      case "profile":
-        return await (await import("./lib/cli/profile.ts")).profileCommand(
-          rest,
-        );
-      case "validate":
-        return await (await import("./lib/cli/validate.ts")).validateCommand(
-          rest,
-        );
-      case "stability":
-        return await (await import("./lib/cli/stability.ts")).stabilityCommand(
-          rest,
-        );
-      case "doctor":
-        return await (await import("./lib/cli/doctor.ts")).doctorCommand(rest);
-      case undefined:
-      case "help":
-      case "-h":
-      case "--help":
-        console.log(HELP);
-        return cmd === undefined ? ExitCode.USAGE : ExitCode.OK;
-      default:
-        throw new UsageError(`unknown command "${cmd}"`);
-    }
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    if (err instanceof UsageError || e.code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(
-        `streamprof: ${e.message}\nRun 'streamprof ${
-          cmd ?? ""
-        } --help' for usage.`,
-      );
-      return ExitCode.USAGE;
-    }
-    console.error(`streamprof ${cmd}: error: ${e.message}`);
-    return ExitCode.ENVIRONMENT;
-  }
+  return await runProgram(STREAMPROF, args);
 }
 
 if (import.meta.main) {
+  // The stop-signal listeners are installed before any work and stay until
+  // exit, so no signal kills the process between its verdict and its exit
+  // code (see lib/common/signals.ts).
+  interruptSignal();
   Deno.exit(await main(Deno.args));
 }

@@ -8,13 +8,24 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
+import { optionsHelp, parseOptions } from "../common/options.ts";
+import { checkWritable, writeOutputs } from "../common/output_file.ts";
 import { BPF_MAP_TYPE, BPF_PROG_TYPE, libbpf } from "../bpf/libbpf.ts";
 import { libc } from "../bpf/libc.ts";
 import { bpfPrivileges, PRIVILEGE_HINT } from "../bpf/privileges.ts";
-import { openSamplingEvent } from "../bpf/perf_event.ts";
-import { defaultBpfDir, ProfilerObject } from "../bpf/profiler_object.ts";
-import { ExitCode } from "../common/errors.ts";
+import { openSamplingEvent, perfMaxSampleRate } from "../bpf/perf_event.ts";
+import {
+  defaultBpfDir,
+  mapLayouts,
+  ProfilerObject,
+} from "../bpf/profiler_object.ts";
+import { DEFAULT_RATES } from "../validate/run_validation.ts";
+import {
+  BpfObjectError,
+  ExitCode,
+  KernelFeatureError,
+  PrivilegeError,
+} from "../common/errors.ts";
 import { describeEnvironment } from "../common/environment.ts";
 
 /** One finding. */
@@ -27,13 +38,25 @@ export interface DoctorCheck {
   fix?: string;
 }
 
+/** The options of `doctor`. */
+export const DOCTOR_OPTIONS = {
+  json: { type: "string", value: "FILE", help: "write the checks as JSON" },
+} as const;
+
 /** Usage text of `doctor`. */
-export const DOCTOR_HELP = `Usage: streamprof doctor [--json FILE]
+export const DOCTOR_HELP = `Usage: streamprof doctor [options]
 
 Checks kernel version, BTF, privileges, BPF ring buffer and perf_event program
-support (probed with libbpf), the software CPU clock, the hardware PMU, and
-that profiler.bpf.o loads. Says what to fix. Exit 0 if the profiler can run,
-3 if not.`;
+support (probed with libbpf), the software CPU clock, the hardware PMU, the
+kernel's sample rate limit against validate's default rates, and that
+profiler.bpf.o has the map layout this version reads and loads. Says what to
+fix.
+
+Options:
+${optionsHelp(DOCTOR_OPTIONS)}
+
+Exit codes: 0 the profiler can run here, 3 it cannot (or --json could not be
+written), 2 usage error.`;
 
 function readSysctl(path: string): string {
   try {
@@ -41,6 +64,29 @@ function readSysctl(path: string): string {
   } catch {
     return "unavailable";
   }
+}
+
+/** What to do about an object that failed, by what failed. */
+function objectFix(err: unknown, failedBefore: boolean): string {
+  if (err instanceof BpfObjectError) {
+    if (err.problem === "not-found" || err.problem === "invalid") {
+      return `run 'make build-ebpf' or set STREAMPROF_BPF_PATH (now ${defaultBpfDir()})`;
+    }
+    if (err.problem === "layout") {
+      return "the object was built from another version of ebpf/: rebuild it (make build-ebpf)";
+    }
+    if (err.problem === "rejected") {
+      return failedBefore
+        ? "the kernel refused it: see the FAIL lines above"
+        : err.hint ??
+          "the kernel's verifier refused it: its log above says why";
+    }
+  }
+  if (err instanceof PrivilegeError) return PRIVILEGE_HINT;
+  if (err instanceof KernelFeatureError) {
+    return err.hint ?? `the kernel lacks ${err.feature}`;
+  }
+  return "an unexpected error: please report it";
 }
 
 /** Runs every check. */
@@ -118,9 +164,9 @@ export function runDoctor(): DoctorCheck[] {
       "needs Linux 5.8+ with CONFIG_BPF_SYSCALL",
     );
     probe(
-      "BPF stack trace map",
-      b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.STACK_TRACE, null),
-      "needs CONFIG_BPF_SYSCALL and CONFIG_PERF_EVENTS",
+      "BPF per-CPU array map",
+      b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.PERCPU_ARRAY, null),
+      "needs CONFIG_BPF_SYSCALL",
     );
     probe(
       "perf_event BPF programs",
@@ -148,6 +194,32 @@ export function runDoctor(): DoctorCheck[] {
       });
     }
   }
+  // A default rate above the kernel's limit is refused at attach: say so
+  // now, with the command that fixes it.
+  const maxRate = perfMaxSampleRate();
+  const tooFast = DEFAULT_RATES.filter((r) =>
+    maxRate !== undefined && r > maxRate
+  );
+  checks.push({
+    name: "sample rate limit",
+    status: tooFast.length ? "warn" : "ok",
+    detail: maxRate === undefined
+      ? "kernel.perf_event_max_sample_rate unreadable"
+      : `kernel.perf_event_max_sample_rate ${maxRate}${
+        tooFast.length
+          ? `: below validate's default ${
+            tooFast.join(", ")
+          } Hz (those rates will be refused)`
+          : ", at or above every default rate"
+      }`,
+    fix: tooFast.length
+      ? `sysctl kernel.perf_event_max_sample_rate=${
+        Math.max(...tooFast)
+      }, or validate --rates ${
+        DEFAULT_RATES.filter((r) => !tooFast.includes(r)).join(",") || "100"
+      }`
+      : undefined,
+  });
   checks.push({
     name: "perf sysctls",
     status: "info",
@@ -160,23 +232,26 @@ export function runDoctor(): DoctorCheck[] {
     }`,
   });
   if (b) {
+    // The object: the same map layout checks as every run makes at open,
+    // then a load. The fix depends on what failed, by the error's type.
+    const failedBefore = checks.some((c) => c.status === "fail");
     try {
       const obj = ProfilerObject.open({ ringBytes: 1 << 16 });
       obj.close();
       checks.push({
         name: "profiler.bpf.o",
         status: "ok",
-        detail: `${obj.path} loads`,
+        detail:
+          `${obj.path} loads; its maps have the layout this version reads (${
+            mapLayouts().map((m) => m.name).join(", ")
+          })`,
       });
     } catch (err) {
       checks.push({
         name: "profiler.bpf.o",
         status: "fail",
         detail: (err as Error).message,
-        // Only a missing or unreadable object is fixed by rebuilding it.
-        fix: /not found|cannot open BPF object/.test((err as Error).message)
-          ? `run 'make build-ebpf' or set ANTIMETAL_BPF_PATH (now ${defaultBpfDir()})`
-          : "see the FAIL lines above: the kernel or the privileges, not the object",
+        fix: objectFix(err, failedBefore),
       });
     }
   }
@@ -185,18 +260,12 @@ export function runDoctor(): DoctorCheck[] {
 
 /** Runs `doctor` with command-line arguments; returns the exit code. */
 export async function doctorCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) {
+  const v = parseOptions(DOCTOR_OPTIONS, args);
+  if (v.help) {
     console.log(DOCTOR_HELP);
     return ExitCode.OK;
   }
+  if (v.json) checkWritable(v.json, "--json");
   const checks = runDoctor();
   const mark = { ok: "ok  ", fail: "FAIL", warn: "warn", info: "info" };
   for (const c of checks) {
@@ -212,11 +281,13 @@ export async function doctorCommand(args: string[]): Promise<number> {
       ? "doctor: this machine can run streamprof"
       : "doctor: streamprof cannot run here (see FAIL lines)",
   );
-  if (values.json) {
-    await Deno.writeTextFile(
-      values.json,
-      JSON.stringify({ ok, checks }, null, 2) + "\n",
-    );
-  }
-  return ok ? ExitCode.OK : ExitCode.ENVIRONMENT;
+  const errors = v.json
+    ? await writeOutputs([{
+      what: "--json",
+      path: v.json,
+      data: () => JSON.stringify({ ok, checks }, null, 2) + "\n",
+    }])
+    : [];
+  for (const e of errors) console.error(`doctor: ${e}`);
+  return ok && errors.length === 0 ? ExitCode.OK : ExitCode.ENVIRONMENT;
 }

@@ -1,8 +1,9 @@
 /**
- * `streamprof stability`: the memory stability test. Streams at 1 kHz on
- * every busy CPU for a long time, samples memory and event counts every few
- * seconds, prints the series, and fails on growth beyond the stated bounds
- * or on any drop.
+ * `streamprof stability`: the memory stability test, as a command. Streams
+ * at 1 kHz on every busy CPU (the fixture with thousands of distinct call
+ * paths), cuts the profile every interval as a continuous profiler does,
+ * prints the series, and fails on growth beyond the stated bounds, on any
+ * drop, or on a lost-stack rate of 0.1% or more in any interval.
  *
  * Each sample first forces a full garbage collection, so the heap figure is
  * the live heap, not wherever the GC saw-tooth happens to be. Bounds,
@@ -14,243 +15,211 @@
  *   RSS (the Deno binary's code paged in as new paths run, the ring's
  *   pages) is printed but not bounded: it is not allocation;
  * - the WASM memory laid out by the parser may not change at all;
+ * - lost stacks under 0.1% of the samples of every interval;
  * - zero drops and exact reconciliation.
  *
  * @example
  * ```sh
- * deno task stability --duration 5m --json out/stability.json
+ * deno task stability --duration 10m --json out/stability.json
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
-import process from "node:process";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { parseDuration, parsePositiveInt } from "../common/args.ts";
-import { ExitCode } from "../common/errors.ts";
-import { formatMB } from "../common/format.ts";
-import { interruptSignal, sleep } from "../common/signals.ts";
-import { describeEnvironment } from "../common/environment.ts";
-import { startBusyLoad } from "../profiler/busy_load.ts";
-import { ProfilerSession } from "../profiler/session.ts";
+import { ExitCode, UsageError } from "../common/errors.ts";
+import { formatCount, formatMB } from "../common/format.ts";
+import { optionsHelp, parseOptions } from "../common/options.ts";
+import { checkWritable, writeOutputs } from "../common/output_file.ts";
+import { interruptSignal } from "../common/signals.ts";
 import { formatTable } from "../report/table.ts";
+import {
+  ANON_RSS_GROWTH_BOUND,
+  HEAP_GROWTH_BOUND,
+  LOST_STACK_RATE_BOUND,
+  runStability,
+  type StabilityLoad,
+  type StabilityRun,
+  stabilityVerdict,
+} from "../validate/stability.ts";
 
-/** Allowed growth of the live V8 heap over the run. */
-export const HEAP_GROWTH_BOUND = 1_000_000;
-/** Allowed growth of the process's anonymous RSS over the run. */
-export const ANON_RSS_GROWTH_BOUND = 4_000_000;
-
-/**
- * A function that forces a full garbage collection: V8's gc(), exposed at
- * run time through node:v8 (no command-line flag needed). Undefined if the
- * runtime refuses.
- */
-function fullGc(): (() => void) | undefined {
-  try {
-    v8.setFlagsFromString("--expose-gc");
-    const gc = vm.runInNewContext("gc");
-    return typeof gc === "function" ? gc : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Anonymous and file-backed resident memory of this process, in bytes. */
-export function residentBreakdown(): { anon: number; file: number } {
-  const s = Deno.readTextFileSync("/proc/self/status");
-  const kb = (k: string) =>
-    Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
-  return { anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
-}
+/** The options of `stability`, with their defaults. */
+export const STABILITY_OPTIONS = {
+  duration: {
+    type: "string",
+    value: "TIME",
+    help: "how long to stream (default $TEST_DURATION, else 5m)",
+  },
+  interval: {
+    type: "string",
+    value: "TIME",
+    help: "sampling and profile-cut interval",
+    default: "5s",
+  },
+  freq: {
+    type: "string",
+    value: "HZ",
+    help: "samples per second per CPU",
+    default: "1000",
+  },
+  load: {
+    type: "string",
+    value: "KIND",
+    help:
+      "paths (the fixture: thousands of distinct call paths), busy (shell loops) or none",
+    default: "paths",
+  },
+  json: {
+    type: "string",
+    value: "FILE",
+    help: "write the series and verdict as JSON",
+  },
+} as const;
 
 /** Usage text of `stability`. */
 export const STABILITY_HELP = `Usage: streamprof stability [options]
 
-Streams at --freq on every CPU (kept busy) for --duration, samples V8 heap,
-RSS, WASM memory and event counts every --interval, prints the series, and
-fails (exit 1) on live-heap growth > 1 MB (a full GC precedes each sample),
-anonymous RSS growth > 4 MB, any change of the WASM memory, or any drop.
+Streams at --freq on every CPU (kept busy by --load) for --duration, cuts the
+profile every --interval, samples V8 heap, RSS, WASM memory, events and lost
+stacks each time, prints the series, and fails (exit 1) on live-heap growth
+> ${
+  HEAP_GROWTH_BOUND / 1e6
+} MB (a full GC precedes each sample), anonymous RSS growth > ${
+  ANON_RSS_GROWTH_BOUND / 1e6
+} MB,
+any change of the WASM memory, any drop, or lost stacks at ${
+  LOST_STACK_RATE_BOUND * 100
+}% or more of
+an interval's samples.
 
 Options:
-  --duration TIME   default $TEST_DURATION or 5m
-  --interval TIME   sampling interval (default 5s)
-  --freq HZ         default 1000
-  --json FILE       write the series and verdict as JSON
-  -h, --help        this text`;
+${optionsHelp(STABILITY_OPTIONS)}
 
-/** One sample of the series. */
-export interface StabilitySample {
-  elapsedS: number;
-  events: number;
-  drops: number;
-  /** Live V8 heap (after a full GC when available). */
-  heapUsed: number;
-  rss: number;
-  rssAnon: number;
-  rssFile: number;
-  wasmBytes: number;
-  cpuPercent: number;
+Signals: Ctrl-C (SIGINT), SIGTERM, SIGHUP and SIGQUIT stop the run in order:
+the series so far is printed and written, with how far it got, and the run
+FAILS (exit 1): an interrupted stability run proves nothing. The load dies
+with this process even when it is killed with SIGKILL.
+
+Exit codes: 0 pass, 1 a bound exceeded, a drop, a mismatch or interrupted,
+2 usage error, 3 the environment cannot run it, 70 an internal error.`;
+
+/** The series as a table. */
+export function renderStability(run: StabilityRun): string {
+  return formatTable(
+    [
+      "elapsed s",
+      "events",
+      "drops",
+      "live heap",
+      "rss",
+      "rss anon",
+      "rss file",
+      "wasm",
+      "cpu %",
+      "stacks",
+      "lost %",
+    ],
+    run.samples.map((s) => [
+      s.elapsedS.toFixed(0),
+      formatCount(s.events),
+      String(s.drops),
+      formatMB(s.heapUsed),
+      formatMB(s.rss),
+      formatMB(s.rssAnon),
+      formatMB(s.rssFile),
+      formatMB(s.wasmBytes),
+      s.cpuPercent.toFixed(2),
+      formatCount(s.distinctStacks),
+      (s.lostStackRate * 100).toFixed(3),
+    ]),
+  );
 }
 
 /** Runs `stability`; returns the exit code. */
 export async function stabilityCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      duration: { type: "string" },
-      interval: { type: "string" },
-      freq: { type: "string" },
-      json: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) {
+  const v = parseOptions(STABILITY_OPTIONS, args);
+  if (v.help) {
     console.log(STABILITY_HELP);
     return ExitCode.OK;
   }
-  const durationMs = parseDuration(
-    values.duration ?? Deno.env.get("TEST_DURATION") ?? "5m",
-    "--duration",
-  );
-  const intervalMs = parseDuration(values.interval ?? "5s", "--interval");
-  const freq = values.freq ? parsePositiveInt(values.freq, "--freq") : 1000;
-  const env = describeEnvironment();
-  const gc = fullGc();
-  if (!gc) {
-    console.error(
-      "stability: cannot force GC here: heap figures include garbage",
+  const durationMs = v.duration !== undefined
+    ? parseDuration(v.duration, "--duration")
+    : parseDuration(
+      Deno.env.get("TEST_DURATION") ?? "5m",
+      "the TEST_DURATION environment variable",
     );
+  const intervalMs = parseDuration(v.interval, "--interval");
+  const frequency = parsePositiveInt(v.freq, "--freq");
+  if (!["paths", "busy", "none"].includes(v.load)) {
+    throw new UsageError(`--load must be paths, busy or none, got "${v.load}"`);
   }
+  if (v.json) checkWritable(v.json, "--json");
   const interrupt = interruptSignal();
-  const load = startBusyLoad(env.onlineCpus);
-  const samples: StabilitySample[] = [];
-  let session: ProfilerSession | undefined;
-  try {
-    session = await ProfilerSession.start({ frequency: freq });
-    console.error(
-      `stability: ${freq} Hz on ${session.cpus.length} CPUs for ${
-        durationMs / 1000
-      } s, a sample every ${intervalMs / 1000} s`,
-    );
-    const t0 = performance.now();
-    let cpu = process.cpuUsage();
-    let last = t0;
-    while (performance.now() - t0 < durationMs && !interrupt.signal.aborted) {
-      await sleep(
-        Math.min(intervalMs, durationMs - (performance.now() - t0)),
-        interrupt.signal,
-      );
-      const now = performance.now();
-      const used = process.cpuUsage(cpu);
-      cpu = process.cpuUsage();
-      gc?.();
-      const m = Deno.memoryUsage();
-      const r = residentBreakdown();
-      const s: StabilitySample = {
-        elapsedS: (now - t0) / 1000,
-        events: session.reader.totals.events,
-        drops: session.counters().reserveFailed,
-        heapUsed: m.heapUsed,
-        rss: m.rss,
-        rssAnon: r.anon,
-        rssFile: r.file,
-        wasmBytes: session.parser.memory.buffer.byteLength,
-        cpuPercent: ((used.user + used.system) / 1000) / (now - last) * 100,
-      };
-      last = now;
-      samples.push(s);
+  const run = await runStability({
+    durationMs,
+    intervalMs,
+    frequency,
+    load: v.load as StabilityLoad,
+    signal: interrupt.signal,
+    onStart: (cpus) =>
+      console.error(
+        `stability: ${frequency} Hz on ${cpus} CPUs (load: ${v.load}) for ${
+          durationMs / 1000
+        } s, a sample and a profile cut every ${intervalMs / 1000} s`,
+      ),
+    onSample: (s) =>
       console.error(
         `  ${
           s.elapsedS.toFixed(0)
         } s: ${s.events} events, ${s.drops} drops, heap ${
           formatMB(s.heapUsed)
-        }, rss ${formatMB(s.rss)}`,
-      );
-    }
-  } finally {
-    const report = session ? await session.stop() : undefined;
-    await load.stop();
-    if (report) {
-      const problems: string[] = [...report.reconciliation.problems];
-      if (samples.length < 2) {
-        problems.push("fewer than 2 samples: run longer than two intervals");
-      } else {
-        const first = samples[0];
-        const maxHeap = Math.max(...samples.map((s) => s.heapUsed));
-        const maxAnon = Math.max(...samples.map((s) => s.rssAnon));
-        if (maxHeap - first.heapUsed > HEAP_GROWTH_BOUND) {
-          problems.push(
-            `live V8 heap grew ${formatMB(maxHeap - first.heapUsed)} (> ${
-              formatMB(HEAP_GROWTH_BOUND)
-            })`,
-          );
-        }
-        if (maxAnon - first.rssAnon > ANON_RSS_GROWTH_BOUND) {
-          problems.push(
-            `anonymous RSS grew ${formatMB(maxAnon - first.rssAnon)} (> ${
-              formatMB(ANON_RSS_GROWTH_BOUND)
-            })`,
-          );
-        }
-        if (samples.some((s) => s.wasmBytes !== first.wasmBytes)) {
-          problems.push("WASM memory changed size");
-        }
-      }
-      console.log(formatTable(
-        [
-          "elapsed s",
-          "events",
-          "drops",
-          "live heap",
-          "rss",
-          "rss anon",
-          "rss file",
-          "wasm",
-          "cpu %",
-        ],
-        samples.map((s) => [
-          s.elapsedS.toFixed(0),
-          String(s.events),
-          String(s.drops),
-          formatMB(s.heapUsed),
-          formatMB(s.rss),
-          formatMB(s.rssAnon),
-          formatMB(s.rssFile),
-          formatMB(s.wasmBytes),
-          s.cpuPercent.toFixed(2),
-        ]),
-      ));
-      console.log(report.reconciliation.line);
-      const pass = problems.length === 0;
-      console.log(
-        `stability: ${pass ? "PASS" : "FAIL: " + problems.join("; ")}`,
-      );
-      if (values.json) {
-        await Deno.writeTextFile(
-          values.json,
-          JSON.stringify(
-            {
-              environment: env,
-              freq,
-              forcedGc: gc !== undefined,
-              bounds: {
-                liveHeapGrowthBytes: HEAP_GROWTH_BOUND,
-                anonRssGrowthBytes: ANON_RSS_GROWTH_BOUND,
-              },
-              samples,
-              report,
-              problems,
-              pass,
-            },
-            null,
-            2,
-          ) + "\n",
-        );
-      }
-      // deno-lint-ignore no-unsafe-finally
-      return pass ? ExitCode.OK : ExitCode.FAILED;
-    }
+        }, rss ${formatMB(s.rss)}, ${s.distinctStacks} stacks, lost ${
+          (s.lostStackRate * 100).toFixed(3)
+        }%`,
+      ),
+  });
+  const verdict = stabilityVerdict({
+    samples: run.samples,
+    interrupted: run.interrupted,
+    reconciliation: run.report.reconciliation,
+  });
+  console.log(renderStability(run));
+  console.log(run.report.reconciliation.line);
+  if (run.report.reconciliation.stackLine) {
+    console.log(run.report.reconciliation.stackLine);
   }
-  return ExitCode.ENVIRONMENT;
+  const errors = v.json
+    ? await writeOutputs([{
+      what: "--json",
+      path: v.json,
+      data: () =>
+        JSON.stringify(
+          {
+            ...run,
+            bounds: {
+              liveHeapGrowthBytes: HEAP_GROWTH_BOUND,
+              anonRssGrowthBytes: ANON_RSS_GROWTH_BOUND,
+              lostStackRate: LOST_STACK_RATE_BOUND,
+            },
+            problems: verdict.problems,
+            pass: verdict.pass,
+          },
+          null,
+          2,
+        ) + "\n",
+    }])
+    : [];
+  const word = verdict.pass
+    ? "PASS"
+    : run.interrupted
+    ? `INTERRUPTED after ${(run.ranMs / 1000).toFixed(0)} of ${
+      durationMs / 1000
+    } s`
+    : "FAIL";
+  console.log(
+    `stability: ${word}${
+      verdict.pass ? "" : ": " + verdict.problems.join("; ")
+    }`,
+  );
+  for (const e of errors) console.error(`stability: ${e}`);
+  if (!verdict.pass) return ExitCode.FAILED;
+  return errors.length ? ExitCode.ENVIRONMENT : ExitCode.OK;
 }

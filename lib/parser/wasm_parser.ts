@@ -901,6 +901,26 @@ export class ProfileParser {
     return this.#i32[this.#stackEntry(id) + M.SE_PID / 4];
   }
 
+  /** How many frames stack `id` has. */
+  stackLength(id: number): number {
+    return this.#u32[this.#stackEntry(id) + M.SE_FRAMES / 4];
+  }
+
+  /**
+   * Where stack `id`'s frames start in {@link memoryWords}, in u32 words
+   * (each frame is two: low, then high): for hosts that copy stacks out
+   * without making a view per stack. Valid until the next `cutTables()`.
+   */
+  stackWordOffset(id: number): number {
+    const first = this.#u32[this.#stackEntry(id) + M.SE_FIRST / 4];
+    return ((this.#x.framesPtr() >>> 0) >>> 2) + first * 2;
+  }
+
+  /** The module's whole memory as u32 words (fixed after creation). */
+  get memoryWords(): Uint32Array {
+    return this.#u32;
+  }
+
   /** Every aggregation entry since the last cut (allocates: call per interval). */
   readAggregates(): Aggregate[] {
     const n = this.#x.aggCount();

@@ -67,12 +67,6 @@ export interface Timeline {
   length: number;
 }
 
-function hexKey(pid: number, frames: BigUint64Array): string {
-  let s = `${pid}`;
-  for (let i = 0; i < frames.length; i++) s += "," + frames[i].toString(16);
-  return s;
-}
-
 /** Options of a {@link StackProfile}. */
 export interface StackProfileOptions {
   /** Keep every sample's time, thread and stacks, in order (default false). */
@@ -81,8 +75,16 @@ export interface StackProfileOptions {
 
 /** The aggregated samples and distinct stacks of one profile. */
 export class StackProfile {
-  readonly #stacks: Stack[] = [];
-  readonly #stackIds = new Map<string, number>();
+  // Every distinct stack's frames in one growing arena of u32 words (a
+  // frame is its low then high half), found by a hash of (pid, frames):
+  // copying a stack out costs no allocation of its own, and no string.
+  #words = new Uint32Array(1 << 16);
+  #used = 0;
+  readonly #offset: number[] = [];
+  readonly #length: number[] = [];
+  readonly #pid: number[] = [];
+  /** hash -> stack id, or ids when hashes collide (confirmed by content). */
+  readonly #byHash = new Map<number, number | number[]>();
   readonly #keys = new Map<string, SampleCount>();
   #total = 0;
   #cuts = 0;
@@ -115,13 +117,21 @@ export class StackProfile {
   }
   /** Distinct stacks (user and kernel). */
   get stackCount(): number {
-    return this.#stacks.length;
+    return this.#offset.length;
   }
   /** A stack by id (throws for a sentinel or unknown id). */
   stack(id: number): Stack {
-    const s = this.#stacks[id];
-    if (s === undefined) throw new RangeError(`no stack ${id} in the profile`);
-    return s;
+    if (!(id >= 0 && id < this.#offset.length)) {
+      throw new RangeError(`no stack ${id} in the profile`);
+    }
+    return {
+      pid: this.#pid[id],
+      frames: new BigUint64Array(
+        this.#words.buffer,
+        this.#offset[id] * 4,
+        this.#length[id],
+      ),
+    };
   }
   /** Every aggregated key (a new array; entries are live). */
   get samples(): SampleCount[] {
@@ -166,6 +176,15 @@ export class StackProfile {
     }
   }
 
+  /** Whether stored stack `mine` is (pid, the n frames at src in words). */
+  #same(mine: number, pid: number, src: Uint32Array, at: number, n: number) {
+    if (this.#pid[mine] !== pid || this.#length[mine] !== n) return false;
+    const w = this.#words;
+    const o = this.#offset[mine];
+    for (let i = 0; i < 2 * n; i++) if (w[o + i] !== src[at + i]) return false;
+    return true;
+  }
+
   /** This profile's id for the parser's stack `id` (sentinels pass through). */
   #intern(
     parser: ProfileParser,
@@ -175,14 +194,39 @@ export class StackProfile {
     if (id < 0) return id;
     const known = memo.get(id);
     if (known !== undefined) return known;
-    const frames = parser.stackFrames(id);
+    const src = parser.memoryWords;
+    const at = parser.stackWordOffset(id);
+    const n = parser.stackLength(id);
     const pid = parser.stackPid(id);
-    const key = hexKey(pid, frames);
-    let mine = this.#stackIds.get(key);
-    if (mine === undefined) {
-      mine = this.#stacks.length;
-      this.#stacks.push({ pid, frames: frames.slice() });
-      this.#stackIds.set(key, mine);
+    let h = Math.imul(pid ^ 0x9e3779b9, 0x85ebca6b) ^ n;
+    for (let i = 0; i < 2 * n; i++) {
+      h = Math.imul(h ^ src[at + i], 0xcc9e2d51);
+      h ^= h >>> 15;
+    }
+    const hit = this.#byHash.get(h);
+    let mine = -1;
+    if (typeof hit === "number") {
+      if (this.#same(hit, pid, src, at, n)) mine = hit;
+    } else if (hit !== undefined) {
+      for (const c of hit) if (this.#same(c, pid, src, at, n)) mine = c;
+    }
+    if (mine < 0) {
+      mine = this.#offset.length;
+      if (this.#used + 2 * n > this.#words.length) {
+        let cap = this.#words.length * 2;
+        while (cap < this.#used + 2 * n) cap *= 2;
+        const grown = new Uint32Array(cap);
+        grown.set(this.#words.subarray(0, this.#used));
+        this.#words = grown;
+      }
+      this.#words.set(src.subarray(at, at + 2 * n), this.#used);
+      this.#offset.push(this.#used);
+      this.#length.push(n);
+      this.#pid.push(pid);
+      this.#used += 2 * n;
+      if (hit === undefined) this.#byHash.set(h, mine);
+      else if (typeof hit === "number") this.#byHash.set(h, [hit, mine]);
+      else hit.push(mine);
     }
     memo.set(id, mine);
     return mine;
@@ -225,8 +269,11 @@ export class StackProfile {
 
   /** Forgets every sample and stack (a new interval of the same profile). */
   clear(): void {
-    this.#stacks.length = 0;
-    this.#stackIds.clear();
+    this.#used = 0;
+    this.#offset.length = 0;
+    this.#length.length = 0;
+    this.#pid.length = 0;
+    this.#byHash.clear();
     this.#keys.clear();
     this.#total = 0;
     if (this.#timeline) this.#timeline.length = 0;
