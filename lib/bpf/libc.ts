@@ -40,8 +40,6 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
-/** mmap(2)'s failure value. */
-export const MAP_FAILED = -1n;
 
 const SC_PAGESIZE = 30;
 

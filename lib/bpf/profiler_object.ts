@@ -192,9 +192,9 @@ export function mapLayoutProblems(
   map: Deno.PointerObject,
   want: MapLayout,
 ): string[] {
-  const b = libbpf().symbols;
+  const bpf = libbpf().symbols;
   const problems: string[] = [];
-  const type = b.bpf_map__type(map);
+  const type = bpf.bpf_map__type(map);
   if (type !== want.type) {
     problems.push(
       `map "${want.name}" is a ${typeName(type)} map, expected ${
@@ -202,13 +202,13 @@ export function mapLayoutProblems(
       }`,
     );
   }
-  const key = b.bpf_map__key_size(map);
+  const key = bpf.bpf_map__key_size(map);
   if (key !== want.keySize) {
     problems.push(
       `map "${want.name}" has ${key}-byte keys, expected ${want.keySize}`,
     );
   }
-  const value = b.bpf_map__value_size(map);
+  const value = bpf.bpf_map__value_size(map);
   if (want.valueAtLeast ? value < want.valueSize : value !== want.valueSize) {
     problems.push(
       `map "${want.name}" has ${value}-byte values, expected ${
@@ -216,7 +216,7 @@ export function mapLayoutProblems(
       }${want.valueSize}`,
     );
   }
-  const entries = b.bpf_map__max_entries(map);
+  const entries = bpf.bpf_map__max_entries(map);
   if (want.entries !== undefined && entries !== want.entries) {
     problems.push(
       `map "${want.name}" has ${entries} entries, expected ${want.entries}`,
@@ -270,7 +270,7 @@ export class ProfilerObject {
         `BPF object not found at ${path} (${(err as Error).message})`,
         {
           hint:
-            `run 'make build-ebpf', or set STREAMPROF_BPF_PATH to the folder holding ${src.file}`,
+            `run 'make build-ebpf', or set STREAMPROF_BPF_PATH (or ANTIMETAL_BPF_PATH) to the folder holding ${src.file}`,
         },
       );
     }
@@ -290,8 +290,8 @@ export class ProfilerObject {
         hint: PRIVILEGE_HINT,
       });
     }
-    const b = libbpf().symbols;
-    const obj = b.bpf_object__open_file(cstr(path), null);
+    const bpf = libbpf().symbols;
+    const obj = bpf.bpf_object__open_file(cstr(path), null);
     if (obj === null) {
       const errno = lastErrno();
       throw new BpfObjectError(
@@ -305,7 +305,7 @@ export class ProfilerObject {
     try {
       return new ProfilerObject(obj, path, ringBytes, source, o);
     } catch (err) {
-      b.bpf_object__close(obj);
+      bpf.bpf_object__close(obj);
       throw err;
     }
   }
@@ -317,7 +317,7 @@ export class ProfilerObject {
     source: EventSource,
     o: LoadOptions,
   ) {
-    const b = libbpf().symbols;
+    const bpf = libbpf().symbols;
     const src = EVENT_SOURCES[source];
     this.#obj = obj;
     this.path = path;
@@ -325,7 +325,7 @@ export class ProfilerObject {
     const rebuild =
       "Was it built from this version of ebpf/ (make build-ebpf)?";
     const map = (name: string) => {
-      const m = b.bpf_object__find_map_by_name(obj, cstr(name));
+      const m = bpf.bpf_object__find_map_by_name(obj, cstr(name));
       if (m === null) {
         throw new BpfObjectError(
           "invalid",
@@ -353,7 +353,7 @@ export class ProfilerObject {
         { hint: rebuild },
       );
     }
-    const prog = b.bpf_object__find_program_by_name(obj, cstr(src.program));
+    const prog = bpf.bpf_object__find_program_by_name(obj, cstr(src.program));
     if (prog === null) {
       throw new BpfObjectError(
         "invalid",
@@ -363,13 +363,13 @@ export class ProfilerObject {
     }
     this.program = prog;
     checkRc(
-      b.bpf_map__set_max_entries(maps.get(BPF_NAMES.ringbuf)!, ringBytes),
+      bpf.bpf_map__set_max_entries(maps.get(BPF_NAMES.ringbuf)!, ringBytes),
       "sizing the ring buffer",
     );
     this.collectStacks = source === "profiler" && o.collectStacks !== false;
     this.#writeConfig(maps.get(src.rodata)!, o);
 
-    const probe = b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null);
+    const probe = bpf.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null);
     if (probe < 0) {
       throw new SysError(
         "probing the kernel for BPF ring buffer support",
@@ -384,7 +384,7 @@ export class ProfilerObject {
         { hint: "run 'cli.ts doctor' for details" },
       );
     }
-    const rc = b.bpf_object__load(obj);
+    const rc = bpf.bpf_object__load(obj);
     if (rc < 0) {
       const errno = -rc;
       if (errno === 1 || errno === 13) {
@@ -400,15 +400,15 @@ export class ProfilerObject {
       );
     }
     this.ringFd = checkRc(
-      b.bpf_map__fd(maps.get(BPF_NAMES.ringbuf)!),
+      bpf.bpf_map__fd(maps.get(BPF_NAMES.ringbuf)!),
       "ring buffer map fd",
     );
     this.countersFd = checkRc(
-      b.bpf_map__fd(maps.get(BPF_NAMES.counters)!),
+      bpf.bpf_map__fd(maps.get(BPF_NAMES.counters)!),
       "counters map fd",
     );
     this.#possibleCpus = checkRc(
-      b.libbpf_num_possible_cpus(),
+      bpf.libbpf_num_possible_cpus(),
       "counting possible CPUs",
     );
     this.#countersBuf = new Uint8Array(this.#possibleCpus * COUNTERS_SIZE);

@@ -84,7 +84,9 @@ function objectFix(err: unknown, failedBefore: boolean): string {
   }
   if (err instanceof PrivilegeError) return PRIVILEGE_HINT;
   if (err instanceof KernelFeatureError) {
-    return err.hint ?? `the kernel lacks ${err.feature}`;
+    return failedBefore
+      ? `this kernel lacks a feature the profiler needs (${err.feature}): see the FAIL lines above`
+      : `this kernel lacks a feature the profiler needs (${err.feature})`;
   }
   return "an unexpected error: please report it";
 }
@@ -122,9 +124,9 @@ export function runDoctor(): DoctorCheck[] {
     detail: `euid ${libc().symbols.geteuid()}, ${priv.detail}`,
     fix: priv.ok ? undefined : PRIVILEGE_HINT,
   });
-  let b: ReturnType<typeof libbpf>["symbols"] | undefined;
+  let bpf: ReturnType<typeof libbpf>["symbols"] | undefined;
   try {
-    b = libbpf().symbols;
+    bpf = libbpf().symbols;
     checks.push({ name: "libbpf", status: "ok", detail: "libbpf.so.1 loaded" });
   } catch (err) {
     checks.push({
@@ -134,7 +136,7 @@ export function runDoctor(): DoctorCheck[] {
       fix: "install libbpf1 (make setup)",
     });
   }
-  if (b && !priv.ok) {
+  if (bpf && !priv.ok) {
     checks.push({
       name: "BPF features",
       status: "info",
@@ -142,7 +144,7 @@ export function runDoctor(): DoctorCheck[] {
         "not probed: without privileges libbpf's probes cannot tell 'forbidden' from 'unsupported'",
     });
   }
-  if (b && priv.ok) {
+  if (bpf && priv.ok) {
     const probe = (name: string, rc: number, need: string) =>
       checks.push({
         name,
@@ -160,17 +162,17 @@ export function runDoctor(): DoctorCheck[] {
       });
     probe(
       "BPF ring buffer map",
-      b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null),
+      bpf.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.RINGBUF, null),
       "needs Linux 5.8+ with CONFIG_BPF_SYSCALL",
     );
     probe(
       "BPF per-CPU array map",
-      b.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.PERCPU_ARRAY, null),
+      bpf.libbpf_probe_bpf_map_type(BPF_MAP_TYPE.PERCPU_ARRAY, null),
       "needs CONFIG_BPF_SYSCALL",
     );
     probe(
       "perf_event BPF programs",
-      b.libbpf_probe_bpf_prog_type(BPF_PROG_TYPE.PERF_EVENT, null),
+      bpf.libbpf_probe_bpf_prog_type(BPF_PROG_TYPE.PERF_EVENT, null),
       "needs CONFIG_BPF_EVENTS",
     );
   }
@@ -231,7 +233,7 @@ export function runDoctor(): DoctorCheck[] {
       readSysctl("/proc/sys/kernel/perf_event_max_stack")
     }`,
   });
-  if (b) {
+  if (bpf) {
     // The object: the same map layout checks as every run makes at open,
     // then a load. The fix depends on what failed, by the error's type.
     const failedBefore = checks.some((c) => c.status === "fail");

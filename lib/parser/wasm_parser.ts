@@ -213,8 +213,8 @@ export async function compileParser(
 
 /** The overwrite ring of recent events, inside WASM memory. */
 export class EventRing {
-  #p: ProfileParser;
-  #x: ParserExports;
+  #parser: ProfileParser;
+  #module: ParserExports;
   /**
    * Pushes one event from plain numbers: the hot path. The timestamp comes
    * as two u32 halves so no BigInt is made per call.
@@ -250,8 +250,8 @@ export class EventRing {
 
   /** @internal Made by ProfileParser. */
   constructor(parser: ProfileParser, exports: ParserExports) {
-    this.#p = parser;
-    this.#x = exports;
+    this.#parser = parser;
+    this.#module = exports;
     const buf = exports.memory.buffer;
     const i32 = new Int32Array(buf);
     // u32 head, u32 length, u64 overwritten (as two u32 halves).
@@ -328,16 +328,16 @@ export class EventRing {
   /** Events held now (at most `capacity`). */
   get length(): number {
     this.#toModule();
-    return this.#x.ringLength();
+    return this.#module.ringLength();
   }
   /** Events the ring holds before it overwrites the oldest. */
   get capacity(): number {
-    return this.#x.ringCapacity();
+    return this.#module.ringCapacity();
   }
   /** Events overwritten by newer ones since creation or `clear()`. */
   get overwritten(): number {
     this.#toModule();
-    return this.#x.ringOverwrittenCount();
+    return this.#module.ringOverwrittenCount();
   }
   /** Pushes one event. */
   push(e: ProfileEvent): void {
@@ -357,19 +357,22 @@ export class EventRing {
   /** Pushes every event of the last walk's batch, inside WASM. */
   pushBatch(): void {
     this.#toModule();
-    this.#x.ringPushEvents(this.#p.batchOffset, this.#p.batchLength);
+    this.#module.ringPushEvents(
+      this.#parser.batchOffset,
+      this.#parser.batchLength,
+    );
     this.#fromModule();
   }
   /** Empties the ring and zeroes the overwritten count. */
   clear(): void {
     this.#toModule();
-    this.#x.ringClear();
+    this.#module.ringClear();
     this.#fromModule();
   }
   /** Copies every event out, oldest first (allocates JS objects). */
   snapshot(): ProfileEvent[] {
     this.#toModule();
-    const x = this.#x;
+    const x = this.#module;
     const len = x.ringLength();
     const cap = x.ringCapacity();
     const base = x.ringPtr() >>> 0;
@@ -389,14 +392,17 @@ export class EventRing {
    */
   latest(n: number): ProfileEvent[] {
     this.#toModule();
-    const x = this.#x;
-    const at = this.#p.batchOffset;
+    const x = this.#module;
+    const at = this.#parser.batchOffset;
     // Clamp to [0, batchCapacity]: a negative or NaN n must not reach the
     // module as a huge u32 and copy the whole ring past the batch area.
-    const want = Math.min(Math.max(Math.floor(n), 0), this.#p.batchCapacity);
+    const want = Math.min(
+      Math.max(Math.floor(n), 0),
+      this.#parser.batchCapacity,
+    );
     const got = x.ringSnapshot(at, Number.isNaN(want) ? 0 : want);
     // The batch area now holds these events, not the last walk's.
-    this.#p.forgetBatch();
+    this.#parser.forgetBatch();
     const view = new DataView(x.memory.buffer);
     const out: ProfileEvent[] = new Array(got);
     for (let i = 0; i < got; i++) {
@@ -472,7 +478,7 @@ function readEvent(view: DataView, at: number): ProfileEvent {
  * Create it with `ProfileParser.create()`.
  */
 export class ProfileParser {
-  readonly #x: ParserExports;
+  readonly #module: ParserExports;
   readonly #stats: Uint32Array;
   readonly #cpuStats: Uint32Array;
   readonly #touched: Uint32Array;
@@ -570,7 +576,7 @@ export class ProfileParser {
         }`,
       );
     }
-    this.#x = x;
+    this.#module = x;
     // Memory never grows after init, so views made now stay valid.
     const buf = x.memory.buffer;
     this.#stats = new Uint32Array(buf, x.statsPtr(), M.STATS_WORDS);
@@ -594,22 +600,22 @@ export class ProfileParser {
 
   /** The module's linear memory (fixed size after creation). */
   get memory(): WebAssembly.Memory {
-    return this.#x.memory;
+    return this.#module.memory;
   }
   /** End of all the module laid out; a test checks it never moves. */
   get heapTop(): number {
-    return this.#x.heapTop() >>> 0;
+    return this.#module.heapTop() >>> 0;
   }
   /**
    * Bytes of WASM memory the parser itself uses (its regions, not the span
    * reserved for a host mapping, whose pages belong to the mapped object).
    */
   get ownBytes(): number {
-    return (this.#x.mapPtr() || this.#x.heapTop()) >>> 0;
+    return (this.#module.mapPtr() || this.#module.heapTop()) >>> 0;
   }
   /** Byte offset in `memory` reserved for a host mapping (0 if none). */
   get mapOffset(): number {
-    return this.#x.mapPtr() >>> 0;
+    return this.#module.mapPtr() >>> 0;
   }
   /** @internal Byte offset of the batch area in `memory`. */
   get batchOffset(): number {
@@ -669,10 +675,10 @@ export class ProfileParser {
     this.#checkNotHeld();
     const sinks = (toBatch ? M.SINK_BATCH : 0) |
       (toAggregate ? M.SINK_AGGREGATE : 0);
-    if (!toRing) return this.#x.walk(at, length, sinks);
+    if (!toRing) return this.#module.walk(at, length, sinks);
     const ring = this.ring;
     ring.syncToModule();
-    const n = this.#x.walk(at, length, sinks | M.SINK_RING);
+    const n = this.#module.walk(at, length, sinks | M.SINK_RING);
     ring.syncFromModule();
     return n;
   }
@@ -693,7 +699,7 @@ export class ProfileParser {
    */
   committedAt(at: number, length: number): number {
     this.#checkRange("committedAt", at, length);
-    return this.#x.committedBytes(at, length);
+    return this.#module.committedBytes(at, length);
   }
 
   // Records are 8-aligned in every ring, and a range past the memory would
@@ -848,37 +854,38 @@ export class ProfileParser {
 
   /** Distinct stacks interned since the last cut. */
   get stackCount(): number {
-    return this.#x.stackCount();
+    return this.#module.stackCount();
   }
   /** Frames held by those stacks. */
   get frameCount(): number {
-    return this.#x.frameCount();
+    return this.#module.frameCount();
   }
   /** Distinct aggregation keys since the last cut. */
   get aggregateCount(): number {
-    return this.#x.aggCount();
+    return this.#module.aggCount();
   }
   /** The tables' capacities (null without tables). */
   get tableCapacity(): Required<TableOptions> | null {
     if (!this.hasTables) return null;
     return {
-      stacks: this.#x.stackCapacity(),
-      frames: this.#x.frameCapacity(),
-      aggregates: this.#x.aggCapacity(),
+      stacks: this.#module.stackCapacity(),
+      frames: this.#module.frameCapacity(),
+      aggregates: this.#module.aggCapacity(),
     };
   }
   /** Bytes of WASM memory the tables take (0 without tables). */
   get tablesBytes(): number {
-    return this.#x.tablesBytes() >>> 0;
+    return this.#module.tablesBytes() >>> 0;
   }
 
   #stackEntry(id: number): number {
-    if (!(id >= 0 && id < this.#x.stackCount())) {
+    if (!(id >= 0 && id < this.#module.stackCount())) {
       throw new RangeError(
-        `stack id ${id} is not in the table (${this.#x.stackCount()} stacks since the last cut)`,
+        `stack id ${id} is not in the table (${this.#module.stackCount()} stacks since the last cut)`,
       );
     }
-    return ((this.#x.stackEntries() >>> 0) + id * M.STACK_ENTRY_SIZE) >>> 2;
+    return ((this.#module.stackEntries() >>> 0) + id * M.STACK_ENTRY_SIZE) >>>
+      2;
   }
 
   /**
@@ -891,7 +898,7 @@ export class ProfileParser {
     const n = this.#u32[e + M.SE_FRAMES / 4];
     return new BigUint64Array(
       this.#mem.buffer,
-      (this.#x.framesPtr() >>> 0) + first * 8,
+      (this.#module.framesPtr() >>> 0) + first * 8,
       n,
     );
   }
@@ -913,7 +920,7 @@ export class ProfileParser {
    */
   stackWordOffset(id: number): number {
     const first = this.#u32[this.#stackEntry(id) + M.SE_FIRST / 4];
-    return ((this.#x.framesPtr() >>> 0) >>> 2) + first * 2;
+    return ((this.#module.framesPtr() >>> 0) >>> 2) + first * 2;
   }
 
   /** The module's whole memory as u32 words (fixed after creation). */
@@ -923,8 +930,8 @@ export class ProfileParser {
 
   /** Every aggregation entry since the last cut (allocates: call per interval). */
   readAggregates(): Aggregate[] {
-    const n = this.#x.aggCount();
-    const base = (this.#x.aggEntries() >>> 0) >>> 2;
+    const n = this.#module.aggCount();
+    const base = (this.#module.aggEntries() >>> 0) >>> 2;
     const w = M.AGG_ENTRY_SIZE / 4;
     const out: Aggregate[] = new Array(n);
     for (let i = 0; i < n; i++) {
@@ -946,12 +953,12 @@ export class ProfileParser {
    * (in batches, in the overwrite ring, in aggregates) are void afterwards.
    */
   cutTables(): void {
-    this.#x.cutTables();
+    this.#module.cutTables();
   }
 
   /** Forgets per-CPU timestamps: the next walk starts a new stream. */
   resetStream(): void {
-    this.#x.resetStream();
+    this.#module.resetStream();
   }
 
   /** Encodes one event as its 32 bytes (written by the WASM module). */
@@ -1000,14 +1007,14 @@ export class ProfileParser {
     // The batch area now holds these events, not the last walk's.
     this.#stats[M.ST_BATCH_WRITTEN] = 0;
     const dst = this.#inputAt;
-    const n = this.#x.encodeRecords(src, events.length, dst);
+    const n = this.#module.encodeRecords(src, events.length, dst);
     return this.#mem.slice(dst, dst + n);
   }
 
   #write(at: number, e: ProfileEvent): void {
     checkEvent(e);
     const ts = e.timestampNs;
-    this.#x.writeEvent(
+    this.#module.writeEvent(
       at,
       Number(ts & 0xffffffffn),
       Number(ts >> 32n),

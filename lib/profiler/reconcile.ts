@@ -114,52 +114,51 @@ export function reconcile(
   kernel: ProfilerCounters,
   consumed: ConsumedCounts,
 ): Reconciliation {
-  const k = kernel;
-  const c = consumed;
   const problems: string[] = [];
-  const accounted = k.idleSkipped + k.filtered + k.reserveFailed +
-    k.eventsSubmitted;
-  if (k.samplesSeen !== accounted) {
+  const accounted = kernel.idleSkipped + kernel.filtered +
+    kernel.reserveFailed +
+    kernel.eventsSubmitted;
+  if (kernel.samplesSeen !== accounted) {
     problems.push(
-      `kernel samples seen ${k.samplesSeen} != idle ${k.idleSkipped} + filtered ${k.filtered} + dropped ${k.reserveFailed} + submitted ${k.eventsSubmitted} (${accounted})`,
+      `kernel samples seen ${kernel.samplesSeen} != idle ${kernel.idleSkipped} + filtered ${kernel.filtered} + dropped ${kernel.reserveFailed} + submitted ${kernel.eventsSubmitted} (${accounted})`,
     );
   }
-  if (c.events !== k.eventsSubmitted) {
+  if (consumed.events !== kernel.eventsSubmitted) {
     problems.push(
-      `consumed ${c.events} events but the kernel submitted ${k.eventsSubmitted} (${
-        c.events - k.eventsSubmitted > 0 ? "+" : ""
-      }${c.events - k.eventsSubmitted})`,
+      `consumed ${consumed.events} events but the kernel submitted ${kernel.eventsSubmitted} (${
+        consumed.events - kernel.eventsSubmitted > 0 ? "+" : ""
+      }${consumed.events - kernel.eventsSubmitted})`,
     );
   }
-  if (c.discarded !== 0) {
-    problems.push(`${c.discarded} discarded records in the ring`);
+  if (consumed.discarded !== 0) {
+    problems.push(`${consumed.discarded} discarded records in the ring`);
   }
-  if (c.malformed !== 0) {
-    problems.push(`${c.malformed} malformed records in the ring`);
+  if (consumed.malformed !== 0) {
+    problems.push(`${consumed.malformed} malformed records in the ring`);
   }
   // Stacks: every consumed event with frames is in exactly one bucket per
   // kind, and each bucket the kernel counted has the same count here.
-  const withFrames = c.events - c.noFrames;
+  const withFrames = consumed.events - consumed.noFrames;
   let stacks: Reconciliation["stacks"] = null;
-  if (withFrames > 0 || k.userFrames + k.kernelFrames > 0) {
+  if (withFrames > 0 || kernel.userFrames + kernel.kernelFrames > 0) {
     const kinds = [
       [
         "user",
-        c.userStacks,
-        k.userStackTruncated,
-        k.userStackErrors,
-        k.userStackEmpty,
-        c.userFrames,
-        k.userFrames,
+        consumed.userStacks,
+        kernel.userStackTruncated,
+        kernel.userStackErrors,
+        kernel.userStackEmpty,
+        consumed.userFrames,
+        kernel.userFrames,
       ],
       [
         "kernel",
-        c.kernelStacks,
-        k.kernelStackTruncated,
-        k.kernelStackErrors,
-        k.kernelStackEmpty,
-        c.kernelFrames,
-        k.kernelFrames,
+        consumed.kernelStacks,
+        kernel.kernelStackTruncated,
+        kernel.kernelStackErrors,
+        kernel.kernelStackEmpty,
+        consumed.kernelFrames,
+        kernel.kernelFrames,
       ],
     ] as const;
     for (const [kind, o, kTrunc, kFault, kEmpty, cFrames, kFrames] of kinds) {
@@ -185,45 +184,47 @@ export function reconcile(
       }
     }
     stacks = {
-      user: account(c.userStacks, withFrames),
-      kernel: account(c.kernelStacks, withFrames),
+      user: account(consumed.userStacks, withFrames),
+      kernel: account(consumed.kernelStacks, withFrames),
     };
   }
   const balanced = problems.length === 0;
-  const lossless = k.reserveFailed === 0;
+  const lossless = kernel.reserveFailed === 0;
   if (!lossless) {
     problems.push(
-      `${k.reserveFailed} events dropped: the ring buffer was full`,
+      `${kernel.reserveFailed} events dropped: the ring buffer was full`,
     );
   }
   const ok = balanced && lossless;
   const n = formatCount;
-  const produced = k.eventsSubmitted + k.reserveFailed;
+  const produced = kernel.eventsSubmitted + kernel.reserveFailed;
   const verdict = ok
     ? "reconciled"
     : balanced
     ? "balanced but LOSSY"
     : "NOT RECONCILED";
   const equation = `produced ${n(produced)} = consumed ${
-    n(c.events)
-  } + dropped ${n(k.reserveFailed)}`;
+    n(consumed.events)
+  } + dropped ${n(kernel.reserveFailed)}`;
   const tail = ok
     ? " (exact, nothing lost)"
     : balanced
-    ? ` (exact; ${n(k.reserveFailed)} events dropped: the ring buffer was full)`
+    ? ` (exact; ${
+      n(kernel.reserveFailed)
+    } events dropped: the ring buffer was full)`
     : ` (${problems.join("; ")})`;
-  const line = `${verdict}: ${equation}; samples ${n(k.samplesSeen)} = events ${
-    n(k.eventsSubmitted)
-  } + dropped ${n(k.reserveFailed)} + idle ${n(k.idleSkipped)} + filtered ${
-    n(k.filtered)
-  }${tail}`;
+  const line = `${verdict}: ${equation}; samples ${
+    n(kernel.samplesSeen)
+  } = events ${n(kernel.eventsSubmitted)} + dropped ${
+    n(kernel.reserveFailed)
+  } + idle ${n(kernel.idleSkipped)} + filtered ${n(kernel.filtered)}${tail}`;
   return {
     ok,
     balanced,
     lossless,
     produced,
-    consumed: c.events,
-    dropped: k.reserveFailed,
+    consumed: consumed.events,
+    dropped: kernel.reserveFailed,
     stacks,
     problems,
     line,

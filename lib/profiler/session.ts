@@ -15,11 +15,7 @@
 import { libbpf } from "../bpf/libbpf.ts";
 import { lastErrno, libc, SysError } from "../bpf/libc.ts";
 import { onlineCpus } from "../common/cpus.ts";
-import {
-  openSamplingEvent,
-  perfMaxSampleRate,
-  type SamplingOptions,
-} from "../bpf/perf_event.ts";
+import { openSamplingEvent, type SamplingOptions } from "../bpf/perf_event.ts";
 import {
   type LoadOptions,
   type ProfilerCounters,
@@ -27,54 +23,16 @@ import {
 } from "../bpf/profiler_object.ts";
 import { mappingBytes, RingMapping } from "../bpf/ring_mapping.ts";
 import { type ReaderTotals, RingReader } from "../bpf/ring_reader.ts";
-import {
-  RECORD_HEADER_SIZE,
-  RECORD_MAX,
-  RECORD_SIZE,
-} from "../parser/layout.ts";
 import { ProfileParser, type TableOptions } from "../parser/wasm_parser.ts";
 import { reconcile, type Reconciliation } from "./reconcile.ts";
 import { StackProfile } from "./stack_profile.ts";
+import { maxPollInterval, nextPollDelay } from "./poll_policy.ts";
+
 
 /** Events one walk hands on at most (the parser's batch area). */
 export const SESSION_BATCH_EVENTS = 8192;
 /** Recent events the session's overwrite ring keeps by default. */
 export const DEFAULT_RECENT_EVENTS = 16384;
-
-/** The longest the reader may sleep, in ms, when nothing bounds the rate. */
-const STRESS_MAX_POLL_MS = 10;
-/** The longest it may sleep for CPU sampling: a live view stays fresh. */
-const SAMPLING_MAX_POLL_MS = 100;
-
-/**
- * The default cap on the wait between polls. Each wake-up costs the Deno
- * process ~70 us of CPU (measured), so at a low event rate we want few of
- * them, but the wait must never let the ring fill. For CPU sampling the
- * worst case is known up front: at most one event per sample per CPU, and
- * the kernel caps the sample rate at kernel.perf_event_max_sample_rate. The
- * cap is the time that rate takes to fill a quarter of the ring, at most
- * 100 ms. The stress source has no such bound (it is as fast as a process
- * can make system calls), so it gets 10 ms: an 8 MiB ring holds 10 ms of
- * 20M events/s.
- */
-export function maxPollInterval(
-  o: SessionOptions,
-  cpus: number,
-  ringBytes: number,
-): number {
-  if (o.source === "stress") return STRESS_MAX_POLL_MS;
-  const kernelMax = perfMaxSampleRate() ?? 100_000;
-  let perCpu = kernelMax;
-  if (o.period === undefined) perCpu = Math.min(o.frequency ?? 99, kernelMax);
-  else if (!o.hardwareEvents) perCpu = Math.min(1e9 / o.period, kernelMax);
-  // The worst case: every sample with two full stacks.
-  const record = o.collectStacks === false
-    ? RECORD_SIZE
-    : RECORD_HEADER_SIZE + RECORD_MAX;
-  const bytesPerMs = (perCpu * cpus * record) / 1000;
-  const ms = ringBytes / 4 / bytesPerMs;
-  return Math.max(1, Math.min(SAMPLING_MAX_POLL_MS, ms));
-}
 
 /** Everything that shapes a session. */
 export interface SessionOptions extends LoadOptions, SamplingOptions {
@@ -141,7 +99,7 @@ export class ProfilerSession {
     const links: Deno.PointerObject[] = [];
     try {
       const page = libc().pageSize;
-      const po = {
+      const parserOptions = {
         ringCapacity: o.recentEvents ?? DEFAULT_RECENT_EVENTS,
         batchCapacity: SESSION_BATCH_EVENTS,
         inputBytes: 4096,
@@ -150,13 +108,13 @@ export class ProfilerSession {
         tables: o.tables,
       };
       parser = o.wasm
-        ? ProfileParser.fromModule(o.wasm, po)
-        : await ProfileParser.create(po);
+        ? ProfileParser.fromModule(o.wasm, parserOptions)
+        : await ProfileParser.create(parserOptions);
       mapping = RingMapping.map(parser, obj.ringFd, obj.ringBytes);
-      const b = libbpf().symbols;
+      const bpf = libbpf().symbols;
       if (o.source === "stress") {
         // raw_tp/sys_enter: libbpf attaches it from its section name.
-        const link = b.bpf_program__attach(obj.program);
+        const link = bpf.bpf_program__attach(obj.program);
         if (link === null) {
           throw new SysError(
             "attaching the stress program to raw_tp/sys_enter",
@@ -167,7 +125,7 @@ export class ProfilerSession {
       }
       for (const cpu of o.source === "stress" ? [] : cpus) {
         const fd = openSamplingEvent(cpu, o);
-        const link = b.bpf_program__attach_perf_event(obj.program, fd);
+        const link = bpf.bpf_program__attach_perf_event(obj.program, fd);
         if (link === null) {
           const errno = lastErrno();
           libc().symbols.close(fd);
@@ -256,13 +214,14 @@ export class ProfilerSession {
         const now = performance.now();
         const elapsed = Math.max(now - last, 0.001);
         last = now;
-        if (this.#paused) delay = this.#maxInterval;
-        else if (n >= size / 8) delay = 0;
-        else if (n > 0) {
-          const fillMs = size / 8 / (n / elapsed);
-          delay = Math.max(1, Math.min(this.#maxInterval, fillMs));
-        } else if (this.reader.pending() > 0) delay = 1;
-        else delay = Math.min(this.#maxInterval, Math.max(1, delay * 2));
+        delay = this.#paused ? this.#maxInterval : nextPollDelay({
+          consumed: n,
+          elapsedMs: elapsed,
+          ringBytes: size,
+          pending: n > 0 ? 0 : this.reader.pending(),
+          lastDelayMs: delay,
+          maxMs: this.#maxInterval,
+        });
         this.#timer = setTimeout(tick, delay);
       };
       this.#wake = () => {
@@ -331,10 +290,10 @@ export class ProfilerSession {
     this.#stopping = true;
     this.#wake?.();
     await this.#loop;
-    const b = libbpf().symbols;
+    const bpf = libbpf().symbols;
     try {
       // Detach first: after this no new samples are produced.
-      for (const l of this.#links) b.bpf_link__destroy(l);
+      for (const l of this.#links) bpf.bpf_link__destroy(l);
       this.#links = [];
       // Drain. A program that was running while we detached may still hold
       // a reservation (BUSY) for a moment: retry briefly until all is in.
