@@ -8,10 +8,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { ProfileParser } from "./mod.ts";
  * const parser = await ProfileParser.create();
  * const stats = parser.walk(new Uint8Array(0));
- * console.log(stats.events); // 0
+ * assert.equal(stats.events, 0);
  * ```
  * @module
  */

@@ -6,9 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { libbpf } from "./libbpf.ts";
+ * // 1 supported, 0 not, < 0 the probe failed (-EPERM without privileges).
  * const supported = libbpf().symbols.libbpf_probe_bpf_map_type(27, null);
- * console.log(supported === 1 ? "ring buffer supported" : "no ring buffer");
+ * assert.ok(supported <= 1);
  * ```
  * @module
  */

@@ -6,8 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { libc } from "./libc.ts";
- * console.log(libc().pageSize); // 4096 on x86_64 and Debian arm64
+ * // 4096 on x86_64 and Debian arm64; a power of two everywhere.
+ * assert.ok(Number.isInteger(Math.log2(libc().pageSize)));
  * ```
  * @module
  */

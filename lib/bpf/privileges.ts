@@ -8,8 +8,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { bpfPrivileges } from "./privileges.ts";
- * console.log(bpfPrivileges().ok);
+ * const p = bpfPrivileges();
+ * assert.match(p.detail, /^CAP_BPF (yes|no), CAP_PERFMON (yes|no), CAP_SYS_ADMIN (yes|no)$/);
  * ```
  * @module
  */

@@ -16,6 +16,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: needs root and a loaded ring map (tests/kernel/session_test.ts maps real rings).
  * const mapping = RingMapping.map(parser, ringFd, 8 << 20);
  * console.log(mapping.producerPosition() - mapping.consumerPosition);
  * mapping.unmap();

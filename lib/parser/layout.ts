@@ -7,8 +7,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { EVENT_SIZE, RECORD_SIZE } from "./layout.ts";
- * console.log(EVENT_SIZE, RECORD_SIZE); // 32 40
+ * assert.equal(EVENT_SIZE, 32);
+ * assert.equal(RECORD_SIZE, 40);
  * ```
  * @module
  */

@@ -7,10 +7,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { referenceEncodeRecords, referenceWalk } from "./reference_decoder.ts";
  * const bytes = referenceEncodeRecords([{ timestampNs: 5n, pid: 1, tid: 2,
  *   userStackId: -1, kernelStackId: 0, cpu: 0, flags: 0 }]);
- * console.log(referenceWalk(bytes).events[0].pid); // 1
+ * assert.equal(referenceWalk(bytes).events[0].pid, 1);
  * ```
  * @module
  */

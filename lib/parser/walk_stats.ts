@@ -3,11 +3,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import type { WalkStats } from "./walk_stats.ts";
  * import { ProfileParser } from "./wasm_parser.ts";
  * const parser = await ProfileParser.create();
  * const s: WalkStats = parser.walk(new Uint8Array(0));
- * console.log(s.stop, s.events); // "end" 0
+ * assert.equal(s.stop, "end");
+ * assert.equal(s.events, 0);
  * ```
  * @module
  */

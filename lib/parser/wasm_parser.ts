@@ -7,12 +7,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { ProfileParser } from "./wasm_parser.ts";
  * const parser = await ProfileParser.create({ ringCapacity: 4 });
  * const bytes = parser.encodeRecords([{ timestampNs: 10n, pid: 7, tid: 7,
  *   userStackId: 1, kernelStackId: 2, cpu: 0, flags: 0 }]);
  * const stats = parser.walk(bytes, { toRing: true });
- * console.log(stats.events, parser.ring.snapshot()[0].pid); // 1 7
+ * assert.equal(stats.events, 1);
+ * assert.equal(parser.ring.snapshot()[0].pid, 7);
  * ```
  * @module
  */
@@ -180,11 +182,12 @@ const INIT_ERRORS: Record<number, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { compileParser, ProfileParser } from "./wasm_parser.ts";
  * const module = await compileParser();
  * const a = ProfileParser.fromModule(module);
  * const b = ProfileParser.fromModule(module);
- * console.log(a !== b); // true
+ * assert.notEqual(a.memory, b.memory); // one module, two instances
  * ```
  */
 export async function compileParser(

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: needs root and the BPF object (tests/kernel/session_test.ts runs sessions).
  * const s = await ProfilerSession.start({ frequency: 99 });
  * await new Promise((r) => setTimeout(r, 1000));
  * const report = await s.stop();
@@ -27,7 +28,6 @@ import { ProfileParser, type TableOptions } from "../parser/wasm_parser.ts";
 import { reconcile, type Reconciliation } from "./reconcile.ts";
 import { StackProfile } from "./stack_profile.ts";
 import { maxPollInterval, nextPollDelay } from "./poll_policy.ts";
-
 
 /** Events one walk hands on at most (the parser's batch area). */
 export const SESSION_BATCH_EVENTS = 8192;

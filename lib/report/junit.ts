@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { junitXml } from "./junit.ts";
  * const xml = junitXml("validate", [{ name: "1 kHz: no drops", timeSeconds: 10 }]);
- * console.log(xml.includes('failures="0"')); // true
+ * assert.ok(xml.includes('failures="0"'));
  * ```
  * @module
  */

@@ -3,8 +3,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert";
  * import { formatTable } from "./table.ts";
- * console.log(formatTable(["metric", "host"], [["drops", "0"]]));
+ * assert.equal(
+ *   formatTable(["metric", "host"], [["drops", "0"]]),
+ *   "metric | host\n-------|-----\ndrops  | 0",
+ * );
  * ```
  * @module
  */

@@ -7,6 +7,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: needs root, the BPF object and 10 s (tests/kernel/cli_test.ts runs it).
  * const report = await runValidation({ rates: [1000], durationMs: 2000 });
  * console.log(report.pass);
  * ```

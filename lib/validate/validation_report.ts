@@ -4,8 +4,12 @@
  * JUnit XML beside it.
  *
  * @example
- * ```ts ignore
- * console.log(validationTable([{ label: "host", report }]));
+ * ```ts
+ * import assert from "node:assert";
+ * import { validationTable } from "./validation_report.ts";
+ * // A column whose environment could not run says why in every row.
+ * const t = validationTable([{ label: "vm", error: "boot timed out" }]);
+ * assert.match(t, /memory: heap\+WASM\+ring < 20 MB +\| not run: boot timed out/);
  * ```
  * @module
  */
