@@ -100,6 +100,13 @@ export interface ReaderOptions {
    * tables itself (and what they held is gone: only for tests).
    */
   onTablesFull?: (parser: ProfileParser) => void;
+  /**
+   * Called with the raw bytes of every span the walker consumed, before the
+   * consumer position moves past them (a view into the ring: copy what you
+   * keep). For forwarding the records themselves, e.g. to a live view
+   * whose browser walks them with the same parser.
+   */
+  onSpan?: (records: Uint8Array) => void;
 }
 
 /** Consumes one ring through one parser. */
@@ -110,6 +117,7 @@ export class RingReader {
   readonly #toAggregate: boolean;
   readonly #onBatch?: (parser: ProfileParser) => void;
   readonly #onTablesFull?: (parser: ProfileParser) => void;
+  readonly #onSpan?: (records: Uint8Array) => void;
   readonly #mask: number;
   /** Running totals. */
   readonly totals: ReaderTotals = {
@@ -128,6 +136,7 @@ export class RingReader {
     this.#toAggregate = o.toAggregate ?? false;
     this.#onBatch = o.onBatch;
     this.#onTablesFull = o.onTablesFull;
+    this.#onSpan = o.onSpan;
     this.#mask = ring.size - 1;
   }
 
@@ -205,6 +214,9 @@ export class RingReader {
         else p.cutTables();
       }
       if (n > 0) {
+        if (this.#onSpan) {
+          this.#onSpan(new Uint8Array(p.memory.buffer, at, n));
+        }
         cons += n;
         // Publish per span: the kernel can reuse the space right away.
         ring.advance(cons);

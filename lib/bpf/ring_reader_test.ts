@@ -82,9 +82,18 @@ function setup(
 Deno.test("ring reader: consumes records exactly, across the wrap, one advance per span", () => {
   const { parser, ring } = setup(4096);
   let seen = 0;
+  let spanBytes = 0;
   const reader = new RingReader(parser, ring, {
     toRing: false,
     onBatch: (p) => (seen += p.batchLength),
+    onSpan: (records) => {
+      // The span is whole records, the first of them a header of 32.
+      assert.equal(
+        new DataView(records.buffer, records.byteOffset).getUint32(0, true),
+        32,
+      );
+      spanBytes += records.byteLength;
+    },
   });
   // 40-byte records: 4096 is not a multiple of 40, so records straddle the
   // end of the area and are read whole through the second mapping.
@@ -105,6 +114,7 @@ Deno.test("ring reader: consumes records exactly, across the wrap, one advance p
   assert.equal(seen, written);
   assert.equal(reader.totals.malformed, 0);
   assert.equal(reader.totals.bytes, ring.producer);
+  assert.equal(spanBytes, ring.producer, "onSpan saw every byte consumed");
 });
 
 Deno.test("ring reader: stops at a record still being written, takes it once committed", () => {

@@ -49,6 +49,8 @@ export interface SessionOptions extends LoadOptions, SamplingOptions {
    * `session.profile` (default true for the profiler source).
    */
   aggregate?: boolean;
+  /** Called with the raw record bytes of every consumed span (see RingReader). */
+  onSpan?: (records: Uint8Array) => void;
   /** Keep a per-sample timeline in the profile (default false). */
   timeline?: boolean;
   /** Sizes of the parser's stack and aggregation tables. */
@@ -175,6 +177,7 @@ export class ProfilerSession {
       toRing: true,
       toAggregate: aggregate,
       onBatch,
+      onSpan: o.onSpan,
       // The tables are full: move what they hold into the profile, then
       // make room; the reader walks on from the record that did not fit.
       onTablesFull: aggregate
