@@ -1,0 +1,201 @@
+/**
+ * Delivering spooled intervals: oldest first, one at a time, at least once.
+ *
+ * A push that fails is retried with exponential backoff and full jitter
+ * (a random wait between 0 and min(cap, base x 2^attempt)), so agents that
+ * lost the same server do not all come back at once. A push that takes
+ * longer than the attempt timeout is abandoned and retried. Only a refusal
+ * that no retry can change (HTTP 400, 413, 422: malformed, too large,
+ * outside the server's window) ends an interval's delivery after
+ * `rejectAfter` attempts; it is then counted as rejected, never silently
+ * lost. Everything else (connection refused, 5xx, 429, timeouts) is
+ * retried until it succeeds or the spool's bound drops the interval.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { backoffMs } from "./delivery.ts";
+ * // Full jitter: anywhere from 0 to the capped exponential.
+ * assert.ok(backoffMs(3, { baseMs: 100, capMs: 1000 }, () => 0.5) === 400);
+ * assert.ok(backoffMs(10, { baseMs: 100, capMs: 1000 }, () => 0.999) < 1000);
+ * ```
+ * @module
+ */
+import type { IntervalMeta, Spool, SpoolEntry } from "./spool.ts";
+
+/** Pushes one interval; throws on failure (an HTTP error carries `status`). */
+export type Push = (
+  meta: IntervalMeta,
+  body: Uint8Array,
+  signal: AbortSignal,
+) => Promise<void>;
+
+/** Retry policy. */
+export interface RetryPolicy {
+  /** First backoff step, ms (default 500). */
+  baseMs?: number;
+  /** Longest wait between attempts, ms (default 30 s). */
+  capMs?: number;
+  /** An attempt that takes longer is abandoned, ms (default 10 s). */
+  attemptTimeoutMs?: number;
+  /** Attempts after which a permanent refusal is given up (default 3). */
+  rejectAfter?: number;
+}
+
+/** The wait before attempt `attempt` (1 = the first retry). */
+export function backoffMs(
+  attempt: number,
+  p: Pick<RetryPolicy, "baseMs" | "capMs">,
+  random: () => number = Math.random,
+): number {
+  const base = p.baseMs ?? 500;
+  const cap = p.capMs ?? 30_000;
+  const ceiling = Math.min(cap, base * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}
+
+/** HTTP statuses no retry can change. */
+const PERMANENT = new Set([400, 413, 422]);
+
+/** Exact counts of what delivery did. */
+export interface DeliveryCounters {
+  /** Intervals delivered. */
+  pushed: number;
+  /** Attempts that failed and were retried. */
+  retried: number;
+  /** Intervals given up after permanent refusals. */
+  rejected: number;
+  /** Attempts abandoned for taking too long. */
+  timeouts: number;
+  /** Sum and count of the latency of successful pushes, ms. */
+  latencySumMs: number;
+  latencyCount: number;
+  /** The last failure, for logs. */
+  lastError?: string;
+}
+
+/** Runs delivery in the background until stopped. */
+export class Deliverer {
+  readonly #spool: Spool;
+  readonly #push: Push;
+  readonly #policy: RetryPolicy;
+  readonly #wakeup = new EventTarget();
+  #stopping = false;
+  #loop: Promise<void> | null = null;
+  readonly #abort = new AbortController();
+  /** Exact counters. */
+  readonly counters: DeliveryCounters = {
+    pushed: 0,
+    retried: 0,
+    rejected: 0,
+    timeouts: 0,
+    latencySumMs: 0,
+    latencyCount: 0,
+  };
+  /** Called after each attempt (for logs). */
+  onAttempt?: (entry: SpoolEntry, error?: string) => void;
+
+  constructor(spool: Spool, push: Push, policy: RetryPolicy = {}) {
+    this.#spool = spool;
+    this.#push = push;
+    this.#policy = policy;
+  }
+
+  /** Starts the loop. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Tells the loop a new interval is queued. */
+  notify(): void {
+    this.#wakeup.dispatchEvent(new Event("wake"));
+  }
+
+  /** Resolves when woken or after `ms`, whichever first (or at stop). */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#wakeup.removeEventListener("wake", done);
+        this.#abort.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.#wakeup.addEventListener("wake", done, { once: true });
+      this.#abort.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#abort.signal.aborted) {
+      await this.#spool.spill();
+      const next = await this.#spool.oldest();
+      if (!next) {
+        if (this.#stopping) return;
+        await this.#wait(1000);
+        continue;
+      }
+      const ok = await this.#attempt(next.entry, next.body);
+      if (!ok && !this.#abort.signal.aborted) {
+        await this.#wait(
+          Math.max(1, backoffMs(next.entry.attempts, this.#policy)),
+        );
+      }
+    }
+  }
+
+  /** One push of `entry`; true when it left the spool. */
+  async #attempt(entry: SpoolEntry, body: Uint8Array): Promise<boolean> {
+    entry.attempts++;
+    const timeout = AbortSignal.timeout(
+      this.#policy.attemptTimeoutMs ?? 10_000,
+    );
+    const signal = AbortSignal.any([timeout, this.#abort.signal]);
+    const t0 = performance.now();
+    try {
+      await this.#push(entry.meta, body, signal);
+      this.counters.pushed++;
+      this.counters.latencySumMs += performance.now() - t0;
+      this.counters.latencyCount++;
+      await this.#spool.remove(entry);
+      this.onAttempt?.(entry);
+      return true;
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      const message = (err as Error).message ?? String(err);
+      this.counters.lastError = message;
+      if (timeout.aborted) this.counters.timeouts++;
+      if (
+        status !== undefined && PERMANENT.has(status) &&
+        entry.attempts >= (this.#policy.rejectAfter ?? 3)
+      ) {
+        this.counters.rejected++;
+        await this.#spool.remove(entry);
+        this.onAttempt?.(entry, `rejected: ${message}`);
+        return true;
+      }
+      this.counters.retried++;
+      this.onAttempt?.(entry, message);
+      return false;
+    }
+  }
+
+  /**
+   * Stops: keeps delivering until the spool is empty or `deadlineMs` has
+   * passed, then abandons the attempt in flight. What is left stays in the
+   * spool (the caller spills it to disk).
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    this.#stopping = true;
+    this.notify();
+    const loop = this.#loop ?? Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((r) => {
+      timer = setTimeout(r, deadlineMs);
+    });
+    await Promise.race([loop, deadline]);
+    clearTimeout(timer);
+    this.#abort.abort();
+    await loop;
+  }
+}
