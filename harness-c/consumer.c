@@ -5,8 +5,9 @@
  * Loads profiler.bpf.o (or stress.bpf.o), samples every online CPU for a
  * while, consumes the ring the way most libbpf tools do (ring_buffer__poll
  * with one callback per event), then proves exact accounting: every event
- * the kernel committed was consumed, and every program run is accounted for
- * by the per-CPU counters. The result is one JSON object on stdout, so the
+ * the kernel committed was consumed, every program run is accounted for by
+ * the per-CPU counters, and every stack of every event (its frames travel in
+ * the record) has the outcome the kernel counted for it. The result is one JSON object on stdout, so the
  * Deno implementation can be compared against it number for number.
  *
  * --decoder wasm2c swaps the libbpf consumer for the Deno design hosted in
@@ -45,14 +46,15 @@
 #include "wasm_parser.h"
 
 #define CONSUMER_NAME "streamprof-consumer-c"
-#define STRESS_PROG_NAME "on_sys_enter"
 #define DEFAULT_BPF_DIR "ebpf/build"
-#define MAX_CPUS 4096
+/* Online CPUs this program can attach to (not the parser's MAX_CPUS). */
+#define MAX_ONLINE_CPUS 4096
 
-#define KNOWN_FLAGS                                                          \
+/* The flags about stacks, which only a record with frames may carry. */
+#define STACK_FLAGS                                                          \
 	(PE_FLAG_USER_TRUNCATED | PE_FLAG_KERNEL_TRUNCATED |                 \
-	 PE_FLAG_STACK_COLLISION | PE_FLAG_USER_STACK_ERROR |                \
-	 PE_FLAG_KERNEL_STACK_ERROR)
+	 PE_FLAG_USER_STACK_ERROR | PE_FLAG_KERNEL_STACK_ERROR)
+#define KNOWN_FLAGS (STACK_FLAGS | PE_FLAG_FRAMES)
 
 enum source { SOURCE_PERF, SOURCE_STRESS };
 enum decoder { DECODER_LIBBPF, DECODER_WASM2C };
@@ -74,10 +76,12 @@ struct options {
 	unsigned long freq;
 	double duration_s;
 	__u32 target_pid;
+	__u32 target_tid;
 	bool skip_idle;
-	bool detect_truncation;
+	bool collect_stacks;
+	bool tables; /* wasm2c: the parser interns stacks (and aggregates) */
+	__u32 table_entries; /* wasm2c: stacks and aggregation keys held */
 	__u32 ring_size;
-	__u32 stack_entries;
 	const char *bpf_object; /* NULL: derived from ANTIMETAL_BPF_PATH */
 	bool hardware_events;
 	bool bpf_stats;
@@ -94,9 +98,10 @@ static const struct options DEFAULT_OPTIONS = {
 	.freq = 1000,
 	.duration_s = 5.0,
 	.skip_idle = true,
-	.detect_truncation = true,
+	.collect_stacks = true,
+	.tables = true,
+	.table_entries = 16384,
 	.ring_size = 8u << 20,
-	.stack_entries = 16384,
 	.decoder = DECODER_LIBBPF,
 };
 
@@ -119,16 +124,27 @@ static const struct option_spec OPTION_SPECS[] = {
 	OPT("target-pid", OPTION_UINT, target_pid, "PID",
 	    "only this process (required for --source stress)", .min = 1,
 	  .max = INT_MAX),
+	OPT("target-tid", OPTION_UINT, target_tid, "TID",
+	    "(perf) only this thread", .min = 1, .max = INT_MAX),
 	OPT("no-skip-idle", OPTION_NO_FLAG, skip_idle, NULL,
 	    "send idle-task samples too (default: count, skip)"),
-	OPT("no-truncation", OPTION_NO_FLAG, detect_truncation, NULL,
-	    "do not probe stack depth for *_TRUNCATED flags"),
+	OPT("no-stacks", OPTION_NO_FLAG, collect_stacks, NULL,
+	    "(perf) plain 32-byte events, no frames in the\n"
+	    "records (default: user and kernel frames)"),
+	OPT("no-tables", OPTION_NO_FLAG, tables, NULL,
+	    "(wasm2c) a parser without stack and aggregation\n"
+	    "tables: events carry frame counts, not stack ids\n"
+	    "(default: tables; perf samples are aggregated)"),
+	OPT("table-entries", OPTION_UINT, table_entries, "N",
+	    "(wasm2c) distinct stacks and aggregation keys the\n"
+	    "tables hold between cuts, 16 frames each (default\n"
+	    "16384, as the Deno session; small values make the\n"
+	    "walks stop tables-full, cut and go on)",
+	    .min = 2, .max = 1u << 22),
 	OPT("ring-size", OPTION_SIZE, ring_size, "BYTES",
 	    "ring buffer size, a power of two from the page\n"
 	    "size to 1G; K/M/G suffixes allowed (default 8M)",
 	    .min = 4096, .max = 1u << 30, .power_of_two = true),
-	OPT("stack-entries", OPTION_UINT, stack_entries, "N",
-	    "stack map capacity (default 16384)", .min = 1, .max = 1u << 24),
 	OPT("bpf-object", OPTION_STRING, bpf_object, "FILE",
 	    "BPF object to load (default: $ANTIMETAL_BPF_PATH/\n"
 	    "profiler.bpf.o or stress.bpf.o, else " DEFAULT_BPF_DIR ")"),
@@ -173,21 +189,24 @@ static const struct program_spec PROGRAM = {
 	.option_count = OPTION_COUNT(OPTION_SPECS),
 };
 
-/* What the ring callback learns; checked against the kernel's counters. */
+/*
+ * What the per-event checks learn (libbpf's callback, or the wasm2c
+ * parser's batch); checked against the kernel's counters.
+ */
 struct tally {
 	__u64 consumed;
-	__u64 bad_size;      /* records whose length is not 32 */
+	__u64 bad_size;      /* lengths no record of ours has */
 	__u64 bad_content;   /* impossible cpu, unknown flags, id/flag mismatch */
-	__u64 user_truncated;
-	__u64 kernel_truncated;
-	__u64 collisions;    /* stack ids equal to -EEXIST */
-	__u64 user_errors;
-	__u64 kernel_errors;
+	__u64 no_frames;     /* events without PE_FLAG_FRAMES */
+	__u64 with_frames;   /* events with PE_FLAG_FRAMES */
+	struct stack_outcomes user, kernel; /* of the events with frames */
 	__u64 time_regressions; /* per-CPU timestamps going backwards */
 	__u32 target_pid;
+	__u32 target_tid;
 	int possible_cpus;
 	__u64 *per_cpu;      /* events per CPU */
 	__u64 *last_ts;      /* last timestamp per CPU */
+	struct wasm_parser *parser; /* wasm2c: stack ids are its table's */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -221,6 +240,14 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
+/* Frames the tables hold: 16 per entry, at least two whole stacks. */
+static __u32 table_frames(const struct options *o)
+{
+	__u32 f = o->table_entries * 16;
+
+	return f < 2 * PROFILER_STACK_DEPTH ? 2 * PROFILER_STACK_DEPTH : f;
+}
+
 /* The rules no single option can check; EXIT_USAGE after saying why. */
 static int check_options(const struct options *o)
 {
@@ -234,6 +261,9 @@ static int check_options(const struct options *o)
 		return fail(EXIT_USAGE, "--record needs --decoder wasm2c (libbpf "
 					"hands out records one by one, not ring "
 					"bytes)");
+	if (!o->tables && o->decoder != DECODER_WASM2C)
+		return fail(EXIT_USAGE, "--no-tables needs --decoder wasm2c "
+					"(only the WASM parser has tables)");
 	if (o->source == SOURCE_STRESS && o->target_pid == 0)
 		return fail(EXIT_USAGE, "--source stress needs --target-pid (the "
 					"process whose system calls become "
@@ -302,50 +332,146 @@ static void resolve_object_path(const struct options *o, char *buf, size_t len)
 	/* Keep the cwd-relative path for the error message. */
 }
 
-static int on_event(void *ctx, void *data, size_t size)
+/*
+ * The checks every event passes, whatever carried it: a CPU that exists,
+ * known flags, the pid/tid filters, and the stack flags only on a record
+ * with frames.
+ */
+static bool event_ok(const struct tally *t, const struct profile_event *e)
 {
-	struct tally *t = ctx;
-	const struct profile_event *e = data;
-	bool bad = false;
-
-	t->consumed++;
-	if (size != PROFILE_EVENT_SIZE) {
-		t->bad_size++;
-		return 0;
-	}
 	if (e->cpu >= (__u32)t->possible_cpus || (e->flags & ~KNOWN_FLAGS))
-		bad = true;
+		return false;
 	if (t->target_pid && (__u32)e->pid != t->target_pid)
-		bad = true;
-	/* A stack id is negative exactly when a flag says why. */
-	if ((e->user_stack_id < 0) !=
-	    (e->user_stack_id == -EEXIST || !!(e->flags & PE_FLAG_USER_STACK_ERROR)))
-		bad = true;
-	if ((e->kernel_stack_id < 0) !=
-	    (e->kernel_stack_id == -EEXIST || !!(e->flags & PE_FLAG_KERNEL_STACK_ERROR)))
-		bad = true;
-	if (bad) {
-		t->bad_content++;
-		return 0;
-	}
+		return false;
+	if (t->target_tid && (__u32)e->tid != t->target_tid)
+		return false;
+	return (e->flags & PE_FLAG_FRAMES) || !(e->flags & STACK_FLAGS);
+}
+
+/* Per-CPU counts and time order of an event that passed the checks. */
+static void count_event(struct tally *t, const struct profile_event *e)
+{
 	t->per_cpu[e->cpu]++;
 	if (e->timestamp_ns < t->last_ts[e->cpu])
 		t->time_regressions++;
 	t->last_ts[e->cpu] = e->timestamp_ns;
-	t->user_truncated += !!(e->flags & PE_FLAG_USER_TRUNCATED);
-	t->kernel_truncated += !!(e->flags & PE_FLAG_KERNEL_TRUNCATED);
-	t->collisions += (e->user_stack_id == -EEXIST) +
-			 (e->kernel_stack_id == -EEXIST);
-	t->user_errors += !!(e->flags & PE_FLAG_USER_STACK_ERROR);
-	t->kernel_errors += !!(e->flags & PE_FLAG_KERNEL_STACK_ERROR);
+}
+
+/*
+ * One stack of a record with frames, as the kernel wrote it: `field` the
+ * frame count or a negative errno. Counts its outcome; false if the field
+ * and the flags disagree (an errno exactly with the error flag, the
+ * truncated flag exactly on a stack that filled all PROFILER_STACK_DEPTH
+ * slots, as profiler.bpf.c sets them).
+ */
+static bool wire_stack(__s32 field, __u32 flags, __u32 error_flag,
+		       __u32 truncated_flag, struct stack_outcomes *o)
+{
+	bool truncated = flags & truncated_flag;
+
+	if (field < 0) {
+		o->fault++;
+		return (flags & error_flag) && !truncated;
+	}
+	o->frames += (__u32)field;
+	if (field == 0)
+		o->empty++;
+	else if (truncated)
+		o->truncated++;
+	else
+		o->resolved++;
+	return !(flags & error_flag) &&
+	       truncated == (field == PROFILER_STACK_DEPTH);
+}
+
+/*
+ * libbpf's callback: one whole record as the kernel committed it, the
+ * event and (PE_FLAG_FRAMES) its user and kernel frames after it.
+ */
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct tally *t = ctx;
+	const struct profile_event *e = data;
+	bool ok;
+
+	t->consumed++;
+	if (size < PROFILE_EVENT_SIZE) {
+		t->bad_size++;
+		return 0;
+	}
+	if (e->flags & PE_FLAG_FRAMES) {
+		__u32 nu = e->user_stack_id > 0 ? (__u32)e->user_stack_id : 0;
+		__u32 nk = e->kernel_stack_id > 0 ? (__u32)e->kernel_stack_id : 0;
+
+		if (nu > PROFILER_STACK_DEPTH || nk > PROFILER_STACK_DEPTH ||
+		    size != PROFILE_EVENT_SIZE + 8 * (size_t)(nu + nk)) {
+			t->bad_size++;
+			return 0;
+		}
+		t->with_frames++;
+		ok = wire_stack(e->user_stack_id, e->flags,
+				PE_FLAG_USER_STACK_ERROR, PE_FLAG_USER_TRUNCATED,
+				&t->user);
+		ok &= wire_stack(e->kernel_stack_id, e->flags,
+				 PE_FLAG_KERNEL_STACK_ERROR,
+				 PE_FLAG_KERNEL_TRUNCATED, &t->kernel);
+	} else {
+		if (size != PROFILE_EVENT_SIZE) {
+			t->bad_size++;
+			return 0;
+		}
+		t->no_frames++;
+		ok = true;
+	}
+	if (!event_ok(t, e) || !ok) {
+		t->bad_content++;
+		return 0;
+	}
+	count_event(t, e);
 	return 0;
 }
 
 /*
+ * One stack of an event the wasm2c parser handed on: `id` a stack table id
+ * (with tables) or the frame count (without), or STACK_ID_EMPTY /
+ * STACK_ID_FAULT. Counts its outcome; false if the id and the flags
+ * disagree, or (with tables) the id names no stack of this kind and process.
+ */
+static bool handed_on_stack(const struct tally *t, __u32 id, __s32 pid,
+			    __u32 flags, __u32 error_flag,
+			    __u32 truncated_flag, struct stack_outcomes *o)
+{
+	bool truncated = flags & truncated_flag;
+	__u32 n = id;
+
+	if (id == STACK_ID_FAULT) {
+		o->fault++;
+		return (flags & error_flag) && !truncated;
+	}
+	if (id == STACK_ID_EMPTY) {
+		o->empty++;
+		return !(flags & (error_flag | truncated_flag));
+	}
+	if (truncated)
+		o->truncated++;
+	else
+		o->resolved++;
+	if (t->parser && wasm_parser_has_tables(t->parser)) {
+		if (!wasm_parser_stack_frames(t->parser, id, &n) ||
+		    wasm_parser_stack_pid(t->parser, id) != pid)
+			return false;
+	}
+	o->frames += n;
+	return n >= 1 && n <= PROFILER_STACK_DEPTH && !(flags & error_flag) &&
+	       truncated == (n == PROFILER_STACK_DEPTH);
+}
+
+/*
  * --decoder wasm2c: after each walk, run every decoded event of the batch
- * through the same checks as libbpf's callback. Records the walker skipped
- * for a length other than 32 are what libbpf would have handed on_event()
- * with a wrong size: count them the same way (consumed, bad_size).
+ * through the same checks as libbpf's callback; the stacks come as the
+ * parser hands them on (ids, not frames). Records the walker skipped as
+ * malformed are what libbpf would have handed on_event() with a wrong
+ * size: count them the same way (consumed, bad_size).
  */
 static void on_wasm_batch(void *ctx, struct wasm_parser *p)
 {
@@ -354,8 +480,30 @@ static void on_wasm_batch(void *ctx, struct wasm_parser *p)
 	const struct profile_event *batch = wasm_parser_batch(p);
 	__u32 n = s->batch_written;
 
-	for (__u32 i = 0; i < n; i++)
-		on_event(t, (void *)&batch[i], PROFILE_EVENT_SIZE);
+	for (__u32 i = 0; i < n; i++) {
+		const struct profile_event *e = &batch[i];
+		bool ok = true;
+
+		t->consumed++;
+		if (e->flags & PE_FLAG_FRAMES) {
+			t->with_frames++;
+			ok = handed_on_stack(t, (__u32)e->user_stack_id, e->pid,
+					     e->flags, PE_FLAG_USER_STACK_ERROR,
+					     PE_FLAG_USER_TRUNCATED, &t->user);
+			ok &= handed_on_stack(t, (__u32)e->kernel_stack_id, -1,
+					      e->flags,
+					      PE_FLAG_KERNEL_STACK_ERROR,
+					      PE_FLAG_KERNEL_TRUNCATED,
+					      &t->kernel);
+		} else {
+			t->no_frames++;
+		}
+		if (!event_ok(t, e) || !ok) {
+			t->bad_content++;
+			continue;
+		}
+		count_event(t, e);
+	}
 	t->consumed += s->short_records + s->long_records;
 	t->bad_size += s->malformed;
 }
@@ -410,7 +558,8 @@ static void sleep_ms(double ms)
 /*
  * Sum the per-CPU counters. A per-CPU lookup returns one value per possible
  * CPU (not online), each rounded up to 8 bytes; struct profiler_counters is
- * 80 bytes so no rounding applies, but we index with the rounded size anyway.
+ * PROFILER_COUNTERS_SIZE (104) bytes so no rounding applies, but we index
+ * with the rounded size anyway.
  */
 static int read_counters(int map_fd, int possible, struct profiler_counters *sum,
 			 struct profiler_counters *per_cpu)
@@ -432,9 +581,12 @@ static int read_counters(int map_fd, int possible, struct profiler_counters *sum
 		sum->filtered += c->filtered;
 		sum->user_stack_truncated += c->user_stack_truncated;
 		sum->kernel_stack_truncated += c->kernel_stack_truncated;
-		sum->stack_collisions += c->stack_collisions;
 		sum->user_stack_errors += c->user_stack_errors;
 		sum->kernel_stack_errors += c->kernel_stack_errors;
+		sum->user_stack_empty += c->user_stack_empty;
+		sum->kernel_stack_empty += c->kernel_stack_empty;
+		sum->user_frames += c->user_frames;
+		sum->kernel_frames += c->kernel_frames;
 	}
 	return 0;
 }
@@ -445,13 +597,42 @@ static bool samples_balance(const struct profiler_counters *c)
 				  c->reserve_failed + c->events_submitted;
 }
 
-static bool flags_match(const struct tally *t, const struct profiler_counters *c)
+/*
+ * The stacks of what was consumed against the kernel's stack counters, the
+ * equations of lib/profiler/reconcile.ts: for each kind, every event with
+ * frames has exactly one outcome (resolved + truncated + empty + fault =
+ * events with frames), and truncated, faults (the kernel's errors), empty
+ * and frames are the kernel's numbers. (The kernel counts submitted events
+ * only, so a drop changes neither side.)
+ */
+static bool stack_kind_matches(const struct stack_outcomes *o, __u64 with_frames,
+			       __u64 truncated, __u64 errors, __u64 empty,
+			       __u64 frames)
 {
-	return t->user_truncated == c->user_stack_truncated &&
-	       t->kernel_truncated == c->kernel_stack_truncated &&
-	       t->collisions == c->stack_collisions &&
-	       t->user_errors == c->user_stack_errors &&
-	       t->kernel_errors == c->kernel_stack_errors;
+	return o->resolved + o->truncated + o->empty + o->fault == with_frames &&
+	       o->truncated == truncated && o->fault == errors &&
+	       o->empty == empty && o->frames == frames;
+}
+
+static bool stacks_match(const struct stack_outcomes *user,
+			 const struct stack_outcomes *kernel, __u64 with_frames,
+			 const struct profiler_counters *c)
+{
+	return stack_kind_matches(user, with_frames, c->user_stack_truncated,
+				  c->user_stack_errors, c->user_stack_empty,
+				  c->user_frames) &&
+	       stack_kind_matches(kernel, with_frames,
+				  c->kernel_stack_truncated,
+				  c->kernel_stack_errors, c->kernel_stack_empty,
+				  c->kernel_frames);
+}
+
+static bool same_outcomes(const struct stack_outcomes *a,
+			  const struct stack_outcomes *b)
+{
+	return a->resolved == b->resolved && a->truncated == b->truncated &&
+	       a->empty == b->empty && a->fault == b->fault &&
+	       a->frames == b->frames;
 }
 
 static __u64 rusage_cpu_ns(void)
@@ -510,8 +691,10 @@ static void print_counters_json(const struct profiler_counters *c)
 	printf("{\"samples_seen\":%llu,\"events_submitted\":%llu,"
 	       "\"reserve_failed\":%llu,\"idle_skipped\":%llu,"
 	       "\"filtered\":%llu,\"user_stack_truncated\":%llu,"
-	       "\"kernel_stack_truncated\":%llu,\"stack_collisions\":%llu,"
-	       "\"user_stack_errors\":%llu,\"kernel_stack_errors\":%llu}",
+	       "\"kernel_stack_truncated\":%llu,"
+	       "\"user_stack_errors\":%llu,\"kernel_stack_errors\":%llu,"
+	       "\"user_stack_empty\":%llu,\"kernel_stack_empty\":%llu,"
+	       "\"user_frames\":%llu,\"kernel_frames\":%llu}",
 	       (unsigned long long)c->samples_seen,
 	       (unsigned long long)c->events_submitted,
 	       (unsigned long long)c->reserve_failed,
@@ -519,9 +702,22 @@ static void print_counters_json(const struct profiler_counters *c)
 	       (unsigned long long)c->filtered,
 	       (unsigned long long)c->user_stack_truncated,
 	       (unsigned long long)c->kernel_stack_truncated,
-	       (unsigned long long)c->stack_collisions,
 	       (unsigned long long)c->user_stack_errors,
-	       (unsigned long long)c->kernel_stack_errors);
+	       (unsigned long long)c->kernel_stack_errors,
+	       (unsigned long long)c->user_stack_empty,
+	       (unsigned long long)c->kernel_stack_empty,
+	       (unsigned long long)c->user_frames,
+	       (unsigned long long)c->kernel_frames);
+}
+
+static void print_outcomes_json(const char *name,
+				const struct stack_outcomes *o)
+{
+	printf("\"%s\":{\"resolved\":%llu,\"truncated\":%llu,\"empty\":%llu,"
+	       "\"fault\":%llu,\"frames\":%llu}",
+	       name, (unsigned long long)o->resolved,
+	       (unsigned long long)o->truncated, (unsigned long long)o->empty,
+	       (unsigned long long)o->fault, (unsigned long long)o->frames);
 }
 
 struct run_result {
@@ -536,18 +732,33 @@ struct run_result {
 	bool have_info;
 	__u64 cpu_ns;
 	bool interrupted;
-	bool consumed_ok, balance_ok, flags_ok, content_ok, active_ok;
+	/*
+	 * The stacks as consumed: the walk statistics for wasm2c, the
+	 * callback's tally for libbpf.
+	 */
+	__u64 no_frames, with_frames;
+	const struct stack_outcomes *user, *kernel;
+	bool aggregating;   /* wasm2c: SINK_AGGREGATE */
+	__u64 aggregated;   /* samples the aggregation tables counted */
+	bool consumed_ok, balance_ok, stacks_ok, content_ok, active_ok;
+	bool walk_ok;       /* wasm2c: events handed on = walk statistics */
+	bool aggregate_ok;  /* wasm2c: every event aggregated once */
 	__u64 drops;
 	const struct mapped_ring_totals *ring_totals; /* wasm2c only */
 	uint32_t wasm_own_bytes;                     /* wasm2c only */
 	uint64_t wasm_memory_bytes;                  /* wasm2c only */
 };
 
+static bool run_ok(const struct run_result *r)
+{
+	return r->consumed_ok && r->balance_ok && r->stacks_ok &&
+	       r->content_ok && r->active_ok && r->walk_ok && r->aggregate_ok;
+}
+
 static void print_result(const struct options *o, const struct run_result *r)
 {
 	const struct tally *t = r->tally;
-	bool ok = r->consumed_ok && r->balance_ok && r->flags_ok &&
-		  r->content_ok && r->active_ok;
+	bool ok = run_ok(r);
 
 	printf("{\"consumer\":\"" CONSUMER_NAME "\",\"source\":\"%s\",",
 	       o->source == SOURCE_STRESS ? "stress" : "perf");
@@ -559,19 +770,19 @@ static void print_result(const struct options *o, const struct run_result *r)
 	else
 		printf(",\"freq\":null,\"event\":\"raw_tp/sys_enter\"");
 	printf(",\"duration_s\":%g,\"elapsed_s\":%.6f,\"cpus\":%d,"
-	       "\"possible_cpus\":%d,\"target_pid\":%u,\"skip_idle\":%s,"
-	       "\"detect_truncation\":%s,\"ring_size\":%u,\"stack_entries\":%u,",
+	       "\"possible_cpus\":%d,\"target_pid\":%u,\"target_tid\":%u,"
+	       "\"skip_idle\":%s,\"collect_stacks\":%s,\"ring_size\":%u,",
 	       o->duration_s, r->elapsed_s, r->online, r->possible,
-	       o->target_pid, o->skip_idle ? "true" : "false",
-	       o->detect_truncation ? "true" : "false", o->ring_size,
-	       o->stack_entries);
+	       o->target_pid, o->target_tid, o->skip_idle ? "true" : "false",
+	       o->source == SOURCE_PERF && o->collect_stacks ? "true" : "false",
+	       o->ring_size);
 	printf("\"decoder\":\"%s\",\"poll\":\"%s\",\"poll_ms\":%u,",
 	       o->decoder == DECODER_WASM2C ? "wasm2c" : "libbpf",
 	       o->poll_ms ? "timer"
 	       : o->decoder == DECODER_WASM2C ? "adaptive"
 					       : "epoll",
 	       o->poll_ms);
-	if (r->ring_totals)
+	if (r->ring_totals) {
 		printf("\"walks\":%llu,\"polls\":%llu,\"busy_stops\":%llu,"
 		       "\"discarded\":%llu,\"malformed\":%llu,"
 		       "\"wasm_own_bytes\":%u,\"wasm_memory_bytes\":%llu,",
@@ -582,6 +793,19 @@ static void print_result(const struct options *o, const struct run_result *r)
 		       (unsigned long long)r->ring_totals->malformed,
 		       r->wasm_own_bytes,
 		       (unsigned long long)r->wasm_memory_bytes);
+		if (o->tables)
+			printf("\"tables\":{\"stacks\":%u,\"frames\":%u,"
+			       "\"aggregates\":%u},",
+			       o->table_entries, table_frames(o),
+			       o->table_entries);
+		else
+			printf("\"tables\":null,");
+		printf("\"aggregate\":%s,\"table_cuts\":%llu,"
+		       "\"aggregated\":%llu,",
+		       r->aggregating ? "true" : "false",
+		       (unsigned long long)r->ring_totals->table_cuts,
+		       (unsigned long long)r->aggregated);
+	}
 	printf("\"counters\":");
 	print_counters_json(&r->sum);
 	printf(",\"consumed\":%llu,\"bad_size\":%llu,\"bad_content\":%llu,",
@@ -597,14 +821,13 @@ static void print_result(const struct options *o, const struct run_result *r)
 	for (int i = 0; i < r->possible; i++)
 		printf("%s%llu", i ? "," : "",
 		       (unsigned long long)r->per_cpu[i].samples_seen);
-	printf("],\"flags_seen\":{\"user_truncated\":%llu,"
-	       "\"kernel_truncated\":%llu,\"stack_collisions\":%llu,"
-	       "\"user_stack_errors\":%llu,\"kernel_stack_errors\":%llu},",
-	       (unsigned long long)t->user_truncated,
-	       (unsigned long long)t->kernel_truncated,
-	       (unsigned long long)t->collisions,
-	       (unsigned long long)t->user_errors,
-	       (unsigned long long)t->kernel_errors);
+	printf("],\"stacks\":{\"with_frames\":%llu,\"no_frames\":%llu,",
+	       (unsigned long long)r->with_frames,
+	       (unsigned long long)r->no_frames);
+	print_outcomes_json("user", r->user);
+	putchar(',');
+	print_outcomes_json("kernel", r->kernel);
+	printf("},");
 	printf("\"per_cpu_time_regressions\":%llu,",
 	       (unsigned long long)t->time_regressions);
 	if (r->have_info) {
@@ -619,14 +842,17 @@ static void print_result(const struct options *o, const struct run_result *r)
 	}
 	printf("\"drops\":%llu,\"reconciled\":%s,\"reconciliation\":{"
 	       "\"consumed_equals_submitted\":%s,\"samples_balance\":%s,"
-	       "\"flags_match\":%s,\"content_valid\":%s,"
-	       "\"program_ran\":%s},",
+	       "\"stacks_match\":%s,\"content_valid\":%s,"
+	       "\"program_ran\":%s,\"events_match_walk\":%s,"
+	       "\"every_event_aggregated\":%s},",
 	       (unsigned long long)r->drops, ok ? "true" : "false",
 	       r->consumed_ok ? "true" : "false",
 	       r->balance_ok ? "true" : "false",
-	       r->flags_ok ? "true" : "false",
+	       r->stacks_ok ? "true" : "false",
 	       r->content_ok ? "true" : "false",
-	       r->active_ok ? "true" : "false");
+	       r->active_ok ? "true" : "false",
+	       r->walk_ok ? "true" : "false",
+	       r->aggregate_ok ? "true" : "false");
 	printf("\"consumer_cpu_ns\":%llu,\"cpu_ns_per_event\":%.1f,"
 	       "\"peak_rss_kib\":%ld,\"vm_hwm_kib\":%ld,"
 	       "\"heap_in_use_bytes\":%zu,\"interrupted\":%s}\n",
@@ -685,7 +911,7 @@ struct run {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	int counters_fd;
-	int cpus[MAX_CPUS]; /* online CPUs */
+	int cpus[MAX_ONLINE_CPUS]; /* online CPUs */
 	int online, possible;
 	struct perf_attachment perf;
 	struct bpf_link *raw_link;
@@ -700,6 +926,7 @@ struct run {
 	__u64 cpu_start;   /* our CPU time at attach */
 	double last_poll;  /* wasm2c: when the last poll ended */
 	double last_nap;   /* wasm2c: the adaptive poll's last sleep, ms */
+	bool aggregate;    /* wasm2c: walks feed SINK_AGGREGATE */
 	bool interrupted;  /* a stop signal ended the consumption early */
 };
 
@@ -751,7 +978,7 @@ static int check_environment(const struct options *o)
 /* The online CPUs, the possible count, and the per-CPU tables. */
 static int count_cpus(struct run *r)
 {
-	r->online = online_cpus(r->cpus, MAX_CPUS);
+	r->online = online_cpus(r->cpus, MAX_ONLINE_CPUS);
 	r->possible = libbpf_num_possible_cpus();
 	if (r->online <= 0 || r->possible <= 0)
 		return fail(EXIT_ENVIRONMENT, "cannot read the CPU lists in "
@@ -760,6 +987,7 @@ static int count_cpus(struct run *r)
 						    : -r->possible));
 	r->tally.possible_cpus = r->possible;
 	r->tally.target_pid = r->o->target_pid;
+	r->tally.target_tid = r->o->target_tid;
 	r->tally.per_cpu = calloc((size_t)r->possible, sizeof(__u64));
 	r->tally.last_ts = calloc((size_t)r->possible, sizeof(__u64));
 	r->per_cpu = calloc((size_t)r->possible,
@@ -769,7 +997,7 @@ static int count_cpus(struct run *r)
 	return 0;
 }
 
-/* Sizes the ring (and the stack map, which only the profiler has). */
+/* Sizes the ring (the only map a consumer sizes: no stack map any more). */
 static int size_maps(const struct run *r)
 {
 	const struct options *o = r->o;
@@ -785,17 +1013,6 @@ static int size_maps(const struct run *r)
 		return fail(EXIT_ENVIRONMENT, "cannot size ring buffer to %u "
 					      "bytes: %s",
 			    o->ring_size, errstr(err));
-	map = bpf_object__find_map_by_name(r->obj, PROFILER_STACK_MAP);
-	if (map) {
-		err = bpf_map__set_max_entries(map, o->stack_entries);
-		if (err)
-			return fail(EXIT_ENVIRONMENT, "cannot size stack map "
-						      "to %u: %s",
-				    o->stack_entries, errstr(err));
-	} else if (o->source == SOURCE_PERF) {
-		return fail(EXIT_ENVIRONMENT, "%s has no stack map '%s'",
-			    r->object_path, PROFILER_STACK_MAP);
-	}
 	return 0;
 }
 
@@ -806,7 +1023,9 @@ static int open_and_load(struct run *r)
 	struct profiler_config cfg = {
 		.target_pid = o->target_pid,
 		.skip_idle = o->skip_idle,
-		.detect_truncation = o->detect_truncation,
+		/* The stress source never sends frames (stress.bpf.c). */
+		.collect_stacks = o->source == SOURCE_PERF && o->collect_stacks,
+		.target_tid = o->target_tid,
 	};
 	const char *prog_name = o->source == SOURCE_STRESS ? STRESS_PROG_NAME
 							   : PROFILER_PROG_NAME;
@@ -870,13 +1089,28 @@ static int wasm2c_setup(struct run *r, int ring_fd)
 		.map_bytes = mapped_ring_bytes(r->o->ring_size, page),
 		.map_align = page > 65536 ? (__u32)page : 65536,
 	};
+	/* By default the Deno session's (lib/parser DEFAULT_TABLES). */
+	const struct wasm_parser_tables tables = {
+		.stacks = r->o->table_entries,
+		.frames = table_frames(r->o),
+		.aggregates = r->o->table_entries,
+	};
 	char err[256];
 	int rc;
 
-	rc = wasm_parser_open(&r->parser, &cfg, err, sizeof(err));
+	/*
+	 * As the Deno session: the tables always (unless --no-tables), and
+	 * aggregation for CPU sampling; the stress source is only counted.
+	 * initTables() must come before init(): the open call does both.
+	 */
+	rc = wasm_parser_open_with_tables(&r->parser, &cfg,
+					  r->o->tables ? &tables : NULL, err,
+					  sizeof(err));
 	if (rc)
 		return fail(rc == -EFAULT ? EXIT_BUG : EXIT_ENVIRONMENT,
 			    "--decoder wasm2c: %s", err);
+	r->tally.parser = r->parser;
+	r->aggregate = r->o->tables && r->o->source == SOURCE_PERF;
 	rc = mapped_ring_map(&r->ring, r->parser, ring_fd, r->o->ring_size,
 			     err, sizeof(err));
 	if (rc)
@@ -959,8 +1193,8 @@ static int attach_run(struct run *r)
 static long long wasm2c_poll(struct run *r)
 {
 	long long n = mapped_ring_poll(&r->ring,
-				       WASM_PARSER_SINK_RING |
-					       WASM_PARSER_SINK_BATCH,
+				       SINK_RING | SINK_BATCH |
+					       (r->aggregate ? SINK_AGGREGATE : 0),
 				       on_wasm_batch, &r->tally, r->record);
 
 	if (n < 0)
@@ -1103,7 +1337,34 @@ static void reconcile(struct run *r, struct run_result *res)
 	res->interrupted = r->interrupted;
 	res->consumed_ok = r->tally.consumed == res->sum.events_submitted;
 	res->balance_ok = samples_balance(&res->sum);
-	res->flags_ok = flags_match(&r->tally, &res->sum);
+	if (r->parser) {
+		/* What the walks counted; the events handed on must agree. */
+		const struct mapped_ring_totals *t = &r->ring.totals;
+
+		res->no_frames = t->no_frames;
+		res->with_frames = t->events - t->no_frames;
+		res->user = &t->user;
+		res->kernel = &t->kernel;
+		res->walk_ok = r->tally.no_frames == t->no_frames &&
+			       r->tally.with_frames == res->with_frames &&
+			       same_outcomes(&r->tally.user, &t->user) &&
+			       same_outcomes(&r->tally.kernel, &t->kernel);
+		res->aggregating = r->aggregate;
+		/* Cut at each tables-full stop, and what is held now. */
+		res->aggregated = t->aggregated +
+				  wasm_parser_aggregated_samples(r->parser);
+		res->aggregate_ok = !r->aggregate || res->aggregated == t->events;
+	} else {
+		res->no_frames = r->tally.no_frames;
+		res->with_frames = r->tally.with_frames;
+		res->user = &r->tally.user;
+		res->kernel = &r->tally.kernel;
+		res->walk_ok = res->aggregate_ok = true;
+	}
+	res->stacks_ok = res->no_frames + res->with_frames ==
+				 res->sum.events_submitted &&
+			 stacks_match(res->user, res->kernel, res->with_frames,
+				      &res->sum);
 	res->content_ok = r->tally.bad_size == 0 && r->tally.bad_content == 0;
 	/*
 	 * Perf sampling that ran long enough for 100+ samples but saw none
@@ -1129,8 +1390,7 @@ static void reconcile(struct run *r, struct run_result *res)
 /* Prints the result and the summary line; the run's exit status. */
 static int report(const struct run *r, const struct run_result *res)
 {
-	bool ok = res->consumed_ok && res->balance_ok && res->flags_ok &&
-		  res->content_ok && res->active_ok;
+	bool ok = run_ok(res);
 
 	print_result(r->o, res);
 	fprintf(stderr, "%s: %llu events in %.2f s (%.0f/s), %s, %llu dropped\n",

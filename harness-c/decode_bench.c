@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * streamprof-decode-bench: decode cost per event of the same recorded ring
- * bytes with (1) the WASM parser compiled by wasm2c and (2) the hand-written
- * C walker (native_walker.c, built -O2). bench/e2e/decode.ts runs the same file
+ * bytes with (1) the WASM parser compiled by wasm2c (no tables) and (2) the
+ * hand-written C walker (native_walker.c, built -O2). bench/e2e/decode.ts runs the same file
  * through the WASM parser in Deno and a TypeScript DataView loop, so the
  * four columns decode identical bytes doing identical work: walk the record
  * headers, count per CPU, detect per-CPU time going backwards, copy every
@@ -32,6 +32,8 @@
 
 struct pass_totals {
 	uint64_t events, bytes, out_of_order, walks;
+	/* Records with frames (a perf recording): counted by both alike. */
+	uint64_t no_frames, frames, faults;
 	uint64_t checksum; /* folds every decoded event: keeps work observable */
 };
 
@@ -101,11 +103,14 @@ static int pass_wasm2c(struct wasm_parser *p, uint32_t len,
 		return -EFAULT;
 	while (off < len) {
 		if (wasm_parser_walk_at(p, at + off, len - off,
-					WASM_PARSER_SINK_BATCH, &n))
+					SINK_BATCH, &n))
 			return -EFAULT;
 		t->walks++;
 		t->events += s->events;
 		t->out_of_order += s->out_of_order;
+		t->no_frames += s->no_frames;
+		t->frames += s->user_frames + s->kernel_frames;
+		t->faults += s->user_fault + s->kernel_fault;
 		t->checksum ^= fold(wasm_parser_batch(p), s->batch_written);
 		if (n == 0)
 			break;
@@ -127,6 +132,9 @@ static void pass_native(struct native_walker *w, const uint8_t *data,
 		t->walks++;
 		t->events += w->stats.events;
 		t->out_of_order += w->stats.out_of_order;
+		t->no_frames += w->stats.no_frames;
+		t->frames += w->stats.user_frames + w->stats.kernel_frames;
+		t->faults += w->stats.user_fault + w->stats.kernel_fault;
 		t->checksum ^= fold(w->batch, w->stats.batch_written);
 		if (n == 0)
 			break;

@@ -130,6 +130,7 @@ long long mapped_ring_poll(struct mapped_ring *r, unsigned sinks,
 		 * of the first data mapping (the data pages are mapped twice). */
 		uint32_t span = (uint32_t)(prod - cons);
 		uint32_t n;
+		bool tables_full;
 
 		if (WEAKLY_ORDERED) {
 			if (wasm_parser_committed_at(r->parser, at, span, &span))
@@ -150,24 +151,47 @@ long long mapped_ring_poll(struct mapped_ring *r, unsigned sinks,
 		t->short_records += s->short_records;
 		t->long_records += s->long_records;
 		t->out_of_order += s->out_of_order;
+		t->no_frames += s->no_frames;
+		t->user.resolved += s->user_resolved;
+		t->user.truncated += s->user_truncated;
+		t->user.empty += s->user_empty;
+		t->user.fault += s->user_fault;
+		t->user.frames += s->user_frames;
+		t->kernel.resolved += s->kernel_resolved;
+		t->kernel.truncated += s->kernel_truncated;
+		t->kernel.empty += s->kernel_empty;
+		t->kernel.fault += s->kernel_fault;
+		t->kernel.frames += s->kernel_frames;
 		if (fn)
 			fn(ctx, r->parser);
-		if (n == 0) {
+		tables_full = s->stop == STOP_TABLES_FULL;
+		if (tables_full) {
+			/* Make room; the walk goes on from the record that did
+			 * not fit (after publishing what was consumed). */
+			t->table_cuts++;
+			t->aggregated += wasm_parser_aggregated_samples(r->parser);
+			if (wasm_parser_cut_tables(r->parser))
+				return -EFAULT;
+		}
+		if (n == 0 && !tables_full) {
 			if (s->malformed == 0)
 				t->busy_stops++;
 			break;
 		}
-		if (record && fwrite(wasm_parser_memory(r->parser) + at, 1, n,
-				     record) != n)
+		if (n && record &&
+		    fwrite(wasm_parser_memory(r->parser) + at, 1, n, record) != n)
 			return -EIO;
 		cons += n;
 		/* Release: our reads of the span come before the kernel may
 		 * reuse it. Published per span, as the Deno reader does. */
-		__atomic_store_n(r->consumer_pos, cons, __ATOMIC_RELEASE);
+		if (n)
+			__atomic_store_n(r->consumer_pos, cons, __ATOMIC_RELEASE);
 		r->cons = cons;
-		if (s->stop == WASM_PARSER_STOP_PAST_END)
+		if (tables_full)
+			continue;
+		if (s->stop == STOP_PAST_END)
 			break; /* corrupt header: counted as malformed */
-		if (s->stop == WASM_PARSER_STOP_BUSY) {
+		if (s->stop == STOP_BUSY) {
 			t->busy_stops++;
 			break;
 		}

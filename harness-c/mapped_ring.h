@@ -26,6 +26,15 @@
 
 #include "wasm_parser.h"
 
+/* What became of one kind of stack over the consumed events with frames. */
+struct stack_outcomes {
+	uint64_t resolved;
+	uint64_t truncated;
+	uint64_t empty;
+	uint64_t fault;
+	uint64_t frames;
+};
+
 /* Running totals of everything consumed (as ReaderTotals in Deno). */
 struct mapped_ring_totals {
 	uint64_t events;
@@ -34,10 +43,15 @@ struct mapped_ring_totals {
 	uint64_t short_records;
 	uint64_t long_records;
 	uint64_t out_of_order;
+	uint64_t no_frames; /* events whose record carried no frames */
+	struct stack_outcomes user, kernel;
 	uint64_t bytes;
 	uint64_t walks;
 	uint64_t busy_stops;
 	uint64_t polls;
+	uint64_t table_cuts; /* walks that stopped STOP_TABLES_FULL */
+	/* Samples in the aggregation table at each cut (tables-full). */
+	uint64_t aggregated;
 };
 
 struct mapped_ring {
@@ -75,16 +89,20 @@ uint64_t mapped_ring_pending(const struct mapped_ring *r);
 
 /*
  * Called after every walk with the parser, whose batch area holds the
- * walk's events when SINK_BATCH was asked for.
+ * walk's events when SINK_BATCH was asked for (their stack ids valid: the
+ * tables are cut only after the call).
  */
 typedef void (*mapped_ring_batch_fn)(void *ctx, struct wasm_parser *p);
 
 /*
  * Consumes every record committed now, feeding `sinks`; if `record` is not
  * NULL the consumed bytes are appended to it (raw ring data for tests and
- * benchmarks). Returns the bytes consumed (0: empty, or the oldest record is
- * still BUSY), or a negative errno (-EFAULT: the module trapped; -EIO: the
- * recording could not be written).
+ * benchmarks). When a walk stops because the parser's tables are full
+ * (STOP_TABLES_FULL), the samples they hold are added to totals.aggregated,
+ * the tables are cut, and the walk goes on from the record that did not fit,
+ * as lib/bpf/ring_reader.ts does. Returns the bytes consumed (0: empty, or
+ * the oldest record is still BUSY), or a negative errno (-EFAULT: the module
+ * trapped; -EIO: the recording could not be written).
  */
 long long mapped_ring_poll(struct mapped_ring *r, unsigned sinks,
 			   mapped_ring_batch_fn fn, void *ctx, FILE *record);

@@ -7,6 +7,15 @@
  * decode benchmark and as an independent implementation the C tests compare
  * the wasm2c-compiled module against.
  *
+ * It walks records with frames as the module does WITHOUT tables (the
+ * decode benchmark's parser has none): each record is validated and its
+ * stacks classified into the same statistics words, and the events it
+ * hands on carry the frame counts, or STACK_ID_EMPTY / STACK_ID_FAULT for a
+ * stack without frames. It does not intern or aggregate (no tables, no
+ * SINK_AGGREGATE) and has no ring sink. Every constant it uses is the
+ * module's, by the module's name (parser_abi.h, generated from
+ * parser-wasm/assembly/layout.ts).
+ *
  * Not for live rings: it reads headers with plain loads (files and buffers
  * only), which is what a hand-tuned offline decoder would do.
  */
@@ -17,9 +26,9 @@
 #include <stdint.h>
 
 #include "profile_event.h"
-#include "wasm_parser.h" /* struct wasm_walk_stats, stop codes, sinks */
+#include "wasm_parser.h" /* struct wasm_walk_stats, parser_abi.h */
 
-#define NATIVE_WALKER_MAX_CPUS 1024
+#define NATIVE_WALKER_MAX_CPUS MAX_CPUS
 
 /* Per-CPU state, laid out as the WASM module lays out its own. */
 struct native_walker_cpu {
@@ -27,6 +36,13 @@ struct native_walker_cpu {
 	uint32_t events; /* of the last walk */
 	uint32_t out_of_order; /* of the last walk */
 };
+
+_Static_assert(sizeof(struct native_walker_cpu) == CPU_STATE_SIZE &&
+		       offsetof(struct native_walker_cpu, last_ts) == CS_LAST_TS &&
+		       offsetof(struct native_walker_cpu, events) == CS_COUNTS &&
+		       offsetof(struct native_walker_cpu, out_of_order) ==
+			       CS_OUT_OF_ORDER,
+	       "struct native_walker_cpu is not the module's CPU state slot");
 
 struct native_walker {
 	struct wasm_walk_stats stats;
@@ -44,9 +60,9 @@ void native_walker_init(struct native_walker *w, struct profile_event *batch,
 /* Forgets per-CPU last timestamps (a new stream). */
 void native_walker_reset_stream(struct native_walker *w);
 /*
- * Walks [data, data + len) like walk(data, len, SINK_BATCH) (the ring sink
- * is not implemented: the benchmark decodes into the batch). Returns bytes
- * consumed; statistics in w->stats.
+ * Walks [data, data + len) like walk(data, len, SINK_BATCH) of a parser
+ * without tables (the ring sink is not implemented: the benchmark decodes
+ * into the batch). Returns bytes consumed; statistics in w->stats.
  */
 uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 			    uint32_t len);

@@ -14,16 +14,25 @@
  *       FILE holds many independent walks (format below), run in one process
  *       so that tens of thousands of inputs cost one start-up.
  *
- * Corpus format (little-endian u32s): "SPWC", version 1, ring capacity,
- * batch capacity, input bytes, then entries until the end of the file:
- * flags, length, `length` bytes. flags bit 0: reset the stream (per-CPU last
- * timestamps) before the walk; bits 1-2: the sinks (1 ring, 2 batch).
+ * Corpus format (little-endian u32s): "SPWC", version 2, ring capacity,
+ * batch capacity, input bytes, then the table sizes (stacks, frames,
+ * aggregates; stacks 0: a parser without tables), then entries until the
+ * end of the file: flags, length, `length` bytes. flags bit 0: reset the
+ * stream (per-CPU last timestamps) before the walk; bits 1-3: the sinks
+ * (SINK_RING 1, SINK_BATCH 2, SINK_AGGREGATE 4, shifted left by one); bit 4:
+ * cut the tables before the walk. The tables are also cut before a walk
+ * when the walk before it stopped with STOP_TABLES_FULL.
  *
  * Each walk prints {"i", "committed" (committedBytes() of the same bytes),
- * "consumed", the WalkStats fields, "perCpu":
- * [[cpu, events, outOfOrder], ...] in first-seen order, "batch": [32-byte
- * events as hex], "ring": [length, head, overwritten]}; a last line
- * {"final": true, "ring": [every ring event, oldest first, as hex]}.
+ * "consumed", the WalkStats fields (the stack outcomes as "userStacks" and
+ * "kernelStacks" objects), "perCpu": [[cpu, events, outOfOrder], ...] in
+ * first-seen order, "batch": [32-byte events as hex], "ring": [length,
+ * head, overwritten], and with tables "tables": [stacks, frames,
+ * aggregates, digest]}, where digest is FNV-1a (32-bit) over the u32 words
+ * of every stack (pid, frame count, each frame low then high) and every
+ * aggregation entry (pid, tid, cpu, user stack, kernel stack, samples), in
+ * table order; a last line {"final": true, "ring": [every ring event,
+ * oldest first, as hex]}.
  * Exit status: 0, 2 bad usage or input (a FILE that cannot be read, a
  * corpus that is cut short or asks for capacities the parser refuses), 3
  * out of memory or the output could not be written, 70 the parser trapped
@@ -40,8 +49,15 @@
 #define TOOL "streamprof-wasm2c-walk"
 #define CORPUS_MAGIC 0x43575053u /* "SPWC" */
 
-static const char *const STOP_NAMES[] = { "end", "busy", "past-end",
-					  "batch-full" };
+/* By STOP_* value, as lib/parser/walk_stats.ts STOP_REASONS. */
+static const char *const STOP_NAMES[] = {
+	[STOP_END] = "end",
+	[STOP_BUSY] = "busy",
+	[STOP_PAST_END] = "past-end",
+	[STOP_BATCH_FULL] = "batch-full",
+	[STOP_TABLES_FULL] = "tables-full",
+};
+#define STOP_NAME_COUNT (sizeof(STOP_NAMES) / sizeof(STOP_NAMES[0]))
 
 static void put_hex(const void *data, size_t len)
 {
@@ -56,6 +72,54 @@ static void put_hex(const void *data, size_t len)
 	putchar('"');
 }
 
+static uint32_t fnv_u32(uint32_t h, uint32_t v)
+{
+	for (int b = 0; b < 4; b++) {
+		h ^= (v >> (8 * b)) & 0xff;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* The "tables" digest (see the header comment). */
+static uint32_t tables_digest(struct wasm_parser *p)
+{
+	uint32_t h = 2166136261u, stacks = wasm_parser_stack_count(p);
+	uint32_t aggs = wasm_parser_aggregate_count(p);
+
+	for (uint32_t id = 0; id < stacks; id++) {
+		uint32_t n;
+		const uint64_t *f = wasm_parser_stack_frames(p, id, &n);
+
+		h = fnv_u32(h, (uint32_t)wasm_parser_stack_pid(p, id));
+		h = fnv_u32(h, n);
+		for (uint32_t j = 0; j < n; j++) {
+			h = fnv_u32(h, (uint32_t)f[j]);
+			h = fnv_u32(h, (uint32_t)(f[j] >> 32));
+		}
+	}
+	for (uint32_t i = 0; i < aggs; i++) {
+		struct wasm_parser_aggregate a;
+
+		wasm_parser_aggregate(p, i, &a);
+		h = fnv_u32(h, (uint32_t)a.pid);
+		h = fnv_u32(h, (uint32_t)a.tid);
+		h = fnv_u32(h, a.cpu);
+		h = fnv_u32(h, a.user_stack);
+		h = fnv_u32(h, a.kernel_stack);
+		h = fnv_u32(h, a.samples);
+	}
+	return h;
+}
+
+static void print_outcomes(const char *name, uint32_t resolved,
+			   uint32_t truncated, uint32_t empty, uint32_t fault)
+{
+	printf("\"%s\":{\"resolved\":%u,\"truncated\":%u,\"empty\":%u,"
+	       "\"fault\":%u},",
+	       name, resolved, truncated, empty, fault);
+}
+
 static void print_walk(struct wasm_parser *p, unsigned long long i,
 		       uint32_t committed)
 {
@@ -66,11 +130,22 @@ static void print_walk(struct wasm_parser *p, unsigned long long i,
 	       "\"discarded\":%u,"
 	       "\"malformed\":%u,\"shortRecords\":%u,\"longRecords\":%u,"
 	       "\"pastEnd\":%u,\"stop\":\"%s\",\"outOfOrder\":%u,"
-	       "\"badCpu\":%u,\"perCpu\":[",
+	       "\"badCpu\":%u,\"noFrames\":%u,",
 	       i, committed, s->consumed, s->events, s->discarded, s->malformed,
 	       s->short_records, s->long_records, s->past_end,
-	       s->stop < 4 ? STOP_NAMES[s->stop] : "?", s->out_of_order,
-	       s->bad_cpu);
+	       s->stop < STOP_NAME_COUNT ? STOP_NAMES[s->stop] : "?",
+	       s->out_of_order, s->bad_cpu, s->no_frames);
+	print_outcomes("userStacks", s->user_resolved, s->user_truncated,
+		       s->user_empty, s->user_fault);
+	print_outcomes("kernelStacks", s->kernel_resolved, s->kernel_truncated,
+		       s->kernel_empty, s->kernel_fault);
+	printf("\"userFrames\":%u,\"kernelFrames\":%u,", s->user_frames,
+	       s->kernel_frames);
+	if (wasm_parser_has_tables(p))
+		printf("\"tables\":[%u,%u,%u,%u],", wasm_parser_stack_count(p),
+		       wasm_parser_frame_count(p),
+		       wasm_parser_aggregate_count(p), tables_digest(p));
+	fputs("\"perCpu\":[", stdout);
 	for (uint32_t t = 0; t < s->cpus_touched; t++) {
 		uint32_t cpu = wasm_parser_touched_cpu(p, t);
 
@@ -109,8 +184,9 @@ static uint32_t get_u32(const unsigned char *p)
 	return v;
 }
 
+/* A parser of these capacities; `tables` NULL for none. */
 static int open_parser(struct wasm_parser **p, uint32_t ring, uint32_t batch,
-		       uint32_t input)
+		       uint32_t input, const struct wasm_parser_tables *tables)
 {
 	struct wasm_parser_config cfg = {
 		.ring_capacity = ring,
@@ -120,7 +196,7 @@ static int open_parser(struct wasm_parser **p, uint32_t ring, uint32_t batch,
 		.map_align = 65536,
 	};
 	char err[160];
-	int rc = wasm_parser_open(p, &cfg, err, sizeof(err));
+	int rc = wasm_parser_open_with_tables(p, &cfg, tables, err, sizeof(err));
 
 	if (rc)
 		return fail(rc == -EFAULT ? EXIT_BUG
@@ -151,17 +227,29 @@ static int walk_or_report(struct wasm_parser *p, const void *bytes, size_t len,
 	return 0;
 }
 
+#define CORPUS_HEADER 32
+#define CORPUS_RESET 1u
+#define CORPUS_SINKS_SHIFT 1
+#define CORPUS_SINKS (SINK_RING | SINK_BATCH | SINK_AGGREGATE)
+#define CORPUS_CUT (1u << 4)
+
 static int run_corpus(const unsigned char *buf, size_t len)
 {
 	struct wasm_parser *p = NULL;
+	struct wasm_parser_tables tables;
 	unsigned long long i = 0;
-	size_t off = 24;
+	size_t off = CORPUS_HEADER;
+	bool tables_full = false;
 	int status;
 
-	if (len < 24 || get_u32(buf) != CORPUS_MAGIC || get_u32(buf + 4) != 1)
-		return fail(EXIT_USAGE, "not a version 1 corpus file");
+	if (len < CORPUS_HEADER || get_u32(buf) != CORPUS_MAGIC ||
+	    get_u32(buf + 4) != 2)
+		return fail(EXIT_USAGE, "not a version 2 corpus file");
+	tables.stacks = get_u32(buf + 20);
+	tables.frames = get_u32(buf + 24);
+	tables.aggregates = get_u32(buf + 28);
 	status = open_parser(&p, get_u32(buf + 8), get_u32(buf + 12),
-			     get_u32(buf + 16));
+			     get_u32(buf + 16), tables.stacks ? &tables : NULL);
 	if (status)
 		return status;
 	while (off < len) {
@@ -174,14 +262,19 @@ static int run_corpus(const unsigned char *buf, size_t len)
 		}
 		flags = get_u32(buf + off);
 		n = get_u32(buf + off + 4);
-		if ((flags & 1) && wasm_parser_reset_stream(p)) {
+		if (((flags & CORPUS_RESET) && wasm_parser_reset_stream(p)) ||
+		    (((flags & CORPUS_CUT) || tables_full) &&
+		     wasm_parser_cut_tables(p))) {
 			status = fail(EXIT_BUG, "the module trapped");
 			goto out;
 		}
-		status = walk_or_report(p, buf + off + 8, n, (flags >> 1) & 3,
+		status = walk_or_report(p, buf + off + 8, n,
+					(flags >> CORPUS_SINKS_SHIFT) &
+						CORPUS_SINKS,
 					&consumed, &committed);
 		if (status)
 			goto out;
+		tables_full = wasm_parser_stats(p)->stop == STOP_TABLES_FULL;
 		print_walk(p, i++, committed);
 		off += 8 + (size_t)n;
 	}
@@ -203,15 +296,14 @@ static int run_stream(const unsigned char *buf, size_t len, uint32_t ring,
 	size_t off = 0;
 	int status;
 
-	status = open_parser(&p, ring, batch, (uint32_t)(input ? input : 8));
+	status = open_parser(&p, ring, batch, (uint32_t)(input ? input : 8), NULL);
 	if (status)
 		return status;
 	while (off < len) {
 		uint32_t consumed, committed;
 
 		status = walk_or_report(p, buf + off, len - off,
-					WASM_PARSER_SINK_RING |
-						WASM_PARSER_SINK_BATCH,
+					SINK_RING | SINK_BATCH,
 					&consumed, &committed);
 		if (status)
 			goto out;

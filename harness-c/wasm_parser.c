@@ -26,16 +26,21 @@
 #include "wasm-rt-impl.h"
 #include "wasm_parser.h"
 
-#define MAX_CPUS 1024 /* parser-wasm/assembly/layout.ts MAX_CPUS */
-
 struct wasm_parser {
 	Z_parser_instance_t instance;
+	bool instantiated;
+	bool initialised;
+	bool tables;
 	uint8_t *mem;
 	uint64_t mem_bytes;
 	struct wasm_walk_stats *stats;
-	/* 4 words per CPU: u64 last timestamp, u32 events, u32 out of order. */
-	const uint32_t *cpu_stats;
+	/* MAX_CPUS slots of CPU_STATE_SIZE bytes (CS_* offsets in each). */
+	const uint8_t *cpu_state;
 	const uint32_t *touched;
+	/* The tables (initTables), as offsets: fixed once laid out. */
+	uint32_t stack_entries_at;
+	uint32_t frames_at;
+	uint32_t agg_entries_at;
 	uint32_t input_at;
 	uint32_t input_bytes;
 	uint32_t batch_at;
@@ -78,13 +83,22 @@ static void set_err(char *err, size_t len, const char *fmt, const char *arg,
 		snprintf(err, len, fmt, arg, code);
 }
 
-int wasm_parser_open(struct wasm_parser **out,
-		     const struct wasm_parser_config *cfg, char *err,
-		     size_t err_len)
+/* The message for a negative return of init() / initTables(). */
+static const char *init_error(int32_t rc)
+{
+	return rc == -1	  ? "already initialised"
+	       : rc == -2 ? "invalid capacities"
+			  : "memory could not grow";
+}
+
+static int init_errno(int32_t rc)
+{
+	return rc == -1 ? -EALREADY : rc == -2 ? -EINVAL : -ENOMEM;
+}
+
+int wasm_parser_new(struct wasm_parser **out, char *err, size_t err_len)
 {
 	struct wasm_parser *p;
-	int trap;
-	u32 rc = 0;
 
 	*out = NULL;
 	p = calloc(1, sizeof(*p));
@@ -98,6 +112,54 @@ int wasm_parser_open(struct wasm_parser **out,
 		runtime_ready = true;
 	}
 	Z_parser_instantiate(&p->instance);
+	p->instantiated = true;
+	*out = p;
+	return 0;
+}
+
+int wasm_parser_init_tables(struct wasm_parser *p,
+			    const struct wasm_parser_tables *t, char *err,
+			    size_t err_len)
+{
+	int trap;
+	u32 rc = 0;
+
+	if (p->initialised || p->tables) {
+		set_err(err, err_len, "parser initTables failed: %s (%d)",
+			init_error(-1), -1);
+		return -EALREADY;
+	}
+	trap = GUARDED(rc = Z_parserZ_initTables(&p->instance, t->stacks,
+						 t->frames, t->aggregates));
+	if (trap) {
+		set_err(err, err_len, "parser initTables trapped: %s (%d)",
+			wasm_rt_strerror((wasm_rt_trap_t)trap), trap);
+		return -EFAULT;
+	}
+	if ((int32_t)rc != 0) {
+		set_err(err, err_len, "parser initTables failed: %s (%d)",
+			init_error((int32_t)rc), (int32_t)rc);
+		return init_errno((int32_t)rc);
+	}
+	p->tables = true;
+	p->stack_entries_at = Z_parserZ_stackEntries(&p->instance);
+	p->frames_at = Z_parserZ_framesPtr(&p->instance);
+	p->agg_entries_at = Z_parserZ_aggEntries(&p->instance);
+	return 0;
+}
+
+int wasm_parser_init(struct wasm_parser *p,
+		     const struct wasm_parser_config *cfg, char *err,
+		     size_t err_len)
+{
+	int trap;
+	u32 rc = 0;
+
+	if (p->initialised) {
+		set_err(err, err_len, "parser init failed: %s (%d)",
+			init_error(-1), -1);
+		return -EALREADY;
+	}
 	trap = GUARDED(rc = Z_parserZ_init(&p->instance, cfg->ring_capacity,
 					   cfg->batch_capacity,
 					   cfg->input_bytes, cfg->map_bytes,
@@ -105,24 +167,18 @@ int wasm_parser_open(struct wasm_parser **out,
 	if (trap) {
 		set_err(err, err_len, "parser init trapped: %s (%d)",
 			wasm_rt_strerror((wasm_rt_trap_t)trap), trap);
-		wasm_parser_close(p);
 		return -EFAULT;
 	}
 	if ((int32_t)rc != 0) {
-		set_err(err, err_len,
-			"parser init failed: %s (%d)",
-			(int32_t)rc == -1   ? "already initialised"
-			: (int32_t)rc == -2 ? "invalid capacities"
-					    : "memory could not grow",
-			(int32_t)rc);
-		wasm_parser_close(p);
-		return (int32_t)rc == -3 ? -ENOMEM : -EINVAL;
+		set_err(err, err_len, "parser init failed: %s (%d)",
+			init_error((int32_t)rc), (int32_t)rc);
+		return init_errno((int32_t)rc);
 	}
 	/* Only now: init grew the memory (in place, but read it afresh). */
 	p->mem = p->instance.w2c_memory.data;
 	p->mem_bytes = p->instance.w2c_memory.size;
 	p->stats = (void *)(p->mem + Z_parserZ_statsPtr(&p->instance));
-	p->cpu_stats = (const void *)(p->mem + Z_parserZ_cpuStatsPtr(&p->instance));
+	p->cpu_state = p->mem + Z_parserZ_cpuStatsPtr(&p->instance);
 	p->touched = (const void *)(p->mem + Z_parserZ_cpusTouchedPtr(&p->instance));
 	p->input_at = Z_parserZ_inputPtr(&p->instance);
 	p->input_bytes = Z_parserZ_inputBytes(&p->instance);
@@ -130,15 +186,46 @@ int wasm_parser_open(struct wasm_parser **out,
 	p->ring_at = Z_parserZ_ringPtr(&p->instance);
 	p->map_at = Z_parserZ_mapPtr(&p->instance);
 	p->own_bytes = p->map_at ? p->map_at : Z_parserZ_heapTop(&p->instance);
+	p->initialised = true;
+	return 0;
+}
+
+int wasm_parser_open_with_tables(struct wasm_parser **out,
+				 const struct wasm_parser_config *cfg,
+				 const struct wasm_parser_tables *tables,
+				 char *err, size_t err_len)
+{
+	struct wasm_parser *p;
+	int rc = wasm_parser_new(&p, err, err_len);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	if (tables)
+		rc = wasm_parser_init_tables(p, tables, err, err_len);
+	if (!rc)
+		rc = wasm_parser_init(p, cfg, err, err_len);
+	if (rc) {
+		wasm_parser_close(p);
+		return rc;
+	}
 	*out = p;
 	return 0;
+}
+
+int wasm_parser_open(struct wasm_parser **out,
+		     const struct wasm_parser_config *cfg, char *err,
+		     size_t err_len)
+{
+	return wasm_parser_open_with_tables(out, cfg, NULL, err, err_len);
 }
 
 void wasm_parser_close(struct wasm_parser *p)
 {
 	if (!p)
 		return;
-	Z_parser_free(&p->instance);
+	if (p->instantiated)
+		Z_parser_free(&p->instance);
 	free(p);
 }
 
@@ -200,15 +287,30 @@ uint32_t wasm_parser_touched_cpu(const struct wasm_parser *p, uint32_t i)
 	return i < MAX_CPUS ? p->touched[i] : 0;
 }
 
+/* The u32 at byte `offset` of the module's memory (4-aligned). */
+static uint32_t mem_u32(const struct wasm_parser *p, uint64_t offset)
+{
+	return *(const uint32_t *)(const void *)(p->mem + offset);
+}
+
+/* The u32 at CS_* offset `field` of `cpu`'s per-CPU state slot. */
+static uint32_t cpu_state_u32(const struct wasm_parser *p, uint32_t cpu,
+			      uint32_t field)
+{
+	return *(const uint32_t *)(const void *)(p->cpu_state +
+						 (size_t)cpu * CPU_STATE_SIZE +
+						 field);
+}
+
 uint32_t wasm_parser_cpu_events(const struct wasm_parser *p, uint32_t cpu)
 {
-	return cpu < MAX_CPUS ? p->cpu_stats[cpu * 4 + 2] : 0;
+	return cpu < MAX_CPUS ? cpu_state_u32(p, cpu, CS_COUNTS) : 0;
 }
 
 uint32_t wasm_parser_cpu_out_of_order(const struct wasm_parser *p,
 				      uint32_t cpu)
 {
-	return cpu < MAX_CPUS ? p->cpu_stats[cpu * 4 + 3] : 0;
+	return cpu < MAX_CPUS ? cpu_state_u32(p, cpu, CS_OUT_OF_ORDER) : 0;
 }
 
 int wasm_parser_reset_stream(struct wasm_parser *p)
@@ -244,8 +346,7 @@ const struct profile_event *wasm_parser_ring_event(struct wasm_parser *p,
 	/* Oldest is at (head - length) mod capacity, as EventRing.snapshot(). */
 	uint64_t idx = ((uint64_t)wasm_parser_ring_head(p) + cap - len + i) % cap;
 
-	return (const void *)(p->mem + p->ring_at +
-			      idx * PROFILE_EVENT_SIZE);
+	return (const void *)(p->mem + p->ring_at + idx * EVENT_SIZE);
 }
 
 uint8_t *wasm_parser_memory(const struct wasm_parser *p)
@@ -276,4 +377,90 @@ uint32_t wasm_parser_map_offset(const struct wasm_parser *p)
 uint32_t wasm_parser_own_bytes(const struct wasm_parser *p)
 {
 	return p->own_bytes;
+}
+
+bool wasm_parser_has_tables(const struct wasm_parser *p)
+{
+	return p->tables;
+}
+
+uint32_t wasm_parser_stack_count(struct wasm_parser *p)
+{
+	return Z_parserZ_stackCount(&p->instance);
+}
+
+uint32_t wasm_parser_frame_count(struct wasm_parser *p)
+{
+	return Z_parserZ_frameCount(&p->instance);
+}
+
+uint32_t wasm_parser_aggregate_count(struct wasm_parser *p)
+{
+	return Z_parserZ_aggCount(&p->instance);
+}
+
+int wasm_parser_cut_tables(struct wasm_parser *p)
+{
+	return GUARDED(Z_parserZ_cutTables(&p->instance)) ? -EFAULT : 0;
+}
+
+/* Offset of stack entry `id` in memory, or 0 if there is no such stack. */
+static uint64_t stack_entry(const struct wasm_parser *p, uint32_t id)
+{
+	/* The count is the module's, read through its export: const-safe. */
+	Z_parser_instance_t *x = (Z_parser_instance_t *)&p->instance;
+
+	if (!p->initialised || !p->tables || id >= Z_parserZ_stackCount(x))
+		return 0;
+	return p->stack_entries_at + (uint64_t)id * STACK_ENTRY_SIZE;
+}
+
+const uint64_t *wasm_parser_stack_frames(const struct wasm_parser *p,
+					 uint32_t id, uint32_t *n)
+{
+	uint64_t e = stack_entry(p, id);
+
+	*n = 0;
+	if (!e)
+		return NULL;
+	*n = mem_u32(p, e + SE_FRAMES);
+	return (const void *)(p->mem + p->frames_at +
+			      (uint64_t)mem_u32(p, e + SE_FIRST) * 8);
+}
+
+int32_t wasm_parser_stack_pid(const struct wasm_parser *p, uint32_t id)
+{
+	uint64_t e = stack_entry(p, id);
+
+	return e ? (int32_t)mem_u32(p, e + SE_PID) : -1;
+}
+
+int wasm_parser_aggregate(const struct wasm_parser *p, uint32_t i,
+			  struct wasm_parser_aggregate *out)
+{
+	Z_parser_instance_t *x = (Z_parser_instance_t *)&p->instance;
+	uint64_t e;
+
+	if (!p->initialised || !p->tables || i >= Z_parserZ_aggCount(x))
+		return -EINVAL;
+	e = p->agg_entries_at + (uint64_t)i * AGG_ENTRY_SIZE;
+	out->pid = (int32_t)mem_u32(p, e + AG_PID);
+	out->tid = (int32_t)mem_u32(p, e + AG_TID);
+	out->cpu = mem_u32(p, e + AG_CPU);
+	out->user_stack = mem_u32(p, e + AG_USER_STACK);
+	out->kernel_stack = mem_u32(p, e + AG_KERNEL_STACK);
+	out->samples = mem_u32(p, e + AG_SAMPLES);
+	return 0;
+}
+
+uint64_t wasm_parser_aggregated_samples(const struct wasm_parser *p)
+{
+	Z_parser_instance_t *x = (Z_parser_instance_t *)&p->instance;
+	uint32_t n = p->initialised && p->tables ? Z_parserZ_aggCount(x) : 0;
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		sum += mem_u32(p, p->agg_entries_at +
+				       (uint64_t)i * AGG_ENTRY_SIZE + AG_SAMPLES);
+	return sum;
 }

@@ -368,3 +368,104 @@ Deno.test("layout: flags, counters, config, names, stack depth", () => {
   });
   assert.equal(STACK_DEPTH, C["PROFILER_STACK_DEPTH"]);
 });
+
+/**
+ * The C side's mirror of the module's interface: harness-c/wasm2c/
+ * parser_abi.sh makes build/parser_abi.h from parser-wasm/assembly/layout.ts
+ * (`#define ST_EVENTS 0u` ...), and harness-c/wasm_parser.h lays out
+ * `struct wasm_walk_stats` by those names (WASM_WALK_STATS_WORDS, checked
+ * with static assertions, as native_walker.h checks its per-CPU slot against
+ * CPU_STATE_SIZE and CS_*). Here the script is run as the build runs it, and
+ * a program compiled against wasm_parser.h and native_walker.h prints what
+ * gcc makes of every name: each must be a u32 equal to the value parsed
+ * from layout.ts above, and every ST_* word must be a field of the struct.
+ */
+Deno.test("layout: the C mirror (harness-c parser_abi.h, wasm_parser.h) has every name of the WASM layout, same value", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streamprof-abi-" });
+  try {
+    const header = `${dir}/parser_abi.h`;
+    const gen = await new Deno.Command("sh", {
+      args: [
+        `${ROOT}harness-c/wasm2c/parser_abi.sh`,
+        `${ROOT}parser-wasm/assembly/layout.ts`,
+        header,
+      ],
+    }).output();
+    assert.equal(
+      gen.code,
+      0,
+      `parser_abi.sh failed:\n${new TextDecoder().decode(gen.stderr)}`,
+    );
+    const defined = [
+      ...(await Deno.readTextFile(header)).matchAll(
+        /^#define ([A-Z_][A-Z0-9_]*) /gm,
+      ),
+    ].map((m) => m[1]).filter((n) => n !== "STREAMPROF_PARSER_ABI_H");
+    assert.deepStrictEqual(defined.sort(), [...W.keys()].sort());
+    const names = [...W.keys()];
+    const program = `#include <stdio.h>
+#include "wasm_parser.h"
+#include "native_walker.h"
+#define U32(x) _Generic((x), unsigned int: 1, default: 0)
+#define WORD(field, index) \\
+  printf(",\\"word:%s\\":%zu", #index, \\
+         offsetof(struct wasm_walk_stats, field) / 4);
+int main(void) {
+  printf("{\\"sizeof.wasm_walk_stats\\":%zu", sizeof(struct wasm_walk_stats));
+${
+      names.map((n) =>
+        `  printf(",\\"${n}\\":[%llu,%d]", (unsigned long long)(${n}), U32(${n}));`
+      ).join("\n")
+    }
+  WASM_WALK_STATS_WORDS(WORD)
+  printf("}\\n");
+  return 0;
+}
+`;
+    await Deno.writeTextFile(`${dir}/mirror.c`, program);
+    const cc = await new Deno.Command("gcc", {
+      args: [
+        "-std=gnu11",
+        "-Wall",
+        "-Werror",
+        `-I${dir}`,
+        `-I${ROOT}harness-c`,
+        `-I${ROOT}ebpf`,
+        `${dir}/mirror.c`,
+        "-o",
+        `${dir}/mirror`,
+      ],
+    }).output();
+    assert.equal(
+      cc.code,
+      0,
+      `the C mirror does not compile:\n${new TextDecoder().decode(cc.stderr)}`,
+    );
+    const run = await new Deno.Command(`${dir}/mirror`).output();
+    assert.equal(run.code, 0);
+    const got = JSON.parse(new TextDecoder().decode(run.stdout));
+    for (const [name, value] of W) {
+      assert.deepStrictEqual(
+        got[name],
+        [value, 1],
+        `${name}: C sees ${
+          JSON.stringify(got[name])
+        } ([value, is u32]), layout.ts says ${value}`,
+      );
+    }
+    // struct wasm_walk_stats: one field per ST_* word, at that word.
+    const words = Object.keys(got).filter((k) => k.startsWith("word:"));
+    const stWords = names.filter((n) => n.startsWith("ST_"));
+    assert.deepStrictEqual(
+      words.map((k) => k.slice("word:".length)).sort(),
+      stWords.sort(),
+      "WASM_WALK_STATS_WORDS names every ST_* word of the module",
+    );
+    for (const n of stWords) {
+      assert.equal(got[`word:${n}`], W.get(n), `wasm_walk_stats field of ${n}`);
+    }
+    assert.equal(got["sizeof.wasm_walk_stats"], W.get("STATS_WORDS")! * 4);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

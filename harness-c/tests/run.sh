@@ -105,6 +105,10 @@ check "consumer: --help lists every option with its default" "$(head -c 200 "$wo
 expect_exit 2 "consumer: --decoder nope is a usage error (exit 2)" "$consumer" --decoder nope
 expect_exit 2 "consumer: --record without --decoder wasm2c is a usage error" \
 	"$consumer" --record "$work/x"
+expect_exit 2 "consumer: --no-tables without --decoder wasm2c is a usage error" \
+	"$consumer" --no-tables
+expect_exit 2 "consumer: --stack-entries (no stack map any more) is a usage error" \
+	"$consumer" --stack-entries 1024
 expect_exit 2 "consumer: --ring-size 3M is a usage error (exit 2)" "$consumer" --ring-size 3M
 check "consumer: --ring-size 3M says what is allowed" "$(cat "$work/last.err")" \
 	grep -q 'must be a power of two from 4K to 1G' "$work/last.err"
@@ -179,21 +183,71 @@ check "decode-bench: wasm2c and hand-written C agree on the recorded ring" \
 	"exit $?: $(cat "$work/decode.json" "$work/decode.err")" \
 	json_has "$work/decode.json" '"agree":true'
 
-# 1 kHz CPU sampling on busy CPUs, both decoders.
-"$bin/streamprof-burn" --duration 3.5 >/dev/null 2>&1 &
+# 1 kHz CPU sampling on busy CPUs: frames in every record, both decoders;
+# the wasm2c parser with tables (aggregating), without, and with tables so
+# small that walks stop tables-full and cut; then events without frames.
+"$bin/streamprof-burn" --duration 8 >/dev/null 2>&1 &
 burn=$!
 children+=("$burn")
-for dec in libbpf wasm2c; do
-	"$bin/streamprof-consumer-c" --freq 1000 --duration 1.2 --decoder "$dec" \
-		>"$work/perf-$dec.json" 2>"$work/perf-$dec.err"
+perf_run() {
+	local name=$1 what=$2
+	shift 2
+	"$bin/streamprof-consumer-c" --freq 1000 --duration 1.2 "$@" \
+		>"$work/perf-$name.json" 2>"$work/perf-$name.err"
 	rc=$?
-	events=$(json_num "$work/perf-$dec.json" consumed)
-	check "consumer --decoder $dec: 1 kHz sampling of busy CPUs, reconciled, 0 drops" \
-		"exit $rc, ${events:-?} events: $(head -c 300 "$work/perf-$dec.json") $(cat "$work/perf-$dec.err")" \
-		test "$rc" -eq 0 -a "${events:-0}" -gt 1000
+	events=$(json_num "$work/perf-$name.json" consumed)
+	with_frames=$(json_num "$work/perf-$name.json" with_frames)
+	check "consumer $(echo "$*" | sed 's| --record [^ ]*| --record|'): $what" \
+		"exit $rc, ${events:-?} events, ${with_frames:-?} with frames: $(head -c 400 "$work/perf-$name.json") $(cat "$work/perf-$name.err")" \
+		test "$rc" -eq 0 -a "${events:-0}" -gt 1000 -a \
+		"$(grep -c '"stacks_match":true' "$work/perf-$name.json")" -eq 1
+}
+frames_everywhere() { [ "${with_frames:-0}" -eq "${events:-1}" ]; }
+perf_run libbpf "1 kHz sampling of busy CPUs, every record with frames, stacks reconciled, 0 drops" \
+	--decoder libbpf
+check "consumer --decoder libbpf: every record carried frames" "$with_frames of $events" frames_everywhere
+perf_run wasm2c "1 kHz sampling, tables and aggregation, every event aggregated, stacks reconciled" \
+	--decoder wasm2c --record "$work/perf.ring"
+check "consumer --decoder wasm2c: every record carried frames" "$with_frames of $events" frames_everywhere
+check "consumer --decoder wasm2c: every event aggregated once" \
+	"$(head -c 300 "$work/perf-wasm2c.json")" \
+	json_has "$work/perf-wasm2c.json" '"every_event_aggregated":true}'
+check "consumer --decoder wasm2c: the events handed on agree with the walk statistics" \
+	"$(head -c 300 "$work/perf-wasm2c.json")" \
+	json_has "$work/perf-wasm2c.json" '"events_match_walk":true'
+perf_run no-tables "1 kHz sampling without tables (frame counts handed on), stacks reconciled" \
+	--decoder wasm2c --no-tables
+perf_run small-tables "1 kHz sampling with 2-entry tables: cut on tables-full, nothing lost" \
+	--decoder wasm2c --table-entries 2
+cuts=$(json_num "$work/perf-small-tables.json" table_cuts)
+check "consumer --table-entries 2: walks stopped tables-full and were cut (${cuts:-?} cuts)" \
+	"$(head -c 300 "$work/perf-small-tables.json")" \
+	test "${cuts:-0}" -gt 0 -a "$(grep -c '"every_event_aggregated":true' "$work/perf-small-tables.json")" -eq 1
+for dec in libbpf wasm2c; do
+	perf_run "no-stacks-$dec" "plain events (no frames), reconciled" --decoder "$dec" --no-stacks
+	check "consumer --decoder $dec --no-stacks: no record carried frames" \
+		"$(head -c 300 "$work/perf-no-stacks-$dec.json")" \
+		json_has "$work/perf-no-stacks-$dec.json" '"with_frames":0,'
 done
 kill "$burn" 2>/dev/null
 wait "$burn" 2>/dev/null
+
+# The recorded perf ring (records with frames, variable length): the
+# wasm2c tool walks it cleanly, and the hand-written C walker decodes it as
+# the wasm2c parser does.
+consumed=$(json_num "$work/perf-wasm2c.json" consumed)
+"$bin/streamprof-wasm2c-walk" "$work/perf.ring" >"$work/perf-walk.jsonl" 2>"$work/perf-walk.err"
+walk_rc=$?
+walked=$(grep -v '"final"' "$work/perf-walk.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p' |
+	awk '{ s += $1 } END { print s + 0 }')
+check "wasm2c-walk: the recorded perf ring (records with frames) walks cleanly to the same event count" \
+	"exit $walk_rc, $walked events walked vs ${consumed:-?} consumed: $(cat "$work/perf-walk.err")" \
+	test "$walk_rc" -eq 0 -a "$walked" -eq "${consumed:-0}" -a \
+	"$(grep -c '"malformed":[1-9]' "$work/perf-walk.jsonl")" -eq 0
+"$bin/streamprof-decode-bench" "$work/perf.ring" --iterations 3 >"$work/perf-decode.json" 2>"$work/perf-decode.err"
+check "decode-bench: wasm2c and hand-written C agree on the recorded perf ring (frames)" \
+	"exit $?: $(cat "$work/perf-decode.json" "$work/perf-decode.err")" \
+	json_has "$work/perf-decode.json" '"agree":true'
 
 # A ring too small for the rate: drops counted, accounting still exact.
 for dec in libbpf wasm2c; do
