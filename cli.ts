@@ -36,6 +36,11 @@ export const STREAMPROF: Program = {
       run: async (a) =>
         (await import("./lib/cli/stability.ts")).stabilityCommand(a),
     },
+    agent: {
+      summary:
+        "continuous profiling: every interval's pprof to Pyroscope or a folder",
+      run: async (a) => (await import("./lib/cli/agent.ts")).agentCommand(a),
+    },
     doctor: {
       summary: "check the kernel, privileges and BPF features; say what to fix",
       run: async (a) => (await import("./lib/cli/doctor.ts")).doctorCommand(a),

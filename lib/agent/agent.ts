@@ -1,0 +1,423 @@
+/**
+ * `streamprof agent`: continuous profiling. Samples every CPU at a low
+ * rate, cuts a profile at every interval boundary of the wall clock,
+ * resolves it to function names, encodes it as pprof and ships it to a
+ * Pyroscope server (and/or writes it to a folder), with nothing lost
+ * between the kernel and the server: every sample consumed is in exactly
+ * one interval's profile, every interval is delivered at least once or
+ * counted as dropped or rejected, and each carries its own accounting.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { nextBoundary } from "./agent.ts";
+ * // 10 s intervals aligned to the wall clock.
+ * assert.equal(nextBoundary(1_000_003_500, 10_000), 1_000_010_000);
+ * assert.equal(nextBoundary(1_000_010_000, 10_000), 1_000_020_000);
+ * ```
+ * @module
+ */
+import { describeEnvironment } from "../common/environment.ts";
+import { sleep } from "../common/signals.ts";
+import { ProfilerSession } from "../profiler/session.ts";
+import type { ProfilerCounters } from "../bpf/profiler_object.ts";
+import { Symbolizer } from "../symbols/mod.ts";
+import type { ResolvedProfile } from "../profile/model.ts";
+import { ProcessNames } from "../profile/process_names.ts";
+import { resolveProfile } from "../profile/resolve.ts";
+import { Deliverer, type Push, type RetryPolicy } from "./delivery.ts";
+import {
+  type MetricFamily,
+  type MetricsServer,
+  serveMetrics,
+} from "./metrics.ts";
+import { type IntervalMeta, Spool, type SpoolOptions } from "./spool.ts";
+
+/** Encodes an interval's profile (gzipped pprof), with comment lines. */
+export type Encode = (
+  profile: ResolvedProfile,
+  comments: string[],
+) => Promise<Uint8Array>;
+
+/** What the agent does. */
+export interface AgentOptions {
+  /** Samples per second per CPU. */
+  frequency: number;
+  /** Interval length, ms (profiles are cut at multiples of it). */
+  intervalMs: number;
+  /** Pyroscope base URL; none: no push. */
+  pyroscope?: string;
+  /** Also (or instead) write each interval's pprof here. */
+  pprofDir?: string;
+  /** service_name; default the hostname's service "streamprof". */
+  service: string;
+  /** Extra series labels. */
+  labels: Record<string, string>;
+  /** The hostname label (default the machine's). */
+  hostname?: string;
+  spool?: SpoolOptions;
+  retry?: RetryPolicy;
+  /** Serve /metrics on [host, port]. */
+  metrics?: { hostname: string; port: number };
+  /** How long the final flush may take at stop, ms (default 10 s). */
+  flushMs?: number;
+  /** Stops the agent (after the current interval is cut and flushed). */
+  signal?: AbortSignal;
+  /** The encoder (default: lib/export/pprof.ts). */
+  encode?: Encode;
+  /** The push (default: Pyroscope's /ingest through lib/fleet). */
+  push?: Push;
+  /** A line per event worth logging. */
+  log?: (line: string) => void;
+  /** Ring bytes and BPF folder, as for profile. */
+  ringBytes?: number;
+  bpfDir?: string;
+  /** Clock, for tests (ms since the epoch). */
+  now?: () => number;
+}
+
+/** One cut interval, as the agent accounted for it. */
+export interface IntervalRecord {
+  fromMs: number;
+  untilMs: number;
+  /** Samples in its profile: the events consumed in it, exactly. */
+  samples: number;
+  /** Events the kernel dropped in it (ring full). */
+  dropped: number;
+  /** Stacks lost in it, by kind and cause. */
+  stacksLost: { user: number; kernel: number };
+  bytes: number;
+}
+
+/** Exact counters of the agent. */
+export interface AgentCounters {
+  intervalsCut: number;
+  intervalsWritten: number;
+  encodeFailures: number;
+}
+
+/** What a finished agent run did. */
+export interface AgentSummary {
+  intervals: IntervalRecord[];
+  counters: AgentCounters;
+  spool: Spool["counters"];
+  delivery: Deliverer["counters"];
+  /** Left in the spool at exit (on disk when there is a folder). */
+  leftInSpool: number;
+  reconciliation: import("../profiler/reconcile.ts").Reconciliation;
+  kernel: ProfilerCounters;
+}
+
+/** The next interval boundary after `nowMs` (strictly later). */
+export function nextBoundary(nowMs: number, intervalMs: number): number {
+  return (Math.floor(nowMs / intervalMs) + 1) * intervalMs;
+}
+
+/** The accounting comment lines of an interval. */
+export function intervalComments(
+  r: IntervalRecord,
+  cumulative: string,
+): string[] {
+  return [
+    `streamprof interval ${new Date(r.fromMs).toISOString()} .. ${
+      new Date(r.untilMs).toISOString()
+    }`,
+    `samples consumed ${r.samples}, dropped by the kernel ${r.dropped}`,
+    `stacks lost: user ${r.stacksLost.user} (fault), kernel ${r.stacksLost.kernel} (fault), collisions 0, storage full 0`,
+    `since start: ${cumulative}`,
+  ];
+}
+
+/** Runs until `o.signal` aborts; resolves with what it did. */
+export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
+  const log = o.log ?? (() => {});
+  const now = o.now ?? Date.now;
+  const env = describeEnvironment();
+  const hostname = o.hostname ?? env.hostname;
+  const labels: Record<string, string> = {
+    hostname,
+    arch: env.arch,
+    kernel: env.kernel,
+    ...o.labels,
+  };
+  const encode = o.encode ??
+    (await import("../export/pprof.ts")).encodeAgentPprof as Encode;
+  const push: Push | undefined = o.push ??
+    (o.pyroscope
+      ? await (async () => {
+        const { ingestPprof } = await import("../fleet/pyroscope_client.ts");
+        const url = o.pyroscope!.replace(/\/$/, "");
+        return (meta: IntervalMeta, body: Uint8Array, signal: AbortSignal) =>
+          ingestPprof(url, {
+            name: meta.name,
+            labels: meta.labels,
+            from: meta.fromMs,
+            until: meta.untilMs,
+            spyName: "streamprof",
+            signal,
+          }, body);
+      })()
+      : undefined);
+  const spool = new Spool(o.spool);
+  const recovered = await spool.load();
+  if (recovered) {
+    log(
+      `agent: ${recovered} intervals left by an earlier run will be sent first`,
+    );
+  }
+  const deliverer = push ? new Deliverer(spool, push, o.retry) : undefined;
+  deliverer?.start();
+
+  const names = new ProcessNames();
+  const sym = new Symbolizer();
+  names.onNewProcess = (pid) => sym.observe(pid);
+  const session = await ProfilerSession.start({
+    frequency: o.frequency,
+    ringBytes: o.ringBytes,
+    bpfDir: o.bpfDir,
+    onBatch: (p) => names.noteBatch(p),
+  });
+  const counters: AgentCounters = {
+    intervalsCut: 0,
+    intervalsWritten: 0,
+    encodeFailures: 0,
+  };
+  const intervals: IntervalRecord[] = [];
+  let metricsServer: MetricsServer | undefined;
+  if (o.metrics) {
+    metricsServer = serveMetrics(
+      o.metrics.hostname,
+      o.metrics.port,
+      () => agentMetrics(session, spool, deliverer, counters),
+    );
+    log(
+      `agent: metrics on http://${metricsServer.hostname}:${metricsServer.port}/metrics`,
+    );
+  }
+
+  let from = now();
+  let dropped0 = 0;
+  let userLost0 = 0;
+  let kernelLost0 = 0;
+  const cut = async () => {
+    const until = now();
+    const stacks = session.takeProfile();
+    const k = session.counters();
+    const t = session.reader.totals;
+    const record: IntervalRecord = {
+      fromMs: from,
+      untilMs: until,
+      samples: stacks.totalSamples,
+      dropped: k.reserveFailed - dropped0,
+      stacksLost: {
+        user: t.userStacks.fault - userLost0,
+        kernel: t.kernelStacks.fault - kernelLost0,
+      },
+      bytes: 0,
+    };
+    dropped0 = k.reserveFailed;
+    userLost0 = t.userStacks.fault;
+    kernelLost0 = t.kernelStacks.fault;
+    from = until;
+    counters.intervalsCut++;
+    const resolved = resolveProfile(stacks, sym, names, {
+      meta: {
+        host: hostname,
+        startTimeNs: record.fromMs * 1e6,
+        durationNs: (record.untilMs - record.fromMs) * 1e6,
+        frequencyHz: o.frequency,
+        cpus: session.cpus.length,
+      },
+    });
+    const cumulative =
+      `consumed ${t.events} of ${k.eventsSubmitted} submitted, dropped ${k.reserveFailed}`;
+    let body: Uint8Array;
+    try {
+      body = await encode(resolved, intervalComments(record, cumulative));
+    } catch (err) {
+      counters.encodeFailures++;
+      log(`agent: encoding the interval failed: ${(err as Error).message}`);
+      return;
+    }
+    record.bytes = body.byteLength;
+    intervals.push(record);
+    const meta: IntervalMeta = {
+      name: o.service,
+      labels,
+      fromMs: record.fromMs,
+      untilMs: record.untilMs,
+      samples: record.samples,
+    };
+    if (o.pprofDir) {
+      const { writeFileAtomic } = await import("../common/output_file.ts");
+      await Deno.mkdir(o.pprofDir, { recursive: true });
+      await writeFileAtomic(
+        `${o.pprofDir}/${o.service}-${record.fromMs}.pb.gz`,
+        body,
+      );
+      counters.intervalsWritten++;
+    }
+    if (deliverer) {
+      spool.push(meta, body);
+      deliverer.notify();
+    }
+    log(
+      `agent: interval ${
+        new Date(record.fromMs).toISOString()
+      }: ${record.samples} samples, ${record.dropped} dropped, ${body.byteLength} bytes; spool ${spool.depth().entries}`,
+    );
+  };
+
+  try {
+    while (!o.signal?.aborted) {
+      const boundary = nextBoundary(now(), o.intervalMs);
+      await sleep(Math.max(0, boundary - now()), o.signal);
+      await cut();
+    }
+  } finally {
+    // Stop: the partial interval was cut by the loop's last pass when the
+    // signal ended its sleep; flush what is queued within the bound, then
+    // leave the rest on disk.
+    const report = await session.stop();
+    if (deliverer) {
+      await deliverer.stop(o.flushMs ?? 10_000);
+      await spool.spill(true);
+    }
+    await metricsServer?.close();
+    sym.close();
+    // deno-lint-ignore no-unsafe-finally
+    return {
+      intervals,
+      counters,
+      spool: spool.counters,
+      delivery: deliverer?.counters ?? {
+        pushed: 0,
+        retried: 0,
+        rejected: 0,
+        timeouts: 0,
+        latencySumMs: 0,
+        latencyCount: 0,
+      },
+      leftInSpool: spool.depth().entries,
+      reconciliation: report.reconciliation,
+      kernel: report.counters,
+    };
+  }
+}
+
+/** The agent's metrics, now. */
+export function agentMetrics(
+  session: ProfilerSession,
+  spool: Spool,
+  deliverer: Deliverer | undefined,
+  c: AgentCounters,
+): MetricFamily[] {
+  const k = session.counters();
+  const t = session.reader.totals;
+  const m = Deno.memoryUsage();
+  const d = deliverer?.counters;
+  const depth = spool.depth();
+  const counter = (
+    name: string,
+    help: string,
+    value: number,
+  ): MetricFamily => ({
+    name,
+    help,
+    type: "counter",
+    samples: [{ value }],
+  });
+  const gauge = (name: string, help: string, value: number): MetricFamily => ({
+    name,
+    help,
+    type: "gauge",
+    samples: [{ value }],
+  });
+  return [
+    counter(
+      "streamprof_events_total",
+      "Events consumed from the ring.",
+      t.events,
+    ),
+    counter(
+      "streamprof_events_dropped_total",
+      "Events the kernel dropped (ring full).",
+      k.reserveFailed,
+    ),
+    counter(
+      "streamprof_samples_total",
+      "Samples the BPF program saw.",
+      k.samplesSeen,
+    ),
+    {
+      name: "streamprof_stacks_lost_total",
+      help: "Stacks lost, by kind and cause.",
+      type: "counter",
+      samples: [
+        { labels: { kind: "user", cause: "fault" }, value: t.userStacks.fault },
+        {
+          labels: { kind: "kernel", cause: "fault" },
+          value: t.kernelStacks.fault,
+        },
+        { labels: { kind: "user", cause: "collision" }, value: 0 },
+        { labels: { kind: "kernel", cause: "collision" }, value: 0 },
+        { labels: { kind: "user", cause: "storage_full" }, value: 0 },
+        { labels: { kind: "kernel", cause: "storage_full" }, value: 0 },
+      ],
+    },
+    counter(
+      "streamprof_consumer_cpu_seconds_total",
+      "CPU time of this process.",
+      processCpuSeconds(),
+    ),
+    gauge("streamprof_rss_bytes", "Resident set of this process.", m.rss),
+    gauge("streamprof_heap_used_bytes", "V8 heap used.", m.heapUsed),
+    gauge(
+      "streamprof_spool_intervals",
+      "Intervals waiting for delivery.",
+      depth.entries,
+    ),
+    gauge(
+      "streamprof_spool_bytes",
+      "Bytes waiting for delivery, memory and disk.",
+      depth.memoryBytes + depth.diskBytes,
+    ),
+    {
+      name: "streamprof_intervals_total",
+      help: "Intervals by outcome.",
+      type: "counter",
+      samples: [
+        { labels: { outcome: "cut" }, value: c.intervalsCut },
+        { labels: { outcome: "written" }, value: c.intervalsWritten },
+        { labels: { outcome: "pushed" }, value: d?.pushed ?? 0 },
+        { labels: { outcome: "retried" }, value: d?.retried ?? 0 },
+        { labels: { outcome: "rejected" }, value: d?.rejected ?? 0 },
+        { labels: { outcome: "spooled" }, value: spool.counters.spooledToDisk },
+        { labels: { outcome: "dropped" }, value: spool.counters.dropped },
+        { labels: { outcome: "encode_failed" }, value: c.encodeFailures },
+      ],
+    },
+    counter(
+      "streamprof_push_latency_seconds_sum",
+      "Total latency of successful pushes.",
+      (d?.latencySumMs ?? 0) / 1000,
+    ),
+    counter(
+      "streamprof_push_latency_seconds_count",
+      "Successful pushes.",
+      d?.latencyCount ?? 0,
+    ),
+  ];
+}
+
+function processCpuSeconds(): number {
+  try {
+    const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(
+      " ",
+    );
+    const ticks = Number(f[11]) + Number(f[12]);
+    return ticks / 100;
+  } catch {
+    return 0;
+  }
+}
