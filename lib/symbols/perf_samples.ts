@@ -8,7 +8,8 @@
  * pgoff` of the mapping, for files); raw addresses are recovered from the
  * mmap events perf itself recorded (`--show-mmap-events`), so the check
  * does not rely on the symbolizer's own reading of /proc/PID/maps. Kernel
- * addresses are printed as they are.
+ * addresses and JIT addresses (dso /tmp/perf-PID.map) are printed as they
+ * are.
  *
  * @module
  */
@@ -83,7 +84,8 @@ export function parsePerfScript(text: string): PerfFrame[][] {
     let address = rel;
     // Files and the vDSO are printed map-relative; the kernel, its modules
     // and "[unknown]" are printed as they are.
-    const asIs = /^\[.*\]$/.test(dso) && dso !== "[vdso]";
+    const asIs = (/^\[.*\]$/.test(dso) && dso !== "[vdso]") ||
+      /\/perf-\d+\.map$/.test(dso); // JIT code: perf maps it 1:1
     if (!asIs) {
       const m = mmaps.findLast((m) =>
         m.file === dso && rel >= m.pgoff && rel < m.pgoff + m.len
