@@ -22,6 +22,8 @@ export interface PerfFrame {
   sym: string;
   /** perf's dso: a path, "[kernel.kallsyms]", "[vdso]"... */
   dso: string;
+  /** The address as perf printed it (map-relative for files). */
+  printed: bigint;
 }
 
 interface Mmap {
@@ -93,7 +95,7 @@ export function parsePerfScript(text: string): PerfFrame[][] {
       if (m) address = m.start + rel - m.pgoff;
       else continue; // no mmap event names it: cannot place it, skip
     }
-    cur.push({ address, sym: fm[2], dso });
+    cur.push({ address, sym: fm[2], dso, printed: rel });
   }
   flush();
   return samples;
