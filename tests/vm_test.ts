@@ -21,7 +21,7 @@ import {
   loadVmTable,
   type VmSpec,
 } from "../lib/vm/vms.ts";
-import { vmCacheRoot } from "../lib/vm/artifacts.ts";
+import { vmCacheRoot } from "../lib/vm/cache.ts";
 
 const inCI = Deno.env.get("CI") === "true";
 const table = await loadVmTable();
@@ -247,6 +247,76 @@ Deno.test({
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm default: a copied cache (STREAMPROF_VM_CACHE) boots its own files; a damaged initramfs and package in the copy are reported, re-fetched and rebuilt",
+  ignore: ignore("default"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("default");
+    // Make sure the real cache holds the VM, then copy what it needs.
+    const warm = await runVm(table, def, { ...opts, guestCmd: "true" });
+    assert.equal(warm.pass, true, warm.reason);
+    const root = vmCacheRoot();
+    const copy = await Deno.makeTempDir({ prefix: "vm-cache-copy-" });
+    try {
+      for (const part of ["manifest.json", "apt", "debs", "deno", "build"]) {
+        const cp = await new Deno.Command("cp", {
+          args: ["-a", `${root}/${part}`, `${copy}/`],
+        }).output();
+        assert.equal(cp.code, 0, new TextDecoder().decode(cp.stderr));
+      }
+      const originalBuild = await Deno.readTextFile(
+        `${root}/build/default/build.json`,
+      );
+      const zlib = [...Deno.readDirSync(`${copy}/debs/arm64`)]
+        .find((e) => e.name.startsWith("zlib1g_"))!.name;
+      for (
+        const f of [
+          `${copy}/build/default/initramfs.cpio`,
+          `${copy}/debs/arm64/${zlib}`,
+        ]
+      ) {
+        const bytes = await Deno.readFile(f);
+        bytes[bytes.length >> 1] ^= 0xff;
+        await Deno.writeFile(f, bytes);
+      }
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "test", "default", "--smoke", "--quiet"],
+        env: { STREAMPROF_VM_CACHE: copy },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) +
+        new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, text);
+      assert.match(
+        text,
+        new RegExp(
+          `default: the cached initramfs ${copy}/build/default/initramfs\\.cpio has sha256 \\w+, recorded \\w+: rebuilding`,
+        ),
+      );
+      assert.match(
+        text,
+        /deb\/arm64\/zlib1g: .* has sha256 \w+, recorded \w+: fetching it again/,
+      );
+      const cmd = await Deno.readTextFile(`${copy}/runs/default/qemu.cmd`);
+      assert.ok(
+        cmd.includes(`-initrd ${copy}/build/default/initramfs.cpio`),
+        cmd,
+      );
+      assert.ok(cmd.includes(`-kernel ${copy}/build/default/kernel`), cmd);
+      assert.equal(
+        await Deno.readTextFile(`${root}/build/default/build.json`),
+        originalBuild,
+      );
+    } finally {
+      await Deno.remove(copy, { recursive: true });
     }
   },
 });

@@ -315,11 +315,17 @@ export class DwarfFile {
    */
   inlineChain(vaddr: number): SourceFrame[] {
     const dw = this.lib.dw;
+    // No function scope (e.g. an empty function whose DWARF range is empty)
+    // but a line: one frame named by the ELF symbol, as eu-addr2line does.
+    const lineOnly = (): SourceFrame[] => {
+      const src = this.source(vaddr);
+      return src ? [{ name: this.addrName(vaddr) ?? "??", ...src }] : [];
+    };
     const cu = dw.dwfl_module_addrdie(this.mod, BigInt(vaddr), this.outBias);
-    if (cu === null) return [];
+    if (cu === null) return lineOnly();
     const pc = BigInt(vaddr) - this.outBias[0];
     const n = dw.dwarf_getscopes(cu, pc, this.outScopes);
-    if (n <= 0) return [];
+    if (n <= 0) return lineOnly();
     let scopes = Deno.UnsafePointer.create(this.outScopes[0]);
     // Re-derive the scopes from the innermost DIE with dwarf_getscopes_die,
     // which (unlike dwarf_getscopes) follows the abstract origins of inlined
@@ -333,18 +339,27 @@ export class DwarfFile {
       Deno.UnsafePointer.of(this.die),
       this.outScopes,
     );
-    if (m <= 0) return [];
+    if (m <= 0) return lineOnly();
     scopes = Deno.UnsafePointer.create(this.outScopes[0]);
     try {
       const at = (i: number) =>
         Deno.UnsafePointer.offset(scopes!, i * DIE_SIZE);
       const src = this.source(vaddr);
-      const first = readCString(dw.dwarf_diename(at(0))) ?? "??";
+      // The innermost function: the first scope that is one (scopes[0] may
+      // be a lexical block, which has no name).
+      let k = 0;
+      while (k < m) {
+        const t = dw.dwarf_tag(at(k));
+        if (t === DW_TAG_subprogram || t === DW_TAG_inlined_subroutine) break;
+        k++;
+      }
+      if (k >= m) return lineOnly();
+      const first = readCString(dw.dwarf_diename(at(k))) ?? "??";
       const out: SourceFrame[] = [{ name: first, ...src }];
       const filesOut = new BigUint64Array(1);
       const haveFiles = dw.dwarf_getsrcfiles(cu, filesOut, null) === 0;
       const files = haveFiles ? Deno.UnsafePointer.create(filesOut[0]) : null;
-      for (let i = 0; i < m - 1; i++) {
+      for (let i = k; i < m - 1; i++) {
         const die = at(i);
         if (dw.dwarf_tag(die) !== DW_TAG_inlined_subroutine) continue;
         // The caller: the next enclosing subprogram or inlined instance

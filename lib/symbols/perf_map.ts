@@ -7,8 +7,10 @@
  * `refresh()` reads from the byte offset where the last read stopped (a line
  * not yet ended waits for the next read) and parses only new lines; the
  * symbolizer calls it on a lookup miss. It is bounded: at most `maxEntries`
- * entries are kept, at most `maxReadBytes` read per refresh; lines past the
- * bound and malformed lines are counted, never fatal.
+ * entries and `maxBytes` of memory are kept, at most `maxReadBytes` read per
+ * refresh; lines past the bounds and malformed lines are counted, never
+ * fatal. (The buffers grow by doubling, so `bytes` may reach about twice
+ * what the entries need; the bound is checked against `bytes`.)
  *
  * When code is freed and its memory reused, a later line covers an earlier
  * one: the newest line containing an address wins, as in perf.
@@ -38,6 +40,8 @@ export interface PerfMapStats {
 export interface PerfMapOptions {
   /** Most entries kept (default 1,000,000). */
   maxEntries?: number;
+  /** Most memory held (default 32 MiB); lines past it are dropped, counted. */
+  maxBytes?: number;
   /** Most bytes read in one refresh (default 64 MiB). */
   maxReadBytes?: number;
   /** Longest line accepted (default 4 KiB); longer lines are malformed. */
@@ -91,7 +95,12 @@ function hexField(b: Uint8Array, from: number, to: number): number {
 export class PerfMap {
   private starts = new Float64Array(1024);
   private ends = new Float64Array(1024);
-  private names: string[] = [];
+  // Names as UTF-8 bytes in one growing buffer (a JS string per entry would
+  // take twice the bytes plus ~24 per object); decoded on lookup and cached.
+  private nameBuf = new Uint8Array(1 << 16);
+  private nameEnd = 0;
+  private nameAt = new Uint32Array(1025);
+  private decoded = new Map<number, string>();
   private count = 0;
   // Lookup index: entry numbers sorted by start, rebuilt after new lines.
   private order = new Uint32Array(0);
@@ -101,15 +110,16 @@ export class PerfMap {
   private malformed = 0;
   private dropped = 0;
   private resets = 0;
-  private nameBytes = 0;
   private missing = false;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
   private readonly maxReadBytes: number;
   private readonly maxLineBytes: number;
   private readonly openPath: string;
 
   constructor(readonly path: string, options: PerfMapOptions = {}) {
     this.maxEntries = options.maxEntries ?? 1_000_000;
+    this.maxBytes = options.maxBytes ?? 32 << 20;
     this.maxReadBytes = options.maxReadBytes ?? 64 << 20;
     this.maxLineBytes = options.maxLineBytes ?? 4096;
     this.openPath = options.openPath ?? path;
@@ -201,6 +211,27 @@ export class PerfMap {
       this.dropped++;
       return;
     }
+    let end = to;
+    if (b[end - 1] === 13) end--; // CRLF
+    const len = end - (s2 + 1);
+    // The memory this entry would bring us to, growth by doubling and the
+    // lookup index (12 bytes per entry, built later) included.
+    const cap = this.count < this.starts.length
+      ? this.starts.length
+      : this.starts.length * 2;
+    const nameCap = this.nameEnd + len <= this.nameBuf.length
+      ? this.nameBuf.length
+      : Math.max(this.nameBuf.length * 2, this.nameEnd + len);
+    const atCap = this.count + 1 < this.nameAt.length
+      ? this.nameAt.length
+      : this.nameAt.length * 2;
+    if (
+      cap * 16 + atCap * 4 + nameCap + (this.count + 1) * 12 + 64 +
+          this.decoded.size * 64 > this.maxBytes
+    ) {
+      this.dropped++;
+      return;
+    }
     if (this.count === this.starts.length) {
       const grow = (a: Float64Array) => {
         const g = new Float64Array(a.length * 2);
@@ -210,20 +241,31 @@ export class PerfMap {
       this.starts = grow(this.starts);
       this.ends = grow(this.ends);
     }
-    let nameEnd = to;
-    if (b[nameEnd - 1] === 13) nameEnd--; // CRLF
-    const name = dec.decode(b.subarray(s2 + 1, nameEnd));
+    if (this.nameEnd + len > this.nameBuf.length) {
+      const g = new Uint8Array(
+        Math.max(this.nameBuf.length * 2, this.nameEnd + len),
+      );
+      g.set(this.nameBuf.subarray(0, this.nameEnd));
+      this.nameBuf = g;
+    }
+    if (this.count + 1 >= this.nameAt.length) {
+      const g = new Uint32Array(this.nameAt.length * 2);
+      g.set(this.nameAt);
+      this.nameAt = g;
+    }
+    this.nameBuf.set(b.subarray(s2 + 1, end), this.nameEnd);
+    this.nameAt[this.count] = this.nameEnd;
+    this.nameEnd += len;
+    this.nameAt[this.count + 1] = this.nameEnd;
     this.starts[this.count] = start;
     this.ends[this.count] = start + Math.max(size, 1);
-    this.names.push(name);
-    this.nameBytes += 2 * name.length + 24;
     this.count++;
   }
 
   private clear(): void {
     this.count = 0;
-    this.names = [];
-    this.nameBytes = 0;
+    this.nameEnd = 0;
+    this.decoded.clear();
     this.offset = 0;
     this.sortedCount = 0;
     this.order = new Uint32Array(0);
@@ -275,10 +317,20 @@ export class PerfMap {
       if (this.ends[i] > addr && i > best) best = i;
     }
     return best < 0 ? undefined : {
-      name: this.names[best],
+      name: this.name(best),
       start: this.starts[best],
       end: this.ends[best],
     };
+  }
+
+  private name(i: number): string {
+    let s = this.decoded.get(i);
+    if (s === undefined) {
+      s = dec.decode(this.nameBuf.subarray(this.nameAt[i], this.nameAt[i + 1]));
+      // Only names that were looked up are kept decoded; bounded anyway.
+      if (this.decoded.size < 65536) this.decoded.set(i, s);
+    }
+    return s;
   }
 
   /** Counts and memory. */
@@ -297,7 +349,8 @@ export class PerfMap {
 
   /** Approximate memory held, in bytes. */
   get bytes(): number {
-    return this.starts.length * 16 + this.order.length * 12 + this.nameBytes +
-      64;
+    return this.starts.length * 16 + this.nameAt.length * 4 +
+      Math.max(this.order.length, this.count) * 12 + this.nameBuf.length +
+      this.decoded.size * 64 + 64;
   }
 }

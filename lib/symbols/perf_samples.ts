@@ -8,7 +8,8 @@
  * pgoff` of the mapping, for files); raw addresses are recovered from the
  * mmap events perf itself recorded (`--show-mmap-events`), so the check
  * does not rely on the symbolizer's own reading of /proc/PID/maps. Kernel
- * addresses are printed as they are.
+ * addresses and JIT addresses (dso /tmp/perf-PID.map) are printed as they
+ * are.
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface PerfFrame {
   sym: string;
   /** perf's dso: a path, "[kernel.kallsyms]", "[vdso]"... */
   dso: string;
+  /** The address as perf printed it (map-relative for files). */
+  printed: bigint;
 }
 
 interface Mmap {
@@ -83,7 +86,8 @@ export function parsePerfScript(text: string): PerfFrame[][] {
     let address = rel;
     // Files and the vDSO are printed map-relative; the kernel, its modules
     // and "[unknown]" are printed as they are.
-    const asIs = /^\[.*\]$/.test(dso) && dso !== "[vdso]";
+    const asIs = (/^\[.*\]$/.test(dso) && dso !== "[vdso]") ||
+      /\/perf-\d+\.map$/.test(dso); // JIT code: perf maps it 1:1
     if (!asIs) {
       const m = mmaps.findLast((m) =>
         m.file === dso && rel >= m.pgoff && rel < m.pgoff + m.len
@@ -91,7 +95,7 @@ export function parsePerfScript(text: string): PerfFrame[][] {
       if (m) address = m.start + rel - m.pgoff;
       else continue; // no mmap event names it: cannot place it, skip
     }
-    cur.push({ address, sym: fm[2], dso });
+    cur.push({ address, sym: fm[2], dso, printed: rel });
   }
   flush();
   return samples;

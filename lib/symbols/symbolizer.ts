@@ -591,6 +591,9 @@ export class Symbolizer {
         : path;
       p.perfMap = new CachedPerfMap(() =>
         new PerfMap(display, {
+          // Half the cache at most by default: one runaway JIT process
+          // cannot take all of it.
+          maxBytes: Math.floor(this.lru.maxBytes / 2),
           ...this.perfMapOptions,
           openPath: fd >= 0 ? `/proc/self/fd/${fd}` : path,
         })

@@ -8,9 +8,8 @@
  * `node_modules` when it already holds the same package and version. Every
  * file's SHA-256 is recorded in `manifest.json` and re-checked when used.
  *
- * Layout under {@link vmCacheRoot}:
- * `apt/<arch>/` (private apt tree), `debs/<arch>/*.deb`, `deno/<arch>-<ver>/deno`,
- * `manifest.json`, `build/<vm>/` (kernel image + initramfs), `runs/<vm>/`.
+ * The cache itself (layout, manifest, file checks) is `cache.ts`; the
+ * private apt tree lives under `apt/<arch>/`.
  *
  * @module
  */
@@ -24,48 +23,18 @@ import {
   parseStanzas,
 } from "./apt_config.ts";
 import { formatBytes } from "../common/format.ts";
-import { FetchError } from "./errors.ts";
+import {
+  type Artifact,
+  artifactState,
+  type Manifest,
+  readManifest,
+  vmCacheRoot,
+  writeManifest,
+} from "./cache.ts";
+import { CorruptArtifactError, FetchError } from "./errors.ts";
 import { exec } from "./exec.ts";
 import { sha256File, sha256Hex } from "./sha256.ts";
 import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
-
-/**
- * `${XDG_CACHE_HOME:-~/.cache}/streamprof/vm`, or `$STREAMPROF_VM_CACHE`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { vmCacheRoot } from "./artifacts.ts";
- * assert.match(vmCacheRoot(), Deno.env.get("STREAMPROF_VM_CACHE") ? /./ : /\/streamprof\/vm$/);
- * ```
- */
-export function vmCacheRoot(): string {
-  const own = Deno.env.get("STREAMPROF_VM_CACHE");
-  if (own) return own;
-  const xdg = Deno.env.get("XDG_CACHE_HOME") ||
-    `${Deno.env.get("HOME") ?? "/root"}/.cache`;
-  return `${xdg}/streamprof/vm`;
-}
-
-/** One cached file. */
-export interface Artifact {
-  /** Manifest key, e.g. `deb/arm64/libc6` or `npm/@deno/linux-arm64-glibc@2.9.6`. */
-  key: string;
-  /** Path relative to the cache root. */
-  file: string;
-  sha256: string;
-  size: number;
-  /** Package version. */
-  version: string;
-  /** Where it came from (suite or registry). */
-  source: string;
-}
-
-/** `manifest.json`: every cached artifact by key. */
-export interface Manifest {
-  version: 1;
-  artifacts: Record<string, Artifact>;
-}
 
 /** What a VM needs fetched. */
 export type Need =
@@ -151,43 +120,24 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/**
- * Reads `manifest.json` from the cache root (empty when absent).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { readManifest } from "./artifacts.ts";
- * const root = await Deno.makeTempDir();
- * assert.deepEqual(await readManifest(root), { version: 1, artifacts: {} });
- * await Deno.remove(root);
- * ```
- */
-export async function readManifest(root: string): Promise<Manifest> {
-  try {
-    const m = JSON.parse(await Deno.readTextFile(`${root}/manifest.json`));
-    if (m && m.version === 1 && typeof m.artifacts === "object") return m;
-  } catch { /* absent or damaged: start over */ }
-  return { version: 1, artifacts: {} };
-}
-
-async function writeManifest(root: string, m: Manifest): Promise<void> {
-  await Deno.mkdir(root, { recursive: true });
-  const tmp = `${root}/manifest.json.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(m, null, 2) + "\n");
-  await Deno.rename(tmp, `${root}/manifest.json`);
-}
-
 /** Cache state of one VM, for `vm:list`. */
 export interface CacheStatus {
+  /** Every artifact is there and has its recorded size and checksum. */
   cached: boolean;
+  /** Keys not in the cache (fetched on first use). */
   missing: string[];
+  /** Keys whose file is damaged, with what is wrong (re-fetched on use). */
+  corrupt: string[];
+  /** Why manifest.json could not be used, if it could not. */
+  manifestProblem?: string;
+  /** Bytes of the intact artifacts. */
   bytes: number;
 }
 
 /**
- * Whether every artifact of a VM is in the cache (presence and size only;
- * checksums are verified when used).
+ * The true state of a VM's artifacts: each one present, of its recorded
+ * size and (with `checksums`, the default) SHA-256. A damaged file or an
+ * unusable manifest is reported, not counted as cached.
  *
  * @example
  * ```ts
@@ -199,33 +149,42 @@ export interface CacheStatus {
  * const status = await cacheStatus(table, findVm(table, "default"), empty);
  * assert.equal(status.cached, false);
  * assert.equal(status.missing.length, table.userland.packages.length + 2);
- * await Deno.remove(empty);
+ * await Deno.writeTextFile(`${empty}/manifest.json`, "not json");
+ * assert.match((await cacheStatus(table, findVm(table, "default"), empty)).manifestProblem!, /not valid JSON/);
+ * await Deno.remove(empty, { recursive: true });
  * ```
  */
 export async function cacheStatus(
   table: VmTable,
   vm: VmSpec,
   root = vmCacheRoot(),
+  checksums = true,
 ): Promise<CacheStatus> {
-  const m = await readManifest(root);
+  const { manifest, problem } = await readManifest(root);
   const missing: string[] = [];
+  const corrupt: string[] = [];
   let bytes = 0;
   for (const need of vmNeeds(table, vm)) {
-    const a = m.artifacts[need.key];
-    let ok = false;
-    if (a) {
-      try {
-        ok = (await Deno.stat(`${root}/${a.file}`)).size === a.size;
-      } catch { /* missing */ }
-    }
-    if (ok) bytes += a.size;
-    else missing.push(need.key);
+    const a = manifest.artifacts[need.key];
+    const state = await artifactState(root, a, checksums);
+    if (state.ok) bytes += a.size;
+    else if (state.why === "missing") missing.push(need.key);
+    else corrupt.push(`${need.key}: ${state.detail}`);
   }
-  return { cached: missing.length === 0, missing, bytes };
+  return {
+    cached: missing.length === 0 && corrupt.length === 0,
+    missing,
+    corrupt,
+    manifestProblem: problem,
+    bytes,
+  };
 }
 
 /** Progress output: one call per line. */
 export type Log = (line: string) => void;
+
+/** Fetches one artifact into the cache and describes it (for tests). */
+export type Fetcher = (need: Need, root: string) => Promise<Artifact>;
 
 /** Options of {@link ensureVmArtifacts}. */
 export interface EnsureOptions {
@@ -233,6 +192,13 @@ export interface EnsureOptions {
   log?: Log;
   /** Project root (for a Deno binary already in node_modules). */
   projectRoot?: string;
+  /**
+   * Check every artifact's SHA-256, not only its size (done before a
+   * build uses them); a damaged one is reported and re-fetched.
+   */
+  checksums?: boolean;
+  /** Replaces the real downloads (tests). */
+  fetcher?: Fetcher;
 }
 
 /** The verified inputs of one VM. */
@@ -361,8 +327,10 @@ class AptTree {
 
 /**
  * Makes sure every artifact of `vm` is cached and intact, downloading what
- * is missing (one progress line per artifact, with its size). A second call
- * downloads nothing. Throws when a download fails or a checksum differs.
+ * is missing (one progress line per artifact, with its size). A file that
+ * lost its size (or, with `checksums`, its SHA-256) and an unusable
+ * manifest are reported on the log and fetched again. A second call
+ * downloads nothing. Throws a FetchError when a download fails.
  *
  * @example
  * ```ts ignore
@@ -380,30 +348,43 @@ export async function ensureVmArtifacts(
   const log = opts.log ?? ((l: string) => console.error(l));
   const projectRoot = opts.projectRoot ??
     decodeURIComponent(new URL("../../", import.meta.url).pathname);
-  const manifest = await readManifest(root);
+  const read = await readManifest(root);
+  const manifest: Manifest = read.manifest;
+  if (read.problem) {
+    log(
+      `  cache: ${read.problem}: starting a new manifest; artifacts are fetched again`,
+    );
+  }
+  for (const d of read.dropped) {
+    log(`  cache: manifest entry ${d}: dropped, fetched again`);
+  }
   const tree = new AptTree(root, table, vm.arch, log);
+  const fetcher: Fetcher = opts.fetcher ??
+    ((need, r) =>
+      need.kind === "deb"
+        ? fetchDeb(r, tree, need, log)
+        : fetchDeno(r, need, projectRoot, log));
   const got: Record<string, Artifact> = {};
-
-  for (const need of vmNeeds(table, vm)) {
+  const needs = vmNeeds(table, vm);
+  for (const need of needs) {
     const have = manifest.artifacts[need.key];
-    if (have) {
-      try {
-        const st = await Deno.stat(`${root}/${have.file}`);
-        if (st.size === have.size) {
-          got[need.key] = have;
-          continue;
-        }
-      } catch { /* refetch */ }
+    const state = await artifactState(root, have, opts.checksums ?? false);
+    if (state.ok) {
+      got[need.key] = have;
+      continue;
     }
-    const a = need.kind === "deb"
-      ? await fetchDeb(root, tree, need, log)
-      : await fetchDeno(root, need, projectRoot, log);
+    if (have) {
+      log(`  cache: ${need.key}: ${state.detail}: fetching it again`);
+      await Deno.remove(`${root}/${have.file}`).catch(() => {});
+      delete manifest.artifacts[need.key];
+    }
+    const a = await fetcher(need, root);
     manifest.artifacts[need.key] = a;
     await writeManifest(root, manifest);
     got[need.key] = a;
   }
+  if (read.problem || read.dropped.length) await writeManifest(root, manifest);
   await tree.dropBinaryCaches();
-  const needs = vmNeeds(table, vm);
   return {
     kernelDeb: got[needs[0].key],
     userlandDebs: needs.slice(1, -1).map((n) => got[n.key]),
@@ -413,30 +394,26 @@ export async function ensureVmArtifacts(
 }
 
 /**
- * Re-checks a cached artifact's SHA-256; throws naming the file to delete.
+ * Re-checks a cached artifact's SHA-256; throws a CorruptArtifactError.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { verifyArtifact } from "./artifacts.ts";
+ * import { CorruptArtifactError } from "./errors.ts";
  * import { sha256Hex } from "./sha256.ts";
  * const root = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${root}/f`, "data");
  * const a = { key: "k", file: "f", sha256: sha256Hex("data"), size: 4, version: "1", source: "test" };
  * await verifyArtifact(root, a);
  * await Deno.writeTextFile(`${root}/f`, "DATA");
- * await assert.rejects(verifyArtifact(root, a), /checksum mismatch for k/);
+ * await assert.rejects(verifyArtifact(root, a), CorruptArtifactError);
  * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function verifyArtifact(root: string, a: Artifact): Promise<void> {
-  const got = await sha256File(`${root}/${a.file}`);
-  if (got !== a.sha256) {
-    throw new FetchError(
-      `checksum mismatch for ${a.key}: ${root}/${a.file} has sha256 ${got}, ` +
-        `recorded ${a.sha256}. Delete the file and run again to refetch.`,
-    );
-  }
+  const state = await artifactState(root, a, true);
+  if (!state.ok) throw new CorruptArtifactError(a.key, state.detail);
 }
 
 async function fetchDeb(

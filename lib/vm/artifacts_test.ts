@@ -2,10 +2,16 @@ import assert from "node:assert/strict";
 import {
   archSuites,
   cacheStatus,
-  readManifest,
-  vmCacheRoot,
+  ensureVmArtifacts,
+  type Need,
   vmNeeds,
 } from "./artifacts.ts";
+import { readManifest, vmCacheRoot } from "./cache.ts";
+import {
+  damage,
+  fakeArtifact,
+  writeFakeCache,
+} from "../../tests/vm/fake_cache.ts";
 import { findVm, loadVmTable } from "./vms.ts";
 
 Deno.test("vmNeeds: exact kernel, userland of the VM's arch, Deno from npm", async () => {
@@ -63,46 +69,132 @@ Deno.test("vmCacheRoot follows STREAMPROF_VM_CACHE, then XDG_CACHE_HOME", () => 
   }
 });
 
-Deno.test("cacheStatus reads the manifest: cached only when every file is there with its size", async () => {
+Deno.test("cacheStatus tells the truth: a file of the right size but another checksum is damaged, not cached", async () => {
   const t = await loadVmTable();
   const vm = findVm(t, "default");
   const root = await Deno.makeTempDir();
   try {
-    assert.deepEqual((await readManifest(root)).artifacts, {});
     let st = await cacheStatus(t, vm, root);
     assert.equal(st.cached, false);
     assert.equal(st.missing.length, vmNeeds(t, vm).length);
-    const artifacts: Record<string, unknown> = {};
-    for (const n of vmNeeds(t, vm)) {
-      const file = `f/${n.key.replace(/[^\w.-]/g, "_")}`;
-      await Deno.mkdir(`${root}/f`, { recursive: true });
-      await Deno.writeTextFile(`${root}/${file}`, "abc");
-      artifacts[n.key] = {
-        key: n.key,
-        file,
-        sha256: "",
-        size: 3,
-        version: "1",
-        source: "test",
-      };
-    }
+    const artifacts = await writeFakeCache(root, t, vm);
+    st = await cacheStatus(t, vm, root);
+    assert.equal(st.cached, true);
+    assert.deepEqual(st.missing, []);
+    assert.deepEqual(st.corrupt, []);
+    const [kernel, libc] = vmNeeds(t, vm).map((n) => artifacts[n.key]);
+    await damage(`${root}/${kernel.file}`);
+    await Deno.remove(`${root}/${libc.file}`);
+    st = await cacheStatus(t, vm, root);
+    assert.equal(st.cached, false);
+    assert.deepEqual(st.missing, [libc.key]);
+    assert.equal(st.corrupt.length, 1);
+    assert.match(
+      st.corrupt[0],
+      new RegExp(
+        `^${
+          kernel.key.replace(/[.+]/g, "\\$&")
+        }: .* has sha256 [0-9a-f]{64}, recorded ${kernel.sha256}$`,
+      ),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a garbage or malformed manifest is reported, never silently 'not cached'", async () => {
+  const t = await loadVmTable();
+  const vm = findVm(t, "default");
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${root}/manifest.json`, "\u0000\u0001 not json");
+    const st = await cacheStatus(t, vm, root);
+    assert.equal(st.cached, false);
+    assert.match(st.manifestProblem!, /manifest\.json is not valid JSON/);
     await Deno.writeTextFile(
       `${root}/manifest.json`,
-      JSON.stringify({ version: 1, artifacts }),
+      JSON.stringify({
+        version: 1,
+        artifacts: {
+          a: {
+            key: "a",
+            file: "/etc/passwd",
+            sha256: "0".repeat(64),
+            size: 1,
+            version: "1",
+            source: "x",
+          },
+        },
+      }),
     );
-    st = await cacheStatus(t, vm, root);
-    assert.deepEqual(st, {
-      cached: true,
-      missing: [],
-      bytes: 3 * vmNeeds(t, vm).length,
+    const read = await readManifest(root);
+    assert.deepEqual(read.manifest.artifacts, {});
+    assert.deepEqual(read.dropped, [
+      'a: path outside the cache: "/etc/passwd"',
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("ensureVmArtifacts re-fetches a damaged or resized artifact and recovers from a garbage manifest, saying so", async () => {
+  const t = await loadVmTable();
+  const vm = findVm(t, "default");
+  const root = await Deno.makeTempDir();
+  const fetched: string[] = [];
+  const fetcher = async (need: Need, r: string) => {
+    fetched.push(need.key);
+    const file = `fake/${need.key.replace(/[^\w.-]/g, "_")}`;
+    const content = `content of ${need.key}`;
+    await Deno.mkdir(`${r}/fake`, { recursive: true });
+    await Deno.writeTextFile(`${r}/${file}`, content);
+    return fakeArtifact(need.key, file, content);
+  };
+  try {
+    const artifacts = await writeFakeCache(root, t, vm);
+    const keys = vmNeeds(t, vm).map((n) => n.key);
+    const lines: string[] = [];
+    const log = (l: string) => lines.push(l);
+    // Intact: nothing is fetched.
+    await ensureVmArtifacts(t, vm, { root, log, fetcher, checksums: true });
+    assert.deepEqual(fetched, []);
+    // Same size, other bytes: caught by the checksum pass, not by sizes.
+    await damage(`${root}/${artifacts[keys[0]].file}`);
+    await ensureVmArtifacts(t, vm, { root, log, fetcher });
+    assert.deepEqual(fetched, []);
+    const got = await ensureVmArtifacts(t, vm, {
+      root,
+      log,
+      fetcher,
+      checksums: true,
     });
-    const first = vmNeeds(t, vm)[0].key;
-    await Deno.writeTextFile(
-      `${root}/${(artifacts[first] as { file: string }).file}`,
-      "abcd",
+    assert.deepEqual(fetched, [keys[0]]);
+    assert.match(
+      lines.join("\n"),
+      /has sha256 .* recorded .*: fetching it again/,
     );
-    st = await cacheStatus(t, vm, root);
-    assert.deepEqual(st.missing, [first]);
+    assert.equal(
+      await Deno.readTextFile(got.path(got.kernelDeb)),
+      `content of ${keys[0]}`,
+    );
+    // A file that lost bytes is caught by sizes alone.
+    await Deno.writeTextFile(`${root}/${artifacts[keys[1]].file}`, "short");
+    await ensureVmArtifacts(t, vm, { root, log, fetcher });
+    assert.deepEqual(fetched, [keys[0], keys[1]]);
+    // A garbage manifest: reported, everything fetched again, rewritten.
+    fetched.length = 0;
+    await Deno.writeTextFile(`${root}/manifest.json`, "{broken");
+    await ensureVmArtifacts(t, vm, { root, log, fetcher });
+    assert.deepEqual(fetched, keys);
+    assert.match(
+      lines.join("\n"),
+      /manifest\.json is not valid JSON .*: starting a new manifest/,
+    );
+    assert.equal((await readManifest(root)).problem, undefined);
+    assert.deepEqual(
+      Object.keys((await readManifest(root)).manifest.artifacts),
+      keys,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

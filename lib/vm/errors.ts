@@ -72,3 +72,18 @@ export class FetchError extends EnvironmentError {
     this.name = "FetchError";
   }
 }
+
+/**
+ * A cached file (a package, Deno, a boot file) is not what the cache
+ * recorded: its checksum or size differs, or it cannot be read. The runner
+ * re-fetches or rebuilds it; this error surfaces only when that fails too.
+ */
+export class CorruptArtifactError extends FetchError {
+  /** The manifest key or boot file that is damaged. */
+  readonly key: string;
+  constructor(key: string, detail: string, o: { cause?: unknown } = {}) {
+    super(`${key}: ${detail}`, o);
+    this.name = "CorruptArtifactError";
+    this.key = key;
+  }
+}

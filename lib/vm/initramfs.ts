@@ -12,11 +12,12 @@
  */
 import { formatBytes } from "../common/format.ts";
 import {
-  type Artifact,
+  ensureVmArtifacts,
   type Log,
   verifyArtifact,
   type VmArtifacts,
 } from "./artifacts.ts";
+import { type Artifact, isCachePath } from "./cache.ts";
 import { CpioWriter } from "./cpio.ts";
 import { exec } from "./exec.ts";
 import { prepareKernelImage } from "./kernel_image.ts";
@@ -122,7 +123,10 @@ reboot -f
 `;
 }
 
-/** The boot files of a VM. */
+/**
+ * The boot files of a VM. In `build.json` the two paths are relative to
+ * the cache root; in memory (as returned) they are absolute.
+ */
 export interface VmImages {
   kernel: string;
   kernelKind: "vmlinux-pvh" | "bzImage" | "Image";
@@ -140,8 +144,6 @@ export interface VmImages {
 export interface BuildOptions {
   root: string;
   log: Log;
-  /** Rebuild even if a build with the same inputs exists. */
-  force?: boolean;
 }
 
 async function findModuleDir(tree: string): Promise<string> {
@@ -199,33 +201,134 @@ function bootFilesKey(
 }
 
 /**
- * The cached build in `dir` when it was made from the same inputs (`key`)
- * and its files still have their recorded SHA-256; otherwise undefined.
+ * The build recorded in `build/<name>/build.json` under `root`, with its
+ * paths made absolute, when it was made from the inputs `key` and its
+ * files still have their recorded SHA-256; otherwise undefined, with the
+ * reason on the log (nothing when it was never built). The record's paths
+ * must be relative to the cache root (so a copied cache uses its own
+ * files); any other record is rebuilt.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cachedBuild } from "./initramfs.ts";
+ * import { sha256Hex } from "./sha256.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/build/vm`, { recursive: true });
+ * await Deno.writeTextFile(`${root}/build/vm/kernel`, "K");
+ * await Deno.writeTextFile(`${root}/build/vm/initramfs.cpio`, "I");
+ * await Deno.writeTextFile(`${root}/build/vm/build.json`, JSON.stringify({
+ *   kernel: "build/vm/kernel", initramfs: "build/vm/initramfs.cpio", key: "k1",
+ *   sha256: { kernel: sha256Hex("K"), initramfs: sha256Hex("I") },
+ * }));
+ * const lines: string[] = [];
+ * assert.equal((await cachedBuild(root, "vm", "k1", (l) => lines.push(l)))?.kernel, `${root}/build/vm/kernel`);
+ * assert.equal(await cachedBuild(root, "vm", "other inputs", (l) => lines.push(l)), undefined);
+ * await Deno.writeTextFile(`${root}/build/vm/kernel`, "X");
+ * assert.equal(await cachedBuild(root, "vm", "k1", (l) => lines.push(l)), undefined);
+ * assert.match(lines.at(-1)!, /kernel has sha256 .* recorded/);
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
-async function reusableBuild(
-  dir: string,
+export async function cachedBuild(
+  root: string,
+  name: string,
   key: string,
   log: Log,
-  name: string,
 ): Promise<VmImages | undefined> {
-  let meta: VmImages;
-  try {
-    meta = JSON.parse(await Deno.readTextFile(`${dir}/build.json`));
-  } catch {
-    return undefined; // never built
-  }
-  if (meta.key !== key) return undefined;
-  try {
-    const [kernel, initramfs] = await Promise.all([
-      sha256File(meta.kernel),
-      sha256File(meta.initramfs),
-    ]);
-    if (kernel === meta.sha256.kernel && initramfs === meta.sha256.initramfs) {
-      return meta;
-    }
-  } catch { /* a file is gone */ }
-  log(`  ${name}: cached boot files fail their checksum: rebuilding`);
+  const state = await buildState(root, name, key);
+  if (state.images) return state.images;
+  if (state.problem) log(`  ${name}: ${state.problem}: rebuilding`);
   return undefined;
+}
+
+/** What {@link buildState} found. */
+export interface BuildState {
+  /** The usable build (paths absolute). */
+  images?: VmImages;
+  /** Why the recorded build cannot be used; absent when never built. */
+  problem?: string;
+  /** Bytes of the recorded boot files. */
+  bytes: number;
+}
+
+/**
+ * The state of a VM's cached build, as {@link cachedBuild} judges it;
+ * without `key`, whatever inputs it was built from are accepted.
+ */
+export async function buildState(
+  root: string,
+  name: string,
+  key?: string,
+): Promise<BuildState> {
+  const path = `${root}/build/${name}/build.json`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return { bytes: 0 };
+    return {
+      problem: `${path} is unreadable (${(err as Error).message})`,
+      bytes: 0,
+    };
+  }
+  let record: VmImages;
+  try {
+    record = JSON.parse(text);
+  } catch (err) {
+    return {
+      problem: `${path} is not valid JSON (${(err as Error).message})`,
+      bytes: 0,
+    };
+  }
+  if (
+    typeof record !== "object" || record === null ||
+    !isCachePath(record.kernel) || !isCachePath(record.initramfs) ||
+    typeof record.sha256 !== "object" || record.sha256 === null
+  ) {
+    return {
+      problem: `${path} does not record boot files relative to the cache root`,
+      bytes: 0,
+    };
+  }
+  let bytes = 0;
+  const files = [
+    ["kernel", record.kernel, record.sha256.kernel],
+    ["initramfs", record.initramfs, record.sha256.initramfs],
+  ] as const;
+  for (const [what, rel, sha] of files) {
+    const file = `${root}/${rel}`;
+    let got: string;
+    try {
+      got = await sha256File(file);
+      bytes += (await Deno.stat(file)).size;
+    } catch (err) {
+      return {
+        problem: `the cached ${what} ${file} is unreadable (${
+          (err as Error).message
+        })`,
+        bytes,
+      };
+    }
+    if (got !== sha) {
+      return {
+        problem:
+          `the cached ${what} ${file} has sha256 ${got}, recorded ${sha}`,
+        bytes,
+      };
+    }
+  }
+  if (key !== undefined && record.key !== key) {
+    return { problem: "the inputs changed", bytes };
+  }
+  return {
+    images: {
+      ...record,
+      kernel: `${root}/${record.kernel}`,
+      initramfs: `${root}/${record.initramfs}`,
+    },
+    bytes,
+  };
 }
 
 /** What the initramfs holds besides /init. */
@@ -359,13 +462,42 @@ export function describeBuild(
 }
 
 /**
- * Builds (or reuses) the kernel image and initramfs of a VM, and verifies
- * their SHA-256 before returning them.
+ * The cache key of `vm`'s boot files for these artifacts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { vmBuildKey } from "./initramfs.ts";
+ * import { findVm, loadVmTable } from "./vms.ts";
+ * const table = await loadVmTable();
+ * const a = { key: "k", file: "f", sha256: "0".repeat(64), size: 1, version: "1", source: "s" };
+ * const artifacts = { kernelDeb: a, userlandDebs: [a], deno: a, path: () => "" };
+ * const key = vmBuildKey(table, findVm(table, "default"), artifacts);
+ * assert.match(key, /^[0-9a-f]{64}$/);
+ * assert.notEqual(key, vmBuildKey(table, findVm(table, "default"), { ...artifacts, deno: { ...a, sha256: "1".repeat(64) } }));
+ * ```
+ */
+export function vmBuildKey(
+  table: VmTable,
+  vm: VmSpec,
+  artifacts: VmArtifacts,
+): string {
+  return bootFilesKey(
+    table,
+    initScript({ triplet: ARCHES[vm.arch].triplet }),
+    [artifacts.kernelDeb, ...artifacts.userlandDebs, artifacts.deno],
+  );
+}
+
+/**
+ * Builds the kernel image and initramfs of a VM from its artifacts (each
+ * verified by SHA-256 first: a damaged one throws a CorruptArtifactError)
+ * and records them in `build/<vm>/build.json`, paths relative to the root.
  *
  * @example
  * ```ts ignore
  * // ignored: needs the VM's packages (the VM cache, about 1 GB).
- * const artifacts = await ensureVmArtifacts(table, vm);
+ * const artifacts = await ensureVmArtifacts(table, vm, { checksums: true });
  * const images = await buildVmImages(table, vm, artifacts, { root: vmCacheRoot(), log: console.log });
  * assert.match(images.initramfs, /build\/default\/initramfs\.cpio$/);
  * ```
@@ -384,16 +516,14 @@ export async function buildVmImages(
     artifacts.deno,
   ];
   const key = bootFilesKey(table, script, inputs);
-  const dir = `${options.root}/build/${vm.name}`;
-  if (!options.force) {
-    const cached = await reusableBuild(dir, key, options.log, vm.name);
-    if (cached) return cached;
-  }
-
+  const rel = `build/${vm.name}`;
+  const dir = `${options.root}/${rel}`;
   const t0 = performance.now();
   options.log(`  build ${vm.name}: verifying ${inputs.length} inputs`);
   for (const a of inputs) await verifyArtifact(options.root, a);
   await Deno.mkdir(dir, { recursive: true });
+  // A build that stops half-way must not look finished.
+  await Deno.remove(`${dir}/build.json`).catch(() => {});
   const work = await Deno.makeTempDir({ dir, prefix: "work-" });
   try {
     // Kernel package: boot image + modules.
@@ -418,38 +548,85 @@ export async function buildVmImages(
     for (const deb of artifacts.userlandDebs) {
       await exec("dpkg-deb", ["-x", artifacts.path(deb), userlandTree]);
     }
-    const initramfs = `${dir}/initramfs.cpio`;
-    const initramfsBytes = await writeInitramfs(initramfs, {
+    const initramfsBytes = await writeInitramfs(`${dir}/initramfs.cpio`, {
       script,
       userlandTree,
       triplet: arch.triplet,
       deno: artifacts.path(artifacts.deno),
       modules: modules.modules,
     });
-    const images: VmImages = {
-      kernel: kernelImage.path,
+    const record: VmImages = {
+      kernel: `${rel}/kernel`,
       kernelKind: kernelImage.kind,
-      initramfs,
+      initramfs: `${rel}/initramfs.cpio`,
       kernelRelease,
       modules: modules.modules.map((m) => m.name),
       builtinModules: modules.builtin,
       missingModules: modules.missing,
       sha256: {
-        kernel: await sha256File(kernelImage.path),
-        initramfs: await sha256File(initramfs),
+        kernel: await sha256File(`${dir}/kernel`),
+        initramfs: await sha256File(`${dir}/initramfs.cpio`),
       },
       key,
     };
-    await Deno.writeTextFile(
-      `${dir}/build.json`,
-      JSON.stringify(images, null, 2) + "\n",
-    );
-    options.log(describeBuild(vm.name, images, {
-      kernel: (await Deno.stat(kernelImage.path)).size,
+    const tmp = `${dir}/build.json.tmp`;
+    await Deno.writeTextFile(tmp, JSON.stringify(record, null, 2) + "\n");
+    await Deno.rename(tmp, `${dir}/build.json`);
+    options.log(describeBuild(vm.name, record, {
+      kernel: (await Deno.stat(`${dir}/kernel`)).size,
       initramfs: initramfsBytes,
     }, (performance.now() - t0) / 1000));
-    return images;
+    return {
+      ...record,
+      kernel: `${dir}/kernel`,
+      initramfs: `${dir}/initramfs.cpio`,
+    };
   } finally {
     await Deno.remove(work, { recursive: true });
   }
+}
+
+/** Options of {@link ensureBootFiles}. */
+export interface BootFilesOptions {
+  root: string;
+  log: Log;
+  /** Project root (for a guest Deno already in node_modules). */
+  projectRoot?: string;
+  /** Rebuild even if a build with the same inputs exists. */
+  force?: boolean;
+}
+
+/**
+ * Everything a VM boots, fetched and built as needed: the artifacts
+ * (sizes checked), then the cached build if it was made from them and its
+ * files are intact; else the artifacts are checked by SHA-256 (a damaged
+ * one is fetched again) and the boot files rebuilt.
+ *
+ * @example
+ * ```ts ignore
+ * // ignored: downloads and builds into the VM cache (about 1 GB).
+ * const { images } = await ensureBootFiles(table, vm, { root: vmCacheRoot(), log: console.log });
+ * assert.match(images.kernel, /build\/default\/kernel$/);
+ * ```
+ */
+export async function ensureBootFiles(
+  table: VmTable,
+  vm: VmSpec,
+  options: BootFilesOptions,
+): Promise<{ artifacts: VmArtifacts; images: VmImages }> {
+  const ensure = { ...options };
+  let artifacts = await ensureVmArtifacts(table, vm, ensure);
+  if (!options.force) {
+    const key = vmBuildKey(table, vm, artifacts);
+    const images = await cachedBuild(options.root, vm.name, key, options.log);
+    if (images) return { artifacts, images };
+  }
+  artifacts = await ensureVmArtifacts(table, vm, {
+    ...ensure,
+    checksums: true,
+  });
+  return {
+    artifacts,
+    images: await buildVmImages(table, vm, artifacts, options),
+  };
 }

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { initScript, MARK, shellQuote } from "./initramfs.ts";
+import {
+  buildState,
+  cachedBuild,
+  initScript,
+  MARK,
+  shellQuote,
+} from "./initramfs.ts";
+import { sha256Hex } from "./sha256.ts";
+import { damage } from "../../tests/vm/fake_cache.ts";
 
 Deno.test("shellQuote survives a real shell", async () => {
   for (const s of ["plain", "it's", "a b\tc", '$HOME `x` "q" \\ ;|&', ""]) {
@@ -58,5 +66,85 @@ Deno.test("initScript is valid busybox/POSIX shell syntax", async () => {
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   } finally {
     await Deno.remove(tmp);
+  }
+});
+
+async function writeBuild(
+  root: string,
+  name: string,
+  paths: "relative" | "absolute",
+) {
+  const dir = `${root}/build/${name}`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/kernel`, "kernel image");
+  await Deno.writeTextFile(`${dir}/initramfs.cpio`, "initramfs");
+  const base = paths === "relative" ? `build/${name}` : dir;
+  await Deno.writeTextFile(
+    `${dir}/build.json`,
+    JSON.stringify({
+      kernel: `${base}/kernel`,
+      kernelKind: "Image",
+      initramfs: `${base}/initramfs.cpio`,
+      kernelRelease: "6.12.1",
+      modules: [],
+      builtinModules: [],
+      missingModules: [],
+      sha256: {
+        kernel: sha256Hex("kernel image"),
+        initramfs: sha256Hex("initramfs"),
+      },
+      key: "inputs",
+    }),
+  );
+}
+
+Deno.test("build.json paths are relative to the cache root: a copied cache uses, and checks, its own boot files", async () => {
+  const original = await Deno.makeTempDir();
+  const copy = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const log = (l: string) => lines.push(l);
+  try {
+    await writeBuild(original, "vm", "relative");
+    await new Deno.Command("cp", { args: ["-a", `${original}/build`, copy] })
+      .output();
+    const mine = await cachedBuild(copy, "vm", "inputs", log);
+    assert.equal(mine?.kernel, `${copy}/build/vm/kernel`);
+    assert.equal(mine?.initramfs, `${copy}/build/vm/initramfs.cpio`);
+    // Damage in the copy is the copy's problem: rebuilt there, the original is fine.
+    await damage(`${copy}/build/vm/initramfs.cpio`);
+    assert.equal(await cachedBuild(copy, "vm", "inputs", log), undefined);
+    assert.match(
+      lines.at(-1)!,
+      new RegExp(
+        `vm: the cached initramfs ${copy}/build/vm/initramfs.cpio has sha256 .*: rebuilding`,
+      ),
+    );
+    assert.equal(
+      (await cachedBuild(original, "vm", "inputs", log))?.kernel,
+      `${original}/build/vm/kernel`,
+    );
+  } finally {
+    await Deno.remove(original, { recursive: true });
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
+Deno.test("a build record with absolute paths or garbage is rebuilt, with the reason", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeBuild(root, "old", "absolute");
+    assert.match(
+      (await buildState(root, "old")).problem!,
+      /does not record boot files relative to the cache root/,
+    );
+    await Deno.mkdir(`${root}/build/bad`, { recursive: true });
+    await Deno.writeTextFile(`${root}/build/bad/build.json`, "[not json");
+    assert.match(
+      (await buildState(root, "bad")).problem!,
+      /build\.json is not valid JSON/,
+    );
+    assert.deepEqual(await buildState(root, "never"), { bytes: 0 });
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -26,8 +26,9 @@ import {
 import { formatBytes } from "../common/format.ts";
 import { checkWritable, writeOutputs } from "../common/output_file.ts";
 import { interruptSignal } from "../common/signals.ts";
-import { cacheStatus, ensureVmArtifacts, vmCacheRoot } from "./artifacts.ts";
-import { buildVmImages } from "./initramfs.ts";
+import { type CacheStatus, cacheStatus } from "./artifacts.ts";
+import { vmCacheRoot } from "./cache.ts";
+import { type BuildState, buildState, ensureBootFiles } from "./initramfs.ts";
 import { vmJUnit } from "./junit.ts";
 import { chooseAccel } from "./qemu.ts";
 import {
@@ -109,6 +110,46 @@ function selectVms(table: VmTable, name: string | undefined): VmSpec[] {
   return name === "all" ? table.vms : [findVm(table, name)];
 }
 
+/**
+ * The cache column of `vm:list`: what is cached, damaged or missing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeCache } from "./main.ts";
+ * const ok = { cached: true, missing: [], corrupt: [], bytes: 3 << 20 };
+ * assert.equal(describeCache(ok), "yes, 3.0 MiB");
+ * assert.equal(
+ *   describeCache({ ...ok, cached: false, missing: ["a"], corrupt: ["b: sha256 differs"] }),
+ *   "1 damaged, 1 to fetch (fetched on the next run)",
+ * );
+ * ```
+ */
+export function describeCache(status: CacheStatus): string {
+  if (status.cached) return `yes, ${formatBytes(status.bytes)}`;
+  const parts = [];
+  if (status.corrupt.length) parts.push(`${status.corrupt.length} damaged`);
+  if (status.missing.length) parts.push(`${status.missing.length} to fetch`);
+  return `${parts.join(", ")} (fetched on the next run)`;
+}
+
+/**
+ * The build column of `vm:list`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeBuildState } from "./main.ts";
+ * assert.equal(describeBuildState({ bytes: 0 }), "no");
+ * assert.equal(describeBuildState({ bytes: 0, problem: "the inputs changed" }), "stale: the inputs changed (rebuilt on the next run)");
+ * ```
+ */
+export function describeBuildState(state: BuildState): string {
+  if (state.images) return `yes, ${formatBytes(state.bytes)}`;
+  if (state.problem) return `stale: ${state.problem} (rebuilt on the next run)`;
+  return "no";
+}
+
 async function listCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -126,21 +167,20 @@ async function listCommand(args: string[]): Promise<number> {
   const rows = [];
   for (const vm of table.vms) {
     const status = await cacheStatus(table, vm, root);
-    let built = false;
-    try {
-      await Deno.stat(`${root}/build/${vm.name}/initramfs.cpio`);
-      built = true;
-    } catch { /* not built */ }
-    rows.push({ vm, status, built, accel: await chooseAccel(vm, "auto") });
+    const build = await buildState(root, vm.name);
+    rows.push({ vm, status, build, accel: await chooseAccel(vm, "auto") });
   }
   if (values.json) {
     console.log(JSON.stringify(
-      rows.map(({ vm, status, built }) => ({
+      rows.map(({ vm, status, build }) => ({
         ...vm,
         cached: status.cached,
         cachedBytes: status.bytes,
         missing: status.missing,
-        built,
+        damaged: status.corrupt,
+        manifestProblem: status.manifestProblem,
+        built: build.images !== undefined,
+        buildProblem: build.problem,
       })),
       null,
       2,
@@ -156,19 +196,25 @@ async function listCommand(args: string[]): Promise<number> {
       "memory",
       "accel",
       "cached",
+      "built",
     ],
-    rows: rows.map(({ vm, status, built, accel }) => [
+    rows: rows.map(({ vm, status, build, accel }) => [
       vm.name,
       vm.arch,
       `${vm.kernel.package} ${vm.kernel.version} (${vm.kernel.suite})`,
       String(vm.cpus),
       `${vm.memoryMiB} MiB`,
       accel.accel,
-      status.cached
-        ? `yes, ${formatBytes(status.bytes)}${built ? ", built" : ""}`
-        : `no (${status.missing.length} to fetch)`,
+      describeCache(status),
+      describeBuildState(build),
     ]),
   }, 80));
+  const problem = rows.find((r) => r.status.manifestProblem)?.status
+    .manifestProblem;
+  if (problem) console.log(`\nwarning: ${problem}: nothing counts as cached`);
+  for (const { vm, status } of rows) {
+    for (const c of status.corrupt) console.log(`damaged (${vm.name}): ${c}`);
+  }
   console.log(`\ncache: ${root}\nguest Deno ${table.deno}`);
   return ExitCode.OK;
 }
@@ -187,8 +233,7 @@ async function fetchCommand(args: string[]): Promise<number> {
   for (const vm of selectVms(table, positionals[0])) {
     const t0 = performance.now();
     log(`${vm.name}: ${vm.description}`);
-    const artifacts = await ensureVmArtifacts(table, vm, { log });
-    const images = await buildVmImages(table, vm, artifacts, {
+    const { images } = await ensureBootFiles(table, vm, {
       root: vmCacheRoot(),
       log,
     });

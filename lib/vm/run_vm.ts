@@ -9,7 +9,8 @@
  */
 import { formatBytes } from "../common/format.ts";
 import { interruptSignal } from "../common/signals.ts";
-import { ensureVmArtifacts, type Log, vmCacheRoot } from "./artifacts.ts";
+import type { Log } from "./artifacts.ts";
+import { vmCacheRoot } from "./cache.ts";
 import { MissingToolError } from "./errors.ts";
 import { haveCommand } from "./exec.ts";
 import {
@@ -19,7 +20,12 @@ import {
   stageOf,
   verdict,
 } from "./guest_report.ts";
-import { buildVmImages, MARK, shellQuote, type VmImages } from "./initramfs.ts";
+import {
+  ensureBootFiles,
+  MARK,
+  shellQuote,
+  type VmImages,
+} from "./initramfs.ts";
 import { type Accel, chooseAccel, qemuArgs, runQemu } from "./qemu.ts";
 import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 
@@ -59,10 +65,8 @@ export interface RunOptions {
 
 /** Times measured for one run, seconds. */
 export interface RunTimes {
-  /** Fetching and verifying artifacts. */
-  fetch?: number;
-  /** Building (or verifying the cached) kernel image and initramfs. */
-  build?: number;
+  /** Fetching, checking and (when needed) building the boot files. */
+  setup?: number;
   /** Host wall clock from starting QEMU to `/init` running. */
   qemuToInit?: number;
   /** Guest uptime when `/init` started (kernel boot only). */
@@ -154,9 +158,8 @@ export interface PreparedVm {
   args: string[];
   resultsDir: string;
   consoleLog: string;
-  /** Seconds spent fetching and building. */
-  fetchSeconds: number;
-  buildSeconds: number;
+  /** Seconds spent fetching, checking and building the boot files. */
+  setupSeconds: number;
 }
 
 /**
@@ -181,14 +184,12 @@ export async function prepareVm(
       vm.arch === "arm64" ? "qemu-system-arm" : "qemu-system-x86",
     );
   }
-  const artifacts = await ensureVmArtifacts(table, vm, {
+  const { images } = await ensureBootFiles(table, vm, {
     root,
     log,
     projectRoot: projectDir,
   });
   const t1 = performance.now();
-  const images = await buildVmImages(table, vm, artifacts, { root, log });
-  const t2 = performance.now();
 
   const resultsDir = `${root}/runs/${vm.name}`;
   await Deno.remove(resultsDir, { recursive: true }).catch(() => {});
@@ -233,8 +234,7 @@ export async function prepareVm(
     args,
     resultsDir,
     consoleLog: `${resultsDir}/console.log`,
-    fetchSeconds: toSeconds(t1 - t0),
-    buildSeconds: toSeconds(t2 - t1),
+    setupSeconds: toSeconds(t1 - t0),
   };
 }
 
@@ -423,8 +423,7 @@ export async function runVm(
     unameM: r.unameM,
     exitCode: r.exitCode,
     times: {
-      fetch: prepared.fetchSeconds,
-      build: prepared.buildSeconds,
+      setup: prepared.setupSeconds,
       qemuToInit: boot.qemuToInit,
       guestBootToInit: r.bootToInit,
       command: r.start !== undefined && r.end !== undefined
