@@ -28,20 +28,26 @@ import {
   BUSY_BIT,
   DISCARD_BIT,
   EVENT_OFFSETS,
+  EVENT_OFFSETS as O,
   EVENT_SIZE,
   EventFlags,
   MODULE_ABI as M,
   RECORD_HEADER_SIZE,
+  RECORD_SIZE,
   STACK_DEPTH,
   StackId,
 } from "../lib/parser/layout.ts";
 import { ProfileParser } from "../lib/parser/wasm_parser.ts";
 import type { ProfileEvent } from "../lib/parser/profile_event.ts";
-import type { ReferenceSample } from "../lib/parser/reference_decoder.ts";
+import {
+  referenceEncodeEvent,
+  type ReferenceSample,
+} from "../lib/parser/reference_decoder.ts";
 import {
   buildStream,
   framesOf,
   type Piece,
+  recordTotal,
   samplePiece,
 } from "../lib/parser/test_helpers.ts";
 import type { WalkStats } from "../lib/parser/walk_stats.ts";
@@ -104,15 +110,8 @@ function rng(seed: number): () => number {
 }
 
 function eventHex(e: ProfileEvent): string {
-  const b = new Uint8Array(32);
-  const v = new DataView(b.buffer);
-  v.setBigUint64(0, e.timestampNs, true);
-  v.setInt32(8, e.pid, true);
-  v.setInt32(12, e.tid, true);
-  v.setInt32(16, e.userStackId, true);
-  v.setInt32(20, e.kernelStackId, true);
-  v.setUint32(24, e.cpu, true);
-  v.setUint32(28, e.flags, true);
+  const b = new Uint8Array(EVENT_SIZE);
+  referenceEncodeEvent(new DataView(b.buffer), 0, e);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
@@ -223,7 +222,9 @@ function randomStream(r: () => number, real: RealData | null): Uint8Array {
     n = len;
   } else {
     let ts = BigInt(u32()) * (r() < 0.2 ? 0x100000000n : 1n);
-    while (n + 48 <= out.byteLength && r() > (long ? 0.002 : 0.02)) {
+    while (
+      n + RECORD_SIZE + 8 <= out.byteLength && r() > (long ? 0.002 : 0.02)
+    ) {
       const kind = long ? r() * 0.9 : r();
       if (kind < 0.3) {
         // A record with frames (the profiler's records).
@@ -234,53 +235,57 @@ function randomStream(r: () => number, real: RealData | null): Uint8Array {
         out.set(rec, n);
         n += rec.byteLength;
       } else if (kind < 0.75) {
-        v.setUint32(n, 32, true);
-        v.setUint32(n + 4, r() < 0.8 ? 0 : u32(), true);
+        v.setUint32(n, EVENT_SIZE, true);
+        v.setUint32(n + 4, r() < 0.8 ? 0 : u32(), true); // pg_off
+        const e = n + RECORD_HEADER_SIZE;
         ts += BigInt(Math.floor(r() * 2000)) - (r() < 0.05 ? 5000n : 0n);
         if (ts < 0n) ts = 0n;
         // Both halves of the timestamp matter; sometimes past 2^53.
         v.setBigUint64(
-          n + 8,
+          e + O.timestampNs,
           r() < 0.03 ? (BigInt(u32()) << 32n) | BigInt(u32()) : ts,
           true,
         );
-        v.setInt32(n + 16, u32() & 0xffff, true);
-        v.setInt32(n + 20, u32() & 0xffff, true);
+        v.setInt32(e + O.pid, u32() & 0xffff, true);
+        v.setInt32(e + O.tid, u32() & 0xffff, true);
         v.setInt32(
-          n + 24,
+          e + O.userStackId,
           r() < 0.1 ? -Math.floor(r() * 20) : u32() & 4095,
           true,
         );
-        v.setInt32(n + 28, r() < 0.1 ? -17 : u32() & 4095, true);
+        v.setInt32(e + O.kernelStackId, r() < 0.1 ? -17 : u32() & 4095, true);
         v.setUint32(
-          n + 32,
-          r() < 0.03 ? 1024 + Math.floor(r() * 4096) : Math.floor(r() * 8),
+          e + O.cpu,
+          r() < 0.03
+            ? M.MAX_CPUS + Math.floor(r() * 4096)
+            : Math.floor(r() * 8),
           true,
         );
         // Flags of a plain event; now and then PE_FLAG_FRAMES with the
         // stack fields above as frame counts (mostly a length mismatch).
-        v.setUint32(n + 36, r() < 0.9 ? u32() & 31 : u32(), true);
-        n += 40;
+        v.setUint32(e + O.flags, r() < 0.9 ? u32() & 31 : u32(), true);
+        n += RECORD_SIZE;
       } else if (kind < 0.82) {
         const len = Math.floor(r() * 80);
-        v.setUint32(n, len | 0x40000000, true); // discarded
-        n += (len + 15) & ~7;
+        v.setUint32(n, (len | DISCARD_BIT) >>> 0, true);
+        n += recordTotal(len);
       } else if (kind < 0.9) {
         const len = r() < 0.5
-          ? Math.floor(r() * 32)
-          : 33 + Math.floor(r() * 40);
+          ? Math.floor(r() * EVENT_SIZE)
+          : EVENT_SIZE + 1 + Math.floor(r() * 40);
         v.setUint32(n, len, true);
-        n += (len + 15) & ~7;
+        n += recordTotal(len);
       } else if (kind < 0.93) {
-        v.setUint32(n, 32 | 0x80000000, true); // BUSY
-        n += 40;
+        v.setUint32(n, (EVENT_SIZE | BUSY_BIT) >>> 0, true);
+        n += RECORD_SIZE;
       } else if (kind < 0.96) {
         v.setUint32(n, u32(), true); // any header at all
         v.setUint32(n + 4, u32(), true);
-        n += 8;
+        n += RECORD_HEADER_SIZE;
       } else {
-        v.setUint32(n, 0x3fffff00 + Math.floor(r() * 255), true); // huge
-        n += 8;
+        // The longest lengths a committed header can claim.
+        v.setUint32(n, DISCARD_BIT - 256 + Math.floor(r() * 255), true);
+        n += RECORD_HEADER_SIZE;
       }
       if (n > out.byteLength) n = out.byteLength;
     }
@@ -710,7 +715,7 @@ Deno.test({
     const records = recordOffsets(raw);
     assert.ok(records.length >= 500, `only ${records.length} raw records`);
     assert.ok(
-      raw.byteLength > records.length * 40,
+      raw.byteLength > records.length * RECORD_SIZE,
       "the raw records carry frames",
     );
 
