@@ -49,6 +49,25 @@ export interface ProfileRunOptions extends SamplingOptions {
   onStatus?: (s: ProfileStatus) => void;
   /** Folder of the BPF object. */
   bpfDir?: string;
+  /**
+   * Called with the raw record bytes of every consumed span (a view into
+   * the ring: copy what you keep), e.g. to forward them to a live view.
+   */
+  onSpan?: (records: Uint8Array) => void;
+  /**
+   * Called once sampling has started, with what a live view needs while
+   * the run goes on: the session (counters, consumed totals), the
+   * symbolizer that observed every process at first sight, and the
+   * process names.
+   */
+  onStarted?: (live: LiveRun) => void;
+}
+
+/** The parts of a running profile a live view reads (see `onStarted`). */
+export interface LiveRun {
+  session: ProfilerSession;
+  symbolizer: Symbolizer;
+  names: ProcessNames;
 }
 
 /** Progress while sampling. */
@@ -87,7 +106,9 @@ export async function runProfile(o: ProfileRunOptions): Promise<ProfileRun> {
       bpfDir: o.bpfDir,
       timeline: o.timeline,
       onBatch: (p) => names.noteBatch(p),
+      onSpan: o.onSpan,
     });
+    o.onStarted?.({ session, symbolizer: sym, names });
     let report: SessionReport;
     try {
       const t0 = performance.now();
