@@ -8,10 +8,15 @@
  *   deno run -A bench/deno_consumer.ts --source stress --target-pid P \
  *     [--duration S] [--ring-bytes 8M] [--freq HZ] [--notify-pid P]
  *
- * Every decoded event goes through the checks the C consumer's libbpf
- * callback makes (valid cpu, known flags, pid filter, stack id negative
- * exactly when a flag says why, per-CPU time order, flag tallies), reading
- * the parser's batch area in place: no object per event.
+ * Every decoded event goes through the checks the C consumer makes (valid
+ * cpu, known flags, pid filter, stack flags only with frames, a stack id
+ * that agrees with the flags and, with the parser's tables, names a stack
+ * of the event's process or the kernel; per-CPU time order), reading the
+ * parser's batch area in place, and its stacks are tallied by outcome
+ * (resolved, truncated, empty, fault) and frames. The tally is checked
+ * against the kernel's stack counters with the equations of
+ * lib/profiler/reconcile.ts, and against the walk statistics the session
+ * reconciled with.
  *
  * Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch, 2 usage
  * error, 3 the session could not start (privileges, BPF object, kernel),
@@ -44,16 +49,36 @@ import { UsageError } from "../lib/common/errors.ts";
 import { interruptSignal, sleep } from "../lib/common/signals.ts";
 import { median } from "../lib/common/stats.ts";
 import type { ProfilerCounters } from "../lib/bpf/profiler_object.ts";
-import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
+import {
+  EVENT_OFFSETS as O,
+  EVENT_SIZE,
+  EventFlags,
+  STACK_DEPTH,
+  StackId,
+} from "../lib/parser/layout.ts";
+import type { StackOutcomes } from "../lib/parser/walk_stats.ts";
 import type { ProfileParser } from "../lib/parser/wasm_parser.ts";
+import type { ConsumedCounts } from "../lib/profiler/reconcile.ts";
 import { ProfilerSession } from "../lib/profiler/session.ts";
 import { RING_BYTES_RULE } from "./e2e/consumers.ts";
 
 const NAME = "deno-wasm-consumer";
-const EEXIST = 17;
-const KNOWN_FLAGS = EventFlags.USER_TRUNCATED | EventFlags.KERNEL_TRUNCATED |
-  EventFlags.STACK_COLLISION | EventFlags.USER_STACK_ERROR |
-  EventFlags.KERNEL_STACK_ERROR;
+/** The flags about stacks, which only a record with frames may carry. */
+const STACK_FLAGS = EventFlags.USER_TRUNCATED | EventFlags.KERNEL_TRUNCATED |
+  EventFlags.USER_STACK_ERROR | EventFlags.KERNEL_STACK_ERROR;
+const KNOWN_FLAGS = STACK_FLAGS | EventFlags.FRAMES;
+/** The batch area in u32 words: one event, and each field's word. */
+const EVENT_WORDS = EVENT_SIZE / 4;
+const W = {
+  tsLo: O.timestampNs / 4,
+  tsHi: O.timestampNs / 4 + 1,
+  pid: O.pid / 4,
+  tid: O.tid / 4,
+  user: O.userStackId / 4,
+  kernel: O.kernelStackId / 4,
+  cpu: O.cpu / 4,
+  flags: O.flags / 4,
+} as const;
 
 /** Usage text of the command. */
 export const USAGE = `Usage: deno run -A bench/deno_consumer.ts [options]
@@ -163,15 +188,30 @@ function countersJson(c: ProfilerCounters): Record<string, number> {
   return Object.fromEntries(Object.entries(c).map(([k, v]) => [snake(k), v]));
 }
 
-/** The per-event checks of consumer.c's on_event, on the batch area. */
+/** One kind of stack, tallied from the events handed on. */
+interface StackTally extends StackOutcomes {
+  frames: number;
+}
+
+const noStacks = (): StackTally => ({
+  resolved: 0,
+  truncated: 0,
+  empty: 0,
+  fault: 0,
+  frames: 0,
+});
+
+/**
+ * The per-event checks of consumer.c (its wasm2c decoder's batch checks), on
+ * the batch area in place.
+ */
 class Tally {
   consumed = 0;
   badContent = 0;
-  userTruncated = 0;
-  kernelTruncated = 0;
-  collisions = 0;
-  userErrors = 0;
-  kernelErrors = 0;
+  noFrames = 0;
+  withFrames = 0;
+  readonly user = noStacks();
+  readonly kernel = noStacks();
   timeRegressions = 0;
   readonly perCpu: Float64Array;
   readonly lastTs: Float64Array;
@@ -181,6 +221,45 @@ class Tally {
   constructor(readonly possible: number, readonly targetPid: number) {
     this.perCpu = new Float64Array(possible);
     this.lastTs = new Float64Array(possible);
+  }
+
+  /**
+   * One stack of an event the parser handed on: a stack table id (the
+   * session's parser has tables; the id is valid during onBatch) or, without
+   * tables, the frame count; or a StackId sentinel. Counts its outcome;
+   * false if the id and the flags disagree, or the id names no stack of
+   * this kind (a user stack of the event's process, a kernel stack: -1).
+   */
+  #stack(
+    p: ProfileParser,
+    id: number,
+    pid: number,
+    flags: number,
+    errorFlag: number,
+    truncatedFlag: number,
+    o: StackTally,
+  ): boolean {
+    const truncated = (flags & truncatedFlag) !== 0;
+    if (id === StackId.FAULT) {
+      o.fault++;
+      return (flags & errorFlag) !== 0 && !truncated;
+    }
+    if (id === StackId.EMPTY) {
+      o.empty++;
+      return (flags & (errorFlag | truncatedFlag)) === 0;
+    }
+    if (truncated) o.truncated++;
+    else o.resolved++;
+    let n = id;
+    if (p.hasTables) {
+      if (!(id >= 0 && id < p.stackCount) || p.stackPid(id) !== pid) {
+        return false;
+      }
+      n = p.stackFrames(id).length;
+    }
+    o.frames += n;
+    return n >= 1 && n <= STACK_DEPTH && (flags & errorFlag) === 0 &&
+      truncated === (n === STACK_DEPTH);
   }
 
   /** RingReader's onBatch: check every event of the walk's batch. */
@@ -195,36 +274,120 @@ class Tally {
     const n = p.batchLength;
     let w = p.batchOffset >>> 2;
     const { possible, targetPid, perCpu, lastTs } = this;
-    for (let i = 0; i < n; i++, w += EVENT_SIZE >>> 2) {
+    for (let i = 0; i < n; i++, w += EVENT_WORDS) {
       this.consumed++;
-      const cpu = u32[w + 6];
-      const flags = u32[w + 7];
-      const us = i32[w + 4];
-      const ks = i32[w + 5];
+      const cpu = u32[w + W.cpu];
+      const flags = u32[w + W.flags];
+      const pid = i32[w + W.pid];
+      let ok = true;
+      if (flags & EventFlags.FRAMES) {
+        this.withFrames++;
+        ok = this.#stack(
+          p,
+          i32[w + W.user],
+          pid,
+          flags,
+          EventFlags.USER_STACK_ERROR,
+          EventFlags.USER_TRUNCATED,
+          this.user,
+        );
+        ok = this.#stack(
+          p,
+          i32[w + W.kernel],
+          -1,
+          flags,
+          EventFlags.KERNEL_STACK_ERROR,
+          EventFlags.KERNEL_TRUNCATED,
+          this.kernel,
+        ) && ok;
+      } else {
+        this.noFrames++;
+        ok = (flags & STACK_FLAGS) === 0;
+      }
       if (
-        cpu >= possible || (flags & ~KNOWN_FLAGS) !== 0 ||
-        (targetPid !== 0 && u32[w + 2] !== targetPid) ||
-        (us < 0) !==
-          (us === -EEXIST || (flags & EventFlags.USER_STACK_ERROR) !== 0) ||
-        (ks < 0) !==
-          (ks === -EEXIST || (flags & EventFlags.KERNEL_STACK_ERROR) !== 0)
+        !ok || cpu >= possible || (flags & ~KNOWN_FLAGS) !== 0 ||
+        (targetPid !== 0 && pid !== targetPid)
       ) {
         this.badContent++;
         continue;
       }
       perCpu[cpu]++;
       // Nanoseconds since boot stay far below 2^53: a double is exact.
-      const ts = u32[w + 1] * 4294967296 + u32[w];
+      const ts = u32[w + W.tsHi] * 4294967296 + u32[w + W.tsLo];
       if (ts < lastTs[cpu]) this.timeRegressions++;
       lastTs[cpu] = ts;
-      if (flags & EventFlags.USER_TRUNCATED) this.userTruncated++;
-      if (flags & EventFlags.KERNEL_TRUNCATED) this.kernelTruncated++;
-      this.collisions += (us === -EEXIST ? 1 : 0) + (ks === -EEXIST ? 1 : 0);
-      if (flags & EventFlags.USER_STACK_ERROR) this.userErrors++;
-      if (flags & EventFlags.KERNEL_STACK_ERROR) this.kernelErrors++;
     }
   };
 }
+
+/**
+ * The stacks as consumed against the kernel's stack counters: the
+ * equations of lib/profiler/reconcile.ts (every event with frames has one
+ * outcome per kind; truncated, faults = errors, empty and frames are the
+ * kernel's numbers). Returns the problems, none when they hold.
+ */
+export function stackProblems(
+  k: ProfilerCounters,
+  c: Pick<
+    ConsumedCounts,
+    | "events"
+    | "noFrames"
+    | "userStacks"
+    | "kernelStacks"
+    | "userFrames"
+    | "kernelFrames"
+  >,
+): string[] {
+  const problems: string[] = [];
+  const withFrames = c.events - c.noFrames;
+  const kinds = [
+    [
+      "user",
+      c.userStacks,
+      c.userFrames,
+      k.userStackTruncated,
+      k.userStackErrors,
+      k.userStackEmpty,
+      k.userFrames,
+    ],
+    [
+      "kernel",
+      c.kernelStacks,
+      c.kernelFrames,
+      k.kernelStackTruncated,
+      k.kernelStackErrors,
+      k.kernelStackEmpty,
+      k.kernelFrames,
+    ],
+  ] as const;
+  for (const [kind, o, frames, kTrunc, kErr, kEmpty, kFrames] of kinds) {
+    const sum = o.resolved + o.truncated + o.empty + o.fault;
+    if (sum !== withFrames) {
+      problems.push(`${kind}: ${sum} outcomes, ${withFrames} with frames`);
+    }
+    for (
+      const [what, mine, theirs] of [
+        ["truncated", o.truncated, kTrunc],
+        ["faults", o.fault, kErr],
+        ["empty", o.empty, kEmpty],
+        ["frames", frames, kFrames],
+      ] as const
+    ) {
+      if (mine !== theirs) {
+        problems.push(`${kind} ${what}: ${mine}, the kernel counted ${theirs}`);
+      }
+    }
+  }
+  return problems;
+}
+
+const outcomesJson = (o: StackOutcomes, frames: number) => ({
+  resolved: o.resolved,
+  truncated: o.truncated,
+  empty: o.empty,
+  fault: o.fault,
+  frames,
+});
 
 /**
  * This process's own peak RSS (VmHWM) in KiB. `maxRSS` (getrusage) is not
@@ -328,21 +491,42 @@ export async function runDenoConsumer(
   const mem = Deno.memoryUsage();
 
   const k = report.counters;
+  const c = report.consumed; // the walk statistics, totalled by the reader
   const consumedOk = tally.consumed === k.eventsSubmitted &&
-    report.consumed.events === k.eventsSubmitted;
+    c.events === k.eventsSubmitted;
   const balanceOk = k.samplesSeen ===
     k.idleSkipped + k.filtered + k.reserveFailed + k.eventsSubmitted;
-  const flagsOk = tally.userTruncated === k.userStackTruncated &&
-    tally.kernelTruncated === k.kernelStackTruncated &&
-    tally.collisions === k.stackCollisions &&
-    tally.userErrors === k.userStackErrors &&
-    tally.kernelErrors === k.kernelStackErrors;
-  const contentOk = tally.badContent === 0 && report.consumed.malformed === 0;
+  // The stacks: the walk statistics against the kernel (what the session
+  // reconciled) and, as consumer.c does, the events handed on against both.
+  const mine = {
+    events: tally.consumed,
+    noFrames: tally.noFrames,
+    userStacks: tally.user,
+    kernelStacks: tally.kernel,
+    userFrames: tally.user.frames,
+    kernelFrames: tally.kernel.frames,
+  };
+  const stackIssues = [
+    ...stackProblems(k, c),
+    ...stackProblems(k, mine).map((p) => `events handed on: ${p}`),
+  ];
+  const stacksOk = c.noFrames + (c.events - c.noFrames) === k.eventsSubmitted &&
+    stackIssues.length === 0;
+  const walkOk = tally.noFrames === c.noFrames &&
+    tally.withFrames === c.events - c.noFrames &&
+    JSON.stringify(outcomesJson(tally.user, tally.user.frames)) ===
+      JSON.stringify(outcomesJson(c.userStacks, c.userFrames)) &&
+    JSON.stringify(outcomesJson(tally.kernel, tally.kernel.frames)) ===
+      JSON.stringify(outcomesJson(c.kernelStacks, c.kernelFrames));
+  // Every consumed sample in the session's profile exactly once.
+  const aggregated = report.profile?.totalSamples ?? null;
+  const aggregateOk = aggregated === null || aggregated === c.events;
+  const contentOk = tally.badContent === 0 && c.malformed === 0;
   const activeOk = source !== "perf" || k.samplesSeen > 0 ||
     freq * elapsedS * report.cpus.length < 100;
   const drops = k.reserveFailed;
-  const reconciled = consumedOk && balanceOk && flagsOk && contentOk &&
-    activeOk;
+  const reconciled = consumedOk && balanceOk && stacksOk && contentOk &&
+    activeOk && walkOk && aggregateOk && report.reconciliation.balanced;
   // Steady heap: the median of the samples after the first quarter of the
   // run (start-up garbage and JIT warm-up excluded).
   const steady = heap.slice(Math.floor(heap.length / 4));
@@ -362,27 +546,31 @@ export async function runDenoConsumer(
     decoder: "wasm",
     poll: "adaptive",
     poll_ms: 0,
-    walks: report.consumed.walks,
-    busy_stops: report.consumed.busyStops,
-    discarded: report.consumed.discarded,
-    malformed: report.consumed.malformed,
+    walks: c.walks,
+    busy_stops: c.busyStops,
+    discarded: c.discarded,
+    malformed: c.malformed,
     wasm_own_bytes: session.parser.ownBytes,
     wasm_memory_bytes: session.parser.memory.buffer.byteLength,
+    tables: session.parser.tableCapacity,
+    aggregate: report.profile !== null,
+    table_cuts: c.tableCuts,
+    aggregated: aggregated ?? 0,
     counters: countersJson(k),
     consumed: tally.consumed,
-    bad_size: report.consumed.malformed,
+    bad_size: c.malformed,
     bad_content: tally.badContent,
     events_per_s: Number((tally.consumed / elapsedS).toFixed(1)),
     samples_per_s: Number((k.samplesSeen / elapsedS).toFixed(1)),
     events_per_cpu: [...tally.perCpu],
     samples_per_cpu: perCpuCounters.map((c) => c.samplesSeen),
-    flags_seen: {
-      user_truncated: tally.userTruncated,
-      kernel_truncated: tally.kernelTruncated,
-      stack_collisions: tally.collisions,
-      user_stack_errors: tally.userErrors,
-      kernel_stack_errors: tally.kernelErrors,
+    stacks: {
+      with_frames: c.events - c.noFrames,
+      no_frames: c.noFrames,
+      user: outcomesJson(c.userStacks, c.userFrames),
+      kernel: outcomesJson(c.kernelStacks, c.kernelFrames),
     },
+    stack_problems: stackIssues,
     per_cpu_time_regressions: tally.timeRegressions,
     // Not read by the Deno library; the C consumer adds it to drops.
     prog_recursion_misses: null,
@@ -391,11 +579,14 @@ export async function runDenoConsumer(
     reconciliation: {
       consumed_equals_submitted: consumedOk,
       samples_balance: balanceOk,
-      flags_match: flagsOk,
+      stacks_match: stacksOk,
       content_valid: contentOk,
       program_ran: activeOk,
+      events_match_walk: walkOk,
+      every_event_aggregated: aggregateOk,
     },
     reconciliation_line: report.reconciliation.line,
+    stack_line: report.reconciliation.stackLine,
     consumer_cpu_ns: cpuUsed,
     cpu_ns_per_event: tally.consumed
       ? Number((cpuUsed / tally.consumed).toFixed(1))

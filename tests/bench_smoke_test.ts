@@ -55,7 +55,7 @@ async function runWithJson(
   }
 }
 
-Deno.test("bench: the parser benchmark runs, its decoders agree", async () => {
+Deno.test("bench: the parser benchmark runs, its decoders agree (plain events and records with frames)", async () => {
   const r = await runWithJson([
     "bench/run.ts",
     "--events",
@@ -71,6 +71,8 @@ Deno.test("bench: the parser benchmark runs, its decoders agree", async () => {
       "wasmDecodeNs",
       "tsDecodeNs",
       "referenceDecodeNs",
+      "pairDecodeNs",
+      "aggregateDecodeNs",
       "singlePushNs",
       "batchPushNs",
       "walkToRingNs",
@@ -78,7 +80,27 @@ Deno.test("bench: the parser benchmark runs, its decoders agree", async () => {
   ) {
     assert.ok(j[k] > 0, `${k} = ${j[k]}`);
   }
+  // A difference of two timings: a number, whatever its sign.
+  assert.equal(typeof j.aggregateOverheadNs, "number");
+  // Records with frames of a realistic depth: a fifth as many events.
+  const f = j.frames;
+  assert.equal(f.events, 4000);
+  assert.ok(f.framesPerEvent >= 20 && f.framesPerEvent <= 30, f.framesPerEvent);
+  assert.ok(f.distinctStacks >= 100, `${f.distinctStacks} distinct stacks`);
+  for (
+    const k of [
+      "decodeNs",
+      "internNs",
+      "internAggregateNs",
+      "decodeNsPerFrame",
+      "internNsPerFrame",
+      "internAggregateNsPerFrame",
+    ]
+  ) {
+    assert.ok(f[k] > 0, `frames.${k} = ${f[k]}`);
+  }
   assert.deepEqual(Object.keys(j.met).sort(), [
+    "aggregateOverheadNs",
     "batchPushNs",
     "decodeRatio",
     "singlePushNs",

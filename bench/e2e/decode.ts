@@ -22,6 +22,7 @@
  */
 import { formatCount, formatMB } from "../../lib/common/format.ts";
 import { median } from "../../lib/common/stats.ts";
+import { EVENT_SIZE, MODULE_ABI as M } from "../../lib/parser/layout.ts";
 import { ProfileParser } from "../../lib/parser/wasm_parser.ts";
 import { formatTable } from "../../lib/report/table.ts";
 import { TsDecoder } from "../ts_decoder.ts";
@@ -163,10 +164,11 @@ function nativeWalker(
   const walker = new Uint8Array(Number(s.native_walker_size()));
   // The walker keeps a pointer to `batch`: the object below holds it until
   // the library closes, so the collector cannot free the memory C writes to.
-  const batch = new Uint8Array(BATCH * 32);
+  const batch = new Uint8Array(BATCH * EVENT_SIZE);
   s.native_walker_init(walker, batch, BATCH);
-  // struct wasm_walk_stats comes first: u32 events at 0, out_of_order at 20.
-  const stats = new Uint32Array(walker.buffer, 0, 6);
+  // struct wasm_walk_stats comes first, laid out by the module's ST_* words
+  // (harness-c/wasm_parser.h checks that with static assertions).
+  const stats = new Uint32Array(walker.buffer, 0, M.STATS_WORDS);
   // The memory never grows after the parser's init, so this stays valid.
   const base = Deno.UnsafePointer.value(
     Deno.UnsafePointer.of(new Uint8Array(memory.buffer, at, len)),
@@ -180,8 +182,8 @@ function nativeWalker(
         Deno.UnsafePointer.create(base + BigInt(off)),
         left,
       ),
-    events: () => stats[0],
-    outOfOrder: () => stats[5],
+    events: () => stats[M.ST_EVENTS],
+    outOfOrder: () => stats[M.ST_OUT_OF_ORDER],
     close: () => lib.close(),
   };
 }
