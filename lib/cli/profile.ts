@@ -4,11 +4,14 @@
  * prints the top functions (self and total, as `perf report` does), the top
  * processes and threads, and the accounting that proves nothing was lost:
  * events (produced = consumed + dropped) and stacks (every sample's user and
- * kernel stack in one named bucket). Writes folded stacks and JSON on demand.
+ * kernel stack in one named bucket). Writes folded stacks, JSON, pprof,
+ * speedscope and a flame graph page on demand, and serves a live view.
  *
  * @example
  * ```sh
  * deno task profile --duration 10s --freq 99 --top 10 --folded out.folded
+ * deno task profile --duration 30s --pprof cpu.pb.gz --flamegraph cpu.html
+ * deno task profile --serve 8080
  * ```
  * @module
  */
@@ -22,6 +25,12 @@ import {
   writeOutputs,
 } from "../common/output_file.ts";
 import { interruptSignal } from "../common/signals.ts";
+import { encodePprof } from "../export/pprof.ts";
+import { toSpeedscope } from "../export/speedscope.ts";
+import { flamegraphHtml } from "../export/flamegraph/html.ts";
+import { LiveFeed } from "../live/feed.ts";
+import { livePageHtml } from "../live/page.ts";
+import { isLoopback, LiveServer } from "../live/server.ts";
 import { MAX_RING_BYTES } from "../bpf/profiler_object.ts";
 import { foldedStacks } from "../profile/folded.ts";
 import { type ProfileRun, runProfile } from "../profile/run_profile.ts";
@@ -33,8 +42,8 @@ export const PROFILE_OPTIONS = {
   duration: {
     type: "string",
     value: "TIME",
-    help: "how long to profile (e.g. 30s, 2m)",
-    default: "10s",
+    help:
+      "how long to profile (e.g. 30s, 2m; default 10s, or until Ctrl-C with --serve)",
   },
   freq: {
     type: "string",
@@ -76,6 +85,35 @@ export const PROFILE_OPTIONS = {
     help: "write folded stacks (flamegraph.pl, speedscope)",
   },
   json: { type: "string", value: "FILE", help: "write the result as JSON" },
+  pprof: {
+    type: "string",
+    value: "FILE",
+    help:
+      "write gzipped pprof (go tool pprof, Pyroscope, Parca): samples and CPU time per stack, mappings, labels pid/tid/cpu/comm/thread",
+  },
+  speedscope: {
+    type: "string",
+    value: "FILE",
+    help:
+      "write speedscope JSON (speedscope.app): one time-ordered profile per thread",
+  },
+  flamegraph: {
+    type: "string",
+    value: "FILE",
+    help:
+      "write an interactive flame graph as one self-contained HTML file (opens offline)",
+  },
+  serve: {
+    type: "string",
+    value: "[ADDR:]PORT",
+    help:
+      "serve a live view while profiling: a page whose browser decodes the raw ring records with parser.wasm (ADDR default 127.0.0.1; PORT 0 picks a free one)",
+  },
+  "serve-allow-remote": {
+    type: "boolean",
+    help:
+      "let --serve bind an address other machines can reach (unauthenticated, unencrypted: it shows every process's names and stacks)",
+  },
   "no-status": { type: "boolean", help: "no live status line" },
 } as const;
 
@@ -91,6 +129,21 @@ produced = consumed + dropped, and every stack accounted for.
 
 Options:
 ${optionsHelp(PROFILE_OPTIONS)}
+
+Files: --folded, --json, --pprof, --speedscope and --flamegraph may be given
+together; every one describes the same samples. Open them with
+  go tool pprof -http=127.0.0.1:8081 FILE.pb.gz     (or -top, -traces)
+  speedscope FILE.json, or https://www.speedscope.app (drop the file there)
+  any browser for the --flamegraph FILE.html (no network needed)
+
+Live view: --serve 8080 serves http://127.0.0.1:8080/ while sampling: a page
+and a WebSocket only. The server forwards the raw ring buffer records as they
+are consumed; the page decodes them with the same parser.wasm, aggregates
+them itself, redraws a flame graph and a samples-per-second chart every
+second, and shows that it decoded exactly the events the server consumed
+(or how many it missed: a tab that falls behind is skipped, never waited
+for). Without --duration, --serve runs until Ctrl-C. Binding anything but a
+loopback address needs --serve-allow-remote.
 
 Signals: Ctrl-C (SIGINT), SIGTERM, SIGHUP and SIGQUIT end the profile early:
 everything is detached and the full report of what was sampled is printed
@@ -113,7 +166,49 @@ export interface ProfileCommandOptions {
   ringBytes: number;
   folded?: string;
   json?: string;
+  pprof?: string;
+  speedscope?: string;
+  flamegraph?: string;
+  /** Where to serve the live view. */
+  serve?: { hostname: string; port: number };
   status: boolean;
+}
+
+/**
+ * Parses `--serve [ADDR:]PORT`: `8080`, `127.0.0.1:8080`, `[::1]:8080`,
+ * `0.0.0.0:8080`. An address other machines can reach needs
+ * `allowRemote` (`--serve-allow-remote`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { parseServe } from "./profile.ts";
+ * assert.deepEqual(parseServe("8080", false), { hostname: "127.0.0.1", port: 8080 });
+ * assert.deepEqual(parseServe("[::1]:0", false), { hostname: "::1", port: 0 });
+ * assert.throws(() => parseServe("0.0.0.0:8080", false), /--serve-allow-remote/);
+ * assert.deepEqual(parseServe("0.0.0.0:8080", true), { hostname: "0.0.0.0", port: 8080 });
+ * ```
+ */
+export function parseServe(
+  text: string,
+  allowRemote: boolean,
+): { hostname: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(
+    text.trim(),
+  );
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new UsageError(
+      `--serve "${text}": use PORT or ADDR:PORT (e.g. 8080, 127.0.0.1:8080, [::1]:8080), port 0-65535`,
+    );
+  }
+  const hostname = (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, "");
+  if (!isLoopback(hostname) && !allowRemote) {
+    throw new UsageError(
+      `--serve ${text} would be reachable from other machines, unauthenticated and unencrypted; add --serve-allow-remote to mean it, or serve on 127.0.0.1`,
+    );
+  }
+  return { hostname, port };
 }
 
 /** The thread group (process) of a task, from /proc; undefined if none. */
@@ -134,8 +229,18 @@ export function parseProfileOptions(
 ): ProfileCommandOptions | "help" {
   const v = parseOptions(PROFILE_OPTIONS, args);
   if (v.help) return "help";
+  const serve = v.serve !== undefined
+    ? parseServe(v.serve, v["serve-allow-remote"])
+    : undefined;
+  if (v["serve-allow-remote"] && serve === undefined) {
+    throw new UsageError("--serve-allow-remote goes with --serve");
+  }
   const o: ProfileCommandOptions = {
-    durationMs: parseDuration(v.duration, "--duration"),
+    durationMs: v.duration !== undefined
+      ? parseDuration(v.duration, "--duration")
+      : serve
+      ? Infinity
+      : 10_000,
     frequency: parsePositiveInt(v.freq, "--freq"),
     top: parsePositiveInt(v.top, "--top"),
     collectStacks: !v["no-stacks"],
@@ -148,6 +253,10 @@ export function parseProfileOptions(
     }),
     folded: v.folded,
     json: v.json,
+    pprof: v.pprof,
+    speedscope: v.speedscope,
+    flamegraph: v.flamegraph,
+    serve,
     status: !v["no-status"],
   };
   if (v.pid !== undefined) {
@@ -175,8 +284,26 @@ export function parseProfileOptions(
   if (o.lines && !o.collectStacks) {
     throw new UsageError("--lines needs stacks: drop --no-stacks");
   }
-  if (o.folded !== undefined) checkWritable(o.folded, "--folded");
-  if (o.json !== undefined) checkWritable(o.json, "--json");
+  for (const what of ["folded", "pprof", "speedscope", "flamegraph"] as const) {
+    if (o[what] !== undefined && !o.collectStacks) {
+      throw new UsageError(`--${what} needs stacks: drop --no-stacks`);
+    }
+  }
+  if (o.serve && !o.collectStacks) {
+    throw new UsageError("--serve needs stacks: drop --no-stacks");
+  }
+  for (
+    const what of [
+      "folded",
+      "json",
+      "pprof",
+      "speedscope",
+      "flamegraph",
+    ] as const
+  ) {
+    const path = o[what];
+    if (path !== undefined) checkWritable(path, `--${what}`);
+  }
   return o;
 }
 
@@ -323,6 +450,93 @@ export function renderProfile(
   return out.join("\n");
 }
 
+/** The live view of a run: its server and feed. */
+interface LiveView {
+  server: LiveServer;
+  feed: LiveFeed;
+  /** After the run: last names and counters, the end, a short drain. */
+  finish(run: ProfileRun): Promise<void>;
+  /** Stops serving (on failure). */
+  stop(): Promise<void>;
+}
+
+/** Binds the live view's server (a usage error if it cannot) and says where. */
+async function startLiveView(
+  o: ProfileCommandOptions,
+  who: string,
+): Promise<LiveView> {
+  const at = o.serve!;
+  let server: LiveServer;
+  try {
+    server = await LiveServer.start({
+      hostname: at.hostname,
+      port: at.port,
+      page: await livePageHtml(),
+      hello: {
+        host: Deno.hostname(),
+        kernel: Deno.osRelease(),
+        arch: Deno.build.arch,
+        target: who,
+        frequencyHz: o.frequency,
+        cpus: navigator.hardwareConcurrency,
+        durationMs: Number.isFinite(o.durationMs) ? o.durationMs : null,
+      },
+    });
+  } catch (err) {
+    throw new UsageError(
+      `--serve ${at.hostname}:${at.port}: cannot listen there (${
+        (err as Error).message
+      })`,
+    );
+  }
+  const feed = await LiveFeed.create(server);
+  const tick = setInterval(() => feed.tick(), 1000);
+  if (!isLoopback(at.hostname)) {
+    console.error(
+      `profile: WARNING: the live view listens on ${at.hostname}:${server.addr.port}, reachable from other machines: anyone who can connect sees every sampled process's names and stacks (no authentication, no encryption)`,
+    );
+  }
+  console.error(
+    `profile: live view at ${server.url} (open it in a browser; the page decodes the ring records itself)`,
+  );
+  const stop = async () => {
+    clearInterval(tick);
+    await server.close();
+  };
+  return {
+    server,
+    feed,
+    stop,
+    finish: async (run) => {
+      clearInterval(tick);
+      feed.finish(run);
+      await server.drain(3000);
+      const pages = server.clientCounts();
+      console.error(
+        `profile: live view: forwarded ${
+          formatCount(feed.totals.events)
+        } events in ${formatCount(feed.totals.chunks)} chunks; ${
+          pages.length === 0
+            ? "no page connected at the end"
+            : pages.map((c, i) =>
+              `page ${i + 1}: joined after ${formatCount(c.beforeJoin)}, sent ${
+                formatCount(c.sentEvents)
+              }, skipped ${formatCount(c.skippedEvents)}`
+            ).join("; ")
+        }${
+          Object.keys(server.rejected).length
+            ? `; connections closed for bad messages: ${
+              Object.entries(server.rejected).map(([k, n]) => `${k} ${n}`)
+                .join(", ")
+            }`
+            : ""
+        }`,
+      );
+      await server.close();
+    },
+  };
+}
+
 /** Runs `profile` with command-line arguments; returns the exit code. */
 export async function profileCommand(args: string[]): Promise<number> {
   const o = parseProfileOptions(args);
@@ -333,37 +547,60 @@ export async function profileCommand(args: string[]): Promise<number> {
   const interrupt = interruptSignal();
   const live = o.status && Deno.stderr.isTerminal();
   const enc = new TextEncoder();
+  const who = o.tid
+    ? `thread ${o.tid}`
+    : o.pid
+    ? `process ${o.pid}`
+    : "all processes";
+  const view = o.serve ? await startLiveView(o, who) : undefined;
   console.error(
-    `profile: sampling ${
-      o.tid ? `thread ${o.tid}` : o.pid ? `process ${o.pid}` : "all processes"
-    } at ${o.frequency} Hz for ${o.durationMs / 1000} s${
-      o.collectStacks ? " with stacks" : ""
-    } (Ctrl-C to stop early)`,
+    `profile: sampling ${who} at ${o.frequency} Hz ${
+      Number.isFinite(o.durationMs)
+        ? `for ${o.durationMs / 1000} s`
+        : "until stopped"
+    }${o.collectStacks ? " with stacks" : ""} (Ctrl-C to stop${
+      Number.isFinite(o.durationMs) ? " early" : ""
+    })`,
   );
-  const run = await runProfile({
-    durationMs: o.durationMs,
-    frequency: o.frequency,
-    targetPid: o.pid,
-    targetTid: o.tid,
-    hardwareEvents: o.hardwareEvents,
-    ringBytes: o.ringBytes,
-    collectStacks: o.collectStacks,
-    lines: o.lines,
-    signal: interrupt.signal,
-    onStatus: live
-      ? (st) => {
-        const m = Deno.memoryUsage();
-        const el = st.elapsedMs / 1000;
-        Deno.stderr.writeSync(enc.encode(
-          `\r\x1b[K${el.toFixed(1)} s | ${
-            Math.round(st.events / el)
-          } events/s | ${st.events} events | drops ${st.drops} | heap ${
-            formatMB(m.heapUsed)
-          } rss ${formatMB(m.rss)}`,
-        ));
-      }
-      : undefined,
-  });
+  let run: ProfileRun;
+  try {
+    run = await runProfile({
+      durationMs: o.durationMs,
+      frequency: o.frequency,
+      targetPid: o.pid,
+      targetTid: o.tid,
+      hardwareEvents: o.hardwareEvents,
+      ringBytes: o.ringBytes,
+      collectStacks: o.collectStacks,
+      lines: o.lines,
+      timeline: o.speedscope !== undefined,
+      signal: interrupt.signal,
+      onSpan: view?.feed.onSpan,
+      onStarted: view ? (l) => view.feed.attach(l) : undefined,
+      onStatus: live
+        ? (st) => {
+          const m = Deno.memoryUsage();
+          const el = st.elapsedMs / 1000;
+          Deno.stderr.writeSync(enc.encode(
+            `\r\x1b[K${el.toFixed(1)} s | ${
+              Math.round(st.events / el)
+            } events/s | ${st.events} events | drops ${st.drops} | heap ${
+              formatMB(m.heapUsed)
+            } rss ${formatMB(m.rss)}${
+              view ? ` | live view: ${view.server.clients} pages` : ""
+            }`,
+          ));
+        }
+        : undefined,
+    });
+  } catch (err) {
+    await view?.stop();
+    throw err;
+  }
+  if (view) {
+    if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
+    await view.finish(run);
+  }
   if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   console.log(renderProfile(run, o));
   const files: OutputFile[] = [];
@@ -381,7 +618,32 @@ export async function profileCommand(args: string[]): Promise<number> {
       data: () => JSON.stringify(profileJson(run, o), null, 2) + "\n",
     });
   }
-  const errors = await writeOutputs(files);
+  // The formats that take async work are made first; a failure to make
+  // one is reported like a failure to write it.
+  const made: [
+    string,
+    string | undefined,
+    () => Promise<string | Uint8Array>,
+  ][] = [
+    ["--pprof", o.pprof, () => encodePprof(run.profile)],
+    [
+      "--speedscope",
+      o.speedscope,
+      () => Promise.resolve(JSON.stringify(toSpeedscope(run.profile)) + "\n"),
+    ],
+    ["--flamegraph", o.flamegraph, () => flamegraphHtml(run.profile)],
+  ];
+  const errors: string[] = [];
+  for (const [what, path, make] of made) {
+    if (path === undefined) continue;
+    try {
+      const data = await make();
+      files.push({ what, path, data: () => data });
+    } catch (err) {
+      errors.push(`${what}: ${(err as Error).message}`);
+    }
+  }
+  errors.push(...await writeOutputs(files));
   for (const e of errors) console.error(`profile: ${e}`);
   if (!run.report.reconciliation.ok) return ExitCode.FAILED;
   return errors.length ? ExitCode.ENVIRONMENT : ExitCode.OK;
