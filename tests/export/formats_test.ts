@@ -1,0 +1,98 @@
+/**
+ * One real profile of the fixture program, written as folded stacks,
+ * pprof and speedscope (through the files' bytes, as a user gets them):
+ * each read back to (stack, count) pairs describes the same samples; the
+ * speedscope timeline has every sample, in time order; and `go tool pprof
+ * -top` / `-traces` read the pprof file and agree with our own tables,
+ * sample for sample. In CI a missing Go is a failure, not a skip.
+ */
+import assert from "node:assert";
+import {
+  assertGoPprofAgrees,
+  goUnavailable,
+} from "../../lib/export/go_pprof.ts";
+import {
+  decodePprof,
+  encodePprof,
+  pprofStacks,
+} from "../../lib/export/pprof.ts";
+import {
+  type SpeedscopeFile,
+  speedscopeStacks,
+  toSpeedscope,
+} from "../../lib/export/speedscope.ts";
+import { foldedStacks, parseFolded } from "../../lib/profile/folded.ts";
+import { runProfile } from "../../lib/profile/run_profile.ts";
+import {
+  buildFixtures,
+  FIXTURES_BUILD,
+  inCI,
+  startFixture,
+} from "../../lib/symbols/fixture_process.ts";
+import { assertBpf, bpfIgnore } from "../kernel/require_bpf.ts";
+
+const goMissing = await goUnavailable();
+if (goMissing !== null) {
+  console.error(
+    inCI
+      ? `CI=true and Go is missing: the go tool pprof test will FAIL: ${goMissing}`
+      : `SKIPPING the go tool pprof part (not in CI): ${goMissing}`,
+  );
+}
+
+Deno.test({
+  name:
+    "formats: folded, pprof and speedscope of one real run describe the same samples; go tool pprof agrees",
+  ignore: bpfIgnore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    assertBpf();
+    await buildFixtures();
+    // Two threads, so speedscope has a profile per thread.
+    const fixture = await startFixture([
+      `${FIXTURES_BUILD}/hotspots`,
+      "--seconds",
+      "15",
+      "--threads",
+      "2",
+    ]);
+    let run;
+    try {
+      run = await runProfile({
+        durationMs: 2500,
+        frequency: 999,
+        targetPid: fixture.pid,
+        timeline: true,
+      });
+    } finally {
+      await fixture.stop();
+    }
+    const p = run.profile;
+    assert.ok(run.report.reconciliation.ok, run.report.reconciliation.line);
+    assert.ok(p.totalSamples > 100, `${p.totalSamples} samples`);
+
+    const folded = parseFolded(foldedStacks(p));
+    const pprof = pprofStacks(await decodePprof(await encodePprof(p)));
+    const doc = JSON.parse(JSON.stringify(toSpeedscope(p))) as SpeedscopeFile;
+    const speedscope = speedscopeStacks(doc);
+    const sum = (m: Map<string, number>) =>
+      [...m.values()].reduce((a, b) => a + b, 0);
+    assert.equal(sum(folded), p.totalSamples);
+    assert.deepEqual(pprof, folded, "pprof = folded");
+    assert.deepEqual(speedscope, folded, "speedscope = folded");
+
+    // The timeline: every sample once, per thread in time order.
+    assert.equal(p.timeline!.length, p.totalSamples);
+    const threads = new Set(p.samples.map((s) => s.tid));
+    assert.equal(doc.profiles.length, threads.size);
+    assert.ok(threads.size >= 2, "both worker threads were sampled");
+    for (const t of doc.profiles) {
+      const total = t.weights.reduce((a, b) => a + b, 0);
+      assert.equal(total, t.endValue - t.startValue);
+    }
+
+    if (goMissing !== null && !inCI) return;
+    await assertGoPprofAgrees(p);
+  },
+});
