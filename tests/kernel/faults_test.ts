@@ -771,10 +771,11 @@ Deno.test({
         message: /map "counters" has 4 entries, expected 1\b/,
       },
     ];
-    for (const c of cases) {
+    for (const [i, c] of cases.entries()) {
       const dir = await wrongLayoutObject(c.defines);
       try {
-        await assertRefused(dir, c.message);
+        // validate opens the object as profile does: once is enough.
+        await assertRefused(dir, c.message, i === 0);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
@@ -782,8 +783,8 @@ Deno.test({
   },
 });
 
-/** profile, validate and doctor all refuse the object in `dir`, by `message`. */
-async function assertRefused(dir: string, message: RegExp) {
+/** profile, doctor (and validate) refuse the object in `dir`, by `message`. */
+async function assertRefused(dir: string, message: RegExp, validate: boolean) {
   const env = { STREAMPROF_BPF_PATH: dir };
   const p = await runCli(["profile", "--duration", "1s", "--no-status"], {
     env,
@@ -793,11 +794,14 @@ async function assertRefused(dir: string, message: RegExp) {
   assert.equal(p.code, 3, all);
   assert.match(p.stderr, message);
   assert.doesNotMatch(p.stdout, /reconciled|NOT RECONCILED/, "nothing read");
-  const v = await runCli(["validate", "--rates", "1000", "--duration", "1s"], {
-    env,
-  });
-  assert.equal(v.code, 3, v.stdout + v.stderr);
-  assert.match(v.stdout + v.stderr, message);
+  if (validate) {
+    const v = await runCli(
+      ["validate", "--rates", "1000", "--duration", "1s"],
+      { env },
+    );
+    assert.equal(v.code, 3, v.stdout + v.stderr);
+    assert.match(v.stdout + v.stderr, message);
+  }
   const d = await runCli(["doctor"], { env });
   assert.equal(d.code, 3, d.stdout);
   const line = /^\[FAIL\] profiler\.bpf\.o: (.*)$/m.exec(d.stdout);
