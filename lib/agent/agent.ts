@@ -18,6 +18,7 @@
  * @module
  */
 import { describeEnvironment } from "../common/environment.ts";
+import { writeFileAtomic } from "../common/output_file.ts";
 import { sleep } from "../common/signals.ts";
 import { ProfilerSession } from "../profiler/session.ts";
 import type { ProfilerCounters } from "../bpf/profiler_object.ts";
@@ -32,6 +33,7 @@ import {
   serveMetrics,
 } from "./metrics.ts";
 import { type IntervalMeta, Spool, type SpoolOptions } from "./spool.ts";
+import { encodeForPush, splitByService } from "./encode.ts";
 
 /** Encodes an interval's profile (gzipped pprof), with comment lines. */
 export type Encode = (
@@ -49,8 +51,8 @@ export interface AgentOptions {
   pyroscope?: string;
   /** Also (or instead) write each interval's pprof here. */
   pprofDir?: string;
-  /** service_name; default the hostname's service "streamprof". */
-  service: string;
+  /** service_name; default: one profile per process name (comm). */
+  service?: string;
   /** Extra series labels. */
   labels: Record<string, string>;
   /** The hostname label (default the machine's). */
@@ -86,6 +88,8 @@ export interface IntervalRecord {
   dropped: number;
   /** Stacks lost in it, by kind and cause. */
   stacksLost: { user: number; kernel: number };
+  /** Samples per service pushed (they add up to `samples`). */
+  services: Record<string, number>;
   bytes: number;
 }
 
@@ -106,6 +110,11 @@ export interface AgentSummary {
   leftInSpool: number;
   reconciliation: import("../profiler/reconcile.ts").Reconciliation;
   kernel: ProfilerCounters;
+}
+
+/** A service name as a file name part. */
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_") || "_";
 }
 
 /** The next interval boundary after `nowMs` (strictly later). */
@@ -140,8 +149,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     kernel: env.kernel,
     ...o.labels,
   };
-  const encode = o.encode ??
-    (await import("../export/pprof.ts")).encodeAgentPprof as Encode;
+  const encode = o.encode ?? encodeForPush;
   const push: Push | undefined = o.push ??
     (o.pyroscope
       ? await (async () => {
@@ -188,7 +196,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     metricsServer = serveMetrics(
       o.metrics.hostname,
       o.metrics.port,
-      () => agentMetrics(session, spool, deliverer, counters),
+      () => agentMetrics(session, spool, deliverer, counters, sym),
     );
     log(
       `agent: metrics on http://${metricsServer.hostname}:${metricsServer.port}/metrics`,
@@ -199,10 +207,12 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
   let dropped0 = 0;
   let userLost0 = 0;
   let kernelLost0 = 0;
-  const cut = async () => {
+  // Cuts the interval that ends now. `k` is the kernel's counters (passed
+  // in after stop, when the object is closed).
+  const cut = async (k: ProfilerCounters = session.counters()) => {
     const until = now();
+    const t0 = performance.now();
     const stacks = session.takeProfile();
-    const k = session.counters();
     const t = session.reader.totals;
     const record: IntervalRecord = {
       fromMs: from,
@@ -213,6 +223,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
         user: t.userStacks.fault - userLost0,
         kernel: t.kernelStacks.fault - kernelLost0,
       },
+      services: {},
       bytes: 0,
     };
     dropped0 = k.reserveFailed;
@@ -231,78 +242,93 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     });
     const cumulative =
       `consumed ${t.events} of ${k.eventsSubmitted} submitted, dropped ${k.reserveFailed}`;
-    let body: Uint8Array;
-    try {
-      body = await encode(resolved, intervalComments(record, cumulative));
-    } catch (err) {
-      counters.encodeFailures++;
-      log(`agent: encoding the interval failed: ${(err as Error).message}`);
-      return;
+    const comments = intervalComments(record, cumulative);
+    for (const part of splitByService(resolved, o.service)) {
+      let body: Uint8Array;
+      try {
+        body = await encode(part.profile, comments);
+      } catch (err) {
+        counters.encodeFailures++;
+        log(`agent: encoding the interval failed: ${(err as Error).message}`);
+        continue;
+      }
+      record.bytes += body.byteLength;
+      record.services[part.service] = part.profile.totalSamples;
+      const meta: IntervalMeta = {
+        name: part.service,
+        labels,
+        fromMs: record.fromMs,
+        untilMs: record.untilMs,
+        samples: part.profile.totalSamples,
+      };
+      if (o.pprofDir) {
+        await Deno.mkdir(o.pprofDir, { recursive: true });
+        await writeFileAtomic(
+          `${o.pprofDir}/${safeName(part.service)}-${record.fromMs}.pb.gz`,
+          body,
+        );
+        counters.intervalsWritten++;
+      }
+      if (deliverer) {
+        spool.push(meta, body);
+        deliverer.notify();
+      }
     }
-    record.bytes = body.byteLength;
     intervals.push(record);
-    const meta: IntervalMeta = {
-      name: o.service,
-      labels,
-      fromMs: record.fromMs,
-      untilMs: record.untilMs,
-      samples: record.samples,
-    };
-    if (o.pprofDir) {
-      const { writeFileAtomic } = await import("../common/output_file.ts");
-      await Deno.mkdir(o.pprofDir, { recursive: true });
-      await writeFileAtomic(
-        `${o.pprofDir}/${o.service}-${record.fromMs}.pb.gz`,
-        body,
-      );
-      counters.intervalsWritten++;
-    }
-    if (deliverer) {
-      spool.push(meta, body);
-      deliverer.notify();
-    }
     log(
       `agent: interval ${
         new Date(record.fromMs).toISOString()
-      }: ${record.samples} samples, ${record.dropped} dropped, ${body.byteLength} bytes; spool ${spool.depth().entries}`,
+      }: ${record.samples} samples, ${record.dropped} dropped, ${record.bytes} bytes, cut in ${
+        (performance.now() - t0).toFixed(0)
+      } ms; spool ${spool.depth().entries}`,
     );
   };
 
+  // Errors in the loop end it, but only after everything is stopped,
+  // detached and flushed; then they are thrown (never swallowed).
+  let failure: unknown;
   try {
     while (!o.signal?.aborted) {
       const boundary = nextBoundary(now(), o.intervalMs);
       await sleep(Math.max(0, boundary - now()), o.signal);
+      if (o.signal?.aborted) break;
       await cut();
     }
-  } finally {
-    // Stop: the partial interval was cut by the loop's last pass when the
-    // signal ended its sleep; flush what is queued within the bound, then
-    // leave the rest on disk.
-    const report = await session.stop();
-    if (deliverer) {
-      await deliverer.stop(o.flushMs ?? 10_000);
-      await spool.spill(true);
-    }
-    await metricsServer?.close();
-    sym.close();
-    // deno-lint-ignore no-unsafe-finally
-    return {
-      intervals,
-      counters,
-      spool: spool.counters,
-      delivery: deliverer?.counters ?? {
-        pushed: 0,
-        retried: 0,
-        rejected: 0,
-        timeouts: 0,
-        latencySumMs: 0,
-        latencyCount: 0,
-      },
-      leftInSpool: spool.depth().entries,
-      reconciliation: report.reconciliation,
-      kernel: report.counters,
-    };
+  } catch (err) {
+    failure = err;
   }
+  // Stop: detach and drain first, so the last, partial interval holds
+  // every sample consumed since the last cut; cut it; deliver what is
+  // queued within the bound, then leave the rest on disk.
+  const report = await session.stop();
+  try {
+    await cut(report.counters);
+  } catch (err) {
+    failure ??= err;
+  }
+  if (deliverer) {
+    await deliverer.stop(o.flushMs ?? 10_000);
+    await spool.spill(true);
+  }
+  await metricsServer?.close();
+  sym.close();
+  if (failure !== undefined) throw failure;
+  return {
+    intervals,
+    counters,
+    spool: spool.counters,
+    delivery: deliverer?.counters ?? {
+      pushed: 0,
+      retried: 0,
+      rejected: 0,
+      timeouts: 0,
+      latencySumMs: 0,
+      latencyCount: 0,
+    },
+    leftInSpool: spool.depth().entries,
+    reconciliation: report.reconciliation,
+    kernel: report.counters,
+  };
 }
 
 /** The agent's metrics, now. */
@@ -311,6 +337,7 @@ export function agentMetrics(
   spool: Spool,
   deliverer: Deliverer | undefined,
   c: AgentCounters,
+  sym?: Symbolizer,
 ): MetricFamily[] {
   const k = session.counters();
   const t = session.reader.totals;
@@ -372,6 +399,11 @@ export function agentMetrics(
     ),
     gauge("streamprof_rss_bytes", "Resident set of this process.", m.rss),
     gauge("streamprof_heap_used_bytes", "V8 heap used.", m.heapUsed),
+    gauge(
+      "streamprof_symbol_cache_bytes",
+      "Memory the symbol caches take.",
+      sym?.stats().cacheBytes ?? 0,
+    ),
     gauge(
       "streamprof_spool_intervals",
       "Intervals waiting for delivery.",

@@ -234,7 +234,7 @@ function loadHint(errno: number): string {
   if (errno === 12) {
     return "The kernel could not allocate the maps: try a smaller --ring-bytes, or check the memlock limit (ulimit -l)";
   }
-  return "The kernel rejected the object; the verifier log above says why ('cli.ts doctor' checks the kernel's features)";
+  return "The kernel rejected the object: the verifier log above says why";
 }
 
 /** A loaded profiler.bpf.o (or stress.bpf.o). */

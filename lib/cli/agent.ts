@@ -12,6 +12,7 @@ import { parseBytes, parseDuration, parsePositiveInt } from "../common/args.ts";
 import { ExitCode, UsageError } from "../common/errors.ts";
 import { optionsHelp, parseOptions } from "../common/options.ts";
 import { interruptSignal } from "../common/signals.ts";
+import { checkWritable, writeOutputs } from "../common/output_file.ts";
 import { runAgent } from "../agent/agent.ts";
 
 /** The default sampling rate of the agent: see AGENT_HELP for why. */
@@ -32,8 +33,8 @@ export const AGENT_OPTIONS = {
   service: {
     type: "string",
     value: "NAME",
-    help: "service_name of the profiles",
-    default: "streamprof",
+    help:
+      "service_name of the profiles (default: one profile per process, named after it)",
   },
   label: {
     type: "string",
@@ -90,6 +91,23 @@ export const AGENT_OPTIONS = {
     type: "string",
     value: "TIME",
     help: "stop after this long (default: run until stopped)",
+  },
+  "retry-max": {
+    type: "string",
+    value: "TIME",
+    help: "longest wait between delivery attempts",
+    default: "30s",
+  },
+  "push-timeout": {
+    type: "string",
+    value: "TIME",
+    help: "a push taking longer is abandoned and retried",
+    default: "10s",
+  },
+  json: {
+    type: "string",
+    value: "FILE",
+    help: "at exit, write every interval's accounting and the counters as JSON",
   },
 } as const;
 
@@ -190,6 +208,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   const durationMs = v.duration !== undefined
     ? parseDuration(v.duration, "--duration")
     : undefined;
+  if (v.json) checkWritable(v.json, "--json");
   const interrupt = interruptSignal();
   const signal = durationMs !== undefined
     ? AbortSignal.any([interrupt.signal, AbortSignal.timeout(durationMs)])
@@ -209,10 +228,15 @@ export async function agentCommand(args: string[]): Promise<number> {
     },
     metrics: v.metrics ? parseListen(v.metrics, "--metrics") : undefined,
     flushMs: parseDuration(v["flush-timeout"], "--flush-timeout"),
+    retry: {
+      capMs: parseDuration(v["retry-max"], "--retry-max"),
+      attemptTimeoutMs: parseDuration(v["push-timeout"], "--push-timeout"),
+    },
     signal,
     log: (l) => console.error(l),
   });
   const d = summary.delivery;
+  if (d.lastError) console.error(`agent: last delivery error: ${d.lastError}`);
   console.log(
     `agent: stopped: ${summary.counters.intervalsCut} intervals cut, ${d.pushed} pushed, ${d.retried} retries, ${d.rejected} rejected, ${summary.spool.dropped} dropped, ${summary.leftInSpool} left in the spool${
       summary.spool.spooledToDisk
@@ -224,5 +248,13 @@ export async function agentCommand(args: string[]): Promise<number> {
   if (summary.reconciliation.stackLine) {
     console.log(summary.reconciliation.stackLine);
   }
-  return ExitCode.OK;
+  const errors = v.json
+    ? await writeOutputs([{
+      what: "--json",
+      path: v.json,
+      data: () => JSON.stringify(summary, null, 2) + "\n",
+    }])
+    : [];
+  for (const e of errors) console.error(`agent: ${e}`);
+  return errors.length ? ExitCode.ENVIRONMENT : ExitCode.OK;
 }

@@ -144,7 +144,7 @@ export async function stabilityCommand(args: string[]): Promise<number> {
     ? parseDuration(v.duration, "--duration")
     : parseDuration(
       Deno.env.get("TEST_DURATION") ?? "5m",
-      "the TEST_DURATION environment variable",
+      "TEST_DURATION (environment)",
     );
   const intervalMs = parseDuration(v.interval, "--interval");
   const frequency = parsePositiveInt(v.freq, "--freq");

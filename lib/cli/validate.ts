@@ -107,7 +107,7 @@ export async function validateCommand(args: string[]): Promise<number> {
     ? parseDuration(v.duration, "--duration")
     : parseDuration(
       Deno.env.get("TEST_DURATION") ?? "10s",
-      "the TEST_DURATION environment variable",
+      "TEST_DURATION (environment)",
     );
   const ringBytes = parseBytes(v["ring-bytes"], "--ring-bytes", {
     powerOfTwo: true,

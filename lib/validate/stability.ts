@@ -29,7 +29,11 @@ import {
 import { EnvironmentError } from "../common/errors.ts";
 import { formatMB } from "../common/format.ts";
 import { sleep } from "../common/signals.ts";
-import { type BusyLoad, startBusyLoad } from "../profiler/busy_load.ts";
+import {
+  type BusyLoad,
+  startBusyLoad,
+  watchedCommand,
+} from "../profiler/busy_load.ts";
 import type { Reconciliation } from "../profiler/reconcile.ts";
 import { ProfilerSession, type SessionReport } from "../profiler/session.ts";
 
@@ -136,15 +140,18 @@ function startPathsLoad(
         "build it with 'make -C tests/fixtures' (part of make setup), or pass --load busy",
     });
   }
-  const child = new Deno.Command(fixture, {
-    args: [
-      "--mode",
-      "paths",
-      "--threads",
-      String(cpus),
-      "--seconds",
-      String(seconds),
-    ],
+  // Under a watching shell: the fixture dies with us even on SIGKILL.
+  const [sh, ...shArgs] = watchedCommand([
+    fixture,
+    "--mode",
+    "paths",
+    "--threads",
+    String(cpus),
+    "--seconds",
+    String(seconds),
+  ]);
+  const child = new Deno.Command(sh, {
+    args: shArgs,
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -155,7 +162,7 @@ function startPathsLoad(
     stop() {
       stopped ??= (async () => {
         try {
-          child.kill("SIGKILL");
+          child.kill("SIGTERM"); // the watcher kills the fixture, then exits
         } catch { /* gone */ }
         await child.status;
       })();

@@ -18,7 +18,10 @@ const data = JSON.parse(
 );
 const view = new FlameView(
   /** @type {HTMLCanvasElement} */ (document.getElementById("flame")),
-  { tooltip: /** @type {HTMLElement} */ (document.getElementById("tooltip")) },
+  {
+    tooltip: /** @type {HTMLElement} */ (document.getElementById("tooltip")),
+    scroller: /** @type {HTMLElement} */ (document.getElementById("chart")),
+  },
 );
 wireToolbar(view, document);
 view.setData(unpackTree(data.tree));

@@ -105,7 +105,10 @@ function escapeHtml(s) {
 export class FlameView {
   /**
    * @param {HTMLCanvasElement} canvas
-   * @param {{ tooltip?: HTMLElement, onChange?: (state: FlameState) => void }} [options]
+   * @param {{ tooltip?: HTMLElement, onChange?: (state: FlameState) => void, scroller?: HTMLElement }} [options]
+   *   `scroller`: an element around the canvas that scrolls it; the view
+   *   fits it to the window and keeps the root row in sight (the bottom in
+   *   a flame graph, the top inverted) unless you scroll away.
    */
   constructor(canvas, options = {}) {
     this.canvas = canvas;
@@ -114,6 +117,9 @@ export class FlameView {
     this.ctx = ctx;
     this.tooltip = options.tooltip ?? null;
     this.onChange = options.onChange ?? null;
+    this.scroller = options.scroller ?? null;
+    /** Whether to keep the root row in sight on redraws. */
+    this.stick = true;
     /** @type {import("./flame_tree.js").FlameTree | null} */
     this.tree = null;
     /** @type {import("./flame_tree.js").FlameLayout | null} */
@@ -127,6 +133,8 @@ export class FlameView {
     this.inverted = false;
     this.drawn = 0;
     this.width = 0;
+    /** The deepest row drawn: the canvas is as tall as what is visible. */
+    this.shownDepth = 0;
     ctx.font = FONT;
     this.charWidth = ctx.measureText("M").width || 7;
     canvas.addEventListener("mousemove", (e) => this.#hover(e));
@@ -135,6 +143,13 @@ export class FlameView {
       const i = this.nodeAt(e.offsetX, e.offsetY);
       if (i >= 0) this.zoom(i);
     });
+    const sc = this.scroller;
+    sc?.addEventListener("scroll", () => {
+      this.stick = this.inverted
+        ? sc.scrollTop <= 2
+        : sc.scrollTop + sc.clientHeight >= sc.scrollHeight - 2;
+    });
+    globalThis.addEventListener?.("resize", () => this.render());
     const parent = canvas.parentElement;
     if (parent && typeof ResizeObserver !== "undefined") {
       new ResizeObserver(() => {
@@ -197,6 +212,7 @@ export class FlameView {
   zoom(i) {
     if (!this.tree || i < 0 || i >= this.tree.nodeFrame.length) return;
     this.zoomed = i;
+    this.stick = true;
     this.#match();
     this.render();
   }
@@ -222,6 +238,7 @@ export class FlameView {
   /** The root on top (icicle) or at the bottom (flame). @param {boolean} on */
   setInverted(on) {
     this.inverted = on;
+    this.stick = true;
     this.render();
   }
 
@@ -275,8 +292,31 @@ export class FlameView {
 
   /** The y (CSS px) of a row at `depth`. @param {number} depth */
   #rowY(depth) {
+    return (this.inverted ? depth : this.shownDepth - depth) * ROW_HEIGHT;
+  }
+
+  /**
+   * The deepest frame wide enough to draw at this zoom and width: rows
+   * above it would be empty, so the canvas stops there (a whole-machine
+   * profile may be 200 frames deep in one thin tower).
+   * @param {number} width
+   */
+  #visibleDepth(width) {
     const t = /** @type {import("./flame_tree.js").FlameTree} */ (this.tree);
-    return (this.inverted ? depth : t.maxDepth - depth) * ROW_HEIGHT;
+    const l =
+      /** @type {import("./flame_tree.js").FlameLayout} */ (this.layout);
+    const z = this.zoomed;
+    const scale = width / t.nodeTotal[z];
+    let deepest = t.nodeDepth[z];
+    for (let i = z; i < l.end[z];) {
+      if (t.nodeTotal[i] * scale < MIN_WIDTH) {
+        i = l.end[i];
+        continue;
+      }
+      if (t.nodeDepth[i] > deepest) deepest = t.nodeDepth[i];
+      i++;
+    }
+    return deepest;
   }
 
   /**
@@ -310,9 +350,9 @@ export class FlameView {
     const t = this.tree, l = this.layout;
     if (!t || !l || t.nodeFrame.length === 0) return -1;
     const row = Math.floor(y / ROW_HEIGHT);
-    const depth = this.inverted ? row : t.maxDepth - row;
+    const depth = this.inverted ? row : this.shownDepth - row;
     const z = this.zoomed;
-    if (depth < 0 || depth > t.maxDepth) return -1;
+    if (depth < 0 || depth > this.shownDepth) return -1;
     if (depth <= t.nodeDepth[z]) {
       let a = z;
       while (a > 0 && t.nodeDepth[a] > depth) a = l.parent[a];
@@ -375,8 +415,10 @@ export class FlameView {
       100,
       parent ? parent.clientWidth : canvas.clientWidth,
     );
-    const rows = t ? t.maxDepth + 1 : 1;
-    const height = rows * ROW_HEIGHT;
+    const ready = t !== null && l !== null && t.nodeFrame.length > 0 &&
+      t.nodeTotal[0] > 0;
+    this.shownDepth = ready ? this.#visibleDepth(width) : 0;
+    const height = (this.shownDepth + 1) * ROW_HEIGHT;
     const dpr = globalThis.devicePixelRatio || 1;
     if (this.width !== width || canvas.height !== Math.round(height * dpr)) {
       canvas.width = Math.round(width * dpr);
@@ -388,7 +430,7 @@ export class FlameView {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
     this.drawn = 0;
-    if (!t || !l || t.nodeFrame.length === 0 || t.nodeTotal[0] === 0) {
+    if (!ready || !t || !l) {
       this.onChange?.(this.state);
       return;
     }
@@ -429,7 +471,18 @@ export class FlameView {
       i++;
     }
     ctx.globalAlpha = 1;
+    this.#fitScroller();
     this.onChange?.(this.state);
+  }
+
+  /** Fits the scroller to the window; keeps the root row in sight. */
+  #fitScroller() {
+    const sc = this.scroller;
+    if (!sc) return;
+    const top = sc.getBoundingClientRect().top + (globalThis.scrollY || 0);
+    const room = Math.max(240, (globalThis.innerHeight || 800) - top - 6);
+    sc.style.maxHeight = `${Math.floor(room)}px`;
+    if (this.stick) sc.scrollTop = this.inverted ? 0 : sc.scrollHeight;
   }
 
   /** @param {MouseEvent} e */

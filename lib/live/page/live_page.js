@@ -76,6 +76,7 @@ g.live = state;
 
 const view = new FlameView(/** @type {HTMLCanvasElement} */ ($("flame")), {
   tooltip: $("tooltip"),
+  scroller: $("chart"),
 });
 wireToolbar(view, document);
 g.flame = view;
