@@ -78,16 +78,16 @@ Deno.test({
     await Deno.writeTextFile(file, html);
 
     const browser = await launchBrowser();
+    const page = await browser.context.newPage();
     try {
-      const page = await browser.context.newPage();
       const log = watchPage(page);
       await page.goto(`file://${file}`);
       await page.waitForFunction(() =>
         (globalThis as { firstRenderMs?: number }).firstRenderMs !== undefined
       );
-      // Offline: nothing but the file itself was requested.
+      // Offline: nothing but the file itself (and the inline data: icon).
       assert.deepEqual(
-        log.requests.filter((u) => !u.startsWith("file://")),
+        log.requests.filter((u) => !/^(file|data):/.test(u)),
         [],
       );
       // The header.
@@ -171,6 +171,11 @@ Deno.test({
       assert.equal(flipped.w, r.w);
 
       assert.deepEqual(log.errors, []);
+    } catch (err) {
+      // What the page looked like when it failed, for the report.
+      await page.screenshot({ path: outFile("flamegraph-failure.png") })
+        .catch(() => {});
+      throw err;
     } finally {
       await browser.close();
     }

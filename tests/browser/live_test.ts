@@ -169,6 +169,15 @@ Deno.test({
       assert.ok(s.alpha > 0 && s.alpha <= s.total);
       assert.equal(s.total, s.decoded);
       assert.deepEqual(log.errors, []);
+    } catch (err) {
+      for (const p of browser.context.pages()) {
+        await p.screenshot({ path: outFile("live-failure.png") }).catch(
+          () => {},
+        );
+      }
+      throw new Error(`${(err as Error).message}\nCLI stderr:\n${stderr}`, {
+        cause: err,
+      });
     } finally {
       try {
         cli.kill("SIGTERM");
