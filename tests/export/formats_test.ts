@@ -9,12 +9,14 @@
 import assert from "node:assert";
 import {
   assertGoPprofAgrees,
+  goPprof,
   goUnavailable,
 } from "../../lib/export/go_pprof.ts";
 import {
   decodePprof,
   encodePprof,
   pprofStacks,
+  toPprof,
 } from "../../lib/export/pprof.ts";
 import {
   type SpeedscopeFile,
@@ -94,5 +96,62 @@ Deno.test({
 
     if (goMissing !== null && !inCI) return;
     await assertGoPprofAgrees(p);
+  },
+});
+
+Deno.test({
+  name:
+    "formats: pprof with --lines: source lines on the locations, go tool pprof -lines shows them",
+  ignore: bpfIgnore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    assertBpf();
+    await buildFixtures();
+    const fixture = await startFixture([
+      `${FIXTURES_BUILD}/hotspots`,
+      "--seconds",
+      "10",
+    ]);
+    let run;
+    try {
+      run = await runProfile({
+        durationMs: 1500,
+        frequency: 999,
+        targetPid: fixture.pid,
+        lines: true,
+      });
+    } finally {
+      await fixture.stop();
+    }
+    const x = toPprof(run.profile);
+    const s = (i: number | bigint) => x.stringTable.strings[Number(i)];
+    const fn = new Map(x.function.map((f) => [Number(f.id), f]));
+    const alpha = x.location.filter((l) =>
+      s(fn.get(Number(l.line.at(-1)!.functionId))!.name) === "hot_alpha"
+    );
+    assert.ok(alpha.length > 0, "hot_alpha has locations");
+    for (const l of alpha) {
+      const line = l.line.at(-1)!;
+      assert.match(
+        s(fn.get(Number(line.functionId))!.filename),
+        /hotspots\.c$/,
+      );
+      assert.ok(Number(line.line) > 0);
+      const m = x.mapping.find((m) => m.id === l.mappingId)!;
+      assert.ok(m.hasLineNumbers && m.hasFilenames);
+    }
+    if (goMissing !== null && !inCI) return;
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/l.pb.gz`, await encodePprof(run.profile));
+      const top = await goPprof(
+        ["-top", "-lines", "-sample_index=samples", "-nodefraction=0"],
+        `${dir}/l.pb.gz`,
+      );
+      assert.match(top, /hot_alpha \S*hotspots\.c:\d+/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
