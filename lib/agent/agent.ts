@@ -26,7 +26,12 @@ import { Symbolizer } from "../symbols/mod.ts";
 import type { ResolvedProfile } from "../profile/model.ts";
 import { ProcessNames } from "../profile/process_names.ts";
 import { resolveProfile } from "../profile/resolve.ts";
-import { Deliverer, type Push, type RetryPolicy } from "./delivery.ts";
+import {
+  type Confirm,
+  Deliverer,
+  type Push,
+  type RetryPolicy,
+} from "./delivery.ts";
 import {
   type MetricFamily,
   type MetricsServer,
@@ -69,8 +74,12 @@ export interface AgentOptions {
   encode?: Encode;
   /** The push (default: Pyroscope's /ingest through lib/fleet). */
   push?: Push;
+  /** With a custom push: how to read an interval back (none: trust the acknowledgement). */
+  confirm?: Confirm;
   /** A line per event worth logging. */
   log?: (line: string) => void;
+  /** Also log every delivery attempt. */
+  verbose?: boolean;
   /** Ring bytes and BPF folder, as for profile. */
   ringBytes?: number;
   bpfDir?: string;
@@ -173,7 +182,39 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
       `agent: ${recovered} intervals left by an earlier run will be sent first`,
     );
   }
-  const deliverer = push ? new Deliverer(spool, push, o.retry) : undefined;
+  // The read-back: the interval's samples on the server, for its exact
+  // series and time (the default push only; a custom push brings its own).
+  const confirm: Confirm | undefined = o.push
+    ? o.confirm
+    : o.pyroscope
+    ? await (async () => {
+      const { PROFILE_CPU_SAMPLES, totalValue } = await import(
+        "../fleet/pyroscope_client.ts"
+      );
+      const url = o.pyroscope!.replace(/\/$/, "");
+      return (meta: IntervalMeta, signal: AbortSignal) =>
+        totalValue(url, {
+          profileType: PROFILE_CPU_SAMPLES,
+          selector: { service_name: meta.name, ...meta.labels },
+          // Pyroscope files a profile at its time_nanos (in ms), which
+          // is the interval's start: unique per series.
+          start: meta.fromMs,
+          end: meta.fromMs + 1,
+          signal,
+        });
+    })()
+    : undefined;
+  const deliverer = push
+    ? new Deliverer(spool, push, o.retry, confirm)
+    : undefined;
+  if (deliverer && o.verbose) {
+    deliverer.onAttempt = (e, error) =>
+      log(
+        `agent: push ${e.meta.name} ${
+          new Date(e.meta.fromMs).toISOString()
+        } attempt ${e.attempts}: ${error ?? "delivered"}`,
+      );
+  }
   deliverer?.start();
 
   const names = new ProcessNames();
@@ -319,6 +360,8 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     spool: spool.counters,
     delivery: deliverer?.counters ?? {
       pushed: 0,
+      confirmed: 0,
+      repushed: 0,
       retried: 0,
       rejected: 0,
       timeouts: 0,
@@ -422,6 +465,8 @@ export function agentMetrics(
         { labels: { outcome: "cut" }, value: c.intervalsCut },
         { labels: { outcome: "written" }, value: c.intervalsWritten },
         { labels: { outcome: "pushed" }, value: d?.pushed ?? 0 },
+        { labels: { outcome: "confirmed" }, value: d?.confirmed ?? 0 },
+        { labels: { outcome: "repushed" }, value: d?.repushed ?? 0 },
         { labels: { outcome: "retried" }, value: d?.retried ?? 0 },
         { labels: { outcome: "rejected" }, value: d?.rejected ?? 0 },
         { labels: { outcome: "spooled" }, value: spool.counters.spooledToDisk },

@@ -5,10 +5,11 @@
  * (a random wait between 0 and min(cap, base x 2^attempt)), so agents that
  * lost the same server do not all come back at once. A push that takes
  * longer than the attempt timeout is abandoned and retried. Only a refusal
- * that no retry can change (HTTP 400, 413, 422: malformed, too large,
- * outside the server's window) ends an interval's delivery after
- * `rejectAfter` attempts; it is then counted as rejected, never silently
- * lost. Everything else (connection refused, 5xx, 429, timeouts) is
+ * that no retry can change (HTTP 400 malformed, 413 too large, and 422 when
+ * it says the interval is outside the server's ingestion window) ends an
+ * interval's delivery after `rejectAfter` attempts; it is then counted as
+ * rejected, never silently lost. Everything else (connection refused, 5xx,
+ * 429, timeouts, and Pyroscope's 422 "empty ring" while it starts) is
  * retried until it succeeds or the spool's bound drops the interval.
  *
  * @example
@@ -30,6 +31,16 @@ export type Push = (
   signal: AbortSignal,
 ) => Promise<void>;
 
+/**
+ * How many samples of an interval the server holds now: the read-back of
+ * the end-to-end acknowledgement (a server can acknowledge a push and lose
+ * it: Pyroscope 1.12 loses what it acknowledged just before a SIGTERM).
+ */
+export type Confirm = (
+  meta: IntervalMeta,
+  signal: AbortSignal,
+) => Promise<number>;
+
 /** Retry policy. */
 export interface RetryPolicy {
   /** First backoff step, ms (default 500). */
@@ -40,6 +51,10 @@ export interface RetryPolicy {
   attemptTimeoutMs?: number;
   /** Attempts after which a permanent refusal is given up (default 3). */
   rejectAfter?: number;
+  /** After an acknowledgement, wait this long before reading back, ms (default 1 s). */
+  confirmDelayMs?: number;
+  /** Read-backs that miss it before it is pushed again (default 3). */
+  confirmChecks?: number;
 }
 
 /** The wait before attempt `attempt` (1 = the first retry). */
@@ -54,13 +69,28 @@ export function backoffMs(
   return Math.floor(random() * ceiling);
 }
 
-/** HTTP statuses no retry can change. */
-const PERMANENT = new Set([400, 413, 422]);
+/**
+ * Whether a failed push can never succeed. Pyroscope answers 422 both for
+ * an interval outside its ingestion window (never accepted) and for "empty
+ * ring" while it is still starting (accepted a moment later): only the
+ * body tells them apart.
+ */
+export function isPermanentRefusal(
+  status: number | undefined,
+  body: string,
+): boolean {
+  if (status === 400 || status === 413) return true;
+  return status === 422 && /outside of (the )?ingestion window/i.test(body);
+}
 
 /** Exact counts of what delivery did. */
 export interface DeliveryCounters {
-  /** Intervals delivered. */
+  /** Intervals acknowledged by the server. */
   pushed: number;
+  /** Intervals the server was then seen to hold (with a Confirm). */
+  confirmed: number;
+  /** Acknowledged intervals the server did not hold, pushed again. */
+  repushed: number;
   /** Attempts that failed and were retried. */
   retried: number;
   /** Intervals given up after permanent refusals. */
@@ -86,19 +116,29 @@ export class Deliverer {
   /** Exact counters. */
   readonly counters: DeliveryCounters = {
     pushed: 0,
+    confirmed: 0,
+    repushed: 0,
     retried: 0,
     rejected: 0,
     timeouts: 0,
     latencySumMs: 0,
     latencyCount: 0,
   };
-  /** Called after each attempt (for logs). */
-  onAttempt?: (entry: SpoolEntry, error?: string) => void;
+  /** Called after each attempt and read-back (for logs). */
+  onAttempt?: (entry: SpoolEntry, error?: string, outcome?: string) => void;
 
-  constructor(spool: Spool, push: Push, policy: RetryPolicy = {}) {
+  readonly #confirm?: Confirm;
+
+  constructor(
+    spool: Spool,
+    push: Push,
+    policy: RetryPolicy = {},
+    confirm?: Confirm,
+  ) {
     this.#spool = spool;
     this.#push = push;
     this.#policy = policy;
+    this.#confirm = confirm;
   }
 
   /** Starts the loop. */
@@ -129,16 +169,63 @@ export class Deliverer {
   async #run(): Promise<void> {
     while (!this.#abort.signal.aborted) {
       await this.#spool.spill();
-      const next = await this.#spool.oldest();
+      await this.#confirmAcknowledged();
+      const next = await this.#spool.next();
       if (!next) {
-        if (this.#stopping) return;
-        await this.#wait(1000);
+        const waiting = this.#spool.acknowledged().length;
+        if (this.#stopping && waiting === 0) return;
+        await this.#wait(waiting ? this.#policy.confirmDelayMs ?? 1000 : 1000);
         continue;
       }
       const ok = await this.#attempt(next.entry, next.body);
       if (!ok && !this.#abort.signal.aborted) {
         await this.#wait(
           Math.max(1, backoffMs(next.entry.attempts, this.#policy)),
+        );
+      }
+    }
+  }
+
+  /**
+   * Reads back the intervals the server acknowledged a while ago: those it
+   * holds leave the spool; one it still does not hold after a few looks is
+   * pushed again (a repeated push of an interval it does hold is harmless:
+   * Pyroscope keeps the first of two profiles of one series and time).
+   */
+  async #confirmAcknowledged(): Promise<void> {
+    const confirm = this.#confirm;
+    if (!confirm) return;
+    const delay = this.#policy.confirmDelayMs ?? 1000;
+    for (const e of this.#spool.acknowledged()) {
+      if (performance.now() - e.pushedAt! < delay) continue;
+      let held: number;
+      try {
+        held = await confirm(
+          e.meta,
+          AbortSignal.any([
+            AbortSignal.timeout(this.#policy.attemptTimeoutMs ?? 10_000),
+            this.#abort.signal,
+          ]),
+        );
+      } catch (err) {
+        this.counters.lastError = `read-back: ${(err as Error).message}`;
+        return; // the server is away: try again later
+      }
+      if (held >= e.meta.samples) {
+        this.counters.confirmed++;
+        await this.#spool.remove(e);
+        this.onAttempt?.(e, undefined, "confirmed");
+        continue;
+      }
+      e.confirmChecks = (e.confirmChecks ?? 0) + 1;
+      e.pushedAt = performance.now();
+      if (e.confirmChecks >= (this.#policy.confirmChecks ?? 3)) {
+        e.pushedAt = undefined;
+        e.confirmChecks = 0;
+        this.counters.repushed++;
+        this.onAttempt?.(
+          e,
+          `the server holds ${held} of ${e.meta.samples} samples: pushing it again`,
         );
       }
     }
@@ -157,8 +244,10 @@ export class Deliverer {
       this.counters.pushed++;
       this.counters.latencySumMs += performance.now() - t0;
       this.counters.latencyCount++;
-      await this.#spool.remove(entry);
-      this.onAttempt?.(entry);
+      // With a read-back it stays until the server is seen to hold it.
+      if (this.#confirm) entry.pushedAt = performance.now();
+      else await this.#spool.remove(entry);
+      this.onAttempt?.(entry, undefined, "acknowledged");
       return true;
     } catch (err) {
       const status = (err as { status?: number }).status;
@@ -166,7 +255,7 @@ export class Deliverer {
       this.counters.lastError = message;
       if (timeout.aborted) this.counters.timeouts++;
       if (
-        status !== undefined && PERMANENT.has(status) &&
+        isPermanentRefusal(status, message) &&
         entry.attempts >= (this.#policy.rejectAfter ?? 3)
       ) {
         this.counters.rejected++;

@@ -53,6 +53,13 @@ export interface SpoolEntry {
   attempts: number;
   /** Where it is. */
   where: "memory" | "disk";
+  /**
+   * When the server acknowledged it (ms, performance.now()): it stays in the
+   * spool until the server is seen to hold it (see delivery.ts).
+   */
+  pushedAt?: number;
+  /** Times the server was asked for it after the acknowledgement. */
+  confirmChecks?: number;
 }
 
 /** Bounds and place of the spool. */
@@ -239,6 +246,32 @@ export class Spool {
     }
     const m = this.#memory[0];
     return m ? { entry: m, body: m.body } : undefined;
+  }
+
+  /** The oldest entry not yet acknowledged by the server, and its body. */
+  async next(): Promise<{ entry: SpoolEntry; body: Uint8Array } | undefined> {
+    for (const d of [...this.#disk]) {
+      if (d.pushedAt !== undefined) continue;
+      try {
+        return {
+          entry: d,
+          body: await Deno.readFile(`${this.#dir}/${d.seq}.pprof.gz`),
+        };
+      } catch {
+        await this.remove(d);
+        this.counters.removed--;
+        this.counters.dropped++;
+      }
+    }
+    const m = this.#memory.find((e) => e.pushedAt === undefined);
+    return m ? { entry: m, body: m.body } : undefined;
+  }
+
+  /** Entries the server acknowledged but is not yet seen to hold. */
+  acknowledged(): SpoolEntry[] {
+    return [...this.#disk, ...this.#memory].filter((e) =>
+      e.pushedAt !== undefined
+    );
   }
 
   /** Removes an entry (delivered, or rejected for good). */

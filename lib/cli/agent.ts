@@ -109,6 +109,7 @@ export const AGENT_OPTIONS = {
     value: "FILE",
     help: "at exit, write every interval's accounting and the counters as JSON",
   },
+  verbose: { type: "boolean", help: "log every delivery attempt" },
 } as const;
 
 /** Usage text of `agent`. */
@@ -233,6 +234,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       attemptTimeoutMs: parseDuration(v["push-timeout"], "--push-timeout"),
     },
     signal,
+    verbose: v.verbose,
     log: (l) => console.error(l),
   });
   const d = summary.delivery;

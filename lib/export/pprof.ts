@@ -235,7 +235,11 @@ export function toPprof(p: ResolvedProfile): Profile {
     location: locations,
     function: functions,
     stringTable: st,
-    timeNanos: Math.round(p.meta.startTimeNs),
+    // Wall-clock ns since the epoch exceed 2^53: as a float, a time of
+    // whole milliseconds can come out a few hundred ns early, and a store
+    // that keeps milliseconds (Pyroscope) then files it 1 ms early. The
+    // start is a millisecond clock reading: make it exact as an int64.
+    timeNanos: BigInt(Math.round(p.meta.startTimeNs / 1e6)) * 1_000_000n,
     durationNanos: Math.round(p.meta.durationNs),
     periodType: cpu,
     period,

@@ -417,7 +417,12 @@ withServer(
       assert.ok(performance.now() - stopAt < 15_000, "the stop is bounded");
       const s = r.summary!;
       assert.equal(s.delivery.pushed, 0);
-      assert.ok(s.leftInSpool >= 4, `${s.leftInSpool} left: ${JSON.stringify({ ...s, intervals: s.intervals.length })}\n${r.text}`);
+      assert.ok(
+        s.leftInSpool >= 4,
+        `${s.leftInSpool} left: ${
+          JSON.stringify({ ...s, intervals: s.intervals.length })
+        }\n${r.text}`,
+      );
       assert.equal(s.leftInSpool, s.intervals.length);
       const files = [...Deno.readDirSync(spool)].filter((e) =>
         e.name.endsWith(".json")
@@ -456,6 +461,207 @@ withServer(
       fx.kill("SIGKILL");
       await fx.status;
       await Deno.remove(spool, { recursive: true });
+    }
+  },
+);
+
+/** Starts a relay (tests/kernel/fixtures/relay.ts), through `wrapper`. */
+async function startRelay(args: string[], wrapper: string[] = []) {
+  const argv = [
+    ...wrapper,
+    DENO,
+    "run",
+    "-A",
+    `${ROOT}tests/kernel/fixtures/relay.ts`,
+    ...args,
+  ];
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  assert.match(new TextDecoder().decode(value), /ready/);
+  reader.releaseLock();
+  return child;
+}
+
+withServer(
+  "agent: two agents, two hosts (one in a second network namespace with its own hostname), one server; a query by hostname separates them",
+  async (srv) => {
+    const ns = `streamprof-test-${Deno.pid}`;
+    const sock = `/tmp/streamprof-relay-${Deno.pid}.sock`;
+    const run = (args: string[]) =>
+      new Deno.Command(args[0], { args: args.slice(1) }).output();
+    assert.equal(
+      (await run(["ip", "netns", "add", ns])).code,
+      0,
+      "ip netns add",
+    );
+    const children: Deno.ChildProcess[] = [];
+    const fx = startFixture();
+    try {
+      await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+      // The namespace has its own loopback: the server is not on it.
+      const port = new URL(srv.url).port;
+      children.push(
+        await startRelay(["unix-to-tcp", sock, `127.0.0.1:${port}`]),
+      );
+      children.push(
+        await startRelay(["tcp-to-unix", `127.0.0.1:${port}`, sock], [
+          "ip",
+          "netns",
+          "exec",
+          ns,
+        ]),
+      );
+      const t0 = Date.now();
+      const common = [
+        "--pyroscope",
+        srv.url,
+        "--interval",
+        "2s",
+        "--duration",
+        "8s",
+        "--freq",
+        "49",
+        "--service",
+        "fleet",
+      ];
+      const a = startAgent([...common, "--hostname", "host-a"]);
+      // The second agent: another network namespace and another UTS
+      // namespace whose hostname is host-b (no --hostname: it is what the
+      // agent finds).
+      const bDir = Deno.makeTempDirSync();
+      const bJson = `${bDir}/summary.json`;
+      const b = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          ns,
+          "unshare",
+          "--uts",
+          "sh",
+          "-c",
+          `hostname host-b && exec ${DENO} run -A ${ROOT}cli.ts agent --json ${bJson} ${
+            common.join(" ")
+          }`,
+        ],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const [ra, rb] = await Promise.all([a.done, b]);
+      const bText = new TextDecoder().decode(rb.stdout) +
+        new TextDecoder().decode(rb.stderr);
+      assert.equal(ra.code, 0, ra.text);
+      assert.equal(rb.code, 0, bText);
+      const sa = ra.summary!;
+      const sb: Summary = JSON.parse(await Deno.readTextFile(bJson));
+      Deno.removeSync(bDir, { recursive: true });
+      assert.equal(sa.leftInSpool, 0);
+      assert.equal(sb.leftInSpool, 0, bText);
+      const hosts =
+        (await series(srv.url, { matchers: ['{service_name="fleet"}'] }))
+          .map((l) => l.hostname);
+      assert.deepEqual([...new Set(hosts)].sort(), ["host-a", "host-b"]);
+      assert.equal(
+        await serverTotal(
+          srv,
+          { service_name: "fleet", hostname: "host-a" },
+          t0,
+        ),
+        sent(sa),
+      );
+      assert.equal(
+        await serverTotal(
+          srv,
+          { service_name: "fleet", hostname: "host-b" },
+          t0,
+        ),
+        sent(sb),
+      );
+      assert.ok(sent(sa) > 0 && sent(sb) > 0);
+    } finally {
+      fx.kill("SIGKILL");
+      await fx.status;
+      for (const c of children) {
+        try {
+          c.kill("SIGKILL");
+        } catch { /* gone */ }
+        await c.status;
+      }
+      await run(["ip", "netns", "del", ns]);
+      try {
+        Deno.removeSync(sock);
+      } catch { /* gone */ }
+    }
+  },
+);
+
+withServer(
+  "agent: memory stays flat over many intervals while processes come and go",
+  async (srv) => {
+    // Short-lived processes keep appearing, so names, symbols and stacks
+    // churn; after a warm-up, heap, RSS and the symbol caches must not grow.
+    const churn = setInterval(() => {
+      new Deno.Command(FIXTURE, { args: ["--mode", "short"], stdout: "null" })
+        .spawn();
+    }, 300);
+    const port = String(19_000 + (Deno.pid % 1000));
+    const samples: { heap: number; rss: number; cache: number }[] = [];
+    try {
+      const a = startAgent([
+        "--pyroscope",
+        srv.url,
+        "--interval",
+        "1s",
+        "--duration",
+        "26s",
+        "--freq",
+        "99",
+        "--metrics",
+        `127.0.0.1:${port}`,
+      ]);
+      await a.intervals(3);
+      const gauge = (text: string, name: string) =>
+        Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+      const t0 = performance.now();
+      while (performance.now() - t0 < 18_000) {
+        await new Promise((r) => setTimeout(r, 1500));
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`))
+          .text();
+        assert.match(text, /^# TYPE streamprof_events_total counter$/m);
+        samples.push({
+          heap: gauge(text, "streamprof_heap_used_bytes"),
+          rss: gauge(text, "streamprof_rss_bytes"),
+          cache: gauge(text, "streamprof_symbol_cache_bytes"),
+        });
+      }
+      const r = await a.done;
+      assert.equal(r.code, 0, r.text);
+      assert.ok(r.summary!.reconciliation.ok, r.summary!.reconciliation.line);
+      assert.ok(samples.length >= 8);
+      // After warm-up (the first third), no more than the stated growth.
+      const warm = samples.slice(Math.floor(samples.length / 3));
+      const first = warm[0];
+      const maxOf = (k: "heap" | "rss" | "cache") =>
+        Math.max(...warm.map((s) => s[k]));
+      assert.ok(
+        maxOf("heap") - first.heap < 8e6,
+        `heap grew ${maxOf("heap") - first.heap}`,
+      );
+      assert.ok(
+        maxOf("rss") - first.rss < 16e6,
+        `RSS grew ${maxOf("rss") - first.rss}`,
+      );
+      assert.ok(
+        maxOf("cache") <= 64 * 2 ** 20,
+        "the symbol caches stay within their bound",
+      );
+    } finally {
+      clearInterval(churn);
     }
   },
 );
