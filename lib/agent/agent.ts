@@ -121,6 +121,44 @@ export interface AgentSummary {
   kernel: ProfilerCounters;
 }
 
+/**
+ * The read-back from Pyroscope: per series (service and labels), one
+ * SelectSeries over the acknowledged intervals' span at a 1 ms step, which
+ * gives the samples filed at each interval's own time (a profile is filed
+ * at its time_nanos, in ms: unique per series).
+ */
+async function pyroscopeReadBack(url: string): Promise<Confirm> {
+  const { PROFILE_CPU_SAMPLES, selectSeries } = await import(
+    "../fleet/pyroscope_client.ts"
+  );
+  return async (metas, signal) => {
+    const groups = new Map<string, IntervalMeta[]>();
+    for (const m of metas) {
+      const key = JSON.stringify([m.name, m.labels]);
+      const g = groups.get(key);
+      if (g) g.push(m);
+      else groups.set(key, [m]);
+    }
+    const held = new Map<IntervalMeta, number>();
+    for (const g of groups.values()) {
+      const series = await selectSeries(url, {
+        profileType: PROFILE_CPU_SAMPLES,
+        selector: { service_name: g[0].name, ...g[0].labels },
+        start: Math.min(...g.map((m) => m.fromMs)),
+        end: Math.max(...g.map((m) => m.fromMs)) + 1,
+        step: 0.001,
+        signal,
+      });
+      const at = new Map<number, number>();
+      for (const s of series) {
+        for (const [ts, v] of s.points) at.set(ts, (at.get(ts) ?? 0) + v);
+      }
+      for (const m of g) held.set(m, at.get(m.fromMs) ?? 0);
+    }
+    return metas.map((m) => held.get(m) ?? 0);
+  };
+}
+
 /** A service name as a file name part. */
 function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, "_") || "_";
@@ -187,22 +225,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
   const confirm: Confirm | undefined = o.push
     ? o.confirm
     : o.pyroscope
-    ? await (async () => {
-      const { PROFILE_CPU_SAMPLES, totalValue } = await import(
-        "../fleet/pyroscope_client.ts"
-      );
-      const url = o.pyroscope!.replace(/\/$/, "");
-      return (meta: IntervalMeta, signal: AbortSignal) =>
-        totalValue(url, {
-          profileType: PROFILE_CPU_SAMPLES,
-          selector: { service_name: meta.name, ...meta.labels },
-          // Pyroscope files a profile at its time_nanos (in ms), which
-          // is the interval's start: unique per series.
-          start: meta.fromMs,
-          end: meta.fromMs + 1,
-          signal,
-        });
-    })()
+    ? await pyroscopeReadBack(o.pyroscope.replace(/\/$/, ""))
     : undefined;
   const deliverer = push
     ? new Deliverer(spool, push, o.retry, confirm)

@@ -32,14 +32,15 @@ export type Push = (
 ) => Promise<void>;
 
 /**
- * How many samples of an interval the server holds now: the read-back of
- * the end-to-end acknowledgement (a server can acknowledge a push and lose
- * it: Pyroscope 1.12 loses what it acknowledged just before a SIGTERM).
+ * How many samples of each interval the server holds now (in the order
+ * given): the read-back of the end-to-end acknowledgement, for many
+ * intervals in one go (a server can acknowledge a push and lose it:
+ * Pyroscope 1.12 can lose what it acknowledged just before a SIGTERM).
  */
 export type Confirm = (
-  meta: IntervalMeta,
+  metas: IntervalMeta[],
   signal: AbortSignal,
-) => Promise<number>;
+) => Promise<number[]>;
 
 /** Retry policy. */
 export interface RetryPolicy {
@@ -196,22 +197,26 @@ export class Deliverer {
     const confirm = this.#confirm;
     if (!confirm) return;
     const delay = this.#policy.confirmDelayMs ?? 1000;
-    for (const e of this.#spool.acknowledged()) {
-      if (performance.now() - e.pushedAt! < delay) continue;
-      let held: number;
-      try {
-        held = await confirm(
-          e.meta,
-          AbortSignal.any([
-            AbortSignal.timeout(this.#policy.attemptTimeoutMs ?? 10_000),
-            this.#abort.signal,
-          ]),
-        );
-      } catch (err) {
-        this.counters.lastError = `read-back: ${(err as Error).message}`;
-        return; // the server is away: try again later
-      }
-      if (held >= e.meta.samples) {
+    const due = this.#spool.acknowledged().filter((e) =>
+      performance.now() - e.pushedAt! >= delay
+    );
+    if (due.length === 0) return;
+    let held: number[];
+    try {
+      held = await confirm(
+        due.map((e) => e.meta),
+        AbortSignal.any([
+          AbortSignal.timeout(this.#policy.attemptTimeoutMs ?? 10_000),
+          this.#abort.signal,
+        ]),
+      );
+    } catch (err) {
+      this.counters.lastError = `read-back: ${(err as Error).message}`;
+      return; // the server is away: try again later
+    }
+    for (let i = 0; i < due.length; i++) {
+      const e = due[i];
+      if (held[i] >= e.meta.samples) {
         this.counters.confirmed++;
         await this.#spool.remove(e);
         this.onAttempt?.(e, undefined, "confirmed");
@@ -225,7 +230,9 @@ export class Deliverer {
         this.counters.repushed++;
         this.onAttempt?.(
           e,
-          `the server holds ${held} of ${e.meta.samples} samples: pushing it again`,
+          `the server holds ${
+            held[i]
+          } of ${e.meta.samples} samples: pushing it again`,
         );
       }
     }

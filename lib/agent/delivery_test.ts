@@ -35,7 +35,7 @@ Deno.test("delivery: failures are retried until accepted, in order, and read bac
       return Promise.resolve();
     },
     fast,
-    (m) => Promise.resolve(stored.get(m.fromMs) ?? 0),
+    (ms) => Promise.resolve(ms.map((m) => stored.get(m.fromMs) ?? 0)),
   );
   d.start();
   await d.stop(5000);
@@ -60,7 +60,7 @@ Deno.test("delivery: an acknowledged interval the server does not hold is pushed
       return Promise.resolve();
     },
     { ...fast, confirmChecks: 2 },
-    () => Promise.resolve(held),
+    (ms) => Promise.resolve(ms.map(() => held)),
   );
   d.start();
   await d.stop(5000);

@@ -91,7 +91,7 @@ function startAgent(args: string[]) {
       if (cut >= n) resolve();
       else waiters.push({ n, resolve });
     });
-  return { child, done, intervals, text: () => text };
+  return { child, done, intervals, text: () => text, cut: () => cut };
 }
 
 function startFixture(seconds = 120) {
@@ -158,15 +158,19 @@ withServer(
         srv.url,
         "--interval",
         "2s",
-        "--duration",
-        "9s",
         "--freq",
         "99",
         "--pprof-dir",
         dir,
         "--label",
         "team=profiling",
+        "--flush-timeout",
+        "20s",
       ]);
+      // Four intervals (whatever a loaded machine makes of the start-up),
+      // then the orderly stop every deployment uses: SIGTERM.
+      await a.intervals(4);
+      a.child.kill("SIGTERM");
       const r = await a.done;
       assert.equal(r.code, 0, r.text);
       const s = r.summary!;
@@ -248,8 +252,6 @@ withServer(
         srv.url,
         "--interval",
         "2s",
-        "--duration",
-        "44s",
         "--freq",
         "49",
         "--retry-max",
@@ -258,11 +260,16 @@ withServer(
         "3s",
         "--service",
         "outage",
+        "--flush-timeout",
+        "30s",
       ]);
-      await new Promise((r) => setTimeout(r, 6000));
+      await a.intervals(3);
       await srv.stopProcess();
       await new Promise((r) => setTimeout(r, 30_000));
       await srv.startProcess();
+      // Some intervals after the restart, then the orderly stop.
+      await a.intervals(a.cut() + 3);
+      a.child.kill("SIGTERM");
       const r = await a.done;
       assert.equal(r.code, 0, r.text);
       const s = r.summary!;
