@@ -19,6 +19,7 @@
  */
 import { describeEnvironment } from "../common/environment.ts";
 import { writeFileAtomic } from "../common/output_file.ts";
+import { fullGc, residentBreakdown } from "../common/memory.ts";
 import { sleep } from "../common/signals.ts";
 import { ProfilerSession } from "../profiler/session.ts";
 import type { ProfilerCounters } from "../bpf/profiler_object.ts";
@@ -254,13 +255,18 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     intervalsWritten: 0,
     encodeFailures: 0,
   };
+  // The live heap, measured after a full GC at most every 10 s (at a cut):
+  // what a leak would grow, without the GC's saw-tooth.
+  const gc = fullGc();
+  let lastGc = -Infinity;
+  const live = { heap: 0, rssAnon: 0 };
   const intervals: IntervalRecord[] = [];
   let metricsServer: MetricsServer | undefined;
   if (o.metrics) {
     metricsServer = serveMetrics(
       o.metrics.hostname,
       o.metrics.port,
-      () => agentMetrics(session, spool, deliverer, counters, sym),
+      () => agentMetrics(session, spool, deliverer, counters, sym, live),
     );
     log(
       `agent: metrics on http://${metricsServer.hostname}:${metricsServer.port}/metrics`,
@@ -268,6 +274,8 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
   }
 
   let from = now();
+  let recentPids = new Set<number>();
+  let recentTids = new Set<number>();
   let dropped0 = 0;
   let userLost0 = 0;
   let kernelLost0 = 0;
@@ -339,6 +347,26 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
       }
     }
     intervals.push(record);
+    // Names and symbols of processes not seen for two intervals are
+    // dropped, so a day of process churn does not grow the agent.
+    const pids = new Set(resolved.samples.map((x) => x.pid));
+    const tids = new Set(resolved.samples.map((x) => x.tid));
+    for (
+      const pid of names.retainOnly(
+        new Set([...pids, ...recentPids]),
+        new Set([...tids, ...recentTids]),
+      )
+    ) {
+      sym.forget(pid);
+    }
+    recentPids = pids;
+    recentTids = tids;
+    if (gc && performance.now() - lastGc >= 10_000) {
+      gc();
+      lastGc = performance.now();
+      live.heap = Deno.memoryUsage().heapUsed;
+      live.rssAnon = residentBreakdown().anon;
+    }
     log(
       `agent: interval ${
         new Date(record.fromMs).toISOString()
@@ -404,6 +432,7 @@ export function agentMetrics(
   deliverer: Deliverer | undefined,
   c: AgentCounters,
   sym?: Symbolizer,
+  live?: { heap: number; rssAnon: number },
 ): MetricFamily[] {
   const k = session.counters();
   const t = session.reader.totals;
@@ -465,6 +494,16 @@ export function agentMetrics(
     ),
     gauge("streamprof_rss_bytes", "Resident set of this process.", m.rss),
     gauge("streamprof_heap_used_bytes", "V8 heap used.", m.heapUsed),
+    gauge(
+      "streamprof_heap_live_bytes",
+      "V8 heap after the last forced full GC (at most every 10 s).",
+      live?.heap ?? 0,
+    ),
+    gauge(
+      "streamprof_rss_anon_bytes",
+      "Anonymous resident memory at the last forced GC.",
+      live?.rssAnon ?? 0,
+    ),
     gauge(
       "streamprof_symbol_cache_bytes",
       "Memory the symbol caches take.",

@@ -79,4 +79,26 @@ export class ProcessNames {
   get processCount(): number {
     return this.#procs.size;
   }
+
+  /**
+   * Forgets every process and thread not in `pids` (a long-running agent
+   * keeps only those of recent intervals, so churn does not grow it).
+   * Returns the pids forgotten.
+   */
+  retainOnly(pids: ReadonlySet<number>, tids?: ReadonlySet<number>): number[] {
+    const gone: number[] = [];
+    for (const pid of this.#procs.keys()) {
+      if (!pids.has(pid)) {
+        this.#procs.delete(pid);
+        gone.push(pid);
+      }
+    }
+    if (tids) {
+      for (const tid of this.#threads.keys()) {
+        if (!tids.has(tid)) this.#threads.delete(tid);
+      }
+    }
+    this.#lastTid = -1;
+    return gone;
+  }
 }

@@ -20,13 +20,12 @@
  * @module
  */
 import process from "node:process";
-import v8 from "node:v8";
-import vm from "node:vm";
 import {
   describeEnvironment,
   type EnvironmentInfo,
 } from "../common/environment.ts";
 import { EnvironmentError } from "../common/errors.ts";
+import { fullGc, residentBreakdown } from "../common/memory.ts";
 import { formatMB } from "../common/format.ts";
 import { sleep } from "../common/signals.ts";
 import {
@@ -103,29 +102,6 @@ export interface StabilityRun {
   report: Omit<SessionReport, "profile">;
 }
 
-/**
- * A function that forces a full garbage collection: V8's gc(), exposed at
- * run time through node:v8 (no command-line flag needed). Undefined if the
- * runtime refuses.
- */
-function fullGc(): (() => void) | undefined {
-  try {
-    v8.setFlagsFromString("--expose-gc");
-    const gc = vm.runInNewContext("gc");
-    return typeof gc === "function" ? gc : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Anonymous and file-backed resident memory of this process, in bytes. */
-export function residentBreakdown(): { anon: number; file: number } {
-  const s = Deno.readTextFileSync("/proc/self/status");
-  const kb = (k: string) =>
-    Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
-  return { anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
-}
-
 /** Starts the paths fixture with one thread per CPU, bounded in time. */
 function startPathsLoad(
   fixture: string,
@@ -170,6 +146,8 @@ function startPathsLoad(
     },
   };
 }
+
+export { residentBreakdown };
 
 /** Runs the series. Throws only for environment errors. */
 export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
