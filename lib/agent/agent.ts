@@ -160,6 +160,9 @@ async function pyroscopeReadBack(url: string): Promise<Confirm> {
   };
 }
 
+/** Interval records the summary keeps (the most recent). */
+export const MAX_RECORDS = 2000;
+
 /** A service name as a file name part. */
 function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, "_") || "_";
@@ -347,6 +350,9 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
       }
     }
     intervals.push(record);
+    // The summary keeps the last MAX_RECORDS intervals' accounting: a day
+    // of 10 s intervals must not grow the agent.
+    if (intervals.length > MAX_RECORDS) intervals.shift();
     // Names and symbols of processes not seen for two intervals are
     // dropped, so a day of process churn does not grow the agent.
     const pids = new Set(resolved.samples.map((x) => x.pid));
