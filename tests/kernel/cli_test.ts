@@ -194,7 +194,7 @@ Deno.test({
     assert.match(d.stdout, /fix: needs Linux 5\.8\+/);
     assert.match(
       d.stdout,
-      /see the FAIL lines above: the kernel or the privileges/,
+      /profiler.bpf.o: this kernel .*has no BPF ring buffer[^\n]*\n +fix: this kernel lacks a feature the profiler needs \(ringbuf\): see the FAIL lines above/,
     );
   },
 });
