@@ -73,6 +73,25 @@ export function samplingPeriodNs(frequencyHz: number): number {
   return frequencyHz > 0 ? Math.round(1e9 / frequencyHz) : 0;
 }
 
+/**
+ * A wall-clock time in ns as an exact int64. The model keeps it as a
+ * number (ms since the epoch x 1e6), which above 2^53 is off by up to 128
+ * ns; a time within 1 µs of a whole ms is that ms exactly.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { exactNanos } from "./pprof.ts";
+ * assert.equal(exactNanos(1764594000123 * 1e6), 1764594000123000000n);
+ * ```
+ */
+export function exactNanos(ns: number): bigint {
+  const ms = Math.round(ns / 1e6);
+  return Math.abs(ns - ms * 1e6) < 1000
+    ? BigInt(ms) * 1_000_000n
+    : BigInt(Math.round(ns));
+}
+
 /** Whether every frame of the profile was resolved with source lines. */
 function hasLines(p: ResolvedProfile): boolean {
   return p.frames.some((f) => f.line !== undefined || f.inlined !== undefined);

@@ -34,7 +34,7 @@ Deno.test("pprof: sample types, period, times, labels, mappings, locations", () 
     "nanoseconds",
   ]);
   assert.equal(x.period, 10101010);
-  assert.equal(x.timeNanos, p.meta.startTimeNs);
+  assert.equal(x.timeNanos, 1_764_000_000_000_000_000n);
   assert.equal(x.durationNanos, p.meta.durationNs);
   assert.equal(s(x.defaultSampleType), "cpu");
   // Mappings: the two user files with their build ids, one kernel image.
