@@ -130,7 +130,15 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const fx = await startFixture(`${BUILD}/hotspots`, ["--seconds", "30"]);
+    // Two threads, one per CPU, for 5 s at 999 Hz: ~10,000 samples each for
+    // us and for perf, so a share's standard error is ~0.5 points and the
+    // 2-point tolerance is about 3 of them for the difference.
+    const fx = await startFixture(`${BUILD}/hotspots`, [
+      "--seconds",
+      "30",
+      "--threads",
+      "2",
+    ]);
     try {
       // Both at once, over the same seconds of the same process.
       const [ours, perf] = await Promise.all([
@@ -138,11 +146,11 @@ Deno.test({
           "--pid",
           String(fx.pid),
           "--duration",
-          "4s",
+          "5s",
           "--freq",
           "999",
         ]),
-        perfSamples(fx.pid, 4, 999),
+        perfSamples(fx.pid, 5, 999),
       ]);
       const fns = ours.json.functions;
       const p = perfShares(perf);
