@@ -87,6 +87,9 @@ function readKptrRestrict(path: string): number {
  * ```
  */
 export class KernelSymbols {
+  private readonly names: (string | undefined)[] = [];
+  private readonly modules: (string | undefined)[] = [];
+
   private constructor(
     /** "ok", or why nothing can be named. */
     readonly state: KernelSymbolState,
@@ -256,22 +259,46 @@ export class KernelSymbols {
     return { state: this.state, kptrRestrict, message };
   }
 
-  /** The symbol containing a 64-bit address given as two 32-bit halves. */
-  lookupHalves(hi: number, lo: number): KernelHit | undefined {
-    if (this.state !== "ok") return undefined;
+  /**
+   * Index of the symbol containing a 64-bit address given as two 32-bit
+   * halves, or -1 (the no-allocation path: read it with name()/module()).
+   */
+  indexOfHalves(hi: number, lo: number): number {
+    if (this.state !== "ok") return -1;
     const off = (hi - this.baseHi) * TWO32 + lo;
-    if (off < 0) return undefined;
-    const i = this.table.indexOf(off);
-    if (i < 0) return undefined;
+    return off < 0 ? -1 : this.table.indexOf(off);
+  }
+
+  /** Function name of symbol `i`. */
+  name(i: number): string {
+    this.split(i);
+    return this.names[i]!;
+  }
+
+  /** "[kernel.kallsyms]" or "[module]" of symbol `i`. */
+  module(i: number): string {
+    this.split(i);
+    return this.modules[i]!;
+  }
+
+  private split(i: number): void {
+    if (this.names[i] !== undefined) return;
     const full = this.table.name(i);
     const tab = full.indexOf("\t");
-    return tab < 0
-      ? { name: full, module: KERNEL, offset: off - this.table.start(i) }
-      : {
-        name: full.slice(0, tab),
-        module: full.slice(tab + 1),
-        offset: off - this.table.start(i),
-      };
+    this.names[i] = tab < 0 ? full : full.slice(0, tab);
+    this.modules[i] = tab < 0 ? KERNEL : full.slice(tab + 1);
+  }
+
+  /** The symbol containing a 64-bit address given as two 32-bit halves. */
+  lookupHalves(hi: number, lo: number): KernelHit | undefined {
+    const i = this.indexOfHalves(hi, lo);
+    if (i < 0) return undefined;
+    const off = (hi - this.baseHi) * TWO32 + lo;
+    return {
+      name: this.name(i),
+      module: this.module(i),
+      offset: off - this.table.start(i),
+    };
   }
 
   /** The symbol containing `addr`. */

@@ -694,12 +694,12 @@ export class Symbolizer {
           hi--;
         } else lo--;
       }
-      const hit = ks.state === "ok" ? ks.lookupHalves(hi, lo) : undefined;
-      if (hit) {
+      const k = ks.indexOfHalves(hi, lo);
+      if (k >= 0) {
         this.resolved++;
         out[i] = {
-          name: hit.name,
-          module: hit.module,
+          name: ks.name(k),
+          module: ks.module(k),
           kind: "kernel",
           address,
           symbolized: true,
