@@ -198,11 +198,11 @@ export interface SourceFrame {
  * const path = "/usr/lib/x86_64-linux-gnu/libc.so.6";
  * const fd = openFd(path);
  * const { table } = SymbolTable.fromElf(ElfFile.parse(fdSource(fd, path)));
- * const getpid = table.findByName("getpid")!;
+ * const malloc = table.findByName("malloc")!;
  * const f = DwarfFile.open(path, fd);
  * closeFd(fd); // libdwfl has its own dup
  * try {
- *   assert.strictEqual(f.addrName(getpid.start + 1), "getpid");
+ *   assert.strictEqual(f.addrName(malloc.start + 1), "malloc");
  * } finally {
  *   f.close();
  * }
