@@ -116,6 +116,101 @@ Deno.test({
   },
 });
 
+/** The host pid of the process whose innermost NSpid is `nspid` and whose
+ * command line mentions `needle`, or 0. */
+function hostPidOf(nspid: number, needle: string): number {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${e.name}/status`);
+      const ids = /^NSpid:\s*([\d\s]+)$/m.exec(status)?.[1].trim().split(/\s+/);
+      if (!ids || ids.length < 2 || Number(ids[ids.length - 1]) !== nspid) {
+        continue;
+      }
+      if (Deno.readTextFileSync(`/proc/${e.name}/cmdline`).includes(needle)) {
+        return Number(e.name);
+      }
+    } catch { /* gone meanwhile */ }
+  }
+  return 0;
+}
+
+Deno.test({
+  name:
+    "JIT in another pid and mount namespace: /proc/PID/root/tmp/perf-NSPID.map",
+  ...opts,
+  async fn() {
+    if (
+      !await requireTool("node") ||
+      !await requireTool("unshare", ["--mount", "--pid", "--fork", "true"])
+    ) return;
+    // Outside /tmp: inside the namespace /tmp is a private tmpfs.
+    const dir = Deno.makeTempDirSync({
+      dir: "/var/tmp",
+      prefix: "symbols-jitns-",
+    });
+    const script = `${dir}/jit.js`, marker = `${dir}/marker`;
+    Deno.writeTextFileSync(script, JIT_SCRIPT);
+    const child = new Deno.Command("unshare", {
+      args: [
+        "--mount",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs tmpfs /tmp && exec node --perf-basic-prof "$0" --marker "$1"',
+        script,
+        marker,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let hostPid = 0;
+    const sym = new Symbolizer();
+    try {
+      const deadline = Date.now() + 15_000;
+      let nspid = 0;
+      while (Date.now() < deadline && !nspid) {
+        try {
+          nspid = Number(Deno.readTextFileSync(marker).trim());
+        } catch { /* not yet */ }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(nspid > 0, "the namespaced node did not start");
+      hostPid = hostPidOf(nspid, script);
+      assert.ok(hostPid > 1, "host pid not found");
+      const r = sym.observe(hostPid);
+      assert.ok(r.ok && r.foreignMountNamespace);
+      assert.strictEqual(r.nspid, nspid);
+      // Ground truth: the map as the process wrote it, in its own /tmp.
+      const own = `/proc/${hostPid}/root/tmp/perf-${nspid}.map`;
+      const line = Deno.readTextFileSync(own).split("\n").find((l) =>
+        / JS:\*hotJsFunction /.test(l)
+      )!;
+      const [start, size] = line.split(" ").map((x) => parseInt(x, 16));
+      const [f] = sym.user(hostPid, [BigInt(start + Math.floor(size / 2))]);
+      assert.strictEqual(f.kind, "jit");
+      assert.match(f.name, /^JS:\*hotJsFunction /);
+      assert.strictEqual(f.module, own);
+    } finally {
+      sym.close();
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      if (hostPid > 1) {
+        try {
+          Deno.kill(hostPid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await child.status;
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
 /** A fake /proc with pid 77 that has one anonymous executable mapping. */
 function fakeProc() {
   const root = Deno.makeTempDirSync({ prefix: "symbols-jit-" });

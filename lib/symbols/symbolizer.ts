@@ -290,7 +290,10 @@ export class Symbolizer {
     const perfMapPath = `${rootPrefix}${this.perfMapDir}/perf-${
       foreign ? nspid : pid
     }.map`;
-    if (perfMapFd < 0 && maps.some(isAnonymousExec)) {
+    if (
+      perfMapFd < 0 &&
+      maps.some((m) => isAnonymousExec(m) || m.path.startsWith("/memfd:"))
+    ) {
       // Keep the perf map reachable too (a container's /tmp vanishes with
       // it); a process that has none yet gets it by path later.
       try {
@@ -533,6 +536,20 @@ export class Symbolizer {
       const vaddr = f.vaddrOf(fileOff);
       const hit = vaddr === undefined ? undefined : f.lookup(vaddr);
       if (!hit) {
+        // Code some JITs write into a file mapping (a memfd, say) is named
+        // only by their perf map.
+        const jit = m.path.startsWith("/memfd:") && p.perfMapFd >= 0
+          ? this.jitLookup(p, look, !perfMapRead)
+          : undefined;
+        if (jit) {
+          perfMapRead = true;
+          this.resolved++;
+          frame.name = jit;
+          frame.kind = "jit";
+          frame.module = p.perfMap!.map.path;
+          frame.symbolized = true;
+          continue;
+        }
         frame.name = unnamed(m.path, vaddr ?? fileOff);
         frame.reason = f.error?.reason ?? "no-symbol";
         this.unresolved[frame.reason]++;
