@@ -34,6 +34,7 @@ import { type DebugCounters, MappedFile } from "./mapped_file.ts";
 import { PerfMap, type PerfMapOptions } from "./perf_map.ts";
 import { findMapping, type MapEntry, parseProcMaps } from "./proc_maps.ts";
 import { closeFd, openFd } from "./raw_fd.ts";
+import { FileReadError, ProcessGoneError } from "./errors.ts";
 import { readVdsoImage } from "./vdso_image.ts";
 
 /** Options of a Symbolizer. */
@@ -80,8 +81,8 @@ export interface ObserveResult {
   newFiles: number;
   /** The process lives in another mount namespace. */
   foreignMountNamespace: boolean;
-  /** Why it failed (ok false). */
-  error?: string;
+  /** Why it failed (ok false): ProcessGoneError when /proc has no such pid. */
+  error?: ProcessGoneError | FileReadError;
 }
 
 /** Counters and memory, for logs and tests. */
@@ -248,7 +249,9 @@ export class Symbolizer {
         mappings: 0,
         newFiles: 0,
         foreignMountNamespace: false,
-        error: `${base}/maps: ${(err as Error).message}`,
+        error: err instanceof Deno.errors.NotFound
+          ? new ProcessGoneError(pid, `${base}/maps`, err)
+          : new FileReadError(`${base}/maps`, "read", err),
       };
     }
     const old = this.procs.get(pid);

@@ -19,6 +19,7 @@ import { ElfFile, PT_LOAD } from "./elf_file.ts";
 import { bytesSource } from "./byte_source.ts";
 import { SymbolTable } from "./symbol_table.ts";
 import { readVdsoImage } from "./vdso_image.ts";
+import { ProcessGoneError } from "./errors.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
@@ -458,7 +459,8 @@ Deno.test({
       // A pid that does not exist at all: observe fails, frames say so.
       const none = sym.observe(999999);
       assert.strictEqual(none.ok, false);
-      assert.match(none.error!, /999999\/maps/);
+      assert.ok(none.error instanceof ProcessGoneError);
+      assert.match(none.error.message, /999999\/maps/);
       const g = sym.user(999999, [1n, 2n, 3n]);
       assert.ok(g.every((f) => f.reason === "process-gone"));
       assert.strictEqual(sym.stats().frames.unresolved["process-gone"], 3);
