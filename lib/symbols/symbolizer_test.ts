@@ -509,3 +509,42 @@ if (inCI) {
     assert.ok(await requireTool("unshare", ["--mount", "true"]));
   });
 }
+
+Deno.test({
+  name:
+    "no fd leak: 20 short processes observed, symbolized, forgotten; maxProcesses",
+  ...opts,
+  async fn() {
+    await buildFixtures();
+    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const sym = new Symbolizer({ maxProcesses: 5 });
+    const base = fds();
+    const pids: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Each a fresh copy: a new file identity, a new fd to keep.
+      const dir = Deno.makeTempDirSync({ prefix: "symbols-leak-" });
+      Deno.copyFileSync(`${FIXTURES_BUILD}/hotspots`, `${dir}/hotspots`);
+      Deno.copyFileSync(
+        `${FIXTURES_BUILD}/libhotlib.so`,
+        `${dir}/libhotlib.so`,
+      );
+      const p = await startFixture([`${dir}/hotspots`, "--seconds", "0.05"]);
+      sym.observe(p.pid);
+      const [f] = sym.user(p.pid, [p.addresses.get("hot_beta")! + 4n]);
+      assert.strictEqual(f.name, "hot_beta");
+      pids.push(p.pid);
+      await p.exited;
+      Deno.removeSync(dir, { recursive: true });
+    }
+    // Only the 5 most recent are remembered, with their two private files
+    // each and the shared ones (libc, ld.so); the rest were closed.
+    const s = sym.stats();
+    assert.strictEqual(s.processes, 5);
+    const shared = 2; // libc.so.6, ld-linux-x86-64.so.2
+    assert.strictEqual(fds() - base, 5 * 2 + shared);
+    for (const pid of pids) sym.forget(pid);
+    assert.strictEqual(fds(), base);
+    sym.close();
+    assert.strictEqual(fds(), base);
+  },
+});
