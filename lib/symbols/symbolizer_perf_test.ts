@@ -96,7 +96,8 @@ async function profileFixture(
 }
 
 function assertAgrees(c: Comparison, what: string) {
-  assert.ok(c.samples > 300, `${what}: only ${c.samples} samples`);
+  // 999 Hz for 1 s of a busy process; a loaded machine gives fewer.
+  assert.ok(c.samples > 200, `${what}: only ${c.samples} samples`);
   assert.deepStrictEqual(
     c.disagreements.slice(0, 10),
     [],
@@ -112,9 +113,17 @@ function assertSplit(c: Comparison, expected: Record<string, number>) {
   assert.ok(total > c.samples * 0.9, `leaves: ${[...c.leaves]}`);
   for (const [n, share] of Object.entries(expected)) {
     const got = (c.leaves.get(n) ?? 0) / total;
+    // Sampling noise: 4 standard errors of a proportion (about 6 points at
+    // 1,000 samples of a 50% share), at least 3 points.
+    const tolerance = Math.max(
+      0.03,
+      4 * Math.sqrt(share * (1 - share) / total),
+    );
     assert.ok(
-      Math.abs(got - share) < 0.06,
-      `${n}: ${(got * 100).toFixed(1)}% of samples, expected ${share * 100}%`,
+      Math.abs(got - share) < tolerance,
+      `${n}: ${(got * 100).toFixed(1)}% of ${total} samples, expected ${
+        share * 100
+      }% ± ${(tolerance * 100).toFixed(1)}`,
     );
   }
 }
