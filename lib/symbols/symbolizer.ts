@@ -124,6 +124,8 @@ export interface SymbolizerStats {
 
 interface ProcessState {
   pid: number;
+  /** Field 22 of /proc/PID/stat: tells a reused pid from the same process. */
+  startTime: string;
   nspid: number;
   maps: MapEntry[];
   files: (MappedFile | undefined)[];
@@ -162,6 +164,18 @@ const REASONS: UnresolvedReason[] = [
   "no-jit-symbol",
   "kernel-restricted",
 ];
+
+/** The start time field of /proc/PID/stat ("" if unreadable). */
+function readStartTime(base: string): string {
+  try {
+    const stat = Deno.readTextFileSync(`${base}/stat`);
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return rest[19] ?? "";
+  } catch {
+    return "";
+  }
+}
 
 function isAnonymousExec(m: MapEntry): boolean {
   return m.inode === 0 && m.path !== "[vdso]" && m.path !== "[vsyscall]";
@@ -254,7 +268,14 @@ export class Symbolizer {
           : new FileReadError(`${base}/maps`, "read", err),
       };
     }
-    const old = this.procs.get(pid);
+    let old = this.procs.get(pid);
+    const startTime = readStartTime(base);
+    if (old && old.startTime !== startTime) {
+      // The pid was reused by another process: nothing of the old one
+      // (its root, its perf map) carries over.
+      this.forget(pid);
+      old = undefined;
+    }
     const nspid = this.readNsPid(base) ?? pid;
     const foreign = this.foreignMountNamespace(base);
     let rootFd = old?.rootFd ?? -1;
@@ -307,6 +328,7 @@ export class Symbolizer {
     }
     const state: ProcessState = {
       pid,
+      startTime,
       nspid,
       maps,
       files,

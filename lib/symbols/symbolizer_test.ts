@@ -528,12 +528,12 @@ Deno.test({
         `${FIXTURES_BUILD}/libhotlib.so`,
         `${dir}/libhotlib.so`,
       );
-      const p = await startFixture([`${dir}/hotspots`, "--seconds", "0.05"]);
-      sym.observe(p.pid);
+      const p = await startFixture([`${dir}/hotspots`, "--seconds", "10"]);
+      assert.ok(sym.observe(p.pid).ok);
       const [f] = sym.user(p.pid, [p.addresses.get("hot_beta")! + 4n]);
       assert.strictEqual(f.name, "hot_beta");
       pids.push(p.pid);
-      await p.exited;
+      await p.stop();
       Deno.removeSync(dir, { recursive: true });
     }
     // Only the 5 most recent are remembered, with their two private files
