@@ -140,7 +140,9 @@ export async function perfSamples(
     }).output();
     if (!rec.success) {
       throw new Error(
-        `perf record failed: ${new TextDecoder().decode(rec.stderr)}`,
+        `perf record -p ${pid} failed (exit ${rec.code}): ${
+          new TextDecoder().decode(rec.stderr)
+        }${new TextDecoder().decode(rec.stdout)}`,
       );
     }
     const script = await new Deno.Command("perf", {
