@@ -13,7 +13,7 @@ import {
   requireTool,
   startFixture,
 } from "./fixture_process.ts";
-import { perfSamples } from "./perf_samples.ts";
+import { perfSamplesAtLeast } from "./perf_samples.ts";
 import { MappedFile } from "./mapped_file.ts";
 import { openFd } from "./raw_fd.ts";
 import type { SourceFrame } from "./libdw.ts";
@@ -133,7 +133,7 @@ Deno.test({
     try {
       await new Promise((r) => setTimeout(r, 100));
       assert.ok(sym.observe(child.pid).ok);
-      const samples = await perfSamples(child.pid, 1);
+      const samples = await perfSamplesAtLeast(child.pid, 500);
       const leaves = samples.map((s) => s[0]).filter((f) => f.dso === bin);
       assert.ok(leaves.length > 300, `${leaves.length} samples in ${bin}`);
       // In this file text is loaded at offset == vaddr, so perf's printed

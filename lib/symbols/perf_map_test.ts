@@ -7,7 +7,7 @@ import assert from "node:assert";
 import { Symbolizer } from "./symbolizer.ts";
 import { PerfMap } from "./perf_map.ts";
 import { requireTool, startFixture } from "./fixture_process.ts";
-import { perfSamples } from "./perf_samples.ts";
+import { perfSamplesAtLeast } from "./perf_samples.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
@@ -43,7 +43,7 @@ for (let i = 0; i < 300; i++) sink += hotJsFunction(1e5); // optimize it
 const m = process.argv.indexOf("--marker");
 fs.writeFileSync(process.argv[m + 1] + ".tmp", process.pid + "\\n");
 fs.renameSync(process.argv[m + 1] + ".tmp", process.argv[m + 1]);
-while (Date.now() - t0 < 6000) sink += hotJsFunction(1e6);
+while (Date.now() - t0 < 15000) sink += hotJsFunction(1e6);
 `;
 
 Deno.test({
@@ -68,7 +68,7 @@ Deno.test({
       assert.strictEqual(f.module, `/tmp/perf-${p.pid}.map`);
       assert.match(f.name, /^JS:\*hotJsFunction /);
       // Against perf, for every frame of every sample.
-      const samples = await perfSamples(p.pid, 1);
+      const samples = await perfSamplesAtLeast(p.pid, 500);
       let jit = 0, agree = 0;
       const differ: string[] = [];
       for (const s of samples) {
@@ -85,8 +85,7 @@ Deno.test({
             );}
         }
       }
-      // 999 Hz for 1 s; a loaded machine gives the process less.
-      assert.ok(samples.length > 30, `${samples.length} samples`);
+      assert.ok(samples.length > 100, `${samples.length} samples`);
       assert.ok(jit > samples.length * 0.3, `${jit} JIT frames`);
       // perf demangles C++ names (without parameters); we do not: compare
       // ours through c++filt -p.

@@ -167,3 +167,25 @@ export async function perfSamples(
     Deno.removeSync(data);
   }
 }
+
+/**
+ * perfSamples for 1 s, repeated (up to `maxSeconds` in all) until at least
+ * `min` samples were taken: a loaded machine gives a process fewer.
+ *
+ * @example
+ * ```ts ignore
+ * // ignore: needs perf, root and a running process.
+ * const samples = await perfSamplesAtLeast(pid, 500);
+ * ```
+ */
+export async function perfSamplesAtLeast(
+  pid: number,
+  min: number,
+  maxSeconds = 5,
+): Promise<PerfFrame[][]> {
+  const samples = await perfSamples(pid, 1);
+  for (let s = 1; s < maxSeconds && samples.length < min; s++) {
+    samples.push(...await perfSamples(pid, 1));
+  }
+  return samples;
+}

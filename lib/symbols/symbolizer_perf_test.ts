@@ -12,7 +12,7 @@ import {
   requireTool,
   startFixture,
 } from "./fixture_process.ts";
-import { type PerfFrame, perfSamples } from "./perf_samples.ts";
+import { type PerfFrame, perfSamplesAtLeast } from "./perf_samples.ts";
 import type { Frame } from "./frame.ts";
 
 interface Comparison {
@@ -88,10 +88,7 @@ async function profileFixture(
     assert.ok(sym.observe(p.pid).ok);
     // 1 s at 999 Hz is ~1,000 samples on an idle CPU; on a loaded machine
     // record again (up to 5 s in all) until there are 500.
-    const samples = await perfSamples(p.pid, 1);
-    for (let i = 0; i < 4 && samples.length < 500; i++) {
-      samples.push(...await perfSamples(p.pid, 1));
-    }
+    const samples = await perfSamplesAtLeast(p.pid, 500);
     const c = compare(sym, p.pid, samples);
     return { c, stats: sym.stats(), sym };
   } finally {
