@@ -118,8 +118,12 @@ export async function perfSamples(
 ): Promise<PerfFrame[][]> {
   const data = Deno.makeTempFileSync({ suffix: ".perf.data" });
   try {
-    const rec = await new Deno.Command("perf", {
+    // One perf record at a time (tests may run in parallel workers, and
+    // concurrent sessions run out of perf's locked buffer memory: ENOMEM).
+    const rec = await new Deno.Command("flock", {
       args: [
+        "/tmp/streamprof-perf-record.lock",
+        "perf",
         "record",
         "-q",
         "-e",

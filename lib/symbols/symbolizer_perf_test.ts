@@ -21,8 +21,17 @@ interface Comparison {
   agree: number;
   disagreements: string[];
   perfUnknown: number;
+  /** Frames where perf's name is that of addr, ours that of addr - 1. */
+  boundary: number;
   leaves: Map<string, number>;
   ours: Frame[][];
+}
+
+/** The name of `f`'s address looked up as is (not as a return address). */
+function exactName(sym: Symbolizer, pid: number, f: PerfFrame): string {
+  const isKernel = /^\[.*\]$/.test(f.dso) && f.dso !== "[vdso]";
+  return (isKernel ? sym.kernel([f.address]) : sym.user(pid, [f.address]))[0]
+    .name;
 }
 
 /** Symbolizes perf's samples and compares each named frame with perf's. */
@@ -33,6 +42,7 @@ function compare(sym: Symbolizer, pid: number, samples: PerfFrame[][]) {
     agree: 0,
     disagreements: [],
     perfUnknown: 0,
+    boundary: 0,
     leaves: new Map(),
     ours: [],
   };
@@ -58,7 +68,16 @@ function compare(sym: Symbolizer, pid: number, samples: PerfFrame[][]) {
         continue;
       }
       if (theirs[i].sym === ours[i].name) c.agree++;
-      else {
+      else if (
+        i > 0 && i !== kern.length &&
+        exactName(sym, pid, theirs[i]) === theirs[i].sym
+      ) {
+        // A return address at the very first byte of perf's function: we
+        // look it up at addr - 1 (the call is in the function before), perf
+        // at addr. Kernel stacks also hold interrupted IPs, which are exact:
+        // such frames are told apart here, counted, and must stay rare.
+        c.boundary++;
+      } else {
         c.disagreements.push(
           `0x${theirs[i].address.toString(16)} perf=${theirs[i].sym} (${
             theirs[i].dso
@@ -89,6 +108,12 @@ async function profileFixture(
     // 1 s at 999 Hz is ~1,000 samples on an idle CPU; on a loaded machine
     // record again (up to 5 s in all) until there are 500.
     const samples = await perfSamplesAtLeast(p.pid, 500);
+    // The kptr_restrict test (another file, maybe running in parallel)
+    // hides kernel addresses for a fraction of a second: never load then.
+    for (let i = 0; i < 5 && sym.kernelWarning(); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      sym.reloadKernel();
+    }
     const c = compare(sym, p.pid, samples);
     return { c, stats: sym.stats(), sym };
   } finally {
@@ -106,6 +131,10 @@ function assertAgrees(c: Comparison, what: string) {
     `${what}: ${c.disagreements.length} of ${c.frames} frames differ from perf`,
   );
   assert.ok(c.agree > c.samples * 3, `${what}: ${c.agree} frames compared`);
+  assert.ok(
+    c.boundary <= Math.max(3, c.frames / 1000),
+    `${what}: ${c.boundary} frames at a function's first byte`,
+  );
 }
 
 /** The leaf split, as fractions of the samples whose leaf is one of `names`. */

@@ -516,7 +516,18 @@ Deno.test({
   ...opts,
   async fn() {
     await buildFixtures();
-    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    // fds on this test's own copies (other tests may run in this process
+    // at the same time, so only these are counted).
+    const fds = () =>
+      [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+        try {
+          return Deno.readLinkSync(`/proc/self/fd/${e.name}`).includes(
+            "/symbols-leak-",
+          );
+        } catch {
+          return false;
+        }
+      }).length;
     const sym = new Symbolizer({ maxProcesses: 5 });
     const base = fds();
     const pids: number[] = [];
@@ -537,11 +548,10 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
     // Only the 5 most recent are remembered, with their two private files
-    // each and the shared ones (libc, ld.so); the rest were closed.
+    // each (deleted now, still open); the rest were closed.
     const s = sym.stats();
     assert.strictEqual(s.processes, 5);
-    const shared = 2; // libc.so.6, ld-linux-x86-64.so.2
-    assert.strictEqual(fds() - base, 5 * 2 + shared);
+    assert.strictEqual(fds() - base, 5 * 2);
     for (const pid of pids) sym.forget(pid);
     assert.strictEqual(fds(), base);
     sym.close();
