@@ -558,3 +558,110 @@ Deno.test({
     assert.strictEqual(fds(), base);
   },
 });
+
+Deno.test({
+  name:
+    "a mapping added after observe() (dlopen) is found by re-reading maps on a miss",
+  ...opts,
+  fn() {
+    const root = Deno.makeTempDirSync({ prefix: "symbols-reload-" });
+    try {
+      const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+      const ino = Deno.statSync(libc).ino;
+      Deno.mkdirSync(`${root}/50`);
+      Deno.writeTextFileSync(`${root}/50/maps`, "");
+      const sym = new Symbolizer({ procRoot: root, mapsReloadMs: 0 });
+      assert.ok(sym.observe(50).ok);
+      const { table } = SymbolTable.fromElf(
+        ElfFile.parse(bytesSource(Deno.readFileSync(libc), libc)),
+      );
+      const malloc = table.findByName("malloc")!;
+      const addr = 0x7f0000000000n + BigInt(malloc.start) + 4n;
+      // "dlopen": the process maps libc after it was observed.
+      Deno.writeTextFileSync(
+        `${root}/50/maps`,
+        `7f0000026000-7f00001a0000 r-xp 00026000 fe:01 ${ino} ${libc}\n`,
+      );
+      const [f] = sym.user(50, [addr]);
+      assert.strictEqual(f.name, "malloc");
+      assert.strictEqual(sym.stats().mapsReloads, 1);
+      // Once the process is gone, a miss is just a miss (no re-read loop).
+      Deno.removeSync(`${root}/50`, { recursive: true });
+      const [g] = sym.user(50, [0x1000n]);
+      assert.strictEqual(g.reason, "no-mapping");
+      assert.strictEqual(sym.user(50, [addr])[0].name, "malloc"); // kept
+      sym.close();
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "steady state: 200,000 frames of the paths fixture, no growth",
+  ...opts,
+  async fn() {
+    await buildFixtures();
+    const p = await startFixture([
+      `${FIXTURES_BUILD}/hotspots`,
+      "--seconds",
+      "30",
+      "--mode",
+      "paths",
+    ]);
+    const sym = new Symbolizer();
+    try {
+      // The functions of the paths mode, at their run-time addresses: the
+      // ELF symbols (binutils-independent: the ones the fixture prints
+      // anchor the bias) of node0/node1/pad/path_leaf.
+      const { table } = SymbolTable.fromElf(
+        ElfFile.parse(
+          bytesSource(
+            Deno.readFileSync(`${FIXTURES_BUILD}/hotspots`),
+            "hotspots",
+          ),
+        ),
+      );
+      const bias = p.addresses.get("main")! -
+        BigInt(table.findByName("main")!.start);
+      const names = [
+        "node0",
+        "node1",
+        "pad",
+        "path_leaf",
+        "run_workload",
+        "main",
+      ];
+      const starts = names.map((n) =>
+        bias + BigInt(table.findByName(n)!.start)
+      );
+      const stack = (c: number) => {
+        const s: bigint[] = [starts[3] + 4n];
+        for (let l = 11; l >= 1; l--) s.push(starts[(c >> l) & 1] + 8n);
+        for (let k = 0; k < c % 8; k++) s.push(starts[2] + 8n);
+        s.push(starts[4] + 8n, starts[5] + 8n);
+        return s;
+      };
+      const run = (n: number) => {
+        let frames = 0;
+        for (let c = 0; frames < n; c = (c + 1) % 4096) {
+          const f = sym.user(p.pid, stack(c));
+          frames += f.length;
+          if (f[0].name !== "path_leaf") throw new Error(f[0].name);
+        }
+      };
+      run(20_000); // warm up: tables parsed, names decoded
+      const cache = sym.stats().cacheBytes;
+      const heap = Deno.memoryUsage().heapUsed;
+      run(200_000);
+      const s = sym.stats();
+      assert.strictEqual(s.cacheBytes, cache);
+      assert.strictEqual(s.frames.unresolved["no-symbol"], 0);
+      const grown = Deno.memoryUsage().heapUsed - heap;
+      assert.ok(grown < 8e6, `heap grew by ${(grown / 1e6).toFixed(1)} MB`);
+    } finally {
+      sym.close();
+      await p.stop();
+    }
+  },
+});
