@@ -129,8 +129,20 @@ export class SymbolTable {
   private constructor(c: SymbolColumns) {
     // Sort by address, then reduce aliases (same start) to the best one.
     const order = new Uint32Array(c.count);
-    for (let i = 0; i < c.count; i++) order[i] = i;
-    order.sort((x, y) => c.starts[x] - c.starts[y] || x - y);
+    let sorted = true;
+    for (let i = 0; i < c.count; i++) {
+      order[i] = i;
+      if (i > 0 && c.starts[i] < c.starts[i - 1]) sorted = false;
+    }
+    // kallsyms and many symbol tables are in address order already: a
+    // comparator sort of 100k entries is most of the build time.
+    if (!sorted) {
+      // Array.prototype.sort is TimSort in V8: near-linear on the nearly
+      // sorted tables that are common (typed-array sort is not adaptive).
+      const idx = Array.from(order);
+      idx.sort((x, y) => c.starts[x] - c.starts[y] || x - y);
+      order.set(idx);
+    }
     const kept: number[] = [];
     for (let k = 0; k < order.length; k++) {
       const i = order[k];
