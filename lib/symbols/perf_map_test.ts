@@ -53,7 +53,12 @@ Deno.test({
     if (!await requireTool("node") || !await requireTool("perf")) return;
     const script = Deno.makeTempFileSync({ suffix: ".js" });
     Deno.writeTextFileSync(script, JIT_SCRIPT);
-    const p = await startFixture(["node", "--perf-basic-prof", script]);
+    // node --perf-basic-prof also writes a V8 log (isolate-*.log) into its
+    // working directory: give it a temporary one.
+    const cwd = Deno.makeTempDirSync({ prefix: "symbols-node-" });
+    const p = await startFixture(["node", "--perf-basic-prof", script], {
+      cwd,
+    });
     const sym = new Symbolizer();
     try {
       assert.ok(sym.observe(p.pid).ok);
@@ -85,8 +90,10 @@ Deno.test({
             );}
         }
       }
-      assert.ok(samples.length > 100, `${samples.length} samples`);
-      assert.ok(jit > samples.length * 0.3, `${jit} JIT frames`);
+      // Sanity floors only (a loaded machine gives node little CPU); the
+      // check is the agreement below.
+      assert.ok(samples.length > 50, `${samples.length} samples`);
+      assert.ok(jit > samples.length * 0.2, `${jit} JIT frames`);
       // perf demangles C++ names (without parameters); we do not: compare
       // ours through c++filt -p.
       const mangled = differ.filter((d) => / vs _Z\S+$/.test(d));
@@ -112,6 +119,7 @@ Deno.test({
       sym.close();
       await p.stop();
       Deno.removeSync(script);
+      Deno.removeSync(cwd, { recursive: true });
     }
   },
 });
@@ -167,6 +175,7 @@ Deno.test({
       ],
       stdout: "null",
       stderr: "null",
+      cwd: dir, // node's V8 log (isolate-*.log) lands here, removed below
     }).spawn();
     let hostPid = 0;
     const sym = new Symbolizer();
