@@ -101,6 +101,15 @@ export function parsePerfScript(text: string): PerfFrame[][] {
   return samples;
 }
 
+async function processAlive(pid: number): Promise<boolean> {
+  try {
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Records `pid` for `seconds` with `perf record -e cpu-clock -F freq -g`
  * and returns its samples.
@@ -120,28 +129,33 @@ export async function perfSamples(
   try {
     // One perf record at a time (tests may run in parallel workers, and
     // concurrent sessions run out of perf's locked buffer memory: ENOMEM).
-    const rec = await new Deno.Command("flock", {
-      args: [
-        "/tmp/streamprof-perf-record.lock",
-        "perf",
-        "record",
-        "-q",
-        "-e",
-        "cpu-clock",
-        "-F",
-        String(freq),
-        "-g",
-        "-p",
-        String(pid),
-        "-o",
-        data,
-        "--",
-        "sleep",
-        String(seconds),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const record = () =>
+      new Deno.Command("flock", {
+        args: [
+          "/tmp/streamprof-perf-record.lock",
+          "perf",
+          "record",
+          "-q",
+          "-e",
+          "cpu-clock",
+          "-F",
+          String(freq),
+          "-g",
+          "-p",
+          String(pid),
+          "-o",
+          data,
+          "--",
+          "sleep",
+          String(seconds),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    // On a busy shared machine a recording is now and then cut short (seen:
+    // exit 143, SIGTERM from outside): one more try before failing.
+    let rec = await record();
+    if (!rec.success && (await processAlive(pid))) rec = await record();
     if (!rec.success) {
       throw new Error(
         `perf record -p ${pid} failed (exit ${rec.code}): ${
