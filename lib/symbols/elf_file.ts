@@ -72,7 +72,17 @@ const NT_GNU_BUILD_ID = 3;
 const MAX_SECTIONS = 65536;
 const MAX_SEGMENTS = 4096;
 
-/** Reads a little-endian u64 as a number (exact below 2^53). */
+/**
+ * Reads a little-endian u64 as a number (exact below 2^53).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { u64 } from "./elf_file.ts";
+ * const v = new DataView(new BigUint64Array([0x7fff12345678n]).buffer);
+ * assert.strictEqual(u64(v, 0), 0x7fff12345678);
+ * ```
+ */
 export function u64(view: DataView, at: number): number {
   return view.getUint32(at, true) + view.getUint32(at + 4, true) * 4294967296;
 }
@@ -80,7 +90,18 @@ export function u64(view: DataView, at: number): number {
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
 
-/** The NUL-terminated string at `at` in `bytes` (empty when out of range). */
+/**
+ * The NUL-terminated string at `at` in `bytes` (empty when out of range).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { cString } from "./elf_file.ts";
+ * const strtab = new TextEncoder().encode("\0main\0hot_alpha\0");
+ * assert.strictEqual(cString(strtab, 6), "hot_alpha");
+ * assert.strictEqual(cString(strtab, 99), "");
+ * ```
+ */
 export function cString(bytes: Uint8Array, at: number): string {
   if (at < 0 || at >= bytes.length) return "";
   let end = at;

@@ -21,7 +21,8 @@ export const inCI = Deno.env.get("CI") === "true";
 let built: Promise<void> | undefined;
 
 /**
- * Runs `make -C tests/fixtures` once per test process; throws with make's
+ * Runs `make -C tests/fixtures` once per test process (under flock, so
+ * parallel test workers do not build over each other); throws with make's
  * output if it fails.
  *
  * @example
@@ -32,8 +33,11 @@ let built: Promise<void> | undefined;
  */
 export function buildFixtures(): Promise<void> {
   return built ??= (async () => {
-    const r = await new Deno.Command("make", {
-      args: ["-s", "-C", FIXTURES_DIR],
+    // Test files may run in parallel workers (deno test --parallel), each
+    // calling this: one make at a time, under a lock in the build folder.
+    Deno.mkdirSync(FIXTURES_BUILD, { recursive: true });
+    const r = await new Deno.Command("flock", {
+      args: [`${FIXTURES_BUILD}/.make.lock`, "make", "-s", "-C", FIXTURES_DIR],
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -91,6 +91,7 @@ const DW_TAG_subprogram = 0x2e;
 const DW_AT_call_file = 0x58;
 const DW_AT_call_line = 0x59;
 const DIE_SIZE = 32; // sizeof(Dwarf_Die) on 64-bit
+const MEMO_MAX = 65536; // remembered chains per file
 const ATTR_SIZE = 24; // sizeof(Dwarf_Attribute) on 64-bit
 
 type Callback = Deno.UnsafeCallback<{
@@ -197,11 +198,11 @@ export interface SourceFrame {
  * const path = "/usr/lib/x86_64-linux-gnu/libc.so.6";
  * const fd = openFd(path);
  * const { table } = SymbolTable.fromElf(ElfFile.parse(fdSource(fd, path)));
- * const getpid = table.findByName("getpid")!;
+ * const malloc = table.findByName("malloc")!;
  * const f = DwarfFile.open(path, fd);
  * closeFd(fd); // libdwfl has its own dup
  * try {
- *   assert.strictEqual(f.addrName(getpid.start + 1), "getpid");
+ *   assert.strictEqual(f.addrName(malloc.start + 1), "malloc");
  * } finally {
  *   f.close();
  * }
@@ -220,6 +221,8 @@ export class DwarfFile {
   private readonly attr = new Uint8Array(ATTR_SIZE);
   private readonly word = new BigUint64Array(1);
   private closed = false;
+  private readonly memo = new Map<number, SourceFrame[]>();
+  private memoBytes = 0;
 
   private constructor(
     private readonly lib: Lib,
@@ -314,6 +317,24 @@ export class DwarfFile {
    * there is no DWARF for `vaddr`. This is what `eu-addr2line -f -i` prints.
    */
   inlineChain(vaddr: number): SourceFrame[] {
+    // Profiles hit the same addresses again and again, and a cold look-up
+    // costs tens of µs (dwarf_getscopes walks the CU's DIEs): remember them.
+    let chain = this.memo.get(vaddr);
+    if (chain === undefined) {
+      if (this.memo.size >= MEMO_MAX) this.memo.clear();
+      chain = this.computeChain(vaddr);
+      this.memo.set(vaddr, chain);
+      this.memoBytes += 64 + chain.length * 96;
+    }
+    return chain;
+  }
+
+  /** Memory held by remembered chains (approximate). */
+  get cacheBytes(): number {
+    return this.memoBytes;
+  }
+
+  private computeChain(vaddr: number): SourceFrame[] {
     const dw = this.lib.dw;
     // No function scope (e.g. an empty function whose DWARF range is empty)
     // but a line: one frame named by the ELF symbol, as eu-addr2line does.
@@ -327,9 +348,25 @@ export class DwarfFile {
     const n = dw.dwarf_getscopes(cu, pc, this.outScopes);
     if (n <= 0) return lineOnly();
     let scopes = Deno.UnsafePointer.create(this.outScopes[0]);
-    // Re-derive the scopes from the innermost DIE with dwarf_getscopes_die,
-    // which (unlike dwarf_getscopes) follows the abstract origins of inlined
-    // instances: the same two steps eu-addr2line takes.
+    if (scopes === null) return lineOnly();
+    // No inlined instance among the scopes (most addresses): the chain is
+    // the one function, and the second walk below is not needed.
+    for (let i = 0; i < n; i++) {
+      const t = dw.dwarf_tag(Deno.UnsafePointer.offset(scopes, i * DIE_SIZE));
+      if (t === DW_TAG_inlined_subroutine) break;
+      if (t === DW_TAG_subprogram) {
+        const name = readCString(
+          dw.dwarf_diename(Deno.UnsafePointer.offset(scopes, i * DIE_SIZE)),
+        ) ?? "??";
+        this.lib.libc.free(scopes);
+        const src = this.source(vaddr);
+        return [{ name, ...src }];
+      }
+    }
+    // Inlined code: re-derive the scopes from the innermost DIE with
+    // dwarf_getscopes_die, which (unlike dwarf_getscopes) follows the
+    // abstract origins of inlined instances: the same two steps eu-addr2line
+    // takes.
     const innerOff = dw.dwarf_dieoffset(scopes);
     this.lib.libc.free(scopes);
     const dwarf = dw.dwfl_module_getdwarf(this.mod, this.outBias);
@@ -341,6 +378,7 @@ export class DwarfFile {
     );
     if (m <= 0) return lineOnly();
     scopes = Deno.UnsafePointer.create(this.outScopes[0]);
+    if (scopes === null) return lineOnly();
     try {
       const at = (i: number) =>
         Deno.UnsafePointer.offset(scopes!, i * DIE_SIZE);

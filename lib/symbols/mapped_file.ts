@@ -257,6 +257,7 @@ export class MappedFile implements Evictable {
   /** Memory held by the parsed tables (what the LRU counts). */
   get bytes(): number {
     return (this.table?.bytes ?? 0) + this.dwarfBytes +
+      (this.dwarf ? this.dwarf.cacheBytes : 0) +
       (this.elf ? 256 + this.elf.sections.length * 96 : 0);
   }
 

@@ -101,6 +101,15 @@ export function parsePerfScript(text: string): PerfFrame[][] {
   return samples;
 }
 
+async function processAlive(pid: number): Promise<boolean> {
+  try {
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Records `pid` for `seconds` with `perf record -e cpu-clock -F freq -g`
  * and returns its samples.
@@ -118,29 +127,40 @@ export async function perfSamples(
 ): Promise<PerfFrame[][]> {
   const data = Deno.makeTempFileSync({ suffix: ".perf.data" });
   try {
-    const rec = await new Deno.Command("perf", {
-      args: [
-        "record",
-        "-q",
-        "-e",
-        "cpu-clock",
-        "-F",
-        String(freq),
-        "-g",
-        "-p",
-        String(pid),
-        "-o",
-        data,
-        "--",
-        "sleep",
-        String(seconds),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    // One perf record at a time (tests may run in parallel workers, and
+    // concurrent sessions run out of perf's locked buffer memory: ENOMEM).
+    const record = () =>
+      new Deno.Command("flock", {
+        args: [
+          "/tmp/streamprof-perf-record.lock",
+          "perf",
+          "record",
+          "-q",
+          "-e",
+          "cpu-clock",
+          "-F",
+          String(freq),
+          "-g",
+          "-p",
+          String(pid),
+          "-o",
+          data,
+          "--",
+          "sleep",
+          String(seconds),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    // On a busy shared machine a recording is now and then cut short (seen:
+    // exit 143, SIGTERM from outside): one more try before failing.
+    let rec = await record();
+    if (!rec.success && (await processAlive(pid))) rec = await record();
     if (!rec.success) {
       throw new Error(
-        `perf record failed: ${new TextDecoder().decode(rec.stderr)}`,
+        `perf record -p ${pid} failed (exit ${rec.code}): ${
+          new TextDecoder().decode(rec.stderr)
+        }${new TextDecoder().decode(rec.stdout)}`,
       );
     }
     const script = await new Deno.Command("perf", {
@@ -164,4 +184,26 @@ export async function perfSamples(
   } finally {
     Deno.removeSync(data);
   }
+}
+
+/**
+ * perfSamples for 1 s, repeated (up to `maxSeconds` in all) until at least
+ * `min` samples were taken: a loaded machine gives a process fewer.
+ *
+ * @example
+ * ```ts ignore
+ * // ignore: needs perf, root and a running process.
+ * const samples = await perfSamplesAtLeast(pid, 500);
+ * ```
+ */
+export async function perfSamplesAtLeast(
+  pid: number,
+  min: number,
+  maxSeconds = 5,
+): Promise<PerfFrame[][]> {
+  const samples = await perfSamples(pid, 1);
+  for (let s = 1; s < maxSeconds && samples.length < min; s++) {
+    samples.push(...await perfSamples(pid, 1));
+  }
+  return samples;
 }

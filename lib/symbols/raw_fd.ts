@@ -41,7 +41,16 @@ const ERRNO: Record<number, string> = {
   24: "EMFILE",
 };
 
-/** "ENOENT (errno 2)" for an errno value. */
+/**
+ * "ENOENT (errno 2)" for an errno value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { errnoName } from "./raw_fd.ts";
+ * assert.strictEqual(errnoName(2), "ENOENT (errno 2)");
+ * ```
+ */
 export function errnoName(n: number): string {
   return `${ERRNO[n] ?? "E?"} (errno ${n})`;
 }
@@ -72,12 +81,33 @@ export function openFd(path: string): number {
   return fd;
 }
 
-/** close(2); errors are ignored (nothing useful can be done). */
+/**
+ * close(2); errors are ignored (nothing useful can be done).
+ *
+ * @example
+ * ```ts
+ * import { closeFd, openFd } from "./raw_fd.ts";
+ * closeFd(openFd("/proc/self/status"));
+ * ```
+ */
 export function closeFd(fd: number): void {
   sym().close(fd);
 }
 
-/** dup(2): a second fd for the same open file (libdwfl takes one over). */
+/**
+ * dup(2): a second fd for the same open file (libdwfl takes one over).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { closeFd, dupFd, openFd } from "./raw_fd.ts";
+ * const fd = openFd("/proc/self/status");
+ * const copy = dupFd(fd);
+ * assert.notStrictEqual(copy, fd);
+ * closeFd(copy);
+ * closeFd(fd);
+ * ```
+ */
 export function dupFd(fd: number): number {
   const n = sym().dup(fd);
   if (n < 0) {
@@ -88,6 +118,17 @@ export function dupFd(fd: number): number {
 
 /**
  * Reads up to `buf.length` bytes at `offset`; returns the count (0 at EOF).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { closeFd, openFd, pread } from "./raw_fd.ts";
+ * const fd = openFd("/proc/self/exe");
+ * const buf = new Uint8Array(3);
+ * assert.strictEqual(pread(fd, buf, 1), 3);
+ * assert.strictEqual(new TextDecoder().decode(buf), "ELF");
+ * closeFd(fd);
+ * ```
  */
 export function pread(fd: number, buf: Uint8Array, offset: number): number {
   const n = Number(sym().pread(fd, buf, BigInt(buf.length), BigInt(offset)));

@@ -77,7 +77,12 @@ function underscores(strings: Uint8Array, at: number): number {
   return n;
 }
 
-/** perf's choose_best_symbol: true if symbol `a` should be kept over `b`. */
+/**
+ * perf's choose_best_symbol: true if symbol `a` (the later one in the
+ * table) should be kept over `b` (the earlier). On a full tie perf keeps the
+ * earlier one, e.g. of `clock_gettime@GLIBC_2.2.5` and the equally long
+ * `clock_gettime@@GLIBC_2.17`, whichever the symbol table lists first.
+ */
 function better(c: SymbolColumns, a: number, b: number): boolean {
   if ((c.sizes[a] > 0) !== (c.sizes[b] > 0)) return c.sizes[a] > 0;
   const aw = c.bindings[a] === STB_WEAK, bw = c.bindings[b] === STB_WEAK;
@@ -87,7 +92,7 @@ function better(c: SymbolColumns, a: number, b: number): boolean {
   const au = underscores(c.strings, c.nameAt[a]);
   const bu = underscores(c.strings, c.nameAt[b]);
   if (au !== bu) return au < bu;
-  return nameEnd(c.strings, c.nameAt[a]) - c.nameAt[a] >=
+  return nameEnd(c.strings, c.nameAt[a]) - c.nameAt[a] >
     nameEnd(c.strings, c.nameAt[b]) - c.nameAt[b];
 }
 
@@ -124,8 +129,20 @@ export class SymbolTable {
   private constructor(c: SymbolColumns) {
     // Sort by address, then reduce aliases (same start) to the best one.
     const order = new Uint32Array(c.count);
-    for (let i = 0; i < c.count; i++) order[i] = i;
-    order.sort((x, y) => c.starts[x] - c.starts[y] || x - y);
+    let sorted = true;
+    for (let i = 0; i < c.count; i++) {
+      order[i] = i;
+      if (i > 0 && c.starts[i] < c.starts[i - 1]) sorted = false;
+    }
+    // kallsyms and many symbol tables are in address order already: a
+    // comparator sort of 100k entries is most of the build time.
+    if (!sorted) {
+      // Array.prototype.sort is TimSort in V8: near-linear on the nearly
+      // sorted tables that are common (typed-array sort is not adaptive).
+      const idx = Array.from(order);
+      idx.sort((x, y) => c.starts[x] - c.starts[y] || x - y);
+      order.set(idx);
+    }
     const kept: number[] = [];
     for (let k = 0; k < order.length; k++) {
       const i = order[k];

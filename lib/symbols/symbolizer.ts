@@ -34,6 +34,7 @@ import { type DebugCounters, MappedFile } from "./mapped_file.ts";
 import { PerfMap, type PerfMapOptions } from "./perf_map.ts";
 import { findMapping, type MapEntry, parseProcMaps } from "./proc_maps.ts";
 import { closeFd, openFd } from "./raw_fd.ts";
+import { FileReadError, ProcessGoneError } from "./errors.ts";
 import { readVdsoImage } from "./vdso_image.ts";
 
 /** Options of a Symbolizer. */
@@ -80,8 +81,8 @@ export interface ObserveResult {
   newFiles: number;
   /** The process lives in another mount namespace. */
   foreignMountNamespace: boolean;
-  /** Why it failed (ok false). */
-  error?: string;
+  /** Why it failed (ok false): ProcessGoneError when /proc has no such pid. */
+  error?: ProcessGoneError | FileReadError;
 }
 
 /** Counters and memory, for logs and tests. */
@@ -123,6 +124,8 @@ export interface SymbolizerStats {
 
 interface ProcessState {
   pid: number;
+  /** Field 22 of /proc/PID/stat: tells a reused pid from the same process. */
+  startTime: string;
   nspid: number;
   maps: MapEntry[];
   files: (MappedFile | undefined)[];
@@ -161,6 +164,18 @@ const REASONS: UnresolvedReason[] = [
   "no-jit-symbol",
   "kernel-restricted",
 ];
+
+/** The start time field of /proc/PID/stat ("" if unreadable). */
+function readStartTime(base: string): string {
+  try {
+    const stat = Deno.readTextFileSync(`${base}/stat`);
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return rest[19] ?? "";
+  } catch {
+    return "";
+  }
+}
 
 function isAnonymousExec(m: MapEntry): boolean {
   return m.inode === 0 && m.path !== "[vdso]" && m.path !== "[vsyscall]";
@@ -248,10 +263,19 @@ export class Symbolizer {
         mappings: 0,
         newFiles: 0,
         foreignMountNamespace: false,
-        error: `${base}/maps: ${(err as Error).message}`,
+        error: err instanceof Deno.errors.NotFound
+          ? new ProcessGoneError(pid, `${base}/maps`, err)
+          : new FileReadError(`${base}/maps`, "read", err),
       };
     }
-    const old = this.procs.get(pid);
+    let old = this.procs.get(pid);
+    const startTime = readStartTime(base);
+    if (old && old.startTime !== startTime) {
+      // The pid was reused by another process: nothing of the old one
+      // (its root, its perf map) carries over.
+      this.forget(pid);
+      old = undefined;
+    }
     const nspid = this.readNsPid(base) ?? pid;
     const foreign = this.foreignMountNamespace(base);
     let rootFd = old?.rootFd ?? -1;
@@ -290,7 +314,10 @@ export class Symbolizer {
     const perfMapPath = `${rootPrefix}${this.perfMapDir}/perf-${
       foreign ? nspid : pid
     }.map`;
-    if (perfMapFd < 0 && maps.some(isAnonymousExec)) {
+    if (
+      perfMapFd < 0 &&
+      maps.some((m) => isAnonymousExec(m) || m.path.startsWith("/memfd:"))
+    ) {
       // Keep the perf map reachable too (a container's /tmp vanishes with
       // it); a process that has none yet gets it by path later.
       try {
@@ -301,6 +328,7 @@ export class Symbolizer {
     }
     const state: ProcessState = {
       pid,
+      startTime,
       nspid,
       maps,
       files,
@@ -533,6 +561,20 @@ export class Symbolizer {
       const vaddr = f.vaddrOf(fileOff);
       const hit = vaddr === undefined ? undefined : f.lookup(vaddr);
       if (!hit) {
+        // Code some JITs write into a file mapping (a memfd, say) is named
+        // only by their perf map.
+        const jit = m.path.startsWith("/memfd:") && p.perfMapFd >= 0
+          ? this.jitLookup(p, look, !perfMapRead)
+          : undefined;
+        if (jit) {
+          perfMapRead = true;
+          this.resolved++;
+          frame.name = jit;
+          frame.kind = "jit";
+          frame.module = p.perfMap!.map.path;
+          frame.symbolized = true;
+          continue;
+        }
         frame.name = unnamed(m.path, vaddr ?? fileOff);
         frame.reason = f.error?.reason ?? "no-symbol";
         this.unresolved[frame.reason]++;
@@ -694,12 +736,12 @@ export class Symbolizer {
           hi--;
         } else lo--;
       }
-      const hit = ks.state === "ok" ? ks.lookupHalves(hi, lo) : undefined;
-      if (hit) {
+      const k = ks.indexOfHalves(hi, lo);
+      if (k >= 0) {
         this.resolved++;
         out[i] = {
-          name: hit.name,
-          module: hit.module,
+          name: ks.name(k),
+          module: ks.module(k),
           kind: "kernel",
           address,
           symbolized: true,

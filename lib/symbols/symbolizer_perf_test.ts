@@ -12,7 +12,7 @@ import {
   requireTool,
   startFixture,
 } from "./fixture_process.ts";
-import { type PerfFrame, perfSamples } from "./perf_samples.ts";
+import { type PerfFrame, perfSamplesAtLeast } from "./perf_samples.ts";
 import type { Frame } from "./frame.ts";
 
 interface Comparison {
@@ -21,8 +21,17 @@ interface Comparison {
   agree: number;
   disagreements: string[];
   perfUnknown: number;
+  /** Frames where perf's name is that of addr, ours that of addr - 1. */
+  boundary: number;
   leaves: Map<string, number>;
   ours: Frame[][];
+}
+
+/** The name of `f`'s address looked up as is (not as a return address). */
+function exactName(sym: Symbolizer, pid: number, f: PerfFrame): string {
+  const isKernel = /^\[.*\]$/.test(f.dso) && f.dso !== "[vdso]";
+  return (isKernel ? sym.kernel([f.address]) : sym.user(pid, [f.address]))[0]
+    .name;
 }
 
 /** Symbolizes perf's samples and compares each named frame with perf's. */
@@ -33,6 +42,7 @@ function compare(sym: Symbolizer, pid: number, samples: PerfFrame[][]) {
     agree: 0,
     disagreements: [],
     perfUnknown: 0,
+    boundary: 0,
     leaves: new Map(),
     ours: [],
   };
@@ -58,7 +68,16 @@ function compare(sym: Symbolizer, pid: number, samples: PerfFrame[][]) {
         continue;
       }
       if (theirs[i].sym === ours[i].name) c.agree++;
-      else {
+      else if (
+        i > 0 && i !== kern.length &&
+        exactName(sym, pid, theirs[i]) === theirs[i].sym
+      ) {
+        // A return address at the very first byte of perf's function: we
+        // look it up at addr - 1 (the call is in the function before), perf
+        // at addr. Kernel stacks also hold interrupted IPs, which are exact:
+        // such frames are told apart here, counted, and must stay rare.
+        c.boundary++;
+      } else {
         c.disagreements.push(
           `0x${theirs[i].address.toString(16)} perf=${theirs[i].sym} (${
             theirs[i].dso
@@ -79,14 +98,22 @@ async function profileFixture(
   const p = await startFixture([
     `${FIXTURES_BUILD}/${binary}`,
     "--seconds",
-    "4",
+    "30", // stopped when done; long enough for 5 recordings on a busy box
     "--mode",
     mode,
   ]);
   const sym = new Symbolizer(options);
   try {
     assert.ok(sym.observe(p.pid).ok);
-    const samples = await perfSamples(p.pid, 1);
+    // 1 s at 999 Hz is ~1,000 samples on an idle CPU; on a loaded machine
+    // record again (up to 5 s in all) until there are 500.
+    const samples = await perfSamplesAtLeast(p.pid, 500);
+    // The kptr_restrict test (another file, maybe running in parallel)
+    // hides kernel addresses for a fraction of a second: never load then.
+    for (let i = 0; i < 5 && sym.kernelWarning(); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      sym.reloadKernel();
+    }
     const c = compare(sym, p.pid, samples);
     return { c, stats: sym.stats(), sym };
   } finally {
@@ -96,13 +123,18 @@ async function profileFixture(
 }
 
 function assertAgrees(c: Comparison, what: string) {
-  assert.ok(c.samples > 300, `${what}: only ${c.samples} samples`);
+  // 999 Hz for 1 s of a busy process; a loaded machine gives fewer.
+  assert.ok(c.samples > 200, `${what}: only ${c.samples} samples`);
   assert.deepStrictEqual(
     c.disagreements.slice(0, 10),
     [],
     `${what}: ${c.disagreements.length} of ${c.frames} frames differ from perf`,
   );
   assert.ok(c.agree > c.samples * 3, `${what}: ${c.agree} frames compared`);
+  assert.ok(
+    c.boundary <= Math.max(3, c.frames / 1000),
+    `${what}: ${c.boundary} frames at a function's first byte`,
+  );
 }
 
 /** The leaf split, as fractions of the samples whose leaf is one of `names`. */
@@ -112,9 +144,17 @@ function assertSplit(c: Comparison, expected: Record<string, number>) {
   assert.ok(total > c.samples * 0.9, `leaves: ${[...c.leaves]}`);
   for (const [n, share] of Object.entries(expected)) {
     const got = (c.leaves.get(n) ?? 0) / total;
+    // Sampling noise: 4 standard errors of a proportion (about 6 points at
+    // 1,000 samples of a 50% share), at least 3 points.
+    const tolerance = Math.max(
+      0.03,
+      4 * Math.sqrt(share * (1 - share) / total),
+    );
     assert.ok(
-      Math.abs(got - share) < 0.06,
-      `${n}: ${(got * 100).toFixed(1)}% of samples, expected ${share * 100}%`,
+      Math.abs(got - share) < tolerance,
+      `${n}: ${(got * 100).toFixed(1)}% of ${total} samples, expected ${
+        share * 100
+      }% ± ${(tolerance * 100).toFixed(1)}`,
     );
   }
 }
