@@ -1,10 +1,14 @@
 /**
  * VM integration tests: boots every VM of lib/vm/vms.json for real (QEMU,
- * TCG here) and checks that the guest reports the expected `uname -m` and
- * kernel `major.minor`, and that libbpf's BPF_MAP_TYPE_RINGBUF probe says
- * supported. Then, on the `default` VM: a failing guest command fails with
- * the kernel log, a hung guest times out cleanly, Ctrl-C stops the run, and
- * no QEMU is left behind.
+ * TCG here unless a KVM probe boot passes) and checks that the guest runs
+ * the kernel its line resolved to (`uname -r` in the line, `uname -m` of
+ * the arch) and that libbpf's BPF_MAP_TYPE_RINGBUF probe says supported.
+ * Then, on the `default` VM: a failing guest command fails with the kernel
+ * log, a hung guest times out cleanly, Ctrl-C stops the run and no QEMU is
+ * left behind, `-- command` returns the command's status and output,
+ * `--share`, `--cpus`, `--memory` and `--kernel-version` do what they say,
+ * a copied cache uses its own files. (The whole suite on every VM is
+ * `deno task test:vm all`.)
  *
  * Outside CI, a missing QEMU skips these tests with a visible message; in CI
  * (CI=true) they fail instead: the VM suite must run there.
@@ -17,11 +21,13 @@ import { runVm, SMOKE_CMD } from "../lib/vm/run_vm.ts";
 import {
   ARCHES,
   findVm,
-  kernelMajorMinor,
   loadVmTable,
+  releaseInLine,
   type VmSpec,
 } from "../lib/vm/vms.ts";
-import { vmCacheRoot } from "../lib/vm/cache.ts";
+import { kernelPackagePattern } from "../lib/vm/kernel_resolve.ts";
+import { readManifest, vmCacheRoot } from "../lib/vm/cache.ts";
+import { planVm } from "../lib/vm/artifacts.ts";
 
 const inCI = Deno.env.get("CI") === "true";
 const table = await loadVmTable();
@@ -77,8 +83,9 @@ const opts = {
 
 for (const vm of table.vms) {
   Deno.test({
-    name:
-      `vm ${vm.name}: boots ${vm.arch} ${vm.kernel.version}, uname matches, libbpf ringbuf probe = 1`,
+    name: `vm ${vm.name}: boots the newest ${vm.kernel.line} kernel of ${
+      vm.kernel.suites.join("/")
+    } on ${vm.arch}, uname matches, libbpf ringbuf probe = 1`,
     ignore: ignore(vm.name),
     sanitizeOps: false,
     sanitizeResources: false,
@@ -89,9 +96,19 @@ for (const vm of table.vms) {
       assert.equal(r.pass, true, detail);
       assert.equal(r.unameM, ARCHES[vm.arch].uname, detail);
       assert.ok(
-        r.unameR?.startsWith(kernelMajorMinor(vm.kernel) + "."),
-        `uname -r ${r.unameR} is not ${kernelMajorMinor(vm.kernel)}.x`,
+        releaseInLine(r.unameR ?? "", vm.kernel.line),
+        `uname -r ${r.unameR} is not ${vm.kernel.line}.x`,
       );
+      assert.match(
+        r.kernelPackage ?? "",
+        kernelPackagePattern(vm.kernel.flavour),
+      );
+      assert.ok(r.kernelVersion?.startsWith(`${vm.kernel.line}.`));
+      // The package's ABI is the release the guest runs.
+      const abi = kernelPackagePattern(vm.kernel.flavour).exec(
+        r.kernelPackage!,
+      )![1];
+      assert.equal(r.unameR, `${abi}-${vm.kernel.flavour}`);
       const smoke = r.json as { ringbuf?: number; osRelease?: string };
       assert.equal(smoke?.ringbuf, 1, JSON.stringify(r.json));
       assert.equal(smoke.osRelease, r.unameR);
@@ -265,7 +282,17 @@ Deno.test({
     const root = vmCacheRoot();
     const copy = await Deno.makeTempDir({ prefix: "vm-cache-copy-" });
     try {
-      for (const part of ["manifest.json", "apt", "debs", "deno", "build"]) {
+      for (
+        const part of [
+          "manifest.json",
+          "index",
+          "debs",
+          "deno",
+          "build",
+          "fixtures",
+          "kvm-probe.json",
+        ]
+      ) {
         const cp = await new Deno.Command("cp", {
           args: ["-a", `${root}/${part}`, `${copy}/`],
         }).output();
@@ -274,8 +301,10 @@ Deno.test({
       const originalBuild = await Deno.readTextFile(
         `${root}/build/default/build.json`,
       );
-      const zlib = [...Deno.readDirSync(`${copy}/debs/arm64`)]
-        .find((e) => e.name.startsWith("zlib1g_"))!.name;
+      const { manifest } = await readManifest(copy);
+      const zlib = Object.values(manifest.artifacts).find((a) =>
+        a.key.startsWith("deb/arm64/zlib1g=")
+      )!.file.replace(/^debs\/arm64\//, "");
       for (
         const f of [
           `${copy}/build/default/initramfs.cpio`,
@@ -303,7 +332,7 @@ Deno.test({
       );
       assert.match(
         text,
-        /deb\/arm64\/zlib1g: .* has sha256 \w+, recorded \w+: fetching it again/,
+        /deb\/arm64\/zlib1g=\S+: .* has sha256 \w+, recorded \w+: fetching it again/,
       );
       const cmd = await Deno.readTextFile(`${copy}/runs/default/qemu.cmd`);
       assert.ok(
@@ -318,6 +347,148 @@ Deno.test({
     } finally {
       await Deno.remove(copy, { recursive: true });
     }
+  },
+});
+
+/** Runs `main.ts test <args>`; returns exit code, stdout and stderr. */
+async function runner(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "test", ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+Deno.test({
+  name:
+    "vm default: `-- command` runs it as root in the project folder and returns its status and output",
+  ignore: ignore("default"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("default");
+    const dir = await Deno.makeTempDir();
+    try {
+      const r = await runner([
+        "default",
+        "--json",
+        `${dir}/r.json`,
+        "--junit",
+        `${dir}/r.xml`,
+        "--",
+        "sh",
+        "-c",
+        'echo "out:$(id -u):$(pwd):$1"; echo err >&2; exit 7',
+        "sh",
+        "it's one argument",
+      ]);
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stdout, /^out:0:\/project:it's one argument$/m);
+      assert.match(r.stdout, /^err$/m);
+      const j = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
+      assert.equal(j.results[0].exitCode, 7);
+      assert.equal(j.pass, false);
+      const ok = await runner(["default", "-q", "--", "true"]);
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm default: --share DIR[:rw] shows a host folder at the same path; --cpus and --memory override the row",
+  ignore: ignore("default"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("default");
+    const ro = await Deno.makeTempDir({ prefix: "vm-share-ro-" });
+    const rw = await Deno.makeTempDir({ prefix: "vm-share-rw-" });
+    try {
+      await Deno.writeTextFile(`${ro}/in.txt`, "from the host\n");
+      const r = await runner([
+        "default",
+        "--share",
+        ro,
+        "--share",
+        `${rw}:rw`,
+        "--cpus",
+        "1",
+        "--memory",
+        "1G",
+        "--",
+        "sh",
+        "-c",
+        `cat ${ro}/in.txt; (echo x > ${ro}/no) 2>/dev/null || echo read-only; ` +
+        `echo from the guest > ${rw}/out.txt; nproc; ` +
+        `awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n");
+      assert.deepEqual(lines.slice(0, 3), ["from the host", "read-only", "1"]);
+      // MemTotal is the RAM less what the kernel keeps: a bit under 1024 MiB.
+      const mib = Number(lines[3]);
+      assert.ok(mib > 800 && mib <= 1024, `MemTotal ${mib} MiB`);
+      assert.equal(
+        await Deno.readTextFile(`${rw}/out.txt`),
+        "from the guest\n",
+      );
+    } finally {
+      await Deno.remove(ro, { recursive: true });
+      await Deno.remove(rw, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vm profiler-x86: --kernel-version pins an older kernel of the line; results and cache record it",
+  ignore: ignore("profiler-x86"),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    requireRunnable("profiler-x86");
+    const vm = findVm(table, "profiler-x86");
+    const plan = await planVm(table, vm, { log: () => {} });
+    const older = plan!.kernelCandidates[1];
+    assert.ok(older, "the 6.1 line has an older package in the index");
+    const dir = await Deno.makeTempDir();
+    try {
+      const r = await runner([
+        "profiler-x86",
+        "--kernel-version",
+        older.version,
+        "--json",
+        `${dir}/r.json`,
+        "-q",
+        "--",
+        "uname",
+        "-r",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const abi = kernelPackagePattern("amd64").exec(older.package)![1];
+      assert.equal(r.stdout.trim(), `${abi}-amd64`);
+      const j = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
+      assert.equal(j.results[0].kernelVersion, older.version);
+      assert.equal(j.results[0].kernelPackage, older.package);
+      const m = (await readManifest(vmCacheRoot())).manifest;
+      assert.equal(m.resolutions["profiler-x86"].version, older.version);
+      assert.equal(m.resolutions["profiler-x86"].pinned, true);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    // Unpinned again: back to the newest.
+    const back = await runVm(table, vm, { ...opts, guestCmd: "true" });
+    assert.equal(back.kernelVersion, plan!.kernel.version);
   },
 });
 

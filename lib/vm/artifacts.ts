@@ -1,80 +1,176 @@
 /**
- * Guest artifacts: fetch on first use, cache, verify.
+ * Guest artifacts: what a VM needs (its plan), fetched on first use,
+ * cached, verified.
  *
- * Debian packages come through a private apt tree per guest architecture
- * (see `apt_config.ts`); their SHA-256 is taken from the index apt verified
- * and checked again on the downloaded file. Deno for the guest comes from npm
- * (`npm pack`, integrity checked by npm), or from the project's own
- * `node_modules` when it already holds the same package and version. Every
- * file's SHA-256 is recorded in `manifest.json` and re-checked when used.
- *
- * The cache itself (layout, manifest, file checks) is `cache.ts`; the
- * private apt tree lives under `apt/<arch>/`.
+ * A plan resolves the row's kernel line and the userland packages against
+ * the verified archive indexes (debian_archive.ts, kernel_resolve.ts); each
+ * `.deb` is downloaded from the mirror and kept only with the size and
+ * SHA-256 of its index stanza. Deno for the guest comes from npm (`npm
+ * pack`, integrity checked by npm), or from the project's own
+ * `node_modules` when it holds the same package and version. Every file's
+ * SHA-256 is recorded in `manifest.json` (cache.ts), with the kernel each
+ * row resolved to.
  *
  * @module
  */
-import {
-  aptConfFile,
-  aptDirs,
-  aptOptions,
-  aptPreferences,
-  aptSourcesList,
-  hostMirror,
-  parseStanzas,
-} from "./apt_config.ts";
 import { formatBytes } from "../common/format.ts";
 import {
   type Artifact,
   artifactState,
+  type KernelResolution,
   type Manifest,
   readManifest,
   vmCacheRoot,
   writeManifest,
 } from "./cache.ts";
+import {
+  download,
+  INDEX_MAX_AGE_MS,
+  loadSuiteIndex,
+  type PackageEntry,
+  suiteBase,
+} from "./debian_archive.ts";
 import { CorruptArtifactError, FetchError } from "./errors.ts";
 import { exec } from "./exec.ts";
-import { sha256File, sha256Hex } from "./sha256.ts";
+import {
+  inKernelLine,
+  kernelCandidates,
+  newestPackage,
+  type ResolvedKernel,
+  resolveKernel,
+} from "./kernel_resolve.ts";
+import { hostMirror, type Mirror } from "./mirror.ts";
+import { sha256File } from "./sha256.ts";
 import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 
+/** Progress output: one call per line. */
+export type Log = (line: string) => void;
+
+/** A Debian package to fetch: its verified index entry and mirror base. */
+export interface DebNeed {
+  key: string;
+  kind: "deb";
+  arch: Arch;
+  entry: PackageEntry;
+  /** Mirror base URL the entry's `filename` is relative to. */
+  base: string;
+}
+
+/** Deno for the guest, from npm. */
+export interface NpmNeed {
+  key: string;
+  kind: "npm";
+  arch: Arch;
+  package: string;
+  version: string;
+}
+
 /** What a VM needs fetched. */
-export type Need =
-  | { key: string; kind: "deb"; arch: Arch; package: string; version?: string }
-  | { key: string; kind: "npm"; arch: Arch; package: string; version: string };
+export type Need = DebNeed | NpmNeed;
+
+/** Everything one VM boots from: the resolved kernel and every need. */
+export interface VmPlan {
+  vm: VmSpec;
+  /** The mirror the packages come from. */
+  mirror: Mirror;
+  kernel: ResolvedKernel;
+  /**
+   * The kernels to try, newest first (`kernel` is the first): when the
+   * mirror does not serve one (HTTP 404), the next is fetched instead.
+   */
+  kernelCandidates: ResolvedKernel[];
+  /** Kernel first, then the userland packages in table order, Deno last. */
+  needs: Need[];
+}
 
 /**
- * The artifacts one VM needs: its kernel package (exact version), the
- * userland packages of its architecture (candidate version of the userland
- * suites) and Deno for its architecture.
+ * The manifest key of a package version.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { vmNeeds } from "./artifacts.ts";
- * import { findVm, loadVmTable } from "./vms.ts";
- * const table = await loadVmTable();
- * const keys = vmNeeds(table, findVm(table, "default")).map((n) => n.key);
- * assert.match(keys[0], /^deb\/arm64\/linux-image-6\.12\./);
- * assert.equal(keys[1], "deb/arm64/libc6");
- * assert.equal(keys.at(-1), `npm/@deno/linux-arm64-glibc@${table.deno}`);
+ * import { debKey } from "./artifacts.ts";
+ * assert.equal(debKey("arm64", "libc6", "2.36-9+deb12u14"), "deb/arm64/libc6=2.36-9+deb12u14");
  * ```
  */
-export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
-  const d = ARCHES[vm.arch].debian;
-  const k = vm.kernel;
-  const needs: Need[] = [{
-    key: `deb/${d}/${k.package}=${k.version}`,
+export function debKey(debArch: string, pkg: string, version: string): string {
+  return `deb/${debArch}/${pkg}=${version}`;
+}
+
+/** Every suite whose index a VM's plan reads: userland and kernel suites. */
+export function planSuites(table: VmTable, vm: VmSpec): string[] {
+  return [...new Set([...table.userland.suites, ...vm.kernel.suites])];
+}
+
+/** The package names the indexes are trimmed to. */
+export function wantedPackages(table: VmTable): string[] {
+  return ["linux-image-*", ...table.userland.packages];
+}
+
+function debNeed(vm: VmSpec, mirror: Mirror, entry: PackageEntry): DebNeed {
+  return {
+    key: debKey(ARCHES[vm.arch].debian, entry.package, entry.version),
     kind: "deb",
     arch: vm.arch,
-    package: k.package,
-    version: k.version,
-  }];
+    entry,
+    base: suiteBase(mirror, entry.suite),
+  };
+}
+
+/**
+ * The plan of `vm` from index entries: kernel resolved (or pinned; the
+ * candidates the mirror was seen not to serve are skipped), each userland
+ * package at its newest version over the userland suites, Deno.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { planFromIndex } from "./artifacts.ts";
+ * import { findVm, loadVmTable } from "./vms.ts";
+ * const table = await loadVmTable();
+ * const e = (p: string, v: string, suite: string) => ({ package: p, version: v, architecture: "arm64",
+ *   filename: `pool/${p}_${v}.deb`, size: 1, sha256: "0".repeat(64), suite });
+ * const index = [
+ *   e("linux-image-6.12.117+deb13-arm64-unsigned", "6.12.117-1", "trixie"),
+ *   e("linux-image-6.12.118+deb13-arm64-unsigned", "6.12.118-1", "trixie-security"),
+ *   ...table.userland.packages.map((p) => e(p, "1.0", "bookworm")),
+ * ];
+ * const mirror = { debian: "http://m/debian", security: "http://m/debian-security" };
+ * const plan = planFromIndex(table, findVm(table, "default"), index, mirror);
+ * assert.equal(plan.kernel.version, "6.12.118-1");
+ * assert.equal(plan.needs[0].key, "deb/arm64/linux-image-6.12.118+deb13-arm64-unsigned=6.12.118-1");
+ * assert.equal(plan.needs.at(-1)!.key, `npm/@deno/linux-arm64-glibc@${table.deno}`);
+ * const gone = new Set(["deb/arm64/linux-image-6.12.118+deb13-arm64-unsigned=6.12.118-1"]);
+ * assert.equal(planFromIndex(table, findVm(table, "default"), index, mirror, undefined, gone).kernel.version, "6.12.117-1");
+ * ```
+ */
+export function planFromIndex(
+  table: VmTable,
+  vm: VmSpec,
+  entries: PackageEntry[],
+  mirror: Mirror,
+  pin?: string,
+  unavailable: ReadonlySet<string> = new Set(),
+): VmPlan {
+  const d = ARCHES[vm.arch].debian;
+  const newest = resolveKernel(vm.kernel, entries, pin);
+  const all: ResolvedKernel[] = pin !== undefined
+    ? [newest]
+    : kernelCandidates(vm.kernel, entries).map((e) => ({
+      ...e,
+      line: vm.kernel.line,
+      pinned: false,
+    }));
+  const served = all.filter((k) =>
+    !unavailable.has(debKey(d, k.package, k.version))
+  );
+  const candidates = served.length ? served : all;
+  const kernel = candidates[0];
+  const needs: Need[] = [debNeed(vm, mirror, kernel)];
   for (const p of table.userland.packages) {
-    needs.push({
-      key: `deb/${d}/${p}`,
-      kind: "deb",
-      arch: vm.arch,
-      package: p,
-    });
+    needs.push(
+      debNeed(vm, mirror, newestPackage(p, table.userland.suites, entries)),
+    );
   }
   const npm = ARCHES[vm.arch].denoNpm;
   needs.push({
@@ -84,40 +180,110 @@ export function vmNeeds(table: VmTable, vm: VmSpec): Need[] {
     package: npm,
     version: table.deno,
   });
-  return needs;
+  return { vm, mirror, kernel, kernelCandidates: candidates, needs };
+}
+
+/** Options of {@link planVm}. */
+export interface PlanOptions {
+  root?: string;
+  log?: Log;
+  /** `--kernel-version`: boot exactly this kernel package version. */
+  kernelVersion?: string;
+  /** Fetch the archive metadata again even if it is recent. */
+  refresh?: boolean;
+  /** Use cached metadata only; undefined when there is none (vm:list). */
+  offline?: boolean;
+  /** Mirror (default: the machine's own, see mirror.ts). */
+  mirror?: Mirror;
+  /** Index entries to plan from instead of the archive (tests). */
+  index?: PackageEntry[];
 }
 
 /**
- * Every suite the private apt tree of `arch` lists: the userland suites plus
- * the kernel suites of all VMs of that arch (so the tree stays the same
- * whichever VM is run first).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { archSuites } from "./artifacts.ts";
- * import { loadVmTable } from "./vms.ts";
- * const table = await loadVmTable();
- * assert.deepEqual(archSuites(table, "arm64"), [...table.userland.suites, "trixie", "bullseye"]);
- * ```
+ * A kernel pinned with `--kernel-version` that the archive no longer
+ * lists, but that an earlier run left in the cache: the run is reproducible
+ * offline from it.
  */
-export function archSuites(table: VmTable, arch: Arch): string[] {
-  const s = [...table.userland.suites];
-  for (const vm of table.vms) {
-    if (vm.arch === arch && !s.includes(vm.kernel.suite)) {
-      s.push(vm.kernel.suite);
-    }
+function cachedPin(
+  vm: VmSpec,
+  pin: string,
+  manifest: Manifest,
+): PackageEntry | undefined {
+  const d = ARCHES[vm.arch].debian;
+  for (const a of Object.values(manifest.artifacts)) {
+    const m = /^deb\/([^/]+)\/([^=]+)=(.+)$/.exec(a.key);
+    if (!m || m[1] !== d || m[3] !== pin) continue;
+    const entry: PackageEntry = {
+      package: m[2],
+      version: m[3],
+      architecture: d,
+      filename: "",
+      size: a.size,
+      sha256: a.sha256,
+      suite: a.source.replace(/^debian /, ""),
+    };
+    if (inKernelLine(vm.kernel, entry)) return entry;
   }
-  return s;
+  return undefined;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
+/** Keys the mirror answered 404 for within the last day. */
+function recentlyUnavailable(manifest: Manifest): Set<string> {
+  const now = Date.now();
+  return new Set(
+    Object.entries(manifest.unavailable).filter(([, when]) =>
+      now - new Date(when).getTime() < INDEX_MAX_AGE_MS
+    ).map(([key]) => key),
+  );
+}
+
+/**
+ * The plan of `vm`: the verified indexes of its suites are loaded (from
+ * the cache when recent, see debian_archive.ts) and the kernel resolved.
+ * With `offline`, undefined when nothing is cached to plan from.
+ */
+export async function planVm(
+  table: VmTable,
+  vm: VmSpec,
+  o: PlanOptions = {},
+): Promise<VmPlan | undefined> {
+  const root = o.root ?? vmCacheRoot();
+  const log = o.log ?? ((l: string) => console.error(l));
+  const mirror = o.mirror ?? await hostMirror();
+  let entries = o.index;
+  if (!entries) {
+    entries = [];
+    for (const suite of planSuites(table, vm)) {
+      const ix = await loadSuiteIndex(suite, ARCHES[vm.arch].debian, {
+        root,
+        mirror,
+        wanted: wantedPackages(table),
+        log,
+        refresh: o.refresh,
+        offline: o.offline,
+      });
+      if (!ix) return undefined;
+      entries.push(...ix.packages);
+    }
   }
+  const { manifest } = await readManifest(root);
+  if (o.kernelVersion !== undefined) {
+    const listed = entries.some((e) =>
+      e.version === o.kernelVersion && inKernelLine(vm.kernel, e)
+    );
+    if (!listed) {
+      const cached = cachedPin(vm, o.kernelVersion, manifest);
+      if (cached) entries = [...entries, cached];
+    }
+  }
+  return planFromIndex(
+    table,
+    vm,
+    entries,
+    mirror,
+    o.kernelVersion,
+    recentlyUnavailable(manifest),
+  );
 }
 
 /** Cache state of one VM, for `vm:list`. */
@@ -135,7 +301,7 @@ export interface CacheStatus {
 }
 
 /**
- * The true state of a VM's artifacts: each one present, of its recorded
+ * The true state of a plan's artifacts: each one present, of its recorded
  * size and (with `checksums`, the default) SHA-256. A damaged file or an
  * unusable manifest is reported, not counted as cached.
  *
@@ -143,20 +309,17 @@ export interface CacheStatus {
  * ```ts
  * import assert from "node:assert/strict";
  * import { cacheStatus } from "./artifacts.ts";
- * import { findVm, loadVmTable } from "./vms.ts";
- * const table = await loadVmTable();
+ * const need = { key: "npm/@deno/linux-arm64-glibc@2.9.6", kind: "npm" as const, arch: "arm64" as const,
+ *   package: "@deno/linux-arm64-glibc", version: "2.9.6" };
  * const empty = await Deno.makeTempDir();
- * const status = await cacheStatus(table, findVm(table, "default"), empty);
- * assert.equal(status.cached, false);
- * assert.equal(status.missing.length, table.userland.packages.length + 2);
+ * assert.deepEqual((await cacheStatus([need], empty)).missing, [need.key]);
  * await Deno.writeTextFile(`${empty}/manifest.json`, "not json");
- * assert.match((await cacheStatus(table, findVm(table, "default"), empty)).manifestProblem!, /not valid JSON/);
+ * assert.match((await cacheStatus([need], empty)).manifestProblem!, /not valid JSON/);
  * await Deno.remove(empty, { recursive: true });
  * ```
  */
 export async function cacheStatus(
-  table: VmTable,
-  vm: VmSpec,
+  needs: Need[],
   root = vmCacheRoot(),
   checksums = true,
 ): Promise<CacheStatus> {
@@ -164,7 +327,7 @@ export async function cacheStatus(
   const missing: string[] = [];
   const corrupt: string[] = [];
   let bytes = 0;
-  for (const need of vmNeeds(table, vm)) {
+  for (const need of needs) {
     const a = manifest.artifacts[need.key];
     const state = await artifactState(root, a, checksums);
     if (state.ok) bytes += a.size;
@@ -180,10 +343,7 @@ export async function cacheStatus(
   };
 }
 
-/** Progress output: one call per line. */
-export type Log = (line: string) => void;
-
-/** Fetches one artifact into the cache and describes it (for tests). */
+/** Fetches one artifact into the cache and describes it. */
 export type Fetcher = (need: Need, root: string) => Promise<Artifact>;
 
 /** Options of {@link ensureVmArtifacts}. */
@@ -210,138 +370,75 @@ export interface VmArtifacts {
   path(a: Artifact): string;
 }
 
-class AptTree {
-  #ready = false;
-  #updated = false;
-  constructor(
-    readonly root: string,
-    readonly table: VmTable,
-    readonly arch: Arch,
-    readonly log: Log,
-  ) {}
-
-  get dirs() {
-    return aptDirs(`${this.root}/apt/${ARCHES[this.arch].debian}`);
-  }
-
-  args(...rest: string[]): string[] {
-    return [...aptOptions(this.dirs, ARCHES[this.arch].debian), ...rest];
-  }
-
-  async prepare(): Promise<void> {
-    if (this.#ready) return;
-    const d = this.dirs;
-    for (
-      const p of [
-        d.sourceParts,
-        d.preferencesParts,
-        `${d.lists}/partial`,
-        `${d.archives}/partial`,
-      ]
-    ) await Deno.mkdir(p, { recursive: true });
-    if (!(await exists(d.status))) await Deno.writeTextFile(d.status, "");
-    const suites = archSuites(this.table, this.arch);
-    const sources = aptSourcesList(await hostMirror(), suites);
-    const prefs = aptPreferences(this.table.userland.suites, suites);
-    await Deno.writeTextFile(d.sourcesList, sources);
-    await Deno.writeTextFile(d.preferences, prefs);
-    await Deno.writeTextFile(d.conf, aptConfFile());
-    const stamp = sha256Hex(sources + prefs);
-    const stampFile = `${d.state}/update.stamp`;
-    let old = "";
+/**
+ * The kernel to fetch for `plan`: the first candidate that is cached, or
+ * that the mirror serves (a 404 is remembered in the manifest and the next
+ * newest tried). Updates `plan.kernel` and `plan.needs[0]`.
+ */
+async function fetchKernel(
+  plan: VmPlan,
+  root: string,
+  manifest: Manifest,
+  fetcher: Fetcher,
+  checksums: boolean,
+  log: Log,
+): Promise<void> {
+  const gone = recentlyUnavailable(manifest);
+  const candidates = plan.kernelCandidates.filter((k, i) =>
+    i === plan.kernelCandidates.length - 1 ||
+    !gone.has(debNeed(plan.vm, plan.mirror, k).key)
+  );
+  for (const [c, k] of candidates.entries()) {
+    const need = debNeed(plan.vm, plan.mirror, k);
+    plan.kernel = k;
+    plan.needs[0] = need;
+    plan.kernelCandidates = candidates.slice(c);
+    const have = manifest.artifacts[need.key];
+    const state = await artifactState(root, have, checksums);
+    if (state.ok) return;
+    if (have) {
+      log(`  cache: ${need.key}: ${state.detail}: fetching it again`);
+      await Deno.remove(`${root}/${have.file}`).catch(() => {});
+      delete manifest.artifacts[need.key];
+    }
     try {
-      old = (await Deno.readTextFile(stampFile)).trim();
-    } catch { /* never updated */ }
-    if (old !== stamp) {
-      await this.update();
-      await Deno.writeTextFile(stampFile, stamp + "\n");
-    }
-    this.#ready = true;
-  }
-
-  /** apt's binary caches (~75 MB per suite set) are rebuilt when needed. */
-  async dropBinaryCaches(): Promise<void> {
-    if (!this.#ready) return;
-    for (const f of ["pkgcache.bin", "srcpkgcache.bin"]) {
-      await Deno.remove(`${this.dirs.cache}/${f}`).catch(() => {});
-    }
-  }
-
-  async update(): Promise<void> {
-    if (this.#updated) return;
-    const t0 = performance.now();
-    this.log(
-      `  apt-get update (private tree ${this.dirs.root}: ${
-        archSuites(this.table, this.arch).join(", ")
-      }; ${ARCHES[this.arch].debian})`,
-    );
-    await exec("apt-get", this.args("update"));
-    this.#updated = true;
-    this.log(
-      `  apt-get update done in ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
-    );
-  }
-
-  /** Candidate (or exact) version's index stanza. */
-  async stanza(pkg: string, version?: string) {
-    let v = version;
-    const lookup = async () => {
-      if (!v) {
-        const pol = await exec("apt-cache", this.args("policy", pkg));
-        const m = /Candidate:\s*(\S+)/.exec(pol.stdout);
-        if (!m || m[1] === "(none)") return undefined;
-        v = m[1];
+      manifest.artifacts[need.key] = await fetcher(need, root);
+      delete manifest.unavailable[need.key];
+      await writeManifest(root, manifest);
+      return;
+    } catch (err) {
+      const next = candidates[c + 1];
+      if (!(err instanceof FetchError) || err.status !== 404 || !next) {
+        throw err;
       }
-      const r = await exec("apt-cache", this.args("show", `${pkg}=${v}`), {
-        allowFail: true,
-      });
-      return r.code === 0 ? parseStanzas(r.stdout)[0] : undefined;
-    };
-    let st = await lookup();
-    if (!st && !this.#updated) {
-      await this.update(); // index may predate the package: refresh once
-      v = version;
-      st = await lookup();
-    }
-    if (!st) {
-      const mad = await exec("apt-cache", this.args("madison", pkg), {
-        allowFail: true,
-      });
-      throw new FetchError(
-        `${pkg}${version ? `=${version}` : ""} (${
-          ARCHES[this.arch].debian
-        }) is not in the suites ${
-          archSuites(this.table, this.arch).join(", ")
-        }.` +
-          (mad.stdout.trim()
-            ? `\nAvailable:\n${mad.stdout.trimEnd()}`
-            : "\nNo version of it is available.") +
-          "\nUpdate the row in lib/vm/vms.json.",
+      log(
+        `  ${need.key}: the signed index lists it but the mirror does not serve it (HTTP 404); trying ${next.package} ${next.version}`,
       );
+      manifest.unavailable[need.key] = new Date().toISOString();
+      await writeManifest(root, manifest);
     }
-    return st;
   }
 }
 
 /**
- * Makes sure every artifact of `vm` is cached and intact, downloading what
- * is missing (one progress line per artifact, with its size). A file that
- * lost its size (or, with `checksums`, its SHA-256) and an unusable
- * manifest are reported on the log and fetched again. A second call
- * downloads nothing. Throws a FetchError when a download fails.
+ * Makes sure every artifact of a plan is cached and intact, downloading
+ * what is missing (a progress line per artifact, with its size). A file
+ * that lost its size (or, with `checksums`, its SHA-256) and an unusable
+ * manifest are reported on the log and fetched again. The kernel the row
+ * resolved to is recorded in the manifest (and in `plan.kernel`, which may
+ * move to an older candidate when the mirror lacks the newest). A second
+ * call downloads nothing. Throws a FetchError when a download fails.
  *
  * @example
  * ```ts ignore
  * // ignored: downloads or reads the VM cache (about 1 GB).
- * const a = await ensureVmArtifacts(table, findVm(table, "default"), { log: console.log });
+ * const plan = await planVm(table, findVm(table, "default"));
+ * const a = await ensureVmArtifacts(plan!, { log: console.log });
  * assert.match(a.path(a.kernelDeb), /debs\/arm64\/linux-image-6\.12\..*\.deb$/);
  * ```
  */
 export async function ensureVmArtifacts(
-  table: VmTable,
-  vm: VmSpec,
+  plan: VmPlan,
   opts: EnsureOptions = {},
 ): Promise<VmArtifacts> {
   const root = opts.root ?? vmCacheRoot();
@@ -358,17 +455,18 @@ export async function ensureVmArtifacts(
   for (const d of read.dropped) {
     log(`  cache: manifest entry ${d}: dropped, fetched again`);
   }
-  const tree = new AptTree(root, table, vm.arch, log);
   const fetcher: Fetcher = opts.fetcher ??
     ((need, r) =>
       need.kind === "deb"
-        ? fetchDeb(r, tree, need, log)
+        ? fetchDeb(r, need, log)
         : fetchDeno(r, need, projectRoot, log));
+  const checksums = opts.checksums ?? false;
+  await fetchKernel(plan, root, manifest, fetcher, checksums, log);
   const got: Record<string, Artifact> = {};
-  const needs = vmNeeds(table, vm);
-  for (const need of needs) {
+  let changed = read.problem !== undefined || read.dropped.length > 0;
+  for (const need of plan.needs) {
     const have = manifest.artifacts[need.key];
-    const state = await artifactState(root, have, opts.checksums ?? false);
+    const state = await artifactState(root, have, checksums);
     if (state.ok) {
       got[need.key] = have;
       continue;
@@ -383,8 +481,26 @@ export async function ensureVmArtifacts(
     await writeManifest(root, manifest);
     got[need.key] = a;
   }
-  if (read.problem || read.dropped.length) await writeManifest(root, manifest);
-  await tree.dropBinaryCaches();
+  const k = plan.kernel;
+  const resolution: KernelResolution = {
+    line: k.line,
+    package: k.package,
+    version: k.version,
+    suite: k.suite,
+    sha256: got[plan.needs[0].key].sha256,
+    resolvedAt: new Date().toISOString(),
+    pinned: k.pinned,
+  };
+  const before = manifest.resolutions[plan.vm.name];
+  if (
+    before?.package !== resolution.package ||
+    before.version !== resolution.version || before.pinned !== k.pinned
+  ) {
+    manifest.resolutions[plan.vm.name] = resolution;
+    changed = true;
+  }
+  if (changed) await writeManifest(root, manifest);
+  const needs = plan.needs;
   return {
     kernelDeb: got[needs[0].key],
     userlandDebs: needs.slice(1, -1).map((n) => got[n.key]),
@@ -416,66 +532,45 @@ export async function verifyArtifact(root: string, a: Artifact): Promise<void> {
   if (!state.ok) throw new CorruptArtifactError(a.key, state.detail);
 }
 
+/** Downloads a package from the mirror, kept only with its index checksum. */
 async function fetchDeb(
   root: string,
-  tree: AptTree,
-  need: Extract<Need, { kind: "deb" }>,
+  need: DebNeed,
   log: Log,
 ): Promise<Artifact> {
-  await tree.prepare();
-  const st = await tree.stanza(need.package, need.version);
-  const size = Number(st.Size);
-  const version = st.Version;
-  const arch = ARCHES[need.arch].debian;
-  const dir = `${root}/debs/${arch}`;
-  await Deno.mkdir(dir, { recursive: true });
-  const t0 = performance.now();
-  const line = `  fetch ${need.package} ${version} (${arch}, ${
-    formatBytes(size)
-  })`;
-  log(`${line} ...`);
-  // apt-get download verifies the file against the index before keeping it.
-  await exec(
-    "apt-get",
-    tree.args("download", `${need.package}=${version}`),
-    { cwd: dir },
-  );
-  // apt-get download names files `name_version_arch.deb`, the epoch's ':'
-  // escaped as %3a; the pool file name has no epoch.
-  const candidates = [
-    `${need.package}_${version.replace(/:/g, "%3a")}_${arch}.deb`,
-    st.Filename.split("/").pop()!,
-  ];
-  let file = "";
-  for (const c of candidates) {
-    if (await exists(`${dir}/${c}`)) {
-      file = c;
-      break;
-    }
-  }
-  if (!file) {
-    throw new FetchError(`apt-get download left no file for ${need.key}`);
-  }
-  const sha = await sha256File(`${dir}/${file}`);
-  if (st.SHA256 && sha !== st.SHA256) {
+  const e = need.entry;
+  if (!e.filename) {
     throw new FetchError(
-      `${dir}/${file}: sha256 ${sha} differs from the index's ${st.SHA256}`,
+      `${need.key} is not in the archive any more and its cached copy is gone`,
     );
   }
+  const debArch = ARCHES[need.arch].debian;
+  const rel = `debs/${debArch}/${e.filename.split("/").pop()}`;
+  await Deno.mkdir(`${root}/debs/${debArch}`, { recursive: true });
+  const t0 = performance.now();
+  const line = `  fetch ${e.package} ${e.version} (${debArch}, ${e.suite}, ${
+    formatBytes(e.size)
+  })`;
+  if (e.size > 10e6) log(`${line} ...`);
+  const sha256 = await download(
+    `${need.base}/${e.filename}`,
+    `${root}/${rel}`,
+    { size: e.size, sha256: e.sha256 },
+  );
   log(`${line} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return {
     key: need.key,
-    file: `debs/${arch}/${file}`,
-    sha256: sha,
-    size: (await Deno.stat(`${dir}/${file}`)).size,
-    version,
-    source: `apt ${st.Package}=${version}`,
+    file: rel,
+    sha256,
+    size: e.size,
+    version: e.version,
+    source: `debian ${e.suite}`,
   };
 }
 
 async function fetchDeno(
   root: string,
-  need: Extract<Need, { kind: "npm" }>,
+  need: NpmNeed,
   projectRoot: string,
   log: Log,
 ): Promise<Artifact> {

@@ -7,9 +7,10 @@
  * artifact re-fetched or rebuilt, never used.
  *
  * Layout under {@link vmCacheRoot}: `manifest.json`, `debs/<arch>/*.deb`,
- * `deno/<arch>-<version>/deno`, `index/` (archive metadata), `build/<vm>/`
- * (kernel image, initramfs, build.json), `runs/<vm>/` (per-run files),
- * `kvm-probe.json`.
+ * `deno/<arch>-<version>/deno`, `index/<suite>/` (verified archive
+ * metadata), `fixtures/<arch>/` (test programs built for the guest arch),
+ * `build/<vm>/` (kernel image, initramfs, build.json), `runs/<vm>/`
+ * (per-run files), `kvm-probe.json`.
  *
  * @module
  */
@@ -65,10 +66,32 @@ export interface Artifact {
   source: string;
 }
 
-/** `manifest.json`: every cached artifact by key. */
+/** What a row's kernel line resolved to, as recorded in the cache. */
+export interface KernelResolution {
+  /** The row's line, e.g. `6.1`. */
+  line: string;
+  package: string;
+  version: string;
+  suite: string;
+  sha256: string;
+  /** When it was resolved (ISO). */
+  resolvedAt: string;
+  /** Chosen with `--kernel-version`. */
+  pinned: boolean;
+}
+
+/** `manifest.json`: every cached artifact by key, each row's last kernel. */
 export interface Manifest {
   version: 1;
   artifacts: Record<string, Artifact>;
+  /** By VM name: the kernel its last run resolved to. */
+  resolutions: Record<string, KernelResolution>;
+  /**
+   * Packages the signed index lists but the mirror does not serve (HTTP
+   * 404: a suite past its end of life keeps its index, not its pool),
+   * by manifest key, with when that was seen (ISO). Tried again a day later.
+   */
+  unavailable: Record<string, string>;
 }
 
 /** What {@link readManifest} found. */
@@ -122,14 +145,22 @@ export function artifactProblem(key: string, a: unknown): string | undefined {
  * import assert from "node:assert/strict";
  * import { readManifest } from "./cache.ts";
  * const root = await Deno.makeTempDir();
- * assert.deepEqual(await readManifest(root), { manifest: { version: 1, artifacts: {} }, dropped: [] });
+ * assert.deepEqual(await readManifest(root), {
+ *   manifest: { version: 1, artifacts: {}, resolutions: {}, unavailable: {} },
+ *   dropped: [],
+ * });
  * await Deno.writeTextFile(`${root}/manifest.json`, "{garbage");
  * assert.match((await readManifest(root)).problem!, /manifest\.json is not valid JSON/);
  * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function readManifest(root: string): Promise<ManifestRead> {
-  const empty = (): Manifest => ({ version: 1, artifacts: {} });
+  const empty = (): Manifest => ({
+    version: 1,
+    artifacts: {},
+    resolutions: {},
+    unavailable: {},
+  });
   const path = `${root}/manifest.json`;
   let text: string;
   try {
@@ -154,7 +185,14 @@ export async function readManifest(root: string): Promise<ManifestRead> {
       dropped: [],
     };
   }
-  const d = data as { version?: unknown; artifacts?: unknown } | null;
+  const d = data as
+    | {
+      version?: unknown;
+      artifacts?: unknown;
+      resolutions?: unknown;
+      unavailable?: unknown;
+    }
+    | null;
   if (
     typeof d !== "object" || d === null || d.version !== 1 ||
     typeof d.artifacts !== "object" || d.artifacts === null
@@ -171,6 +209,19 @@ export async function readManifest(root: string): Promise<ManifestRead> {
     const problem = artifactProblem(key, a);
     if (problem) dropped.push(`${key}: ${problem}`);
     else manifest.artifacts[key] = a as Artifact;
+  }
+  if (typeof d.resolutions === "object" && d.resolutions !== null) {
+    for (const [vm, r] of Object.entries(d.resolutions)) {
+      const k = r as Partial<KernelResolution>;
+      if (typeof k?.package === "string" && typeof k.version === "string") {
+        manifest.resolutions[vm] = r as KernelResolution;
+      }
+    }
+  }
+  if (typeof d.unavailable === "object" && d.unavailable !== null) {
+    for (const [key, when] of Object.entries(d.unavailable)) {
+      if (typeof when === "string") manifest.unavailable[key] = when;
+    }
   }
   return { manifest, dropped };
 }

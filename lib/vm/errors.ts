@@ -67,9 +67,15 @@ export class CommandError extends EnvironmentError {
 
 /** A download failed, or what came down does not match its checksum. */
 export class FetchError extends EnvironmentError {
-  constructor(message: string, o: { hint?: string; cause?: unknown } = {}) {
+  /** The HTTP status, when the server answered with an error. */
+  readonly status?: number;
+  constructor(
+    message: string,
+    o: { hint?: string; cause?: unknown; status?: number } = {},
+  ) {
     super(message, o);
     this.name = "FetchError";
+    this.status = o.status;
   }
 }
 

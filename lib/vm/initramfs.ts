@@ -16,6 +16,7 @@ import {
   type Log,
   verifyArtifact,
   type VmArtifacts,
+  type VmPlan,
 } from "./artifacts.ts";
 import { type Artifact, isCachePath } from "./cache.ts";
 import { CpioWriter } from "./cpio.ts";
@@ -29,7 +30,7 @@ import { ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 export const MARK = "@@streamprof";
 
 /** Bump when the layout of the initramfs or init script changes. */
-const BUILDER_VERSION = 3;
+const BUILDER_VERSION = 5;
 
 /**
  * Quotes a string for a POSIX shell (single quotes).
@@ -74,7 +75,7 @@ export function initScript(o: InitScriptOptions): string {
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /project /project.ro /results /root
 /bin/busybox mount -t proc proc /proc
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin
 mark() { echo "${MARK} $*"; }
 mark boot-to-init "$(cut -d' ' -f1 /proc/uptime)"
 mount -t sysfs sys /sys
@@ -86,19 +87,30 @@ done < /lib/modules/load-order
 P9="trans=virtio,version=9p2000.L,msize=${msize}"
 mount -t 9p -o "$P9,ro,cache=loose" project /project.ro || mark fatal "cannot mount the project over 9p"
 mount -t 9p -o "$P9" results /results || mark fatal "cannot mount the results folder over 9p"
+[ -f /results/guest.env ] && . /results/guest.env
+# Extra folders: SHARES="tag:/path:ro tag:/path:rw ..." (see qemu.ts).
+for s in $SHARES; do
+  tag=\${s%%:*}; rest=\${s#*:}; dir=\${rest%:*}; mode=\${rest##*:}
+  mkdir -p "$dir"
+  if [ "$mode" = ro ]; then opts="$P9,ro,cache=loose"; else opts="$P9"; fi
+  mount -t 9p -o "$opts" "$tag" "$dir" || mark fatal "cannot mount $dir over 9p"
+done
 mkdir -p /tmp/.overlay/upper /tmp/.overlay/work
 mount -t overlay overlay -o lowerdir=/project.ro,upperdir=/tmp/.overlay/upper,workdir=/tmp/.overlay/work /project 2>/dev/null ||
   mount -o bind /project.ro /project
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+# An emulated CPU makes perf's interrupt-time watchdog misfire (it counts
+# the wall time a descheduled vCPU loses) and lower the sample-rate limit
+# below the rates the tests ask for: the watchdog is switched off.
+echo 0 > /proc/sys/kernel/perf_cpu_time_max_percent 2>/dev/null
 ulimit -l unlimited
 mark uname-r "$(uname -r)"
 mark uname-m "$(uname -m)"
 mark nproc "$(nproc)"
 export HOME=/root TMPDIR=/tmp DENO_DIR=/tmp/deno-dir DENO_NO_UPDATE_CHECK=1
 export LD_LIBRARY_PATH=/lib/${t}:/usr/lib/${t}
-[ -f /results/guest.env ] && . /results/guest.env
 cd /project
 mark start "$(cut -d' ' -f1 /proc/uptime)"
 if [ -n "$GUEST_CMD" ]; then
@@ -111,6 +123,7 @@ fi
 mark end "$(cut -d' ' -f1 /proc/uptime)"
 mark exit "$rc"
 if [ "$rc" != 0 ]; then
+  dmesg > /results/dmesg.txt 2>/dev/null
   mark dmesg-begin
   dmesg | tail -n 60
   mark dmesg-end
@@ -122,6 +135,40 @@ mark done
 reboot -f
 `;
 }
+
+/**
+ * The guest's `gcc`: there is no compiler in a guest, so C helpers that
+ * tests compile at run time (tests/kernel/fixtures/*.c) are built on the
+ * host for the guest's arch (fixtures.ts) with the same warnings as an
+ * error, and this stand-in hands out the prebuilt program when, and only
+ * when, the source it is given is byte for byte the one that was built.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GCC_STAND_IN } from "./initramfs.ts";
+ * assert.match(GCC_STAND_IN, /^#!\/bin\/sh\n/);
+ * assert.match(GCC_STAND_IN, /cmp -s "\$src" "\$dir\/\$name\.c"/);
+ * ```
+ */
+export const GCC_STAND_IN = `#!/bin/sh
+# streamprof guest stand-in for gcc (lib/vm/initramfs.ts, fixtures.ts).
+dir=/fixtures/c
+src=""; out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -o) out="$2"; shift ;;
+    *.c) src="$1" ;;
+  esac
+  shift
+done
+name=$(basename "$src" .c)
+if [ -n "$src" ] && [ -n "$out" ] && [ -x "$dir/$name" ] && cmp -s "$src" "$dir/$name.c"; then
+  exec cp "$dir/$name" "$out"
+fi
+echo "gcc: there is no C compiler in this guest; only the sources built on the host for it ($dir/*.c) can be 'compiled', and $src is not one of them" >&2
+exit 127
+`;
 
 /**
  * The boot files of a VM. In `build.json` the two paths are relative to
@@ -158,11 +205,15 @@ async function findModuleDir(tree: string): Promise<string> {
 }
 
 /** Folders walked to reach the wanted userland files. */
-const ANCESTORS = ["bin", "lib", "lib64", "usr", "usr/lib"];
+const ANCESTORS = ["bin", "lib", "lib64", "usr", "usr/bin", "usr/lib"];
+
+/** Programs taken from the userland packages besides busybox. */
+const GUEST_PROGRAMS = ["usr/bin/setpriv"];
 
 /**
  * Whether a path of an unpacked userland package belongs in the guest:
- * busybox, and the libraries of the guest's multiarch triplet.
+ * busybox, util-linux's setpriv (busybox's lacks `--bounding-set`), and
+ * the libraries of the guest's multiarch triplet.
  *
  * @example
  * ```ts
@@ -170,11 +221,13 @@ const ANCESTORS = ["bin", "lib", "lib64", "usr", "usr/lib"];
  * import { wantedInGuest } from "./initramfs.ts";
  * assert.equal(wantedInGuest("usr/lib/aarch64-linux-gnu/libbpf.so.1", "aarch64-linux-gnu"), true);
  * assert.equal(wantedInGuest("usr/share/doc/libbpf1/copyright", "aarch64-linux-gnu"), false);
+ * assert.equal(wantedInGuest("usr/bin/setpriv", "aarch64-linux-gnu"), true);
+ * assert.equal(wantedInGuest("usr/bin/lscpu", "aarch64-linux-gnu"), false);
  * assert.equal(wantedInGuest("usr/lib/aarch64-linux-gnu/gconv/UTF-16.so", "aarch64-linux-gnu"), false);
  * ```
  */
 export function wantedInGuest(rel: string, triplet: string): boolean {
-  if (rel === "bin/busybox") return true;
+  if (rel === "bin/busybox" || GUEST_PROGRAMS.includes(rel)) return true;
   if (/(^|\/)gconv(\/|$)|(^|\/)audit(\/|$)/.test(rel)) return false;
   return rel === "lib64" || rel.startsWith("lib64/") ||
     rel === "lib" || rel === `lib/${triplet}` ||
@@ -403,6 +456,8 @@ async function writeInitramfs(
     await walk("");
     await mkdirs("usr/bin");
     await writer.fileFrom("usr/bin/deno", content.deno, 0o755);
+    await mkdirs("usr/local/bin");
+    await writer.file("usr/local/bin/gcc", encoder.encode(GCC_STAND_IN), 0o755);
     await mkdirs("lib/modules");
     for (const m of content.modules) {
       await writer.file(`lib/modules/${m.name}.ko`, m.data);
@@ -605,26 +660,24 @@ export interface BootFilesOptions {
  * @example
  * ```ts ignore
  * // ignored: downloads and builds into the VM cache (about 1 GB).
- * const { images } = await ensureBootFiles(table, vm, { root: vmCacheRoot(), log: console.log });
+ * const plan = await planVm(table, vm);
+ * const { images } = await ensureBootFiles(table, plan!, { root: vmCacheRoot(), log: console.log });
  * assert.match(images.kernel, /build\/default\/kernel$/);
  * ```
  */
 export async function ensureBootFiles(
   table: VmTable,
-  vm: VmSpec,
+  plan: VmPlan,
   options: BootFilesOptions,
 ): Promise<{ artifacts: VmArtifacts; images: VmImages }> {
-  const ensure = { ...options };
-  let artifacts = await ensureVmArtifacts(table, vm, ensure);
+  const vm = plan.vm;
+  let artifacts = await ensureVmArtifacts(plan, options);
   if (!options.force) {
     const key = vmBuildKey(table, vm, artifacts);
     const images = await cachedBuild(options.root, vm.name, key, options.log);
     if (images) return { artifacts, images };
   }
-  artifacts = await ensureVmArtifacts(table, vm, {
-    ...ensure,
-    checksums: true,
-  });
+  artifacts = await ensureVmArtifacts(plan, { ...options, checksums: true });
   return {
     artifacts,
     images: await buildVmImages(table, vm, artifacts, options),

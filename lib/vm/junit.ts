@@ -1,30 +1,11 @@
 /**
- * JUnit XML for `test:vm`: one test case per VM (pass/fail with the reason,
- * console tail as system-out), plus the guests' own JUnit suites
- * (`validate.xml`) carried over with the VM name in front of their names.
+ * The guests' own JUnit suites (`validate.xml`, `kernel-tests.xml`),
+ * carried into `test:vm`'s document (suite_report.ts) with the VM's name in
+ * front of theirs.
  *
  * @module
  */
-import {
-  type JUnitCase,
-  junitDocument,
-  junitSuite,
-  xmlEscape,
-} from "../report/junit.ts";
-
-/** One VM (or host) run, as JUnit sees it. */
-export interface JUnitRun {
-  vm: string;
-  arch: string;
-  kernel: string;
-  pass: boolean;
-  reason: string;
-  timeSeconds: number;
-  /** Console tail or command output, for failures. */
-  output?: string;
-  /** Content of the guest's own JUnit file, if it wrote one. */
-  guestXml?: string;
-}
+import { xmlEscape } from "../report/junit.ts";
 
 /**
  * The `<testsuite>` elements of a JUnit document, each with `prefix: `
@@ -50,33 +31,4 @@ export function guestSuites(xml: string, prefix: string): string[] {
       (_m, pre, name) => `<testsuite${pre}name="${xmlEscape(prefix)}: ${name}"`,
     )
   );
-}
-
-/**
- * The whole JUnit document: suite `streamprof-vm` with a case per run, then
- * the guests' suites.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { vmJUnit } from "./junit.ts";
- * const xml = vmJUnit([{ vm: "default", arch: "arm64", kernel: "6.12", pass: true, reason: "ok", timeSeconds: 9 }]);
- * assert.ok(xml.includes('tests="1" failures="0"'));
- * ```
- */
-export function vmJUnit(runs: JUnitRun[]): string {
-  const cases: JUnitCase[] = runs.map((r) => ({
-    name: `${r.vm} (${r.arch} / ${r.kernel})`,
-    classname: `streamprof-vm.${r.vm}`,
-    timeSeconds: r.timeSeconds,
-    failure: r.pass ? undefined : r.reason,
-    systemOut: r.pass ? undefined : r.output,
-  }));
-  const guest = runs.flatMap((r) =>
-    r.guestXml ? guestSuites(r.guestXml, r.vm) : []
-  );
-  return junitDocument([
-    junitSuite("streamprof-vm", cases),
-    ...guest.map((s) => "  " + s),
-  ]);
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { guestSuites, vmJUnit } from "./junit.ts";
+import { guestSuites } from "./junit.ts";
+import { matrixJUnit } from "./suite_report.ts";
 import { xmlEscape } from "../report/junit.ts";
 
 Deno.test("xmlEscape escapes markup and drops forbidden control characters", () => {
@@ -9,47 +10,61 @@ Deno.test("xmlEscape escapes markup and drops forbidden control characters", () 
   );
 });
 
-Deno.test("vmJUnit: one case per run, failures with reason and output", () => {
-  const xml = vmJUnit([
+Deno.test("matrixJUnit: a suite per run, a case per check; failures carry output and the kernel log, pending is skipped", () => {
+  const xml = matrixJUnit([
     {
       vm: "default",
       arch: "arm64",
       kernel: "6.12",
-      pass: true,
-      reason: "guest command exited 0",
-      timeSeconds: 9.5,
-    },
-    {
-      vm: "old",
-      arch: "arm64",
-      kernel: "5.10",
       pass: false,
-      reason: "timeout after 60 s while booting the kernel",
-      timeSeconds: 60,
-      output: "last <line>",
+      reason: "guest command exited 1",
+      timeSeconds: 69.5,
+      lastLines: ["last <line>"],
+      dmesg: ["[ 1.0] BUG: oops"],
+      guestXml: [
+        '<testsuites><testsuite name="validate" tests="1"></testsuite></testsuites>',
+      ],
+      suite: {
+        tool: "streamprof guest suite",
+        kernel: "6.12",
+        arch: "aarch64",
+        duration: "5s",
+        pass: false,
+        checks: [
+          {
+            id: "validate",
+            status: "fail",
+            summary: "3 dropped",
+            seconds: 12,
+            outputTail: ["drop!"],
+          },
+          {
+            id: "profile",
+            status: "pending",
+            summary: "no functions",
+            seconds: 4,
+          },
+        ],
+      },
     },
   ]);
   assert.ok(
     xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n'),
   );
-  assert.ok(
-    xml.includes(
-      '<testsuite name="streamprof-vm" tests="2" failures="1" errors="0" skipped="0" time="69.500">',
-    ),
+  assert.match(
+    xml,
+    /<testsuite name="default \(arm64 \/ 6\.12\)" tests="3" failures="2" errors="0" skipped="1" time="85\.500">/,
   );
-  assert.ok(
-    xml.includes(
-      '<testcase name="default (arm64 / 6.12)" classname="streamprof-vm.default" time="9.500"/>',
-    ),
+  assert.match(
+    xml,
+    /<testcase name="run" classname="streamprof-vm.default" time="69.500"><failure message="guest command exited 1">/,
   );
-  assert.ok(
-    xml.includes(
-      '<failure message="timeout after 60 s while booting the kernel">',
-    ),
+  assert.match(
+    xml,
+    /<failure message="3 dropped">3 dropped<\/failure><system-out>drop!\n\[ 1\.0\] BUG: oops<\/system-out>/,
   );
-  assert.ok(xml.includes("<system-out>last &lt;line&gt;</system-out>"));
-  assert.equal((xml.match(/<testcase /g) ?? []).length, 2);
-  assert.ok(xml.trimEnd().endsWith("</testsuites>"));
+  assert.match(xml, /<skipped message="no functions"\/>/);
+  assert.match(xml, /<testsuite name="default: validate" tests="1">/);
 });
 
 Deno.test("guest suites are carried over with the VM name in front", () => {
@@ -59,14 +74,16 @@ Deno.test("guest suites are carried over with the VM name in front", () => {
     '<testsuite name="default: streamprof validate" tests="1"><testcase name="1 kHz"/></testsuite>',
     '<testsuite name="default: b" tests="0"/>',
   ]);
-  const xml = vmJUnit([{
+  const xml = matrixJUnit([{
     vm: "default",
     arch: "arm64",
     kernel: "6.12",
     pass: true,
     reason: "",
     timeSeconds: 1,
-    guestXml: guest,
+    lastLines: [],
+    dmesg: [],
+    guestXml: [guest],
   }]);
   assert.ok(xml.includes('<testsuite name="default: streamprof validate"'));
   assert.equal((xml.match(/<testsuites>/g) ?? []).length, 1);

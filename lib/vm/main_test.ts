@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { vmNeeds } from "./artifacts.ts";
 import { findVm, loadVmTable } from "./vms.ts";
 import { damage, writeFakeCache } from "../../tests/vm/fake_cache.ts";
 
@@ -24,7 +23,8 @@ Deno.test("--help works on every subcommand", async () => {
   for (
     const [args, want] of [
       [["--help"], "Commands:"],
-      [["test", "--help"], "Usage: deno task test:vm <vm|all>"],
+      [["test", "--help"], "Usage: deno task test:vm <vm|all|host>"],
+      [["prune", "--help"], "Usage: deno task vm:prune"],
       [["list", "--help"], "Usage: deno task vm:list"],
       [["fetch", "-h"], "Usage: deno run -A lib/vm/main.ts fetch"],
     ] as const
@@ -40,13 +40,29 @@ Deno.test("usage errors exit 2 with a message", async () => {
     const [args, want] of [
       [[], "Commands:"],
       [["frobnicate"], 'unknown command "frobnicate"'],
-      [["test"], "name a VM or 'all'"],
+      [["test"], "name a VM, 'all' or 'host'"],
       [["test", "nosuch"], 'unknown VM "nosuch"'],
       [["test", "default", "--accel", "xen"], "--accel must be"],
       [
         ["test", "default", "--smoke", "--guest-cmd", "x"],
         "exclude each other",
       ],
+      [
+        ["test", "default", "--checks", "validate", "--", "true"],
+        "exclude each other",
+      ],
+      [["test", "default", "--"], "-- needs a command"],
+      [["test", "default", "--checks", "bogus"], 'unknown check "bogus"'],
+      [
+        ["test", "all", "--kernel-version", "6.1.1-1"],
+        "pins the kernel of one VM",
+      ],
+      [["test", "default", "--kernel-version", "x y"], "not a Debian version"],
+      [["test", "default", "--cpus", "0"], "--cpus must be a positive integer"],
+      [["test", "default", "--memory", "100M"], "--memory must be"],
+      [["test", "default", "--jobs", "x"], "--jobs must be a positive integer"],
+      [["test", "default", "--share", "/nonexistent-dir-x"], "is not a folder"],
+      [["test", "default", "--share", "/"], "not that folder"],
       [["test", "default", "--duration", "soon"], 'invalid --duration "soon"'],
       [["test", "default", "--guest-cmd", ""], "--guest-cmd needs a command"],
       [["test", "default", "--timeout=-1"], "--timeout must be a positive"],
@@ -63,26 +79,138 @@ Deno.test("usage errors exit 2 with a message", async () => {
   }
 });
 
-Deno.test("list shows every VM and its cache state without downloading", async () => {
+Deno.test("list shows every row, what its line resolves to, its cache state, without downloading", async () => {
   const cache = await Deno.makeTempDir();
   try {
+    const table = await loadVmTable();
     const r = await run(["list"], { STREAMPROF_VM_CACHE: cache });
     assert.equal(r.code, 0, r.stderr);
-    for (const name of ["default", "profiler-x86", "ebpf-kernel-5.8"]) {
-      assert.ok(r.stdout.includes(name), name);
-    }
-    assert.match(r.stdout, /9 to fetch \(fetched on the next run\)/);
+    for (const vm of table.vms) assert.ok(r.stdout.includes(vm.name), vm.name);
+    assert.match(r.stdout, /not resolved yet \(no metadata cached\)/);
     const j = await run(["list", "--json"], { STREAMPROF_VM_CACHE: cache });
     const rows = JSON.parse(j.stdout);
     assert.deepEqual(
       rows.map((x: { name: string; cached: boolean }) => [x.name, x.cached]),
-      [
-        ["default", false],
-        ["profiler-x86", false],
-        ["ebpf-kernel-5.8", false],
-      ],
+      table.vms.map((vm) => [vm.name, false]),
     );
     assert.deepEqual([...Deno.readDirSync(cache)], []);
+    // With metadata and artifacts cached: the resolved kernel and the size.
+    const { plan } = await writeFakeCache(
+      cache,
+      table,
+      findVm(table, "default"),
+    );
+    const again = await run(["list"], { STREAMPROF_VM_CACHE: cache });
+    assert.match(
+      again.stdout,
+      new RegExp(
+        `default +\\| arm64 .*\\| ${
+          plan.kernel.version.replace(/\./g, "\\.")
+        } ${
+          plan.kernel.package.replace(/[.+]/g, "\\$&")
+        } \\(trixie\\) .*\\| yes +\\| no +\\| \\d`,
+      ),
+    );
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("prune removes what no row uses and keeps what rows use", async () => {
+  const cache = await Deno.makeTempDir();
+  try {
+    const table = await loadVmTable();
+    const kept: string[] = [];
+    for (const vm of table.vms) {
+      const { artifacts } = await writeFakeCache(cache, table, vm);
+      kept.push(...Object.values(artifacts).map((a) => a.file));
+      // writeFakeCache writes one VM's manifest: merge them.
+      const m = JSON.parse(await Deno.readTextFile(`${cache}/manifest.json`));
+      const all = JSON.parse(
+        await Deno.readTextFile(`${cache}/all.json`).catch(() => "{}"),
+      );
+      await Deno.writeTextFile(
+        `${cache}/all.json`,
+        JSON.stringify({ ...all, ...m.artifacts }),
+      );
+    }
+    const artifacts = JSON.parse(await Deno.readTextFile(`${cache}/all.json`));
+    await Deno.remove(`${cache}/all.json`);
+    const stale = "deb/arm64/linux-image-6.12.1+deb13-arm64-unsigned=6.12.1-1";
+    await Deno.mkdir(`${cache}/debs/arm64`, { recursive: true });
+    await Deno.writeTextFile(`${cache}/debs/arm64/old.deb`, "old kernel");
+    artifacts[stale] = {
+      key: stale,
+      file: "debs/arm64/old.deb",
+      sha256: "0".repeat(64),
+      size: 10,
+      version: "6.12.1-1",
+      source: "debian trixie",
+    };
+    // An entry of an older key format naming a file a kept entry uses.
+    const keptFile = kept[1];
+    artifacts["deb/arm64/libc6"] = {
+      ...Object.values(artifacts as Record<string, { file: string }>).find(
+        (a) => a.file === keptFile,
+      ),
+      key: "deb/arm64/libc6",
+    };
+    await Deno.writeTextFile(
+      `${cache}/manifest.json`,
+      JSON.stringify({
+        version: 1,
+        artifacts,
+        resolutions: {},
+        unavailable: {},
+      }),
+    );
+    await Deno.writeTextFile(`${cache}/debs/arm64/half.deb.part-1`, "partial");
+    for (
+      const d of [
+        "build/gone-row",
+        "runs/gone-row",
+        "apt/arm64",
+        "index/buster",
+      ]
+    ) {
+      await Deno.mkdir(`${cache}/${d}`, { recursive: true });
+      await Deno.writeTextFile(`${cache}/${d}/f`, "x");
+    }
+    const env = { STREAMPROF_VM_CACHE: cache };
+    const dry = await run(["prune", "--dry-run"], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    for (
+      const p of [
+        "debs/arm64/old.deb",
+        "debs/arm64/half.deb.part-1",
+        "build/gone-row",
+        "runs/gone-row",
+        "apt",
+        "index/buster",
+      ]
+    ) {
+      assert.match(
+        dry.stdout,
+        new RegExp(`would remove ${p.replace(/[.]/g, "\\.")} `),
+        p,
+      );
+    }
+    assert.ok(await Deno.stat(`${cache}/debs/arm64/old.deb`));
+    const r = await run(["prune"], env);
+    assert.equal(r.code, 0, r.stderr);
+    await assert.rejects(Deno.stat(`${cache}/debs/arm64/old.deb`));
+    await assert.rejects(Deno.stat(`${cache}/build/gone-row`));
+    await assert.rejects(Deno.stat(`${cache}/apt`));
+    for (const f of kept) await Deno.stat(`${cache}/${f}`);
+    const m = JSON.parse(await Deno.readTextFile(`${cache}/manifest.json`));
+    assert.equal(m.artifacts[stale], undefined);
+    assert.equal(m.artifacts["deb/arm64/libc6"], undefined);
+    assert.match(
+      dry.stdout,
+      /would remove the entry: deb\/arm64\/libc6 is used by no row \(its file is/,
+    );
+    const again = await run(["prune", "--dry-run"], env);
+    assert.match(again.stdout, /would free 0 B in 0 item\(s\)/);
   } finally {
     await Deno.remove(cache, { recursive: true });
   }
@@ -93,12 +221,12 @@ Deno.test("list tells the truth: damaged artifacts and a garbage manifest are re
   try {
     const table = await loadVmTable();
     const vm = findVm(table, "default");
-    const artifacts = await writeFakeCache(cache, table, vm);
+    const { plan, artifacts } = await writeFakeCache(cache, table, vm);
     let j = JSON.parse(
       (await run(["list", "--json"], { STREAMPROF_VM_CACHE: cache })).stdout,
     );
     assert.equal(j[0].cached, true);
-    const kernel = artifacts[vmNeeds(table, vm)[0].key];
+    const kernel = artifacts[plan.needs[0].key];
     await damage(`${cache}/${kernel.file}`);
     const r = await run(["list"], { STREAMPROF_VM_CACHE: cache });
     assert.match(r.stdout, /1 damaged \(fetched on the next run\)/);

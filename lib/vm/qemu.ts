@@ -7,10 +7,22 @@
  * @module
  */
 import { interruptSignal } from "../common/signals.ts";
+import { pumpLines } from "./lines.ts";
 import { ARCHES, type VmSpec } from "./vms.ts";
 
 /** Accelerator for a guest. */
 export type Accel = "kvm" | "tcg";
+
+/** A host folder shared into the guest over 9p. */
+export interface Share {
+  /** 9p mount tag (at most 31 characters). */
+  tag: string;
+  /** Folder on the host. */
+  hostPath: string;
+  /** Where the guest mounts it. */
+  guestPath: string;
+  readonly: boolean;
+}
 
 /** Inputs of {@link qemuArgs}. */
 export interface QemuArgsOptions {
@@ -21,8 +33,37 @@ export interface QemuArgsOptions {
   projectDir: string;
   /** Host folder shared writable as 9p tag `results`. */
   resultsDir: string;
+  /** More folders (the guest's init mounts them, see guestShares). */
+  shares?: Share[];
   /** Extra kernel command line words. */
   extraCmdline?: string[];
+}
+
+/**
+ * The `SHARES` value of guest.env for the guest's init: `tag:path:ro|rw`
+ * words. Paths with spaces or colons cannot be shared.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { guestShares } from "./qemu.ts";
+ * assert.equal(
+ *   guestShares([{ tag: "fixtures", hostPath: "/c/f", guestPath: "/fixtures", readonly: true },
+ *     { tag: "share0", hostPath: "/data", guestPath: "/data", readonly: false }]),
+ *   "fixtures:/fixtures:ro share0:/data:rw",
+ * );
+ * ```
+ */
+export function guestShares(shares: Share[]): string {
+  return shares.map((s) => {
+    if (!/^[A-Za-z0-9_]{1,31}$/.test(s.tag)) {
+      throw new Error(`bad 9p tag ${s.tag}`);
+    }
+    if (!/^\/[^\s:]*$/.test(s.guestPath)) {
+      throw new Error(`cannot share ${s.guestPath}: no spaces or colons`);
+    }
+    return `${s.tag}:${s.guestPath}:${s.readonly ? "ro" : "rw"}`;
+  }).join(" ");
 }
 
 /**
@@ -81,9 +122,9 @@ export function qemuArgs(
     : "max";
   const fsdev = (id: string, path: string, ro: boolean) => [
     "-fsdev",
-    `local,id=${id},path=${path},security_model=none,multidevs=remap${
-      ro ? ",readonly=on" : ""
-    }`,
+    `local,id=${id},path=${
+      path.replace(/,/g, ",,")
+    },security_model=none,multidevs=remap${ro ? ",readonly=on" : ""}`,
     "-device",
     `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
   ];
@@ -116,6 +157,9 @@ export function qemuArgs(
     kernelCmdline(vm.arch, o.extraCmdline),
     ...fsdev("project", o.projectDir, true),
     ...fsdev("results", o.resultsDir, false),
+    ...(o.shares ?? []).flatMap((sh) =>
+      fsdev(sh.tag, sh.hostPath, sh.readonly)
+    ),
     "-device",
     "virtio-rng-pci",
   ]];
@@ -506,41 +550,21 @@ export async function runQemu(options: RunQemuOptions): Promise<RunQemuResult> {
     const reason = o.check();
     if (reason) stop(reason);
   }, 1000);
-  const stderrP = (async () => {
-    let all = "";
-    let buf = "";
-    const dec = new TextDecoder();
-    for await (const chunk of child.stderr) {
-      const text = dec.decode(chunk, { stream: true });
-      all += text;
-      buf += text;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        o.onStderrLine?.(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-      const r = o.check();
-      if (r) stop(r);
-    }
-    if (buf) o.onStderrLine?.(buf);
-    return all;
-  })();
+  let stderr = "";
+  const stderrDone = pumpLines(child.stderr, (line) => {
+    stderr += line + "\n";
+    o.onStderrLine?.(line);
+    const reason = o.check();
+    if (reason) stop(reason);
+  });
   try {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const chunk of child.stdout) {
-      buf += dec.decode(chunk, { stream: true });
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        o.onLine(buf.slice(0, nl).replace(/\r$/, ""));
-        buf = buf.slice(nl + 1);
-      }
-      const r = o.check();
-      if (r) stop(r);
-    }
-    if (buf) o.onLine(buf);
+    await pumpLines(child.stdout, o.onLine, () => {
+      const reason = o.check();
+      if (reason) stop(reason);
+    });
     const status = await child.status;
-    return { code: status.code, killed, stderr: await stderrP };
+    await stderrDone;
+    return { code: status.code, killed, stderr };
   } finally {
     clearInterval(timer);
     interrupt.signal.removeEventListener("abort", onInterrupt);

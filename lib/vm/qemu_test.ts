@@ -11,7 +11,7 @@ import type { VmSpec } from "./vms.ts";
 const vm = (arch: "arm64" | "x86_64"): VmSpec => ({
   name: "t",
   arch,
-  kernel: { package: "k", version: "6.1.1-1", suite: "bookworm" },
+  kernel: { line: "6.1", suites: ["bookworm"], flavour: "amd64" },
   cpus: 2,
   memoryMiB: 1024,
   description: "",

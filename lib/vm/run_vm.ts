@@ -9,10 +9,18 @@
  */
 import { formatBytes } from "../common/format.ts";
 import { interruptSignal } from "../common/signals.ts";
-import type { Log } from "./artifacts.ts";
+import { type Log, planVm } from "./artifacts.ts";
 import { vmCacheRoot } from "./cache.ts";
+import {
+  CHECK_IDS,
+  type CheckId,
+  isSuiteReport,
+  type SuiteReport,
+} from "./guest_checks.ts";
+import { ensureFixtures } from "./fixtures.ts";
 import { MissingToolError } from "./errors.ts";
 import { haveCommand } from "./exec.ts";
+import { pumpLines } from "./lines.ts";
 import {
   type GuestReport,
   parseConsole,
@@ -26,12 +34,33 @@ import {
   shellQuote,
   type VmImages,
 } from "./initramfs.ts";
-import { type Accel, chooseAccel, qemuArgs, runQemu } from "./qemu.ts";
+import {
+  type Accel,
+  chooseAccel,
+  guestShares,
+  qemuArgs,
+  runQemu,
+  type Share,
+} from "./qemu.ts";
 import { type Arch, ARCHES, type VmSpec, type VmTable } from "./vms.ts";
 
-/** The validation suite, run from the project root (guest or host). */
-export const VALIDATE_CMD =
-  "deno run -A cli.ts validate --rates 1000,10000 --duration $TEST_DURATION --json $RESULTS/validate.json --junit $RESULTS/validate.xml";
+/**
+ * The suite run in each guest and on the host (guest_suite.ts): the
+ * real-kernel tests, validate, a short stability run, the symbolized
+ * profile; `checks` narrows it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { suiteCommand } from "./run_vm.ts";
+ * assert.equal(suiteCommand(["validate"]), "deno run -A lib/vm/guest_suite.ts --checks validate --duration \"$TEST_DURATION\"");
+ * ```
+ */
+export function suiteCommand(checks: readonly CheckId[] = CHECK_IDS): string {
+  return `deno run -A lib/vm/guest_suite.ts --checks ${
+    checks.join(",")
+  } --duration "$TEST_DURATION"`;
+}
 
 /** Built-in smoke test: Deno runs, libbpf loads, the ringbuf probe says 1. */
 export const SMOKE_CMD = "deno run -A lib/vm/guest_smoke.ts";
@@ -52,6 +81,14 @@ export interface RunOptions {
   /** Limit to reach `/init`, seconds. */
   bootTimeoutS: number;
   accel: "auto" | Accel;
+  /** `--kernel-version`: boot exactly this kernel package version. */
+  kernelVersion?: string;
+  /** Fetch the archive metadata again even if it is recent. */
+  refresh?: boolean;
+  /** Build the test programs for the host run (default true). */
+  fixtures?: boolean;
+  /** Host folders shared into the guest at the same path (`--share`). */
+  shares?: { path: string; writable: boolean }[];
   /** Cache root (default {@link vmCacheRoot}). */
   root?: string;
   /** Folder shared as the guest's project (default {@link PROJECT_ROOT}). */
@@ -61,6 +98,8 @@ export interface RunOptions {
   verbose?: boolean;
   /** Print the guest command's output live (default true). */
   showOutput?: boolean;
+  /** Receives each output line of the guest command (default: the log). */
+  onOutput?: (line: string) => void;
 }
 
 /** Times measured for one run, seconds. */
@@ -91,6 +130,12 @@ export interface VmRunResult {
   arch: Arch;
   /** Kernel: guest `uname -r` when known, else the package version. */
   kernel: string;
+  /** The Debian package the row's kernel line resolved to, and its version. */
+  kernelPackage?: string;
+  kernelVersion?: string;
+  /** CPUs and memory the guest had. */
+  cpus?: number;
+  memoryMiB?: number;
   pass: boolean;
   outcome: RunOutcome;
   reason: string;
@@ -103,8 +148,10 @@ export interface VmRunResult {
   times: RunTimes;
   resultsDir: string;
   consoleLog?: string;
-  /** Parsed `validate.json` (else `smoke.json`) from the results folder. */
+  /** Parsed `suite.json` (else `validate.json`, `smoke.json`) of the run. */
   json?: unknown;
+  /** The guest suite's report, when it ran. */
+  suite?: SuiteReport;
   /** Last console lines (on failure). */
   lastLines: string[];
   /** Guest kernel log tail (on failure). */
@@ -137,7 +184,7 @@ export function guestEnv(vars: Record<string, string>): string {
 }
 
 async function readResultJson(dir: string): Promise<unknown> {
-  for (const f of ["validate.json", "smoke.json"]) {
+  for (const f of ["suite.json", "validate.json", "smoke.json"]) {
     try {
       return JSON.parse(await Deno.readTextFile(`${dir}/${f}`));
     } catch { /* next */ }
@@ -152,6 +199,8 @@ const toSeconds = (ms: number) => Math.round(ms / 10) / 100;
 export interface PreparedVm {
   vm: VmSpec;
   images: VmImages;
+  kernelPackage: string;
+  kernelVersion: string;
   accel: Accel;
   accelReason: string;
   bin: string;
@@ -184,42 +233,53 @@ export async function prepareVm(
       vm.arch === "arm64" ? "qemu-system-arm" : "qemu-system-x86",
     );
   }
-  const { images } = await ensureBootFiles(table, vm, {
+  const plan = (await planVm(table, vm, {
+    root,
+    log,
+    kernelVersion: options.kernelVersion,
+    refresh: options.refresh,
+  }))!;
+  const { images } = await ensureBootFiles(table, plan, {
     root,
     log,
     projectRoot: projectDir,
   });
-  const t1 = performance.now();
-
-  const resultsDir = `${root}/runs/${vm.name}`;
-  await Deno.remove(resultsDir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(resultsDir, { recursive: true });
-  await Deno.writeTextFile(
-    `${resultsDir}/guest.env`,
-    guestEnv({
-      GUEST_CMD: options.guestCmd,
-      TEST_DURATION: options.duration,
-      RESULTS: "/results",
-    }),
+  // After the fetch: a kernel the mirror lacks moves to the next newest.
+  log(
+    `  ${vm.name}: kernel ${vm.kernel.line} is ${plan.kernel.package} ${plan.kernel.version} (${plan.kernel.suite}${
+      plan.kernel.pinned ? ", pinned" : ""
+    })`,
   );
+  const fixtures = await ensureFixtures(vm.arch, {
+    root,
+    projectRoot: projectDir,
+    log,
+  });
+  const shares = vmShares(fixtures.dir, options.shares ?? []);
+  const t1 = performance.now();
   const choice = await chooseAccel(vm, options.accel, {
     kernel: images.kernel,
     sha256: images.sha256.kernel,
     memoFile: `${root}/kvm-probe.json`,
   });
   log(`  ${vm.name}: ${choice.why}`);
+  const resultsDir = `${root}/runs/${vm.name}`;
   const [bin, args] = qemuArgs(vm, {
     accel: choice.accel,
     kernel: images.kernel,
     initramfs: images.initramfs,
     projectDir,
     resultsDir,
+    shares,
   });
-  await Deno.writeTextFile(
-    `${resultsDir}/qemu.cmd`,
-    [bin, ...args].map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))
-      .join(" ") + "\n",
-  );
+  await writeRunFolder(resultsDir, {
+    GUEST_CMD: options.guestCmd,
+    TEST_DURATION: options.duration,
+    RESULTS: "/results",
+    FIXTURES: "/fixtures",
+    SHARES: guestShares(shares),
+    ACCEL: choice.accel,
+  }, [bin, ...args]);
   log(
     `  boot ${vm.name}: ${bin} (${choice.accel}, ${vm.cpus} CPUs, ${vm.memoryMiB} MiB), kernel ${images.kernelRelease}, initramfs ${
       formatBytes((await Deno.stat(images.initramfs)).size)
@@ -228,6 +288,8 @@ export async function prepareVm(
   return {
     vm,
     images,
+    kernelPackage: plan.kernel.package,
+    kernelVersion: plan.kernel.version,
     accel: choice.accel,
     accelReason: choice.why,
     bin,
@@ -236,6 +298,56 @@ export async function prepareVm(
     consoleLog: `${resultsDir}/console.log`,
     setupSeconds: toSeconds(t1 - t0),
   };
+}
+
+/**
+ * The folders a guest mounts besides the project and its results: its
+ * arch's test programs at `/fixtures`, then each `--share` at its own path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { vmShares } from "./run_vm.ts";
+ * assert.deepEqual(vmShares("/c/fixtures/arm64", [{ path: "/src", writable: true }]), [
+ *   { tag: "fixtures", hostPath: "/c/fixtures/arm64", guestPath: "/fixtures", readonly: true },
+ *   { tag: "share0", hostPath: "/src", guestPath: "/src", readonly: false },
+ * ]);
+ * ```
+ */
+export function vmShares(
+  fixturesDir: string,
+  shares: { path: string; writable: boolean }[],
+): Share[] {
+  return [
+    {
+      tag: "fixtures",
+      hostPath: fixturesDir,
+      guestPath: "/fixtures",
+      readonly: true,
+    },
+    ...shares.map((s, i) => ({
+      tag: `share${i}`,
+      hostPath: s.path,
+      guestPath: s.path,
+      readonly: !s.writable,
+    })),
+  ];
+}
+
+/** A fresh run folder: `guest.env` for the guest, `qemu.cmd` for people. */
+async function writeRunFolder(
+  dir: string,
+  env: Record<string, string>,
+  command: string[],
+): Promise<void> {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/guest.env`, guestEnv(env));
+  await Deno.writeTextFile(
+    `${dir}/qemu.cmd`,
+    command.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : shellQuote(a))
+      .join(" ") + "\n",
+  );
 }
 
 /** What a boot left: the console and how QEMU ended, with times. */
@@ -293,7 +405,9 @@ export async function bootVm(
       if (report.done && doneAt === undefined) doneAt = performance.now();
     }
     if (options.verbose) log(`  [${name}] ${line}`);
-    else if (showOutput && inCommand && !isMark) log(`  | ${line}`);
+    else if (showOutput && inCommand && !isMark) {
+      (options.onOutput ?? ((l: string) => log(`  ${name} | ${l}`)))(line);
+    }
   };
   const check = () => {
     const now = performance.now();
@@ -409,13 +523,31 @@ export async function runVm(
 ): Promise<VmRunResult> {
   const t0 = performance.now();
   const prepared = await prepareVm(table, vm, options);
+  return await bootAndJudge(prepared, options, t0);
+}
+
+/**
+ * Boots a prepared VM, judges the run and gathers its result; `t0` is when
+ * its preparation started (for the total wall time).
+ */
+export async function bootAndJudge(
+  prepared: PreparedVm,
+  options: RunOptions,
+  t0: number,
+): Promise<VmRunResult> {
+  const vm = prepared.vm;
   const boot = await bootVm(prepared, options);
   const judged = judgeVmRun(boot.report, boot.outcome, vm.arch);
   const r = boot.report;
+  const json = await readResultJson(prepared.resultsDir);
   return {
     vm: vm.name,
     arch: vm.arch,
     kernel: r.unameR ?? prepared.images.kernelRelease,
+    kernelPackage: prepared.kernelPackage,
+    kernelVersion: prepared.kernelVersion,
+    cpus: vm.cpus,
+    memoryMiB: vm.memoryMiB,
     ...judged,
     accel: prepared.accel,
     accelReason: prepared.accelReason,
@@ -434,7 +566,8 @@ export async function runVm(
     },
     resultsDir: prepared.resultsDir,
     consoleLog: prepared.consoleLog,
-    json: await readResultJson(prepared.resultsDir),
+    json,
+    suite: isSuiteReport(json) ? json : undefined,
     lastLines: judged.pass ? [] : boot.lines.slice(-40),
     dmesg: r.dmesg,
   };
@@ -452,7 +585,7 @@ export async function runVm(
  * const root = await Deno.makeTempDir();
  * const r = await runHost({
  *   guestCmd: "echo $TEST_DURATION > $RESULTS/d.txt", duration: "3s",
- *   timeoutS: 30, bootTimeoutS: 0, accel: "auto", root, log: () => {},
+ *   timeoutS: 30, bootTimeoutS: 0, accel: "auto", root, log: () => {}, fixtures: false,
  * });
  * assert.equal(r.outcome, "pass");
  * assert.equal(await Deno.readTextFile(`${root}/runs/host/d.txt`), "3s\n");
@@ -468,6 +601,12 @@ export async function runHost(options: RunOptions): Promise<VmRunResult> {
   await Deno.remove(resultsDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(resultsDir, { recursive: true });
   const arch: Arch = Deno.build.arch === "aarch64" ? "arm64" : "x86_64";
+  const fixtures = options.fixtures === false
+    ? undefined
+    : await ensureFixtures(
+      arch,
+      { root, projectRoot: projectDir, log },
+    );
   log(`  host: ${options.guestCmd}`);
   const child = new Deno.Command("sh", {
     args: ["-c", options.guestCmd],
@@ -475,6 +614,8 @@ export async function runHost(options: RunOptions): Promise<VmRunResult> {
     env: {
       TEST_DURATION: options.duration,
       RESULTS: resultsDir,
+      ACCEL: "host",
+      ...(fixtures ? { FIXTURES: fixtures.dir } : {}),
       // `deno` = the binary running this, whatever the PATH holds.
       PATH: `${Deno.execPath().replace(/\/[^/]*$/, "")}:${
         Deno.env.get("PATH") ?? ""
@@ -496,35 +637,51 @@ export async function runHost(options: RunOptions): Promise<VmRunResult> {
   interrupt.signal.addEventListener("abort", onInterrupt, { once: true });
   if (interrupt.interrupted()) kill("interrupted");
   const timer = setTimeout(() => kill("timeout"), options.timeoutS * 1000);
-  const out = await child.output();
+  const lines: string[] = [];
+  const show = options.showOutput ?? true;
+  const emit = options.onOutput ?? ((x: string) => log(`  host | ${x}`));
+  const outputLog = await Deno.open(`${resultsDir}/output.log`, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const encoder = new TextEncoder();
+  const line = (l: string) => {
+    lines.push(l);
+    if (lines.length > 5000) lines.splice(0, 1000);
+    outputLog.writeSync(encoder.encode(l + "\n"));
+    if (show) emit(l);
+  };
+  const [status] = await Promise.all([
+    child.status,
+    pumpLines(child.stdout, line),
+    pumpLines(child.stderr, line),
+  ]);
+  outputLog.close();
   clearTimeout(timer);
   interrupt.signal.removeEventListener("abort", onInterrupt);
-  const decoder = new TextDecoder();
-  const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
-  await Deno.writeTextFile(`${resultsDir}/output.log`, text);
-  const lines = text.split("\n");
-  if (options.showOutput ?? true) {
-    for (const l of lines) if (l) log(`  | ${l}`);
-  }
-  const pass = stopped === undefined && out.code === 0;
+  const json = await readResultJson(resultsDir);
+  const pass = stopped === undefined && status.code === 0;
   return {
     vm: "host",
     arch,
     kernel: Deno.osRelease(),
+    cpus: navigator.hardwareConcurrency,
     pass,
     outcome: pass ? "pass" : stopped === "interrupted" ? "interrupted" : "fail",
     reason: stopped === "timeout"
       ? `timeout after ${options.timeoutS} s`
       : stopped === "interrupted"
       ? "interrupted"
-      : `command exited ${out.code}`,
+      : `command exited ${status.code}`,
     accel: "host",
     unameR: Deno.osRelease(),
     unameM: ARCHES[arch].uname,
-    exitCode: out.code,
+    exitCode: status.code,
     times: { total: toSeconds(performance.now() - t0) },
     resultsDir,
-    json: await readResultJson(resultsDir),
+    json,
+    suite: isSuiteReport(json) ? json : undefined,
     lastLines: pass ? [] : lines.slice(-40),
     dmesg: [],
   };

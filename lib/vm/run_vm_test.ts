@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { guestEnv, runHost, SMOKE_CMD, VALIDATE_CMD } from "./run_vm.ts";
+import { guestEnv, runHost, SMOKE_CMD, suiteCommand } from "./run_vm.ts";
 
 Deno.test("guestEnv round-trips through a shell, quotes and all", async () => {
   const cmd =
@@ -26,11 +26,12 @@ Deno.test("guestEnv round-trips through a shell, quotes and all", async () => {
   assert.throws(() => guestEnv({ "BAD-NAME": "x" }), /bad variable name/);
 });
 
-Deno.test("the default guest command is the validation suite writing to $RESULTS", () => {
+Deno.test("the default guest command is the whole suite; --checks narrows it", () => {
   assert.equal(
-    VALIDATE_CMD,
-    "deno run -A cli.ts validate --rates 1000,10000 --duration $TEST_DURATION --json $RESULTS/validate.json --junit $RESULTS/validate.xml",
+    suiteCommand(),
+    'deno run -A lib/vm/guest_suite.ts --checks kernel-tests,validate,stability,profile --duration "$TEST_DURATION"',
   );
+  assert.match(suiteCommand(["stability"]), /--checks stability /);
   assert.equal(SMOKE_CMD, "deno run -A lib/vm/guest_smoke.ts");
 });
 
@@ -46,6 +47,7 @@ Deno.test("runHost runs the command from the project root with TEST_DURATION and
       accel: "auto",
       root,
       log: () => {},
+      fixtures: false,
     });
     assert.equal(r.pass, true, r.reason);
     assert.equal(r.vm, "host");
@@ -58,6 +60,7 @@ Deno.test("runHost runs the command from the project root with TEST_DURATION and
       accel: "auto",
       root,
       log: () => {},
+      fixtures: false,
     });
     assert.equal(bad.pass, false);
     assert.equal(bad.reason, "command exited 4");

@@ -58,21 +58,25 @@ export const ARCHES: Record<Arch, ArchInfo> = {
   },
 };
 
-/** The kernel of a VM: one exact Debian package. */
-export interface KernelSpec {
-  /** Package name, e.g. `linux-image-6.1.0-56-amd64-unsigned`. */
-  package: string;
-  /** Exact package version, e.g. `6.1.192-2`. */
-  version: string;
-  /** Debian suite that carries it, e.g. `bookworm-security`. */
-  suite: string;
+/**
+ * The kernel of a VM: a Debian kernel *line* (major.minor), resolved at run
+ * time to the newest matching package of its suites (see kernel_resolve.ts),
+ * so a row does not go stale at the next point release.
+ */
+export interface KernelLine {
+  /** `major.minor`, e.g. `6.1`. */
+  line: string;
+  /** Suites searched, e.g. `["bookworm", "bookworm-security"]`. */
+  suites: string[];
+  /** Debian kernel flavour; default the arch's Debian name (`amd64`, `arm64`). */
+  flavour: string;
 }
 
 /** One row of the table. */
 export interface VmSpec {
   name: string;
   arch: Arch;
-  kernel: KernelSpec;
+  kernel: KernelLine;
   cpus: number;
   memoryMiB: number;
   description: string;
@@ -170,8 +174,15 @@ export function parseVmTable(data: unknown): VmTable {
     const r = row as Record<string, unknown>;
     const name = str(r.name, `vms.json vms[${i}].name`);
     const where = `vms.json vm "${name}"`;
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === "all") {
-      throw new Error(`${where}: name must be [A-Za-z0-9._-]+ and not "all"`);
+    if (
+      !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) ||
+      RESERVED_NAMES.includes(name)
+    ) {
+      throw new Error(
+        `${where}: name must be [A-Za-z0-9._-]+ and not ${
+          RESERVED_NAMES.map((n) => `"${n}"`).join(" or ")
+        }`,
+      );
     }
     if (names.has(name)) throw new Error(`${where}: duplicate name`);
     names.add(name);
@@ -179,13 +190,26 @@ export function parseVmTable(data: unknown): VmTable {
     if (typeof k !== "object" || k === null) {
       throw new Error(`${where}.kernel: expected an object`);
     }
+    const arch = normalizeArch(str(r.arch, `${where}.arch`));
+    const line = str(k.line, `${where}.kernel.line`);
+    if (!/^\d+\.\d+$/.test(line)) {
+      throw new Error(
+        `${where}.kernel.line: expected major.minor, got "${line}"`,
+      );
+    }
+    const suites = strList(k.suites, `${where}.kernel.suites`);
+    if (suites.length === 0) {
+      throw new Error(`${where}.kernel.suites: expected at least one suite`);
+    }
     return {
       name,
-      arch: normalizeArch(str(r.arch, `${where}.arch`)),
+      arch,
       kernel: {
-        package: str(k.package, `${where}.kernel.package`),
-        version: str(k.version, `${where}.kernel.version`),
-        suite: str(k.suite, `${where}.kernel.suite`),
+        line,
+        suites,
+        flavour: k.flavour === undefined
+          ? ARCHES[arch].debian
+          : str(k.flavour, `${where}.kernel.flavour`),
       },
       cpus: posInt(r.cpus, `${where}.cpus`),
       memoryMiB: posInt(r.memoryMiB, `${where}.memoryMiB`),
@@ -202,6 +226,9 @@ export function parseVmTable(data: unknown): VmTable {
     vms,
   };
 }
+
+/** Names that select something other than one row: every row, the host. */
+export const RESERVED_NAMES = ["all", "host"];
 
 /** Path of the table shipped beside this module. */
 export const VM_TABLE_PATH = new URL("./vms.json", import.meta.url);
@@ -250,18 +277,38 @@ export function findVm(table: VmTable, name: string): VmSpec {
 }
 
 /**
- * `major.minor` of a Debian kernel package version (`6.1.192-2` → `6.1`):
- * what the guest's `uname -r` must start with.
+ * Whether a guest's `uname -r` belongs to a kernel line (`6.1.0-57-amd64`
+ * to `6.1`, `6.12.117+deb13-arm64` to `6.12`, never `6.12` to `6.1`).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { kernelMajorMinor } from "./vms.ts";
- * assert.equal(kernelMajorMinor({ package: "x", version: "5.10.223-1", suite: "bullseye" }), "5.10");
+ * import { releaseInLine } from "./vms.ts";
+ * assert.equal(releaseInLine("6.1.0-57-amd64", "6.1"), true);
+ * assert.equal(releaseInLine("6.12.117+deb13-arm64", "6.1"), false);
+ * assert.equal(releaseInLine("5.10.0-45-arm64", "5.10"), true);
  * ```
  */
-export function kernelMajorMinor(kernel: KernelSpec): string {
-  const m = /^(\d+)\.(\d+)/.exec(kernel.version);
-  if (!m) throw new Error(`cannot read major.minor from "${kernel.version}"`);
-  return `${m[1]}.${m[2]}`;
+export function releaseInLine(release: string, line: string): boolean {
+  return release.startsWith(`${line}.`);
+}
+
+/**
+ * The VMs a command-line name means: one row, every row for `all`, none
+ * for `host` (the host column only).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadVmTable, selectVms } from "./vms.ts";
+ * const table = await loadVmTable();
+ * assert.equal(selectVms(table, "all").length, table.vms.length);
+ * assert.deepEqual(selectVms(table, "host"), []);
+ * assert.throws(() => selectVms(table, undefined), /name a VM, 'all' or 'host'/);
+ * ```
+ */
+export function selectVms(table: VmTable, name: string | undefined): VmSpec[] {
+  if (!name) throw new UsageError("name a VM, 'all' or 'host'");
+  if (name === "host") return [];
+  return name === "all" ? table.vms : [findVm(table, name)];
 }

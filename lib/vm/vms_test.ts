@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import {
   ARCHES,
   findVm,
-  kernelMajorMinor,
   loadVmTable,
   normalizeArch,
   parseVmTable,
+  releaseInLine,
 } from "./vms.ts";
 
 const row = (over: Record<string, unknown> = {}) => ({
   name: "a",
   arch: "arm64",
-  kernel: { package: "linux-image-x", version: "6.1.1-1", suite: "bookworm" },
+  kernel: { line: "6.1", suites: ["bookworm", "bookworm-security"] },
   cpus: 2,
   memoryMiB: 1024,
   ...over,
@@ -23,21 +23,32 @@ const table = (vms: unknown[]) => ({
   vms,
 });
 
-Deno.test("shipped vms.json parses and has the three VMs of issue 5", async () => {
+Deno.test("shipped vms.json: the six-VM matrix, old names kept, new names say arch and kernel", async () => {
   const t = await loadVmTable();
-  assert.deepEqual(t.vms.map((v) => v.name), [
-    "default",
-    "profiler-x86",
-    "ebpf-kernel-5.8",
-  ]);
-  assert.deepEqual(findVm(t, "default").arch, "arm64");
-  assert.deepEqual(kernelMajorMinor(findVm(t, "default").kernel), "6.12");
-  assert.deepEqual(findVm(t, "profiler-x86").arch, "x86_64");
-  assert.deepEqual(kernelMajorMinor(findVm(t, "profiler-x86").kernel), "6.1");
   assert.deepEqual(
-    kernelMajorMinor(findVm(t, "ebpf-kernel-5.8").kernel),
-    "5.10",
+    t.vms.map((v) => [v.name, v.arch, v.kernel.line, v.kernel.suites[0]]),
+    [
+      ["default", "arm64", "6.12", "trixie"],
+      ["profiler-x86", "x86_64", "6.1", "bookworm"],
+      ["ebpf-kernel-5.8", "arm64", "5.10", "bullseye"],
+      ["arm64-6.1", "arm64", "6.1", "bookworm"],
+      ["x86_64-5.10", "x86_64", "5.10", "bullseye"],
+      ["x86_64-6.12", "x86_64", "6.12", "trixie"],
+    ],
   );
+  // Every line on both arches.
+  for (const line of ["5.10", "6.1", "6.12"]) {
+    assert.deepEqual(
+      t.vms.filter((v) => v.kernel.line === line).map((v) => v.arch).sort(),
+      ["arm64", "x86_64"],
+      line,
+    );
+  }
+  for (const vm of t.vms) {
+    assert.equal(vm.kernel.flavour, ARCHES[vm.arch].debian);
+    // Each line's security suite: kernels are updated there first.
+    assert.ok(vm.kernel.suites.some((s) => s.endsWith("-security")), vm.name);
+  }
   for (
     const p of [
       "libc6",
@@ -47,6 +58,8 @@ Deno.test("shipped vms.json parses and has the three VMs of issue 5", async () =
       "zlib1g",
       "libzstd1",
       "busybox-static",
+      "util-linux",
+      "libcap-ng0",
     ]
   ) {
     assert.deepEqual(t.userland.packages.includes(p), true, p);
@@ -67,7 +80,9 @@ Deno.test("parseVmTable normalises arch aliases and keeps fields", () => {
   );
   assert.deepEqual(t.vms[0].arch, "arm64");
   assert.deepEqual(t.vms[1].arch, "x86_64");
-  assert.deepEqual(t.vms[0].kernel.suite, "bookworm");
+  assert.deepEqual(t.vms[0].kernel.suites, ["bookworm", "bookworm-security"]);
+  assert.deepEqual(t.vms[0].kernel.flavour, "arm64");
+  assert.deepEqual(t.vms[1].kernel.flavour, "amd64");
   assert.deepEqual(t.vms[0].description, "");
   assert.deepEqual(t.modules, ["9p"]);
 });
@@ -81,7 +96,12 @@ Deno.test("parseVmTable rejects bad rows with the row named", () => {
   assertThrows(
     () => parseVmTable(table([row({ name: "all" })])),
     Error,
-    'not "all"',
+    'not "all" or "host"',
+  );
+  assertThrows(
+    () => parseVmTable(table([row({ name: "host" })])),
+    Error,
+    'not "all" or "host"',
   );
   assertThrows(
     () => parseVmTable(table([row({ arch: "mips" })])),
@@ -95,9 +115,14 @@ Deno.test("parseVmTable rejects bad rows with the row named", () => {
     "memoryMiB",
   );
   assertThrows(
-    () => parseVmTable(table([row({ kernel: { package: "x", suite: "s" } })])),
+    () => parseVmTable(table([row({ kernel: { line: "6", suites: ["s"] } })])),
     Error,
-    "kernel.version",
+    "kernel.line: expected major.minor",
+  );
+  assertThrows(
+    () => parseVmTable(table([row({ kernel: { line: "6.1", suites: [] } })])),
+    Error,
+    "kernel.suites",
   );
   assertThrows(() => parseVmTable(table([])), Error, "non-empty");
   assertThrows(
@@ -116,9 +141,8 @@ Deno.test("normalizeArch and ARCHES", () => {
   assert.deepEqual(normalizeArch("X86_64"), "x86_64");
   assert.deepEqual(ARCHES[normalizeArch("aarch64")].uname, "aarch64");
   assert.deepEqual(ARCHES.x86_64.debian, "amd64");
-  assertThrows(() =>
-    kernelMajorMinor({ package: "p", version: "x", suite: "s" })
-  );
+  assert.equal(releaseInLine("6.12.117+deb13-arm64", "6.12"), true);
+  assert.equal(releaseInLine("6.12.117+deb13-arm64", "6.1"), false);
 });
 
 function assertThrows(fn: () => unknown, _type?: unknown, text = ""): void {
