@@ -14,7 +14,8 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool gcc make \
 	wabt qemu-system-x86 qemu-system-arm busybox-static cpio xz-utils zstd \
-	util-linux elfutils libdw1 linux-perf chromium libc6-dbg binutils iproute2
+	util-linux elfutils libdw1 linux-perf chromium libc6-dbg binutils iproute2 \
+	gcc-aarch64-linux-gnu gpgv debian-archive-keyring
 
 .PHONY: all setup setup-apt setup-npm build build-wasm build-ebpf build-harness \
 	build-fixtures build-pyroscope run test check bench validate clean

@@ -28,6 +28,7 @@ import {
   includeFilter,
   judgeProfile,
   scanTestNames,
+  skippedFiles,
   skippedTests,
   type SuiteReport,
   summarizeKernelTests,
@@ -123,39 +124,63 @@ interface SuiteContext {
 }
 
 /**
- * Which tests of tests/kernel to run here: all but {@link skippedTests},
- * as a `--filter` of the names read from the test files; when a name
- * cannot be read, all of them (and a note saying so).
+ * Which tests of tests/kernel to run here: the files but
+ * {@link skippedFiles}, and in them all tests but {@link skippedTests}, as
+ * a `--filter` of the names read from those files; when a name cannot be
+ * read, all of their tests (and a note saying so).
  */
 async function kernelTestPlan(accel: SuiteContext["accel"]): Promise<{
+  files: string[];
   filter?: string;
   leftOut: GuestSkippedTest[];
   note?: string;
 }> {
   const skip = skippedTests(accel);
-  if (skip.length === 0) return { leftOut: [] };
+  const skipFiles = skippedFiles(accel);
+  const files: string[] = [];
   const sources: string[] = [];
+  const leftOut: GuestSkippedTest[] = [];
+  const entries: string[] = [];
   for await (const e of Deno.readDir(`${ROOT}tests/kernel`)) {
-    if (e.isFile && e.name.endsWith("_test.ts")) {
-      sources.push(await Deno.readTextFile(`${ROOT}tests/kernel/${e.name}`));
-    }
+    if (e.isFile && e.name.endsWith("_test.ts")) entries.push(e.name);
   }
+  for (const name of entries.sort()) {
+    const text = await Deno.readTextFile(`${ROOT}tests/kernel/${name}`);
+    const skipped = skipFiles.find((f) => f.file === name);
+    if (skipped) {
+      // Every test of the file is left out, named where it can be read.
+      const { names, calls } = scanTestNames([text]);
+      for (let i = 0; i < calls; i++) {
+        leftOut.push({
+          name: names[i] ?? `${name} #${i + 1}`,
+          why: skipped.why,
+          when: skipped.when,
+        });
+      }
+      continue;
+    }
+    files.push(`tests/kernel/${name}`);
+    sources.push(text);
+  }
+  if (skip.length === 0) return { files, leftOut };
   const { names, calls } = scanTestNames(sources);
   if (names.length !== calls) {
     return {
-      leftOut: [],
+      files,
+      leftOut,
       note: `${
         calls - names.length
       } of ${calls} test names could not be read: running all of them`,
     };
   }
-  const leftOut = skip.filter((t) => names.includes(t.name));
-  if (leftOut.length === 0) return { leftOut };
+  const byName = skip.filter((t) => names.includes(t.name));
+  if (byName.length === 0) return { files, leftOut };
   return {
+    files,
     filter: includeFilter(
-      names.filter((n) => !leftOut.some((t) => t.name === n)),
+      names.filter((n) => !byName.some((t) => t.name === n)),
     ),
-    leftOut,
+    leftOut: [...leftOut, ...byName],
   };
 }
 
@@ -179,7 +204,7 @@ async function runCheck(
           "--no-check",
           `--junit-path=${R}/kernel-tests.xml`,
           ...(plan.filter ? ["--filter", plan.filter] : []),
-          "tests/kernel/",
+          ...plan.files,
         ],
         900,
         // Its stability test asks for 4 samples 3 s apart in 15 s; an
