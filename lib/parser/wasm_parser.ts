@@ -18,7 +18,12 @@
  * ```
  * @module
  */
-import { EVENT_SIZE, MODULE_ABI as M, RECORD_SIZE } from "./layout.ts";
+import {
+  EVENT_SIZE,
+  MODULE_ABI as M,
+  RECORD_SIZE,
+  STACK_DEPTH,
+} from "./layout.ts";
 import type { ProfileEvent } from "./profile_event.ts";
 import {
   type CpuBatchStats,
@@ -554,7 +559,12 @@ export class ProfileParser {
     if (o.tables !== false) {
       const t = { ...DEFAULT_TABLES, ...(o.tables ?? {}) };
       const stacks = checkOption("tables.stacks", t.stacks, 2, 2 ** 22);
-      const frames = checkOption("tables.frames", t.frames, 2 * 127, 2 ** 26);
+      const frames = checkOption(
+        "tables.frames",
+        t.frames,
+        2 * STACK_DEPTH,
+        2 ** 26,
+      );
       const aggregates = checkOption(
         "tables.aggregates",
         t.aggregates,
@@ -833,8 +843,10 @@ export class ProfileParser {
     return this.#u32[(this.#batchAt + i * EVENT_SIZE + 28) >>> 2];
   }
   /**
-   * User stack of batch event `i`: a stack table id (valid until the next
-   * `cutTables()`), or a negative {@link StackId} sentinel.
+   * User stack of batch event `i`: for a record with frames
+   * (`EventFlags.FRAMES` in {@link batchFlags}), a stack table id (valid
+   * until the next `cutTables()`) or a negative {@link StackId} sentinel;
+   * for a plain event, the kernel's raw field, as decoded.
    */
   batchUserStack(i: number): number {
     return this.#i32[(this.#batchAt + i * EVENT_SIZE + 16) >>> 2];

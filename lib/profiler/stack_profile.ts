@@ -31,7 +31,7 @@
  * ```
  * @module
  */
-import { StackId } from "../parser/layout.ts";
+import { EventFlags, StackId } from "../parser/layout.ts";
 import type { ProfileParser } from "../parser/wasm_parser.ts";
 
 /** One distinct stack. */
@@ -156,8 +156,16 @@ export class StackProfile {
       t.timestamps[j] = parser.batchTimestamp(i);
       t.tids[j] = parser.batchTid(i);
       t.pids[j] = parser.batchPid(i);
-      t.userStacks[j] = parser.batchUserStack(i);
-      t.kernelStacks[j] = parser.batchKernelStack(i);
+      // A record without frames is handed on with the kernel's raw stack
+      // fields (0 with stacks off, an errno from the stress source), which
+      // would read as stack 0 or a fault: it has no stacks.
+      const frames = (parser.batchFlags(i) & EventFlags.FRAMES) !== 0;
+      t.userStacks[j] = frames
+        ? parser.batchUserStack(i)
+        : StackId.NOT_COLLECTED;
+      t.kernelStacks[j] = frames
+        ? parser.batchKernelStack(i)
+        : StackId.NOT_COLLECTED;
     }
     t.length += n;
   }
