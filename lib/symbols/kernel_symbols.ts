@@ -120,61 +120,89 @@ export class KernelSymbols {
 
   /** Parses kallsyms text (as bytes: no string per line is made). */
   static parse(b: Uint8Array): KernelSymbols {
-    // Pass 1: the lines we keep (text symbols), as byte ranges.
-    // Typed arrays sized by the line count (pushes into JS arrays were a
-    // third of the parse time).
-    let lineCount = 1;
-    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lineCount++;
-    const his = new Float64Array(lineCount), los = new Float64Array(lineCount);
-    const nameFrom = new Uint32Array(lineCount);
-    const nameTo = new Uint32Array(lineCount);
-    const modFrom = new Uint32Array(lineCount);
-    const modTo = new Uint32Array(lineCount);
-    const bindings = new Uint8Array(lineCount);
+    // One pass over the bytes, by hand (a TypedArray indexOf call per field
+    // cost more than the scan), into typed arrays sized for the most lines
+    // the text can have; names stay in `b`, which the table keeps (no copy:
+    // kallsyms is parsed once per profile, cold, and this is its cost).
+    let lines = 1;
+    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
+    const his = new Float64Array(lines), los = new Float64Array(lines);
+    const nameAt = new Uint32Array(lines);
+    const nameEnd = new Uint32Array(lines);
+    // Module of each symbol as a small integer (0: core kernel), to tell
+    // when the next symbol belongs to another module.
+    const mods = new Uint32Array(lines);
+    const modIds = new Map<string, number>();
+    let lastMod = "", lastModFrom = 0, lastModTo = 0, lastModId = 0;
+    const dec = new TextDecoder();
+    const bindings = new Uint8Array(lines);
     let kept = 0;
     let malformed = 0, zero = 0;
     let at = 0;
     const n = b.length;
     while (at < n) {
-      let eol = b.indexOf(10, at);
-      if (eol < 0) eol = n;
       const line = at;
-      at = eol + 1;
-      if (eol === line) continue;
-      // "<16 hex> <type> <name>[\t[module]]"
-      const sp = b.indexOf(32, line);
-      if (sp < 0 || sp > eol || sp - line > 16 || sp === line || sp + 3 > eol) {
-        malformed++;
+      // "<up to 16 hex> <type> <name>[\t[module]]\n"
+      let c = b[at];
+      while (c !== 32 && c !== 10 && at < n) c = b[++at];
+      if (at >= n || c === 10) {
+        if (at > line) malformed++;
+        at++;
         continue;
       }
-      const type = b[sp + 1];
-      if (b[sp + 2] !== 32) {
+      const digits = at - line;
+      // at: the space after the address.
+      if (digits === 0 || digits > 16 || at + 3 > n || b[at + 2] !== 32) {
         malformed++;
+        while (at < n && b[at] !== 10) at++;
+        at++;
         continue;
       }
+      const type = b[at + 1];
       const t = type | 32; // lower case
-      if (t !== 116 && t !== 119) continue; // only t/T and w/W: text
-      const split = Math.max(line, sp - 8);
-      const hi = hexValue(b, line, split), lo = hexValue(b, split, sp);
+      let e = at + 3;
+      if (t !== 116 && t !== 119) {
+        // Not text (t/T) or weak (w/W): skip the line.
+        while (e < n && b[e] !== 10) e++;
+        at = e + 1;
+        continue;
+      }
+      const split = Math.max(line, at - 8);
+      const hi = hexValue(b, line, split), lo = hexValue(b, split, at);
+      const nf = at + 3;
+      while (e < n && b[e] !== 10 && b[e] !== 9) e++;
+      let eol = e;
+      let mod = 0;
+      if (e < n && b[e] === 9) {
+        // "\t[module]": kept in the name ("name\t[module]", split on use).
+        const mf = e + 1;
+        eol = mf;
+        while (eol < n && b[eol] !== 10) eol++;
+        // Consecutive lines share a module: compare bytes, decode rarely.
+        let same = eol - mf === lastModTo - lastModFrom && lastModId !== 0;
+        for (let j = 0; same && j < eol - mf; j++) {
+          same = b[mf + j] === b[lastModFrom + j];
+        }
+        if (!same) {
+          lastMod = dec.decode(b.subarray(mf, eol));
+          let id = modIds.get(lastMod);
+          if (id === undefined) modIds.set(lastMod, id = modIds.size + 1);
+          lastModId = id;
+        }
+        lastModFrom = mf;
+        lastModTo = eol;
+        mod = lastModId;
+      }
+      at = eol + 1;
       if (hi === 0 && lo === 0) {
         zero++;
         continue;
       }
-      const nf = sp + 3;
-      let nt = nf;
-      while (nt < eol && b[nt] !== 9) nt++;
-      let mf = 0, mt = 0;
-      if (nt < eol) {
-        // "\t[module]"
-        mf = nt + 1;
-        mt = eol;
-      }
       his[kept] = hi;
       los[kept] = lo;
-      nameFrom[kept] = nf;
-      nameTo[kept] = nt;
-      modFrom[kept] = mf;
-      modTo[kept] = mt;
+      nameAt[kept] = nf;
+      nameEnd[kept] = eol;
+      mods[kept] = mod;
       bindings[kept] = type === 84 ? 1 : t === 119 ? 2 : 0; // T global, w weak
       kept++;
     }
@@ -191,34 +219,9 @@ export class KernelSymbols {
     }
     let baseHi = Infinity;
     for (let i = 0; i < count; i++) baseHi = Math.min(baseHi, his[i]);
-    // Names as "name" or "name\t[module]", NUL-terminated, in one buffer.
-    let total = 0;
-    for (let i = 0; i < count; i++) {
-      total += nameTo[i] - nameFrom[i] + 1 +
-        (modTo[i] > modFrom[i] ? modTo[i] - modFrom[i] + 1 : 0);
-    }
-    const strings = new Uint8Array(total);
     const starts = new Float64Array(count);
-    const nameAt = new Uint32Array(count);
-    // Module of each symbol as a small integer (0: core kernel), to tell
-    // when the next symbol belongs to another module.
-    const mods = new Uint32Array(count);
-    const modIds = new Map<string, number>();
-    let w = 0;
-    const dec = new TextDecoder();
     for (let i = 0; i < count; i++) {
       starts[i] = (his[i] - baseHi) * TWO32 + los[i];
-      nameAt[i] = w;
-      for (let j = nameFrom[i]; j < nameTo[i]; j++) strings[w++] = b[j];
-      if (modTo[i] > modFrom[i]) {
-        strings[w++] = 9;
-        for (let j = modFrom[i]; j < modTo[i]; j++) strings[w++] = b[j];
-        const m = dec.decode(b.subarray(modFrom[i], modTo[i]));
-        let id = modIds.get(m);
-        if (id === undefined) modIds.set(m, id = modIds.size + 1);
-        mods[i] = id;
-      }
-      strings[w++] = 0;
     }
     // Sizes: up to the next symbol (by address), or to the end of the page
     // when the next one belongs to another module.
@@ -261,8 +264,9 @@ export class KernelSymbols {
       starts,
       sizes,
       bindings: bindings.subarray(0, count),
-      nameAt,
-      strings,
+      nameAt: nameAt.subarray(0, count),
+      nameEnd: nameEnd.subarray(0, count),
+      strings: b,
     });
     return new KernelSymbols("ok", table, baseHi, count, malformed);
   }

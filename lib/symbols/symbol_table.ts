@@ -52,9 +52,10 @@ export interface SymbolHit {
 const encoder = new TextEncoder();
 
 /**
- * Symbols as parallel arrays over one byte buffer of NUL-terminated names
- * (an ELF string table, unchanged): what the table is built from, without a
- * JS string or object per symbol.
+ * Symbols as parallel arrays over one byte buffer of names (an ELF string
+ * table, unchanged, or kallsyms text): what the table is built from, without
+ * a JS string or object per symbol. A name ends at a NUL, or at
+ * `nameEnd[i]` when given (kallsyms names end at a newline).
  */
 interface SymbolColumns {
   count: number;
@@ -62,13 +63,18 @@ interface SymbolColumns {
   sizes: Float64Array;
   bindings: Uint8Array;
   nameAt: Uint32Array;
+  nameEnd?: Uint32Array;
   strings: Uint8Array;
 }
 
-function nameEnd(strings: Uint8Array, at: number): number {
+function cStringEnd(strings: Uint8Array, at: number): number {
   let e = at;
   while (e < strings.length && strings[e] !== 0) e++;
   return e;
+}
+
+function nameEndOf(c: SymbolColumns, i: number): number {
+  return c.nameEnd ? c.nameEnd[i] : cStringEnd(c.strings, c.nameAt[i]);
 }
 
 function underscores(strings: Uint8Array, at: number): number {
@@ -92,8 +98,7 @@ function better(c: SymbolColumns, a: number, b: number): boolean {
   const au = underscores(c.strings, c.nameAt[a]);
   const bu = underscores(c.strings, c.nameAt[b]);
   if (au !== bu) return au < bu;
-  return nameEnd(c.strings, c.nameAt[a]) - c.nameAt[a] >
-    nameEnd(c.strings, c.nameAt[b]) - c.nameAt[b];
+  return nameEndOf(c, a) - c.nameAt[a] > nameEndOf(c, b) - c.nameAt[b];
 }
 
 /**
@@ -121,7 +126,10 @@ export class SymbolTable {
   // maxEnds[i] = max(ends[0..i]): lets a lookup find an enclosing symbol
   // that starts before an unrelated nested one.
   private readonly maxEnds: Float64Array;
-  private readonly nameOffsets: Uint32Array;
+  // Names stay where the input had them (no copy): symbol i's name is
+  // nameBytes[nameFrom[i], nameTo[i]).
+  private readonly nameFrom: Uint32Array;
+  private readonly nameTo: Uint32Array;
   private readonly nameBytes: Uint8Array;
   private readonly names: (string | undefined)[];
   private decodedBytes = 0;
@@ -143,28 +151,25 @@ export class SymbolTable {
       idx.sort((x, y) => c.starts[x] - c.starts[y] || x - y);
       order.set(idx);
     }
-    const kept: number[] = [];
+    // Typed arrays, and names left in place: building the table of a
+    // 100k-symbol kallsyms or libc debug file is a cold, one-off step whose
+    // cost was mostly a JS array push and a subarray copy per symbol.
+    const kept = new Uint32Array(c.count);
+    let n = 0;
     for (let k = 0; k < order.length; k++) {
       const i = order[k];
-      const last = kept.length - 1;
-      if (last >= 0 && c.starts[kept[last]] === c.starts[i]) {
-        if (better(c, i, kept[last])) kept[last] = i;
-      } else kept.push(i);
+      if (n > 0 && c.starts[kept[n - 1]] === c.starts[i]) {
+        if (better(c, i, kept[n - 1])) kept[n - 1] = i;
+      } else kept[n++] = i;
     }
-    const n = kept.length;
     this.length = n;
     this.starts = new Float64Array(n);
     this.ends = new Float64Array(n);
     this.maxEnds = new Float64Array(n);
-    this.nameOffsets = new Uint32Array(n + 1);
-    let total = 0;
-    const nameEnds = new Uint32Array(n);
-    for (let k = 0; k < n; k++) {
-      nameEnds[k] = nameEnd(c.strings, c.nameAt[kept[k]]);
-      total += nameEnds[k] - c.nameAt[kept[k]];
-    }
-    this.nameBytes = new Uint8Array(total);
-    let at = 0, maxEnd = 0;
+    this.nameFrom = new Uint32Array(n);
+    this.nameTo = new Uint32Array(n);
+    this.nameBytes = c.strings;
+    let maxEnd = 0;
     for (let k = 0; k < n; k++) {
       const i = kept[k];
       const start = c.starts[i];
@@ -180,11 +185,9 @@ export class SymbolTable {
       this.ends[k] = end;
       maxEnd = Math.max(maxEnd, end);
       this.maxEnds[k] = maxEnd;
-      this.nameOffsets[k] = at;
-      this.nameBytes.set(c.strings.subarray(c.nameAt[i], nameEnds[k]), at);
-      at += nameEnds[k] - c.nameAt[i];
+      this.nameFrom[k] = c.nameAt[i];
+      this.nameTo[k] = nameEndOf(c, i);
     }
-    this.nameOffsets[n] = at;
     this.names = new Array(n);
   }
 
@@ -265,10 +268,8 @@ export class SymbolTable {
   name(i: number): string {
     let s = this.names[i];
     if (s === undefined) {
-      s = cStringRange(
-        this.nameBytes,
-        this.nameOffsets[i],
-        this.nameOffsets[i + 1],
+      s = decoder.decode(
+        this.nameBytes.subarray(this.nameFrom[i], this.nameTo[i]),
       );
       this.names[i] = s;
       this.decodedBytes += 2 * s.length + 16;
@@ -288,14 +289,11 @@ export class SymbolTable {
 
   /** Approximate memory held, in bytes (arrays, names, decoded strings). */
   get bytes(): number {
-    return this.length * 28 + this.nameBytes.length + this.decodedBytes + 128;
+    return this.length * 32 + this.nameBytes.length + this.decodedBytes + 128;
   }
 }
 
 const decoder = new TextDecoder();
-function cStringRange(bytes: Uint8Array, from: number, to: number): string {
-  return decoder.decode(bytes.subarray(from, to));
-}
 
 function columnsOf(symbols: RawSymbol[]): SymbolColumns {
   const list = symbols.filter((s) => s.name !== "" && Number.isFinite(s.start));
