@@ -96,6 +96,41 @@ export function kernelCmdline(arch: VmSpec["arch"], extra: string[] = []) {
 }
 
 /**
+ * The machine half of a QEMU command line, shared by the test boot and the
+ * KVM probe: the board, accelerator, CPU, size, and nothing QEMU adds by
+ * itself (no default devices, no config file, no display, monitor or
+ * network, no reboot), with the serial console on stdio.
+ */
+function headlessMachine(
+  arch: VmSpec["arch"],
+  o: { accel: Accel; cpu: string; cpus: number; memoryMiB: number },
+): string[] {
+  return [
+    "-M",
+    arch === "arm64" ? "virt" : "pc",
+    "-accel",
+    o.accel,
+    "-cpu",
+    o.cpu,
+    "-smp",
+    String(o.cpus),
+    "-m",
+    `${o.memoryMiB}M`,
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-monitor",
+    "none",
+    "-no-reboot",
+    "-nic",
+    "none",
+  ];
+}
+
+/**
  * QEMU binary and arguments to boot a VM with the serial console on stdout.
  *
  * @example
@@ -114,7 +149,6 @@ export function qemuArgs(
   o: QemuArgsOptions,
 ): [string, string[]] {
   const a = ARCHES[vm.arch];
-  const machine = vm.arch === "arm64" ? ["-M", "virt"] : ["-M", "pc"];
   const cpu = o.accel === "kvm"
     ? "host"
     : vm.arch === "arm64"
@@ -129,26 +163,12 @@ export function qemuArgs(
     `virtio-9p-pci,fsdev=${id},mount_tag=${id}`,
   ];
   return [a.qemu, [
-    ...machine,
-    "-accel",
-    o.accel,
-    "-cpu",
-    cpu,
-    "-smp",
-    String(vm.cpus),
-    "-m",
-    `${vm.memoryMiB}M`,
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-serial",
-    "stdio",
-    "-monitor",
-    "none",
-    "-no-reboot",
-    "-nic",
-    "none",
+    ...headlessMachine(vm.arch, {
+      accel: o.accel,
+      cpu,
+      cpus: vm.cpus,
+      memoryMiB: vm.memoryMiB,
+    }),
     "-kernel",
     o.kernel,
     "-initrd",
@@ -281,26 +301,12 @@ export async function probeKvm(
   const res = await runQemu({
     bin: a.qemu,
     args: [
-      ...(vm.arch === "arm64" ? ["-M", "virt"] : ["-M", "pc"]),
-      "-accel",
-      "kvm",
-      "-cpu",
-      "host",
-      "-smp",
-      "1",
-      "-m",
-      "256M",
-      "-nodefaults",
-      "-no-user-config",
-      "-display",
-      "none",
-      "-serial",
-      "stdio",
-      "-monitor",
-      "none",
-      "-no-reboot",
-      "-nic",
-      "none",
+      ...headlessMachine(vm.arch, {
+        accel: "kvm",
+        cpu: "host",
+        cpus: 1,
+        memoryMiB: 256,
+      }),
       "-kernel",
       kernel,
       "-append",
