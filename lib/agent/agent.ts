@@ -30,6 +30,7 @@ import { resolveProfile } from "../profile/resolve.ts";
 import {
   type Confirm,
   Deliverer,
+  noDeliveries,
   type Push,
   type RetryPolicy,
 } from "./delivery.ts";
@@ -415,16 +416,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     intervals,
     counters,
     spool: spool.counters,
-    delivery: deliverer?.counters ?? {
-      pushed: 0,
-      confirmed: 0,
-      repushed: 0,
-      retried: 0,
-      rejected: 0,
-      timeouts: 0,
-      latencySumMs: 0,
-      latencyCount: 0,
-    },
+    delivery: deliverer?.counters ?? noDeliveries(),
     leftInSpool: spool.depth().entries,
     reconciliation: report.reconciliation,
     kernel: report.counters,

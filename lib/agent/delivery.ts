@@ -105,6 +105,32 @@ export interface DeliveryCounters {
   lastError?: string;
 }
 
+/**
+ * Counters of a delivery that has done nothing yet: where a Deliverer
+ * starts, and what an agent without one reports.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { noDeliveries } from "./delivery.ts";
+ * const c = noDeliveries();
+ * assert.equal(c.pushed + c.retried + c.latencyCount, 0);
+ * assert.equal(c.lastError, undefined);
+ * ```
+ */
+export function noDeliveries(): DeliveryCounters {
+  return {
+    pushed: 0,
+    confirmed: 0,
+    repushed: 0,
+    retried: 0,
+    rejected: 0,
+    timeouts: 0,
+    latencySumMs: 0,
+    latencyCount: 0,
+  };
+}
+
 /** Runs delivery in the background until stopped. */
 export class Deliverer {
   readonly #spool: Spool;
@@ -115,16 +141,7 @@ export class Deliverer {
   #loop: Promise<void> | null = null;
   readonly #abort = new AbortController();
   /** Exact counters. */
-  readonly counters: DeliveryCounters = {
-    pushed: 0,
-    confirmed: 0,
-    repushed: 0,
-    retried: 0,
-    rejected: 0,
-    timeouts: 0,
-    latencySumMs: 0,
-    latencyCount: 0,
-  };
+  readonly counters: DeliveryCounters = noDeliveries();
   /** Called after each attempt and read-back (for logs). */
   onAttempt?: (entry: SpoolEntry, error?: string, outcome?: string) => void;
 
