@@ -6,8 +6,8 @@
 // are asserted, never a time.
 import assert from "node:assert/strict";
 import { assertBpf, bpfIgnore } from "./kernel/require_bpf.ts";
+import { runDeno } from "./run_command.ts";
 
-const DENO = Deno.execPath();
 const ROOT = new URL("../", import.meta.url).pathname;
 
 const E2E = "bench/e2e/main.ts";
@@ -22,18 +22,8 @@ async function run(
   args: string[],
   env?: Record<string, string>,
 ): Promise<BenchRun> {
-  const p = await new Deno.Command(DENO, {
-    args: ["run", "-A", ...args],
-    cwd: ROOT,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: p.code,
-    out: dec.decode(p.stdout) + dec.decode(p.stderr),
-  };
+  const p = await runDeno(args, { cwd: ROOT, env });
+  return { code: p.code, out: p.stdout + p.stderr };
 }
 
 /**
@@ -55,16 +45,22 @@ async function runWithJson(
   }
 }
 
+/** {@link runWithJson} of a run that must pass (exit 0); returns its JSON. */
+// deno-lint-ignore no-explicit-any
+async function passingJson(args: string[]): Promise<any> {
+  const r = await runWithJson(args);
+  assert.equal(r.code, 0, r.out);
+  return r.json;
+}
+
 Deno.test("bench: the parser benchmark runs, its decoders agree (plain events and records with frames)", async () => {
-  const r = await runWithJson([
+  const j = await passingJson([
     "bench/run.ts",
     "--events",
     "20000",
     "--runs",
     "1",
   ]);
-  assert.equal(r.code, 0, r.out);
-  const j = r.json;
   assert.equal(j.events, 20000);
   for (
     const k of [
@@ -129,7 +125,7 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const r = await runWithJson([
+    const j = await passingJson([
       E2E,
       "--sections",
       "decode",
@@ -138,8 +134,6 @@ Deno.test({
       "--decode-iterations",
       "2",
     ]);
-    assert.equal(r.code, 0, r.out);
-    const j = r.json;
     // About one second of the stress source at 20k/s.
     assert.ok(j.decode.events > 5000, `events ${j.decode.events}`);
     assert.deepEqual(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { cpioHeader, CpioWriter } from "./cpio.ts";
+import { exec } from "./exec.ts";
 
 /** Minimal newc reader for the round trip. */
 function readCpio(buf: Uint8Array) {
@@ -103,18 +104,12 @@ Deno.test("the host's cpio lists what CpioWriter wrote", async () => {
     );
     await w.symlink("link", "etc/passwd");
   });
-  const child = new Deno.Command("cpio", {
-    args: ["-t", "--quiet"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const wr = child.stdin.getWriter();
-  await wr.write(buf);
-  await wr.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  assert.deepEqual(new TextDecoder().decode(out.stdout).trim().split("\n"), [
+  const out = await exec("cpio", ["-t", "--quiet"], {
+    stdin: buf,
+    allowFail: true,
+  });
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(out.stdout.trim().split("\n"), [
     "etc",
     "etc/passwd",
     "link",

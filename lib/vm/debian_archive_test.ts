@@ -83,18 +83,11 @@ async function testMirror(dir: string) {
   );
   await Deno.writeFile(`${dir}/keyring.gpg`, await gpg("--export"));
   const files = new Map<string, Uint8Array>();
-  const packages = await Deno.readFile(
-    `${FIXTURES}Packages-bookworm-security-amd64`,
-  );
-  const xz = await new Deno.Command("xz", {
-    args: ["-c"],
-    stdin: "piped",
+  // xz reads the file itself and writes the compressed bytes to stdout.
+  const packagesXz = (await new Deno.Command("xz", {
+    args: ["-c", `${FIXTURES}Packages-bookworm-security-amd64`],
     stdout: "piped",
-  }).spawn();
-  const w = xz.stdin.getWriter();
-  await w.write(packages);
-  await w.close();
-  const packagesXz = (await xz.output()).stdout;
+  }).output()).stdout;
   const base = "/debian-security/dists/bookworm-security";
   files.set(`${base}/main/binary-amd64/Packages.xz`, packagesXz);
   const sign = async (release: string) => {

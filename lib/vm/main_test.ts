@@ -1,22 +1,13 @@
 import assert from "node:assert/strict";
 import { findVm, loadVmTable } from "./vms.ts";
 import { damage, writeFakeCache } from "../../tests/vm/fake_cache.ts";
+import { runDeno } from "../../tests/run_command.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+/** Runs `main.ts <args>`; returns exit code, stdout and stderr. */
+function run(args: string[], env: Record<string, string> = {}) {
+  return runDeno([MAIN, ...args], { env });
 }
 
 Deno.test("--help works on every subcommand", async () => {

@@ -8,6 +8,7 @@
  * @module
  */
 import { runDoctor } from "../../lib/cli/doctor.ts";
+import { type CommandResult, runCommand } from "../run_command.ts";
 
 function reasonBpfUnavailable(): string | null {
   try {
@@ -54,14 +55,19 @@ export const DENO = Deno.execPath();
  * Runs cli.ts with args; returns exit code and output. `dropCaps` runs it as
  * root with an empty capability bounding set: no CAP_BPF, CAP_PERFMON or
  * CAP_SYS_ADMIN, which is what an unprivileged user has. `wrapper` is a
- * command that runs the CLI (e.g. a seccomp launcher).
+ * command that runs the CLI (e.g. a seccomp launcher). `clearEnv` gives it
+ * only `env`, nothing inherited.
  */
-export async function runCli(
+export function runCli(
   args: string[],
-  o: { env?: Record<string, string>; dropCaps?: boolean; wrapper?: string[] } =
-    {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const argv = [
+  o: {
+    env?: Record<string, string>;
+    clearEnv?: boolean;
+    dropCaps?: boolean;
+    wrapper?: string[];
+  } = {},
+): Promise<CommandResult> {
+  return runCommand([
     ...(o.dropCaps
       ? ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
       : []),
@@ -71,17 +77,5 @@ export async function runCli(
     "-A",
     `${ROOT}cli.ts`,
     ...args,
-  ];
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: o.env,
-    cwd: ROOT,
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+  ], { env: o.env, clearEnv: o.clearEnv, cwd: ROOT, stdin: "null" });
 }
