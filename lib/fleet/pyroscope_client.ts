@@ -254,6 +254,25 @@ export interface ProfileQuery {
   signal?: AbortSignal;
 }
 
+/**
+ * One of the calls over a {@link ProfileQuery}: its profile type, selector
+ * and range, then the call's own `fields`, aborted by its signal.
+ */
+function profileCall<T>(
+  url: string,
+  method: "SelectMergeStacktraces" | "SelectMergeProfile" | "SelectSeries",
+  q: ProfileQuery,
+  fields: Record<string, unknown>,
+): Promise<T> {
+  return querierCall<T>(url, method, {
+    profileTypeID: q.profileType,
+    labelSelector: labelSelector(q.selector ?? {}),
+    start: Math.floor(ms(q.start)),
+    end: Math.ceil(ms(q.end)),
+    ...fields,
+  }, q.signal);
+}
+
 /** An int64 that protojson sent as a string (or a number) to a JS number. */
 function int(v: string | number | undefined, what: string): number {
   if (v === undefined) return 0;
@@ -301,13 +320,12 @@ export async function selectMergeStacktraces(
       maxSelf?: string;
     };
   };
-  const r = await querierCall<Raw>(url, "SelectMergeStacktraces", {
-    profileTypeID: q.profileType,
-    labelSelector: labelSelector(q.selector ?? {}),
-    start: Math.floor(ms(q.start)),
-    end: Math.ceil(ms(q.end)),
-    ...(q.maxNodes !== undefined ? { maxNodes: q.maxNodes } : {}),
-  }, q.signal);
+  const r = await profileCall<Raw>(
+    url,
+    "SelectMergeStacktraces",
+    q,
+    q.maxNodes !== undefined ? { maxNodes: q.maxNodes } : {},
+  );
   const fg = r.flamegraph ?? {};
   return {
     names: fg.names ?? [],
@@ -395,13 +413,12 @@ export async function mergedStacks(
     function?: { id?: Id; name?: Id }[];
     stringTable?: string[];
   };
-  const p = await querierCall<Raw>(url, "SelectMergeProfile", {
-    profileTypeID: q.profileType,
-    labelSelector: labelSelector(q.selector ?? {}),
-    start: Math.floor(ms(q.start)),
-    end: Math.ceil(ms(q.end)),
-    ...(q.maxNodes !== undefined ? { maxNodes: q.maxNodes } : {}),
-  }, q.signal);
+  const p = await profileCall<Raw>(
+    url,
+    "SelectMergeProfile",
+    q,
+    q.maxNodes !== undefined ? { maxNodes: q.maxNodes } : {},
+  );
   const strings = p.stringTable ?? [];
   const fnName = new Map<string, string>();
   for (const f of p.function ?? []) {
@@ -482,14 +499,10 @@ export async function selectSeries(
       points?: { value?: number; timestamp?: string | number }[];
     }[];
   };
-  const r = await querierCall<Raw>(url, "SelectSeries", {
-    profileTypeID: q.profileType,
-    labelSelector: labelSelector(q.selector ?? {}),
-    start: Math.floor(ms(q.start)),
-    end: Math.ceil(ms(q.end)),
+  const r = await profileCall<Raw>(url, "SelectSeries", q, {
     step: q.step,
     groupBy: q.groupBy ?? [],
-  }, q.signal);
+  });
   return (r.series ?? []).map((s) => ({
     labels: Object.fromEntries((s.labels ?? []).map((l) => [l.name, l.value])),
     points: (s.points ?? []).map((p) =>
@@ -511,12 +524,30 @@ export interface LabelQuery {
   signal?: AbortSignal;
 }
 
+/** The range of a label call (or of ProfileTypes), with its defaults. */
 function labelRange(q: { start?: Instant; end?: Instant }) {
   const now = Date.now();
   return {
     start: Math.floor(q.start === undefined ? now - 6 * 3600_000 : ms(q.start)),
     end: Math.ceil(q.end === undefined ? now + 10 * 60_000 : ms(q.end)),
   };
+}
+
+/**
+ * One of the label calls: its own `fields`, then the query's matchers and
+ * range (the defaults of {@link LabelQuery}), aborted by its signal.
+ */
+function labelCall<T>(
+  url: string,
+  method: "LabelValues" | "LabelNames" | "Series",
+  q: LabelQuery,
+  fields: Record<string, unknown> = {},
+): Promise<T> {
+  return querierCall<T>(url, method, {
+    ...fields,
+    matchers: q.matchers ?? [],
+    ...labelRange(q),
+  }, q.signal);
 }
 
 /**
@@ -533,11 +564,9 @@ export async function labelValues(
   name: string,
   q: LabelQuery = {},
 ): Promise<string[]> {
-  const r = await querierCall<{ names?: string[] }>(url, "LabelValues", {
+  const r = await labelCall<{ names?: string[] }>(url, "LabelValues", q, {
     name,
-    matchers: q.matchers ?? [],
-    ...labelRange(q),
-  }, q.signal);
+  });
   return (r.names ?? []).slice().sort();
 }
 
@@ -555,10 +584,7 @@ export async function labelNames(
   url: string,
   q: LabelQuery = {},
 ): Promise<string[]> {
-  const r = await querierCall<{ names?: string[] }>(url, "LabelNames", {
-    matchers: q.matchers ?? [],
-    ...labelRange(q),
-  }, q.signal);
+  const r = await labelCall<{ names?: string[] }>(url, "LabelNames", q);
   return (r.names ?? []).slice().sort();
 }
 
@@ -575,18 +601,9 @@ export async function series(
   url: string,
   q: LabelQuery & { labelNames?: string[] } = {},
 ): Promise<Record<string, string>[]> {
-  const r = await querierCall<
+  const r = await labelCall<
     { labelsSet?: { labels?: { name: string; value: string }[] }[] }
-  >(
-    url,
-    "Series",
-    {
-      matchers: q.matchers ?? [],
-      labelNames: q.labelNames ?? [],
-      ...labelRange(q),
-    },
-    q.signal,
-  );
+  >(url, "Series", q, { labelNames: q.labelNames ?? [] });
   return (r.labelsSet ?? []).map((s) =>
     Object.fromEntries((s.labels ?? []).map((l) => [l.name, l.value]))
   );
