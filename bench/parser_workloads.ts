@@ -27,6 +27,7 @@ import {
 } from "../lib/parser/layout.ts";
 import { referenceWalk } from "../lib/parser/reference_decoder.ts";
 import { DEFAULT_TABLES, ProfileParser } from "../lib/parser/wasm_parser.ts";
+import { seededRandom } from "../lib/common/seeded_random.ts";
 import { TsDecoder } from "./ts_decoder.ts";
 
 /** Events in the benchmark stream: 1M, so ms per run = ns per event. */
@@ -98,10 +99,26 @@ export function buildBenchStream(events = BENCH_EVENTS): BenchStream {
   return { parser, at, len, events, view, ts: new TsDecoder(events) };
 }
 
+/**
+ * One timed pass of every WASM workload below: `len` bytes at `at` walked
+ * into the batch area from the start of a stream; with `tables`, from
+ * empty tables (cut first), interning stacks, and aggregating too when
+ * "aggregate".
+ */
+function walkPass(
+  p: ProfileParser,
+  at: number,
+  len: number,
+  tables?: "intern" | "aggregate",
+): number {
+  p.resetStream();
+  if (tables) p.cutTables();
+  return p.walkAt(at, len, false, true, tables === "aggregate");
+}
+
 /** One WASM decode pass: walk into the batch area. */
 export function wasmDecode(s: BenchStream): number {
-  s.parser.resetStream();
-  return s.parser.walkAt(s.at, s.len, false, true);
+  return walkPass(s.parser, s.at, s.len);
 }
 
 /**
@@ -111,9 +128,7 @@ export function wasmDecode(s: BenchStream): number {
  * keys, the stream has 1,024).
  */
 export function wasmDecodeAggregate(s: BenchStream): number {
-  s.parser.resetStream();
-  s.parser.cutTables();
-  const n = s.parser.walkAt(s.at, s.len, false, true, true);
+  const n = walkPass(s.parser, s.at, s.len, "aggregate");
   if (n !== s.len) {
     throw new Error(`decode + aggregate stopped (${s.parser.lastStop})`);
   }
@@ -257,18 +272,6 @@ export interface FramesStream {
   aggregationKeys: number;
 }
 
-/** A small seeded PRNG (mulberry32), so the stream is the same every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const userDepth = (proc: number, j: number) => 12 + ((j * 7 + proc) % 13);
 const kernelDepth = (k: number) => 6 + (k % 9);
 
@@ -281,7 +284,8 @@ const kernelDepth = (k: number) => 6 + (k % 9);
  * parser with the default tables and one without.
  */
 export function buildFramesStream(events: number): FramesStream {
-  const r = seeded(0xf4a3e5);
+  // Seeded: the stream is the same every run.
+  const r = seededRandom(0xf4a3e5);
   interface Pick {
     proc: number;
     tid: number;
@@ -378,8 +382,7 @@ export function buildFramesStream(events: number): FramesStream {
 
 /** Decode of the frames stream without tables: validate, classify, batch. */
 export function framesDecode(s: FramesStream): number {
-  s.plain.resetStream();
-  return s.plain.walkAt(s.plainAt, s.len, false, true);
+  return walkPass(s.plain, s.plainAt, s.len);
 }
 
 /**
@@ -387,16 +390,12 @@ export function framesDecode(s: FramesStream): number {
  * stack interned once, every other sample a lookup), into the batch.
  */
 export function framesIntern(s: FramesStream): number {
-  s.parser.resetStream();
-  s.parser.cutTables();
-  return s.parser.walkAt(s.at, s.len, false, true, false);
+  return walkPass(s.parser, s.at, s.len, "intern");
 }
 
 /** Decode + intern + aggregate of the frames stream, from empty tables. */
 export function framesInternAggregate(s: FramesStream): number {
-  s.parser.resetStream();
-  s.parser.cutTables();
-  return s.parser.walkAt(s.at, s.len, false, true, true);
+  return walkPass(s.parser, s.at, s.len, "aggregate");
 }
 
 /**

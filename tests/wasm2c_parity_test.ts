@@ -52,6 +52,7 @@ import {
 } from "../lib/parser/test_helpers.ts";
 import type { WalkStats } from "../lib/parser/walk_stats.ts";
 import { ProfilerSession } from "../lib/profiler/session.ts";
+import { seededRandom } from "../lib/common/seeded_random.ts";
 import { bpfIgnore } from "./kernel/require_bpf.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -93,20 +94,6 @@ interface WalkLine extends Omit<WalkStats, "perCpu"> {
   batch: string[];
   ring: number[];
   tables?: number[];
-}
-
-// ---------------------------------------------------------------------------
-// Seeded randomness (mulberry32): the corpus is the same on every run.
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function eventHex(e: ProfileEvent): string {
@@ -309,7 +296,8 @@ function fuzzCorpus(
   real: RealData | null,
   seed = 0x5eed2c,
 ): Entry[] {
-  const r = rng(seed);
+  // Seeded: the corpus is the same on every run.
+  const r = seededRandom(seed);
   const entries: Entry[] = [];
   for (let i = 0; i < count; i++) {
     const sinks = 1 + Math.floor(r() * ALL_SINKS); // any non-empty set
