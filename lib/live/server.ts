@@ -79,6 +79,20 @@ interface Client extends ClientCounts {
   open: boolean;
 }
 
+/** The {@link ClientCounts} of a page, alone (not its socket). */
+function countsOf(c: ClientCounts): ClientCounts {
+  return {
+    beforeJoin: c.beforeJoin,
+    sentChunks: c.sentChunks,
+    sentEvents: c.sentEvents,
+    sentBytes: c.sentBytes,
+    ackedBytes: c.ackedBytes,
+    skippedChunks: c.skippedChunks,
+    skippedEvents: c.skippedEvents,
+    skippedBytes: c.skippedBytes,
+  };
+}
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /**
@@ -304,16 +318,7 @@ export class LiveServer {
 
   /** Each connected page's counts (for the terminal and tests). */
   clientCounts(): ClientCounts[] {
-    return [...this.#clients.values()].filter((c) => c.open).map((c) => ({
-      beforeJoin: c.beforeJoin,
-      sentChunks: c.sentChunks,
-      sentEvents: c.sentEvents,
-      sentBytes: c.sentBytes,
-      ackedBytes: c.ackedBytes,
-      skippedChunks: c.skippedChunks,
-      skippedEvents: c.skippedEvents,
-      skippedBytes: c.skippedBytes,
-    }));
+    return [...this.#clients.values()].filter((c) => c.open).map(countsOf);
   }
 
   /**
@@ -368,14 +373,7 @@ export class LiveServer {
         ...common,
         seq: this.#seq,
         offeredEvents: this.offeredEvents - c.beforeJoin,
-        beforeJoin: c.beforeJoin,
-        sentChunks: c.sentChunks,
-        sentEvents: c.sentEvents,
-        sentBytes: c.sentBytes,
-        ackedBytes: c.ackedBytes,
-        skippedChunks: c.skippedChunks,
-        skippedEvents: c.skippedEvents,
-        skippedBytes: c.skippedBytes,
+        ...countsOf(c),
         windowBytes: this.#window,
       });
     }
