@@ -30,6 +30,24 @@ export interface GuestReport {
   extra: Record<string, string>;
 }
 
+/** The marks that carry a number, and the report field each one sets. */
+const NUMBER_MARKS = new Map<
+  string,
+  "bootToInit" | "nproc" | "start" | "end" | "exitCode"
+>([
+  ["boot-to-init", "bootToInit"],
+  ["nproc", "nproc"],
+  ["start", "start"],
+  ["end", "end"],
+  ["exit", "exitCode"],
+]);
+
+/** The marks that carry text, and the report field each one sets. */
+const TEXT_MARKS = new Map<string, "unameR" | "unameM">([
+  ["uname-r", "unameR"],
+  ["uname-m", "unameM"],
+]);
+
 const PANIC_RE =
   /Kernel panic|Oops[:\s]|BUG: |Unable to handle kernel|Internal error:|general protection fault|Attempted to kill init/;
 
@@ -70,28 +88,17 @@ export function parseConsole(lines: Iterable<string>): GuestReport {
     const sp = rest.indexOf(" ");
     const key = sp < 0 ? rest : rest.slice(0, sp);
     const value = sp < 0 ? "" : rest.slice(sp + 1).trim();
+    const numberField = NUMBER_MARKS.get(key);
+    if (numberField) {
+      r[numberField] = Number(value);
+      continue;
+    }
+    const textField = TEXT_MARKS.get(key);
+    if (textField) {
+      r[textField] = value;
+      continue;
+    }
     switch (key) {
-      case "boot-to-init":
-        r.bootToInit = Number(value);
-        break;
-      case "uname-r":
-        r.unameR = value;
-        break;
-      case "uname-m":
-        r.unameM = value;
-        break;
-      case "nproc":
-        r.nproc = Number(value);
-        break;
-      case "start":
-        r.start = Number(value);
-        break;
-      case "end":
-        r.end = Number(value);
-        break;
-      case "exit":
-        r.exitCode = Number(value);
-        break;
       case "dmesg-begin":
         inDmesg = true;
         break;
