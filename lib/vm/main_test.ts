@@ -10,6 +10,16 @@ function run(args: string[], env: Record<string, string> = {}) {
   return runDeno([MAIN, ...args], { env });
 }
 
+/** Runs `fn` with an empty cache folder of its own, removed afterwards. */
+async function withCache(fn: (cache: string) => Promise<void>): Promise<void> {
+  const cache = await Deno.makeTempDir();
+  try {
+    await fn(cache);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+}
+
 Deno.test("--help works on every subcommand", async () => {
   for (
     const [args, want] of [
@@ -70,9 +80,8 @@ Deno.test("usage errors exit 2 with a message", async () => {
   }
 });
 
-Deno.test("list shows every row, what its line resolves to, its cache state, without downloading", async () => {
-  const cache = await Deno.makeTempDir();
-  try {
+Deno.test("list shows every row, what its line resolves to, its cache state, without downloading", () =>
+  withCache(async (cache) => {
     const table = await loadVmTable();
     const r = await run(["list"], { STREAMPROF_VM_CACHE: cache });
     assert.equal(r.code, 0, r.stderr);
@@ -102,14 +111,10 @@ Deno.test("list shows every row, what its line resolves to, its cache state, wit
         } \\(trixie\\) .*\\| yes +\\| no +\\| \\d`,
       ),
     );
-  } finally {
-    await Deno.remove(cache, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("prune removes what no row uses and keeps what rows use", async () => {
-  const cache = await Deno.makeTempDir();
-  try {
+Deno.test("prune removes what no row uses and keeps what rows use", () =>
+  withCache(async (cache) => {
     const table = await loadVmTable();
     const kept: string[] = [];
     for (const vm of table.vms) {
@@ -202,14 +207,10 @@ Deno.test("prune removes what no row uses and keeps what rows use", async () => 
     );
     const again = await run(["prune", "--dry-run"], env);
     assert.match(again.stdout, /would free 0 B in 0 item\(s\)/);
-  } finally {
-    await Deno.remove(cache, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("list tells the truth: damaged artifacts and a garbage manifest are reported, not 'cached'", async () => {
-  const cache = await Deno.makeTempDir();
-  try {
+Deno.test("list tells the truth: damaged artifacts and a garbage manifest are reported, not 'cached'", () =>
+  withCache(async (cache) => {
     const table = await loadVmTable();
     const vm = findVm(table, "default");
     const { plan, artifacts } = await writeFakeCache(cache, table, vm);
@@ -240,14 +241,10 @@ Deno.test("list tells the truth: damaged artifacts and a garbage manifest are re
       g.stdout,
       /warning: .*manifest\.json is not valid JSON .*: nothing counts as cached/,
     );
-  } finally {
-    await Deno.remove(cache, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("test --duration 0 (or TEST_DURATION=0) is a usage error before anything boots", async () => {
-  const cache = await Deno.makeTempDir();
-  try {
+Deno.test("test --duration 0 (or TEST_DURATION=0) is a usage error before anything boots", () =>
+  withCache(async (cache) => {
     const env = { STREAMPROF_VM_CACHE: cache };
     const r = await run(["test", "default", "--duration", "0"], env);
     assert.equal(r.code, 2, r.stderr);
@@ -257,7 +254,4 @@ Deno.test("test --duration 0 (or TEST_DURATION=0) is a usage error before anythi
     assert.equal(e.code, 2, e.stderr);
     assert.match(e.stderr, /TEST_DURATION must be positive/);
     assert.deepEqual([...Deno.readDirSync(cache)], []);
-  } finally {
-    await Deno.remove(cache, { recursive: true });
-  }
-});
+  }));

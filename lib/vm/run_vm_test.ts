@@ -37,31 +37,26 @@ Deno.test("the default guest command is the whole suite; --checks narrows it", (
 
 Deno.test("runHost runs the command from the project root with TEST_DURATION and RESULTS", async () => {
   const root = await Deno.makeTempDir();
+  // Both runs: a cache of their own, quiet, no fixtures to build.
+  const base = {
+    timeoutS: 30,
+    bootTimeoutS: 1,
+    accel: "auto",
+    root,
+    log: () => {},
+    fixtures: false,
+  } as const;
   try {
     const r = await runHost({
+      ...base,
       guestCmd:
         `test -f lib/vm/vms.json && printf '{"d":"%s"}' "$TEST_DURATION" > "$RESULTS/smoke.json"`,
       duration: "7s",
-      timeoutS: 30,
-      bootTimeoutS: 1,
-      accel: "auto",
-      root,
-      log: () => {},
-      fixtures: false,
     });
     assert.equal(r.pass, true, r.reason);
     assert.equal(r.vm, "host");
     assert.deepEqual(r.json, { d: "7s" });
-    const bad = await runHost({
-      guestCmd: "exit 4",
-      duration: "1s",
-      timeoutS: 30,
-      bootTimeoutS: 1,
-      accel: "auto",
-      root,
-      log: () => {},
-      fixtures: false,
-    });
+    const bad = await runHost({ ...base, guestCmd: "exit 4", duration: "1s" });
     assert.equal(bad.pass, false);
     assert.equal(bad.reason, "command exited 4");
   } finally {
