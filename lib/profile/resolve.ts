@@ -190,34 +190,28 @@ export function resolveProfile(
     resolved.set(id, r);
     return r;
   };
+  /**
+   * One walk's frames (the kernel's or the user's): its stack's, one lost
+   * frame `fault` when the walk faulted, none when there is no stack.
+   */
+  const emptyWalk: { ids: number[]; named: boolean } = { ids: [], named: true };
+  const walkFrames = (stack: number, fault: string) =>
+    stack >= 0
+      ? stackFrames(stack)
+      : stack === StackId.FAULT
+      ? { ids: [synthetic(fault)], named: false }
+      : emptyWalk;
   /** The leaf-first frames of a sample, and whether all are real names. */
   const sampleStack = (user: number, kernel: number) => {
-    const ids: number[] = [];
-    let named = true;
     if (user === StackId.NOT_COLLECTED) {
       return { ids: [synthetic(LOST_FRAMES.notCollected)], named: false };
     }
-    if (kernel >= 0) {
-      const k = stackFrames(kernel);
-      ids.push(...k.ids);
-      named &&= k.named;
-    } else if (kernel === StackId.FAULT) {
-      ids.push(synthetic(LOST_FRAMES.kernelFault));
-      named = false;
+    const k = walkFrames(kernel, LOST_FRAMES.kernelFault);
+    const u = walkFrames(user, LOST_FRAMES.userFault);
+    if (k.ids.length + u.ids.length === 0) {
+      return { ids: [synthetic(LOST_FRAMES.noStack)], named: false };
     }
-    if (user >= 0) {
-      const u = stackFrames(user);
-      ids.push(...u.ids);
-      named &&= u.named;
-    } else if (user === StackId.FAULT) {
-      ids.push(synthetic(LOST_FRAMES.userFault));
-      named = false;
-    }
-    if (ids.length === 0) {
-      ids.push(synthetic(LOST_FRAMES.noStack));
-      named = false;
-    }
-    return { ids, named };
+    return { ids: [...k.ids, ...u.ids], named: k.named && u.named };
   };
 
   const samples: ProfileSample[] = [];
