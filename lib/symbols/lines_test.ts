@@ -11,14 +11,15 @@ import {
   FIXTURES_BUILD,
   inCI,
   requireTool,
-  startFixture,
 } from "./fixture_process.ts";
+import {
+  fixtureTestOptions as opts,
+  withSymbolizedFixture,
+} from "./fixture_test_helpers.ts";
 import { perfSamplesAtLeast } from "./perf_samples.ts";
 import { MappedFile } from "./mapped_file.ts";
 import { openFd } from "./raw_fd.ts";
 import type { SourceFrame } from "./libdw.ts";
-
-const opts = { sanitizeResources: false, sanitizeOps: false };
 
 /** Runs a tool with addresses on stdin, reading while writing. */
 async function pipeThrough(cmd: string[], input: string): Promise<string> {
@@ -169,39 +170,33 @@ Deno.test({
     "lines: PIE fixture and its debuglink twin (DWARF only in the .debug file)",
   ...opts,
   async fn() {
-    await buildFixtures();
     for (const bin of ["hotspots", "hotspots-debuglink"]) {
-      const p = await startFixture([
-        `${FIXTURES_BUILD}/${bin}`,
-        "--seconds",
-        "5",
-      ]);
-      const sym = new Symbolizer({ lines: true, debugDirs: [] });
-      try {
-        const [a, b] = sym.user(p.pid, [
-          p.addresses.get("hot_alpha")! + 4n,
-          p.addresses.get("main")! + 4n,
-        ]);
-        assert.strictEqual(a.name, "hot_alpha");
-        assert.strictEqual(
-          a.file,
-          `${
-            new URL("../../tests/fixtures/", import.meta.url).pathname
-          }hotspots.c`,
-        );
-        // hot_alpha's body is lines 47-51 of hotspots.c (its definition).
-        const src = Deno.readTextFileSync(a.file!).split("\n");
-        const def = src.findIndex((l) =>
-          l.includes("unsigned long hot_alpha(")
-        ) + 1;
-        assert.ok(a.line! >= def && a.line! <= def + 4, `line ${a.line}`);
-        assert.strictEqual(a.inlined, undefined); // built with -fno-inline
-        assert.strictEqual(b.name, "main");
-        assert.ok(b.line! > 0);
-      } finally {
-        sym.close();
-        await p.stop();
-      }
+      await withSymbolizedFixture(
+        [bin, "--seconds", "5"],
+        { lines: true, debugDirs: [] },
+        (p, sym) => {
+          const [a, b] = sym.user(p.pid, [
+            p.addresses.get("hot_alpha")! + 4n,
+            p.addresses.get("main")! + 4n,
+          ]);
+          assert.strictEqual(a.name, "hot_alpha");
+          assert.strictEqual(
+            a.file,
+            `${
+              new URL("../../tests/fixtures/", import.meta.url).pathname
+            }hotspots.c`,
+          );
+          // hot_alpha's body is lines 47-51 of hotspots.c (its definition).
+          const src = Deno.readTextFileSync(a.file!).split("\n");
+          const def = src.findIndex((l) =>
+            l.includes("unsigned long hot_alpha(")
+          ) + 1;
+          assert.ok(a.line! >= def && a.line! <= def + 4, `line ${a.line}`);
+          assert.strictEqual(a.inlined, undefined); // built with -fno-inline
+          assert.strictEqual(b.name, "main");
+          assert.ok(b.line! > 0);
+        },
+      );
     }
   },
 });

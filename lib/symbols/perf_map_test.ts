@@ -226,28 +226,39 @@ Deno.test({
   },
 });
 
-/** A fake /proc with pid 77 that has one anonymous executable mapping. */
-function fakeProc() {
+/**
+ * Runs `fn` on a fake /proc with pid 77 that has one anonymous executable
+ * mapping (`perfMap` is where its perf map goes, `symbolizer` makes one that
+ * reads both), removing it all afterwards.
+ */
+function withFakeProc(
+  fn: (f: {
+    perfMap: string;
+    symbolizer: (o?: ConstructorParameters<typeof Symbolizer>[0]) => Symbolizer;
+  }) => void,
+) {
   const root = Deno.makeTempDirSync({ prefix: "symbols-jit-" });
-  Deno.mkdirSync(`${root}/proc/77`, { recursive: true });
-  Deno.writeTextFileSync(
-    `${root}/proc/77/maps`,
-    "7f0000000000-7f0010000000 rwxp 00000000 00:00 0 \n",
-  );
-  return {
-    root,
-    perfMap: `${root}/perf-77.map`,
-    symbolizer: (o: ConstructorParameters<typeof Symbolizer>[0] = {}) =>
-      new Symbolizer({ procRoot: `${root}/proc`, perfMapDir: root, ...o }),
-  };
+  try {
+    Deno.mkdirSync(`${root}/proc/77`, { recursive: true });
+    Deno.writeTextFileSync(
+      `${root}/proc/77/maps`,
+      "7f0000000000-7f0010000000 rwxp 00000000 00:00 0 \n",
+    );
+    fn({
+      perfMap: `${root}/perf-77.map`,
+      symbolizer: (o = {}) =>
+        new Symbolizer({ procRoot: `${root}/proc`, perfMapDir: root, ...o }),
+    });
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
 }
 
 Deno.test({
   name: "perf map: malformed lines counted, growth read incrementally",
   ...opts,
   fn() {
-    const f = fakeProc();
-    try {
+    withFakeProc((f) => {
       Deno.writeTextFileSync(
         f.perfMap,
         [
@@ -296,9 +307,7 @@ Deno.test({
       const [c] = sym.user(77, [0x7f0000001080n]);
       assert.strictEqual(c.name, "JS:*reused b.js:9");
       sym.close();
-    } finally {
-      Deno.removeSync(f.root, { recursive: true });
-    }
+    });
   },
 });
 
@@ -306,8 +315,7 @@ Deno.test({
   name: "perf map: a 50 MB map is read within bounds, the excess counted",
   ...opts,
   fn() {
-    const f = fakeProc();
-    try {
+    withFakeProc((f) => {
       const lines = 1_050_000; // ~60 MB: under one 64 MiB read
       const file = Deno.openSync(f.perfMap, { write: true, create: true });
       const enc = new TextEncoder();
@@ -350,9 +358,7 @@ Deno.test({
         } MB held for ${s.perfMaps.entries} entries, ${s.perfMaps.dropped} dropped`,
       );
       sym.close();
-    } finally {
-      Deno.removeSync(f.root, { recursive: true });
-    }
+    });
   },
 });
 

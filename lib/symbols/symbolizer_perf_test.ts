@@ -6,12 +6,11 @@
  */
 import assert from "node:assert";
 import { Symbolizer } from "./symbolizer.ts";
+import { FIXTURES_BUILD, requireTool } from "./fixture_process.ts";
 import {
-  buildFixtures,
-  FIXTURES_BUILD,
-  requireTool,
-  startFixture,
-} from "./fixture_process.ts";
+  startBuiltFixture,
+  withSymbolizedFixture,
+} from "./fixture_test_helpers.ts";
 import { type PerfFrame, perfSamplesAtLeast } from "./perf_samples.ts";
 import type { Frame } from "./frame.ts";
 
@@ -94,16 +93,9 @@ async function profileFixture(
   mode: string,
   options: ConstructorParameters<typeof Symbolizer>[0] = {},
 ) {
-  await buildFixtures();
-  const p = await startFixture([
-    `${FIXTURES_BUILD}/${binary}`,
-    "--seconds",
-    "30", // stopped when done; long enough for 5 recordings on a busy box
-    "--mode",
-    mode,
-  ]);
-  const sym = new Symbolizer(options);
-  try {
+  // 30 s: stopped when done; long enough for 5 recordings on a busy box.
+  const argv = [binary, "--seconds", "30", "--mode", mode];
+  return await withSymbolizedFixture(argv, options, async (p, sym) => {
     assert.ok(sym.observe(p.pid).ok);
     // 1 s at 999 Hz is ~1,000 samples on an idle CPU; on a loaded machine
     // record again (up to 5 s in all) until there are 500.
@@ -116,10 +108,7 @@ async function profileFixture(
     }
     const c = compare(sym, p.pid, samples);
     return { c, stats: sym.stats(), sym };
-  } finally {
-    await p.stop();
-    sym.close();
-  }
+  });
 }
 
 function assertAgrees(c: Comparison, what: string) {
@@ -161,27 +150,28 @@ function assertSplit(c: Comparison, expected: Record<string, number>) {
 
 const perfOk = await requireTool("perf", ["--version"]);
 
-Deno.test({
-  name: "perf agrees: PIE executable, split 50/30/20",
-  ignore: !perfOk,
-  sanitizeResources: false,
-  async fn() {
-    const { c } = await profileFixture("hotspots", "split");
-    assertAgrees(c, "PIE");
-    assertSplit(c, { hot_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
-    // Every stack is main -> run_workload -> hot_*: frames in order.
-    const full = c.ours.filter((s) =>
-      s.length >= 3 && s[1].name === "run_workload" && s[2].name === "main"
-    );
-    assert.ok(full.length > c.samples * 0.9);
-  },
+/**
+ * Registers a test that needs perf: ignored where perf is missing (in CI
+ * requireTool has thrown instead, failing the file).
+ */
+function perfTest(name: string, fn: () => Promise<void>) {
+  Deno.test({ name, ignore: !perfOk, sanitizeResources: false, fn });
+}
+
+perfTest("perf agrees: PIE executable, split 50/30/20", async () => {
+  const { c } = await profileFixture("hotspots", "split");
+  assertAgrees(c, "PIE");
+  assertSplit(c, { hot_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
+  // Every stack is main -> run_workload -> hot_*: frames in order.
+  const full = c.ours.filter((s) =>
+    s.length >= 3 && s[1].name === "run_workload" && s[2].name === "main"
+  );
+  assert.ok(full.length > c.samples * 0.9);
 });
 
-Deno.test({
-  name: "perf agrees: non-PIE executable with the hot function in libhotlib.so",
-  ignore: !perfOk,
-  sanitizeResources: false,
-  async fn() {
+perfTest(
+  "perf agrees: non-PIE executable with the hot function in libhotlib.so",
+  async () => {
     const { c } = await profileFixture("hotspots-nopie", "lib");
     assertAgrees(c, "non-PIE + .so");
     assertSplit(c, { hotlib_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
@@ -192,25 +182,21 @@ Deno.test({
     // Non-PIE: mapped at its link address, so the bias is 0.
     assert.ok(exe.address < 0x1000000n);
   },
-});
+);
 
-Deno.test({
-  name: "perf agrees: stripped PIE whose symbols are in a .gnu_debuglink file",
-  ignore: !perfOk,
-  sanitizeResources: false,
-  async fn() {
+perfTest(
+  "perf agrees: stripped PIE whose symbols are in a .gnu_debuglink file",
+  async () => {
     const { c, stats } = await profileFixture("hotspots-debuglink", "split");
     assertAgrees(c, "debuglink");
     assertSplit(c, { hot_alpha: 0.5, hot_beta: 0.3, hot_gamma: 0.2 });
     assert.ok(stats.debugFiles.debugLink >= 1);
   },
-});
+);
 
-Deno.test({
-  name: "stripped PIE whose debug file is found by build id in debugDirs",
-  ignore: !perfOk,
-  sanitizeResources: false,
-  async fn() {
+perfTest(
+  "stripped PIE whose debug file is found by build id in debugDirs",
+  async () => {
     // perf does not know this debug dir: it sees no symbols here, so the
     // check is that we name what perf names in the unstripped twin.
     const { c, stats } = await profileFixture("hotspots-buildid", "split", {
@@ -225,11 +211,7 @@ Deno.test({
     );
     assert.deepStrictEqual(elsewhere, []);
     // Without the debug dir the same addresses are unnamed, never misnamed.
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/hotspots-buildid`,
-      "--seconds",
-      "2",
-    ]);
+    const p = await startBuiltFixture(["hotspots-buildid", "--seconds", "2"]);
     const bare = new Symbolizer({ debugDirs: [] });
     try {
       const m = bare.mappings(p.pid).find((m) =>
@@ -248,29 +230,22 @@ Deno.test({
       await p.stop();
     }
   },
+);
+
+perfTest("perf agrees: kernel frames of a syscall-heavy loop", async () => {
+  const { c, stats } = await profileFixture("hotspots", "syscalls");
+  assertAgrees(c, "syscalls");
+  const kernel = c.ours.flat().filter((f) => f.kind === "kernel");
+  assert.ok(kernel.length > c.samples, `${kernel.length} kernel frames`);
+  assert.ok(kernel.every((f) => f.symbolized));
+  assert.ok(kernel.some((f) => /getppid/.test(f.name)));
+  assert.ok(c.ours.flat().some((f) => f.name === "syscall_loop"));
+  assert.strictEqual(stats.kernel.state, "ok");
 });
 
-Deno.test({
-  name: "perf agrees: kernel frames of a syscall-heavy loop",
-  ignore: !perfOk,
-  sanitizeResources: false,
-  async fn() {
-    const { c, stats } = await profileFixture("hotspots", "syscalls");
-    assertAgrees(c, "syscalls");
-    const kernel = c.ours.flat().filter((f) => f.kind === "kernel");
-    assert.ok(kernel.length > c.samples, `${kernel.length} kernel frames`);
-    assert.ok(kernel.every((f) => f.symbolized));
-    assert.ok(kernel.some((f) => /getppid/.test(f.name)));
-    assert.ok(c.ours.flat().some((f) => f.name === "syscall_loop"));
-    assert.strictEqual(stats.kernel.state, "ok");
-  },
-});
-
-Deno.test({
-  name: "perf agrees: 4096 call paths (paths mode), every frame named",
-  ignore: !perfOk,
-  sanitizeResources: false,
-  async fn() {
+perfTest(
+  "perf agrees: 4096 call paths (paths mode), every frame named",
+  async () => {
     const { c, stats } = await profileFixture("hotspots", "paths");
     assertAgrees(c, "paths");
     const names = new Set(c.ours.flat().map((f) => f.name));
@@ -285,4 +260,4 @@ Deno.test({
     assert.ok(Math.max(...depths) >= 18, `max depth ${Math.max(...depths)}`);
     assert.strictEqual(stats.frames.unresolved["no-symbol"], 0);
   },
-});
+);

@@ -10,47 +10,55 @@ import assert from "node:assert";
 import { Symbolizer } from "./symbolizer.ts";
 import {
   buildFixtures,
+  type FixtureProcess,
   FIXTURES_BUILD,
   inCI,
   requireTool,
   startFixture,
 } from "./fixture_process.ts";
+import type { Frame } from "./frame.ts";
+import {
+  fixtureTestOptions as opts,
+  startBuiltFixture,
+  withSymbolizedFixture,
+} from "./fixture_test_helpers.ts";
 import { ElfFile, PT_LOAD } from "./elf_file.ts";
 import { bytesSource } from "./byte_source.ts";
 import { SymbolTable } from "./symbol_table.ts";
 import { readVdsoImage } from "./vdso_image.ts";
 import { ProcessGoneError } from "./errors.ts";
 
-const opts = { sanitizeResources: false, sanitizeOps: false };
-
 /** The address a bit inside the function at `start` (a sampled IP there). */
 const inside = (start: bigint) => start + 4n;
+
+/**
+ * Symbolizes a sampled IP inside each of the fixture's functions `names`
+ * (at the addresses it printed) and asserts that each frame bears its
+ * function's name; returns the frames for the test's further checks.
+ */
+function assertNamed(
+  sym: Symbolizer,
+  p: FixtureProcess,
+  names: string[],
+): Frame[] {
+  const frames = sym.user(p.pid, names.map((n) => inside(p.addresses.get(n)!)));
+  assert.deepStrictEqual(frames.map((f) => f.name), names);
+  return frames;
+}
 
 Deno.test({
   name: "PIE and shared library: fixture-printed addresses are named",
   ...opts,
-  async fn() {
-    await buildFixtures();
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "5",
-    ]);
-    const sym = new Symbolizer();
-    try {
-      const names = [
+  fn: () =>
+    withSymbolizedFixture(["hotspots", "--seconds", "5"], {}, (p, sym) => {
+      const frames = assertNamed(sym, p, [
         "main",
         "run_workload",
         "hot_alpha",
         "hot_beta",
         "hot_gamma",
         "hotlib_alpha",
-      ];
-      const frames = sym.user(
-        p.pid,
-        names.map((n) => inside(p.addresses.get(n)!)),
-      );
-      assert.deepStrictEqual(frames.map((f) => f.name), names);
+      ]);
       assert.ok(frames.every((f) => f.symbolized && f.kind === "user"));
       assert.match(frames[5].module, /\/libhotlib\.so$/);
       assert.match(frames[0].module, /\/hotspots$/);
@@ -73,53 +81,35 @@ Deno.test({
       const maps = sym.mappings(p.pid);
       assert.ok(maps.some((x) => x.file === "[vdso]"));
       assert.ok(maps.some((x) => x.file.endsWith("/libc.so.6")));
-    } finally {
-      sym.close();
-      await p.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "non-PIE: bias 0, and a function pointer into a PLT entry is name@plt",
   ...opts,
-  async fn() {
-    await buildFixtures();
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/hotspots-nopie`,
-      "--seconds",
-      "5",
-    ]);
-    const sym = new Symbolizer();
-    try {
-      const a = p.addresses;
-      assert.ok(a.get("hot_alpha")! < 0x1000000n); // linked at 0x400000
-      const f = sym.user(p.pid, [
-        inside(a.get("hot_alpha")!),
-        inside(a.get("hotlib_alpha")!),
-      ]);
-      assert.strictEqual(f[0].name, "hot_alpha");
-      // In a non-PIE executable &hotlib_alpha is its canonical PLT entry.
-      assert.strictEqual(f[1].name, "hotlib_alpha@plt");
-    } finally {
-      sym.close();
-      await p.stop();
-    }
-  },
+  fn: () =>
+    withSymbolizedFixture(
+      ["hotspots-nopie", "--seconds", "5"],
+      {},
+      (p, sym) => {
+        const a = p.addresses;
+        assert.ok(a.get("hot_alpha")! < 0x1000000n); // linked at 0x400000
+        const f = sym.user(p.pid, [
+          inside(a.get("hot_alpha")!),
+          inside(a.get("hotlib_alpha")!),
+        ]);
+        assert.strictEqual(f[0].name, "hot_alpha");
+        // In a non-PIE executable &hotlib_alpha is its canonical PLT entry.
+        assert.strictEqual(f[1].name, "hotlib_alpha@plt");
+      },
+    ),
 });
 
 Deno.test({
   name: "vDSO: clock_gettime in the [vdso] mapping is named",
   ...opts,
-  async fn() {
-    await buildFixtures();
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "5",
-    ]);
-    const sym = new Symbolizer();
-    try {
+  fn: () =>
+    withSymbolizedFixture(["hotspots", "--seconds", "5"], {}, (p, sym) => {
       // Ground truth: the target's own vDSO image, read from /proc/PID/mem.
       const image = readVdsoImage(p.pid)!;
       const elf = ElfFile.parse(bytesSource(image, "[vdso]"));
@@ -133,11 +123,7 @@ Deno.test({
       assert.strictEqual(f.name, "__vdso_clock_gettime");
       assert.strictEqual(f.module, "[vdso]");
       assert.strictEqual(f.symbolized, true);
-    } finally {
-      sym.close();
-      await p.stop();
-    }
-  },
+    }),
 });
 
 /** Text symbols of /proc/kallsyms, read with no code under test. */
@@ -281,14 +267,7 @@ exec "$0/hotspots-debuglink" "$@"`;
       assert.deepStrictEqual([...Deno.readDirSync(dir)], []); // host view
       const r = sym.observe(p.pid);
       assert.strictEqual(r.foreignMountNamespace, true);
-      const f = sym.user(p.pid, [
-        inside(p.addresses.get("hot_alpha")!),
-        inside(p.addresses.get("hotlib_alpha")!),
-      ]);
-      assert.deepStrictEqual(f.map((x) => x.name), [
-        "hot_alpha",
-        "hotlib_alpha",
-      ]);
+      const f = assertNamed(sym, p, ["hot_alpha", "hotlib_alpha"]);
       assert.strictEqual(f[0].module, `${dir}/hotspots-debuglink`);
       assert.strictEqual(sym.stats().debugFiles.debugLink, 1);
     } finally {
@@ -307,27 +286,22 @@ Deno.test({
     const dir = Deno.makeTempDirSync({ prefix: "symbols-deleted-" });
     Deno.copyFileSync(`${FIXTURES_BUILD}/hotspots`, `${dir}/hotspots`);
     Deno.copyFileSync(`${FIXTURES_BUILD}/libhotlib.so`, `${dir}/libhotlib.so`);
-    const p = await startFixture([`${dir}/hotspots`, "--seconds", "5"]);
-    const sym = new Symbolizer();
     try {
-      Deno.removeSync(`${dir}/hotspots`);
-      // Replace the library under the same path with another ELF file.
-      Deno.removeSync(`${dir}/libhotlib.so`);
-      Deno.copyFileSync("/bin/true", `${dir}/libhotlib.so`);
-      const r = sym.observe(p.pid);
-      assert.ok(r.ok);
-      const f = sym.user(p.pid, [
-        inside(p.addresses.get("hot_gamma")!),
-        inside(p.addresses.get("hotlib_alpha")!),
-      ]);
-      assert.deepStrictEqual(f.map((x) => x.name), [
-        "hot_gamma",
-        "hotlib_alpha",
-      ]);
-      assert.strictEqual(f[0].module, `${dir}/hotspots`);
+      await withSymbolizedFixture(
+        [`${dir}/hotspots`, "--seconds", "5"],
+        {},
+        (p, sym) => {
+          Deno.removeSync(`${dir}/hotspots`);
+          // Replace the library under the same path with another ELF file.
+          Deno.removeSync(`${dir}/libhotlib.so`);
+          Deno.copyFileSync("/bin/true", `${dir}/libhotlib.so`);
+          const r = sym.observe(p.pid);
+          assert.ok(r.ok);
+          const f = assertNamed(sym, p, ["hot_gamma", "hotlib_alpha"]);
+          assert.strictEqual(f[0].module, `${dir}/hotspots`);
+        },
+      );
     } finally {
-      sym.close();
-      await p.stop();
       Deno.removeSync(dir, { recursive: true });
     }
   },
@@ -338,34 +312,16 @@ Deno.test({
     "short-lived process: observed, exited, then symbolized; unobserved is process-gone",
   ...opts,
   async fn() {
-    await buildFixtures();
     const sym = new Symbolizer();
     try {
-      const p = await startFixture([
-        `${FIXTURES_BUILD}/hotspots`,
-        "--mode",
-        "short",
-      ]);
+      const p = await startBuiltFixture(["hotspots", "--mode", "short"]);
       assert.ok(sym.observe(p.pid).ok);
       const status = await p.exited; // ~200 ms
       assert.strictEqual(status.code, 0);
       assert.throws(() => Deno.statSync(`/proc/${p.pid}/maps`));
-      const f = sym.user(p.pid, [
-        inside(p.addresses.get("hot_alpha")!),
-        inside(p.addresses.get("hotlib_alpha")!),
-        inside(p.addresses.get("main")!),
-      ]);
-      assert.deepStrictEqual(f.map((x) => x.name), [
-        "hot_alpha",
-        "hotlib_alpha",
-        "main",
-      ]);
+      assertNamed(sym, p, ["hot_alpha", "hotlib_alpha", "main"]);
       // One that was never observed before it exited.
-      const q = await startFixture([
-        `${FIXTURES_BUILD}/hotspots`,
-        "--mode",
-        "short",
-      ]);
+      const q = await startBuiltFixture(["hotspots", "--mode", "short"]);
       await q.exited;
       const g = sym.user(q.pid, [q.addresses.get("hot_alpha")!, 0x1234n]);
       assert.deepStrictEqual(g.map((x) => x.reason), [
@@ -385,25 +341,18 @@ Deno.test({
 Deno.test({
   name: "debuglink with a bad CRC is rejected: unnamed, counted",
   ...opts,
-  async fn() {
-    await buildFixtures();
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/badcrc/hotspots-badcrc`,
-      "--seconds",
-      "5",
-    ]);
-    const sym = new Symbolizer({ debugDirs: [] });
-    try {
-      const [f] = sym.user(p.pid, [inside(p.addresses.get("hot_alpha")!)]);
-      assert.strictEqual(f.symbolized, false);
-      assert.strictEqual(f.reason, "no-symbol");
-      assert.match(f.name, /hotspots-badcrc\+0x[0-9a-f]+$/);
-      assert.strictEqual(sym.stats().debugFiles.rejectedCrc, 1);
-    } finally {
-      sym.close();
-      await p.stop();
-    }
-  },
+  fn: () =>
+    withSymbolizedFixture(
+      ["badcrc/hotspots-badcrc", "--seconds", "5"],
+      { debugDirs: [] },
+      (p, sym) => {
+        const [f] = sym.user(p.pid, [inside(p.addresses.get("hot_alpha")!)]);
+        assert.strictEqual(f.symbolized, false);
+        assert.strictEqual(f.reason, "no-symbol");
+        assert.match(f.name, /hotspots-badcrc\+0x[0-9a-f]+$/);
+        assert.strictEqual(sym.stats().debugFiles.rejectedCrc, 1);
+      },
+    ),
 });
 
 Deno.test({
@@ -475,33 +424,19 @@ Deno.test({
 Deno.test({
   name: "a cache smaller than one table: evicts, re-parses, answers stay right",
   ...opts,
-  async fn() {
-    await buildFixtures();
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "5",
-    ]);
-    const sym = new Symbolizer({ maxCacheBytes: 1024 });
-    try {
-      for (let round = 0; round < 3; round++) {
-        const f = sym.user(p.pid, [
-          inside(p.addresses.get("hot_alpha")!),
-          inside(p.addresses.get("hotlib_alpha")!),
-        ]);
-        assert.deepStrictEqual(f.map((x) => x.name), [
-          "hot_alpha",
-          "hotlib_alpha",
-        ]);
-      }
-      const s = sym.stats();
-      assert.ok(s.evictions >= 2, `${s.evictions} evictions`);
-      assert.ok(s.filesParsed <= 1);
-    } finally {
-      sym.close();
-      await p.stop();
-    }
-  },
+  fn: () =>
+    withSymbolizedFixture(
+      ["hotspots", "--seconds", "5"],
+      { maxCacheBytes: 1024 },
+      (p, sym) => {
+        for (let round = 0; round < 3; round++) {
+          assertNamed(sym, p, ["hot_alpha", "hotlib_alpha"]);
+        }
+        const s = sym.stats();
+        assert.ok(s.evictions >= 2, `${s.evictions} evictions`);
+        assert.ok(s.filesParsed <= 1);
+      },
+    ),
 });
 
 if (inCI) {
@@ -601,71 +536,62 @@ Deno.test({
   name:
     "steady state: 200,000 frames of the paths fixture, nothing retained grows",
   ...opts,
-  async fn() {
-    await buildFixtures();
-    const p = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "30",
-      "--mode",
-      "paths",
-    ]);
-    const sym = new Symbolizer();
-    try {
-      // The functions of the paths mode, at their run-time addresses: the
-      // ELF symbols (binutils-independent: the ones the fixture prints
-      // anchor the bias) of node0/node1/pad/path_leaf.
-      const { table } = SymbolTable.fromElf(
-        ElfFile.parse(
-          bytesSource(
-            Deno.readFileSync(`${FIXTURES_BUILD}/hotspots`),
-            "hotspots",
+  fn: () =>
+    withSymbolizedFixture(
+      ["hotspots", "--seconds", "30", "--mode", "paths"],
+      {},
+      (p, sym) => {
+        // The functions of the paths mode, at their run-time addresses: the
+        // ELF symbols (binutils-independent: the ones the fixture prints
+        // anchor the bias) of node0/node1/pad/path_leaf.
+        const { table } = SymbolTable.fromElf(
+          ElfFile.parse(
+            bytesSource(
+              Deno.readFileSync(`${FIXTURES_BUILD}/hotspots`),
+              "hotspots",
+            ),
           ),
-        ),
-      );
-      const bias = p.addresses.get("main")! -
-        BigInt(table.findByName("main")!.start);
-      const names = [
-        "node0",
-        "node1",
-        "pad",
-        "path_leaf",
-        "run_workload",
-        "main",
-      ];
-      const starts = names.map((n) =>
-        bias + BigInt(table.findByName(n)!.start)
-      );
-      const stack = (c: number) => {
-        const s: bigint[] = [starts[3] + 4n];
-        for (let l = 11; l >= 1; l--) s.push(starts[(c >> l) & 1] + 8n);
-        for (let k = 0; k < c % 8; k++) s.push(starts[2] + 8n);
-        s.push(starts[4] + 8n, starts[5] + 8n);
-        return s;
-      };
-      const run = (n: number) => {
-        let frames = 0;
-        for (let c = 0; frames < n; c = (c + 1) % 4096) {
-          const f = sym.user(p.pid, stack(c));
-          frames += f.length;
-          if (f[0].name !== "path_leaf") throw new Error(f[0].name);
-        }
-      };
-      run(20_000); // warm up: tables parsed, names decoded
-      const before = sym.stats();
-      run(200_000);
-      const s = sym.stats();
-      // Everything the symbolizer retains is accounted in stats (the heap
-      // itself is not asserted: without a forced GC it measures garbage).
-      assert.strictEqual(s.cacheBytes, before.cacheBytes);
-      assert.strictEqual(s.files, before.files);
-      assert.strictEqual(s.symbols, before.symbols);
-      assert.strictEqual(s.processes, 1);
-      assert.strictEqual(s.frames.unresolved["no-symbol"], 0);
-      assert.ok(s.frames.resolved - before.frames.resolved >= 200_000);
-    } finally {
-      sym.close();
-      await p.stop();
-    }
-  },
+        );
+        const bias = p.addresses.get("main")! -
+          BigInt(table.findByName("main")!.start);
+        const names = [
+          "node0",
+          "node1",
+          "pad",
+          "path_leaf",
+          "run_workload",
+          "main",
+        ];
+        const starts = names.map((n) =>
+          bias + BigInt(table.findByName(n)!.start)
+        );
+        const stack = (c: number) => {
+          const s: bigint[] = [starts[3] + 4n];
+          for (let l = 11; l >= 1; l--) s.push(starts[(c >> l) & 1] + 8n);
+          for (let k = 0; k < c % 8; k++) s.push(starts[2] + 8n);
+          s.push(starts[4] + 8n, starts[5] + 8n);
+          return s;
+        };
+        const run = (n: number) => {
+          let frames = 0;
+          for (let c = 0; frames < n; c = (c + 1) % 4096) {
+            const f = sym.user(p.pid, stack(c));
+            frames += f.length;
+            if (f[0].name !== "path_leaf") throw new Error(f[0].name);
+          }
+        };
+        run(20_000); // warm up: tables parsed, names decoded
+        const before = sym.stats();
+        run(200_000);
+        const s = sym.stats();
+        // Everything the symbolizer retains is accounted in stats (the heap
+        // itself is not asserted: without a forced GC it measures garbage).
+        assert.strictEqual(s.cacheBytes, before.cacheBytes);
+        assert.strictEqual(s.files, before.files);
+        assert.strictEqual(s.symbols, before.symbols);
+        assert.strictEqual(s.processes, 1);
+        assert.strictEqual(s.frames.unresolved["no-symbol"], 0);
+        assert.ok(s.frames.resolved - before.frames.resolved >= 200_000);
+      },
+    ),
 });
