@@ -21,6 +21,58 @@ export interface ByteSource {
 }
 
 /**
+ * Throws the FileReadError of a read that does not fit in a source of
+ * `size` bytes (negative, or past its end), so every ByteSource refuses the
+ * same reads with the same message before it reads anything.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { checkRead } from "./byte_source.ts";
+ * checkRead("f", 10, 6, 4);
+ * assert.throws(() => checkRead("f", 10, 8, 4), /f: cannot read: short read: 4 bytes at 8 of 10/);
+ * ```
+ */
+export function checkRead(
+  name: string,
+  size: number,
+  offset: number,
+  length: number,
+): void {
+  if (offset < 0 || length < 0 || offset + length > size) {
+    throw new FileReadError(
+      name,
+      "read",
+      new Error(`short read: ${length} bytes at ${offset} of ${size}`),
+    );
+  }
+}
+
+/**
+ * The FileReadError of a file that ended after `got` of the `length` bytes
+ * asked for at `offset` (it shrank since its size was taken).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { shortRead } from "./byte_source.ts";
+ * assert.equal(shortRead("f", 2, 4, 8).message, "f: cannot read: short read: 2 of 4 at 8");
+ * ```
+ */
+export function shortRead(
+  name: string,
+  got: number,
+  length: number,
+  offset: number,
+): FileReadError {
+  return new FileReadError(
+    name,
+    "read",
+    new Error(`short read: ${got} of ${length} at ${offset}`),
+  );
+}
+
+/**
  * A ByteSource over bytes already in memory (the vDSO image, tests).
  *
  * @example
@@ -37,15 +89,7 @@ export function bytesSource(bytes: Uint8Array, name: string): ByteSource {
     name,
     size: bytes.length,
     read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > bytes.length) {
-        throw new FileReadError(
-          name,
-          "read",
-          new Error(
-            `short read: ${length} bytes at ${offset} of ${bytes.length}`,
-          ),
-        );
-      }
+      checkRead(name, bytes.length, offset, length);
       return bytes.slice(offset, offset + length);
     },
   };
@@ -75,22 +119,14 @@ export function fileSource(file: Deno.FsFile, name: string): ByteSource {
     name,
     size,
     read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > size) {
-        throw new FileReadError(
-          name,
-          "read",
-          new Error(`short read: ${length} bytes at ${offset} of ${size}`),
-        );
-      }
+      checkRead(name, size, offset, length);
       const out = new Uint8Array(length);
       try {
         file.seekSync(offset, Deno.SeekMode.Start);
         let got = 0;
         while (got < length) {
           const n = file.readSync(out.subarray(got));
-          if (n === null || n === 0) {
-            throw new Error(`short read: ${got} of ${length} at ${offset}`);
-          }
+          if (n === null || n === 0) throw shortRead(name, got, length, offset);
           got += n;
         }
       } catch (err) {

@@ -7,7 +7,7 @@
  * @module
  */
 import { FileReadError } from "./errors.ts";
-import type { ByteSource } from "./byte_source.ts";
+import { type ByteSource, checkRead, shortRead } from "./byte_source.ts";
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
@@ -161,24 +161,12 @@ export function fdSource(fd: number, name: string, size?: number): ByteSource {
     name,
     size: total,
     read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > total) {
-        throw new FileReadError(
-          name,
-          "read",
-          new Error(`short read: ${length} bytes at ${offset} of ${total}`),
-        );
-      }
+      checkRead(name, total, offset, length);
       const out = new Uint8Array(length);
       let got = 0;
       while (got < length) {
         const n = pread(fd, out.subarray(got), offset + got);
-        if (n === 0) {
-          throw new FileReadError(
-            name,
-            "read",
-            new Error(`short read: ${got} of ${length} at ${offset}`),
-          );
-        }
+        if (n === 0) throw shortRead(name, got, length, offset);
         got += n;
       }
       return out;
