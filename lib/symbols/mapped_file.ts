@@ -37,6 +37,14 @@ export interface DebugCounters {
   rejected: { crc: number; buildId: number };
 }
 
+/** Why a file cannot be used, from what reading it threw. */
+function whyUnusable(err: unknown): NonNullable<MappedFile["error"]> {
+  return {
+    reason: err instanceof ElfFormatError ? "bad-elf" : "unreadable-file",
+    message: (err as Error).message,
+  };
+}
+
 /**
  * A mapped ELF file.
  *
@@ -132,10 +140,7 @@ export class MappedFile implements Evictable {
       this.buildIdValue = this.elf.buildId();
       return true;
     } catch (err) {
-      this.error = {
-        reason: err instanceof ElfFormatError ? "bad-elf" : "unreadable-file",
-        message: (err as Error).message,
-      };
+      this.error = whyUnusable(err);
       return false;
     }
   }
@@ -211,10 +216,7 @@ export class MappedFile implements Evictable {
       this.parses++;
       return table;
     } catch (err) {
-      this.error = {
-        reason: err instanceof ElfFormatError ? "bad-elf" : "unreadable-file",
-        message: (err as Error).message,
-      };
+      this.error = whyUnusable(err);
       return undefined;
     }
   }
