@@ -2,22 +2,13 @@ import assert from "node:assert/strict";
 import { findVm, loadVmTable } from "./vms.ts";
 import { damage, writeFakeCache } from "../../tests/vm/fake_cache.ts";
 import { runDeno } from "../../tests/run_command.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
 /** Runs `main.ts <args>`; returns exit code, stdout and stderr. */
 function run(args: string[], env: Record<string, string> = {}) {
   return runDeno([MAIN, ...args], { env });
-}
-
-/** Runs `fn` with an empty cache folder of its own, removed afterwards. */
-async function withCache(fn: (cache: string) => Promise<void>): Promise<void> {
-  const cache = await Deno.makeTempDir();
-  try {
-    await fn(cache);
-  } finally {
-    await Deno.remove(cache, { recursive: true });
-  }
 }
 
 Deno.test("--help works on every subcommand", async () => {
@@ -81,7 +72,7 @@ Deno.test("usage errors exit 2 with a message", async () => {
 });
 
 Deno.test("list shows every row, what its line resolves to, its cache state, without downloading", () =>
-  withCache(async (cache) => {
+  withTempDir(async (cache) => {
     const table = await loadVmTable();
     const r = await run(["list"], { STREAMPROF_VM_CACHE: cache });
     assert.equal(r.code, 0, r.stderr);
@@ -114,7 +105,7 @@ Deno.test("list shows every row, what its line resolves to, its cache state, wit
   }));
 
 Deno.test("prune removes what no row uses and keeps what rows use", () =>
-  withCache(async (cache) => {
+  withTempDir(async (cache) => {
     const table = await loadVmTable();
     const kept: string[] = [];
     for (const vm of table.vms) {
@@ -210,7 +201,7 @@ Deno.test("prune removes what no row uses and keeps what rows use", () =>
   }));
 
 Deno.test("list tells the truth: damaged artifacts and a garbage manifest are reported, not 'cached'", () =>
-  withCache(async (cache) => {
+  withTempDir(async (cache) => {
     const table = await loadVmTable();
     const vm = findVm(table, "default");
     const { plan, artifacts } = await writeFakeCache(cache, table, vm);
@@ -244,7 +235,7 @@ Deno.test("list tells the truth: damaged artifacts and a garbage manifest are re
   }));
 
 Deno.test("test --duration 0 (or TEST_DURATION=0) is a usage error before anything boots", () =>
-  withCache(async (cache) => {
+  withTempDir(async (cache) => {
     const env = { STREAMPROF_VM_CACHE: cache };
     const r = await run(["test", "default", "--duration", "0"], env);
     assert.equal(r.code, 2, r.stderr);

@@ -2,6 +2,7 @@
 // hit: each must give a clear message and a meaningful exit code.
 import assert from "node:assert/strict";
 import { runDoctor } from "../../lib/cli/doctor.ts";
+import { watchStderr } from "../run_command.ts";
 import { writeRejectedObject } from "./bpf_fixtures.ts";
 import { assertBpf, bpfIgnore, DENO, ROOT, runCli } from "./require_bpf.ts";
 
@@ -225,35 +226,19 @@ Deno.test({
 });
 
 async function interruptAfter(args: string[], marker: RegExp, waitMs: number) {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "-A", `${ROOT}cli.ts`, ...args],
+  const cli = watchStderr([DENO, "run", "-A", `${ROOT}cli.ts`, ...args], {
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  });
   // Wait until it says it is running, then a little more, then Ctrl-C.
-  const dec = new TextDecoder();
-  let err = "";
-  const reader = child.stderr.getReader();
-  while (!marker.test(err)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    err += dec.decode(value);
-  }
+  await cli.readUntil((err) => marker.test(err));
   await new Promise((r) => setTimeout(r, waitMs));
-  child.kill("SIGINT");
-  const rest = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      err += dec.decode(value);
-    }
-  })();
-  const [status, out] = await Promise.all([
-    child.status,
-    new Response(child.stdout).text(),
-    rest,
+  cli.child.kill("SIGINT");
+  const [status, out, err] = await Promise.all([
+    cli.child.status,
+    new Response(cli.child.stdout).text(),
+    cli.readAll(),
   ]);
   return { code: status.code, stdout: out, stderr: err };
 }
