@@ -11,35 +11,39 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parsePositiveInt } from "../lib/common/args.ts";
+import { optionsHelp, scriptOptions } from "../lib/common/options.ts";
 import { flamegraphHtml } from "../lib/export/flamegraph/html.ts";
 import { syntheticProfile } from "../lib/export/test_profile.ts";
 import { CHROMIUM, launchBrowser } from "../tests/browser/browser.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    stacks: { type: "string", default: "100000" },
-    chain: { type: "string", default: "2" },
-    runs: { type: "string", default: "5" },
-    help: { type: "boolean", short: "h" },
+const OPTIONS = {
+  stacks: {
+    type: "string",
+    value: "N",
+    help: "distinct stacks of the synthetic profile",
+    default: "100000",
   },
-});
-if (values.help) {
-  console.log(
-    "Usage: deno run -A bench/flamegraph_render.ts [--stacks N] [--chain K] [--runs R]",
-  );
-  Deno.exit(0);
-}
-const stacks = Number(values.stacks);
-const chain = Number(values.chain);
-const runs = Number(values.runs);
-for (const [k, v] of [["stacks", stacks], ["chain", chain], ["runs", runs]]) {
-  if (!Number.isInteger(v) || (v as number) < 1) {
-    console.error(`--${k} must be a positive integer`);
-    Deno.exit(2);
-  }
-}
+  chain: {
+    type: "string",
+    value: "K",
+    help: "frames per level of its call tree",
+    default: "2",
+  },
+  runs: { type: "string", value: "R", help: "page loads timed", default: "5" },
+} as const;
+const { stacks, chain, runs } = scriptOptions(
+  OPTIONS,
+  `Usage: deno run -A bench/flamegraph_render.ts [options]
+
+Options:
+${optionsHelp(OPTIONS)}`,
+  (v) => ({
+    stacks: parsePositiveInt(v.stacks, "--stacks"),
+    chain: parsePositiveInt(v.chain, "--chain"),
+    runs: parsePositiveInt(v.runs, "--runs"),
+  }),
+);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

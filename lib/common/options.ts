@@ -21,7 +21,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { UsageError } from "./errors.ts";
+import { ExitCode, isUsageError, UsageError } from "./errors.ts";
 
 /** One option. */
 export interface OptionSpec {
@@ -94,4 +94,40 @@ export function optionsHelp(table: OptionTable): string {
   rows.push(["-h, --help", "this text"]);
   const width = Math.max(...rows.map((r) => r[0].length)) + 2;
   return rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`).join("\n");
+}
+
+/**
+ * The options of a script that runs at its top level (a benchmark started
+ * with `deno run`, not a command with a main function for
+ * {@link ./command.ts}'s `runMain`): {@link parseOptions}, then `check`,
+ * which turns the strings into what the script uses and throws a
+ * UsageError for a bad value. `--help` prints `help` and exits 0; a mistake
+ * prints what was wrong and exits 2, before the script starts any work.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { parseRates } from "./args.ts";
+ * import { scriptOptions } from "./options.ts";
+ * const table = { rates: { type: "string", value: "LIST", help: "Hz", default: "99" } } as const;
+ * const rates = scriptOptions(table, "Usage: demo", (v) => parseRates(v.rates), ["--rates", "1000,2000"]);
+ * assert.deepEqual(rates, [1000, 2000]);
+ * ```
+ */
+export function scriptOptions<T extends OptionTable, R>(
+  table: T,
+  help: string,
+  check: (values: OptionValues<T> & { positionals: string[] }) => R,
+  args: string[] = Deno.args,
+): R {
+  try {
+    const v = parseOptions(table, args);
+    if (!v.help) return check(v);
+  } catch (err) {
+    if (!isUsageError(err)) throw err;
+    console.error(`${(err as Error).message}\nRun with --help for usage.`);
+    Deno.exit(ExitCode.USAGE);
+  }
+  console.log(help);
+  Deno.exit(ExitCode.OK);
 }

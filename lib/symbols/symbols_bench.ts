@@ -15,29 +15,37 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parsePositiveInt } from "../common/args.ts";
+import { optionsHelp, scriptOptions } from "../common/options.ts";
 import { MappedFile } from "./mapped_file.ts";
+import type { SymbolTable } from "./symbol_table.ts";
 import { DwarfFile } from "./libdw.ts";
 import { openFd } from "./raw_fd.ts";
 import { KernelSymbols } from "./kernel_symbols.ts";
 import { Symbolizer } from "./symbolizer.ts";
 import { parseProcMaps } from "./proc_maps.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    addresses: { type: "string", default: "10000" },
-    json: { type: "string" },
-    help: { type: "boolean", short: "h" },
+const OPTIONS = {
+  addresses: {
+    type: "string",
+    value: "N",
+    help: "addresses looked up per binary",
+    default: "10000",
   },
-});
-if (values.help) {
-  console.log(
-    "Usage: deno run -A lib/symbols/symbols_bench.ts [--addresses N] [--json FILE]",
-  );
-  Deno.exit(0);
-}
-const N = Number(values.addresses);
+  json: { type: "string", value: "FILE", help: "write the results as JSON" },
+} as const;
+const values = scriptOptions(
+  OPTIONS,
+  `Usage: deno run -A lib/symbols/symbols_bench.ts [options]
+
+Options:
+${optionsHelp(OPTIONS)}`,
+  (v) => ({
+    addresses: parsePositiveInt(v.addresses, "--addresses"),
+    json: v.json,
+  }),
+);
+const N = values.addresses;
 const load = Deno.loadavg();
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
@@ -46,6 +54,27 @@ const results: Record<string, unknown> = {
 
 function rng(seed: number) {
   return () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+/** A binary opened the way the symbolizer opens it (debug files too). */
+function openBinary(path: string): MappedFile {
+  return MappedFile.fromFd(path, path, openFd(path), {
+    debugDirs: ["/usr/lib/debug"],
+    roots: [""],
+  });
+}
+
+/** `n` addresses in random functions of `table`, at random offsets. */
+function addressesIn(table: SymbolTable, n: number, seed: number): number[] {
+  const r = rng(seed);
+  const addrs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const k = Math.floor(r() * table.length);
+    addrs.push(
+      table.start(k) + Math.floor(r() * (table.end(k) - table.start(k))),
+    );
+  }
+  return addrs;
 }
 
 /** Median of `runs` timings of `fn` over `count` items, in ns per item. */
@@ -85,20 +114,10 @@ for (const path of binaries) {
     continue;
   }
   const t0 = performance.now();
-  const mf = MappedFile.fromFd(path, path, openFd(path), {
-    debugDirs: ["/usr/lib/debug"],
-    roots: [""],
-  });
+  const mf = openBinary(path);
   const table = mf.symbols()!;
   const parseMs = performance.now() - t0;
-  const r = rng(7);
-  const addrs: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const k = Math.floor(r() * table.length);
-    addrs.push(
-      table.start(k) + Math.floor(r() * (table.end(k) - table.start(k))),
-    );
-  }
+  const addrs = addressesIn(table, N, 7);
   let sink = 0;
   const ours = nsPer(addrs.length, 7, () => {
     for (const a of addrs) sink += table.name(table.indexOf(a)).length;
@@ -156,24 +175,13 @@ console.log(
 
 // ------------------------------------------------------------------ lines
 {
-  const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
-  const mf = MappedFile.fromFd(libc, libc, openFd(libc), {
-    debugDirs: ["/usr/lib/debug"],
-    roots: [""],
-  });
+  const mf = openBinary("/usr/lib/x86_64-linux-gnu/libc.so.6");
   const table = mf.symbols()!;
   const dwarf = mf.dwarfFile();
   if (!dwarf || !mf.debugPath) {
     console.log("\nlines: libc has no debug file here (libc6-dbg), skipped");
   } else {
-    const r = rng(11);
-    const addrs: number[] = [];
-    for (let i = 0; i < N; i++) {
-      const k = Math.floor(r() * table.length);
-      addrs.push(
-        table.start(k) + Math.floor(r() * (table.end(k) - table.start(k))),
-      );
-    }
+    const addrs = addressesIn(table, N, 11);
     let frames = 0;
     dwarf.inlineChain(addrs[0]);
     // Cold: a fresh libdw session per run, so nothing is remembered.
