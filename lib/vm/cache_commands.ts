@@ -5,9 +5,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { EnvironmentError, ExitCode, UsageError } from "../common/errors.ts";
 import { formatBytes } from "../common/format.ts";
+import {
+  optionsHelp,
+  type OptionTable,
+  parseOptions,
+} from "../common/options.ts";
 import {
   type CacheStatus,
   cacheStatus,
@@ -21,6 +25,11 @@ import { type AccelChoice, chooseAccel } from "./qemu.ts";
 import { renderResultsTable } from "./results_table.ts";
 import { loadVmTable, selectVms, type VmSpec, type VmTable } from "./vms.ts";
 
+/** The options of `list`. */
+const LIST_OPTIONS = {
+  json: { type: "boolean", help: "print the list as JSON" },
+} as const;
+
 /** Usage of `list`. */
 export const LIST_HELP = `Usage: deno task vm:list [--json]
 
@@ -30,8 +39,17 @@ artifacts are cached and intact (checksums checked), and their size. Never
 downloads.
 
 Options:
-  --json      print the list as JSON
-  -h, --help  this text`;
+${optionsHelp(LIST_OPTIONS)}`;
+
+/** The options of `fetch`. */
+const FETCH_OPTIONS = {
+  "kernel-version": {
+    type: "string",
+    value: "V",
+    help: "this kernel package version (one VM)",
+  },
+  refresh: { type: "boolean", help: "fetch the archive metadata again" },
+} as const;
 
 /** Usage of `fetch`. */
 export const FETCH_HELP =
@@ -41,9 +59,12 @@ Resolves, downloads, verifies and builds the kernel image and initramfs of
 the VM(s) without booting them. A second run downloads nothing.
 
 Options:
-  --kernel-version V  this kernel package version (one VM)
-  --refresh           fetch the archive metadata again
-  -h, --help          this text`;
+${optionsHelp(FETCH_OPTIONS)}`;
+
+/** The options of `prune`. */
+const PRUNE_OPTIONS = {
+  "dry-run": { type: "boolean", help: "list what would go, remove nothing" },
+} as const;
 
 /** Usage of `prune`. */
 export const PRUNE_HELP = `Usage: deno task vm:prune [--dry-run]
@@ -54,8 +75,7 @@ are gone, archive metadata of suites no row lists, the old private apt tree.
 Uses the cached archive metadata (never downloads).
 
 Options:
-  --dry-run   list what would go, remove nothing
-  -h, --help  this text`;
+${optionsHelp(PRUNE_OPTIONS)}`;
 
 const log = (line: string) => console.error(line);
 
@@ -198,21 +218,29 @@ export function renderList(rows: ListRow[]): string {
   return lines.join("\n");
 }
 
+/**
+ * What every cache command starts with: its options, the VM table and the
+ * cache root; undefined once `--help` has printed `help`.
+ */
+async function startCommand<T extends OptionTable>(
+  options: T,
+  help: string,
+  args: string[],
+  o: { positionals?: boolean } = {},
+) {
+  const values = parseOptions(options, args, o);
+  if (values.help) {
+    console.log(help);
+    return undefined;
+  }
+  return { values, table: await loadVmTable(), root: vmCacheRoot() };
+}
+
 /** `vm:list [--json]`. */
 export async function listCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(LIST_HELP);
-    return ExitCode.OK;
-  }
-  const table = await loadVmTable();
-  const root = vmCacheRoot();
+  const start = await startCommand(LIST_OPTIONS, LIST_HELP, args);
+  if (!start) return ExitCode.OK;
+  const { values, table, root } = start;
   const rows = await listRows(table, root);
   if (values.json) {
     console.log(JSON.stringify(listJson(rows), null, 2));
@@ -225,25 +253,15 @@ export async function listCommand(args: string[]): Promise<number> {
 
 /** `fetch <vm|all>`. */
 export async function fetchCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      "kernel-version": { type: "string" },
-      refresh: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
+  const start = await startCommand(FETCH_OPTIONS, FETCH_HELP, args, {
+    positionals: true,
   });
-  if (values.help) {
-    console.log(FETCH_HELP);
-    return ExitCode.OK;
-  }
-  const table = await loadVmTable();
-  const vms = selectVms(table, positionals[0]);
+  if (!start) return ExitCode.OK;
+  const { values, table, root } = start;
+  const vms = selectVms(table, values.positionals[0]);
   if (values["kernel-version"] !== undefined && vms.length !== 1) {
     throw new UsageError("--kernel-version pins the kernel of one VM");
   }
-  const root = vmCacheRoot();
   for (const vm of vms) {
     const t0 = performance.now();
     log(`${vm.name}: ${vm.description}`);
@@ -265,19 +283,9 @@ export async function fetchCommand(args: string[]): Promise<number> {
 
 /** `vm:prune [--dry-run]`. */
 export async function pruneCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      "dry-run": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(PRUNE_HELP);
-    return ExitCode.OK;
-  }
-  const table = await loadVmTable();
-  const root = vmCacheRoot();
+  const start = await startCommand(PRUNE_OPTIONS, PRUNE_HELP, args);
+  if (!start) return ExitCode.OK;
+  const { values, table, root } = start;
   const plan = await planPrune(table, root, log);
   let bytes = 0;
   for (const item of plan.remove) {
