@@ -33,6 +33,7 @@ import {
   type ReferenceTables,
   referenceWalk,
 } from "../lib/parser/reference_decoder.ts";
+import { addCounts, zeroCounts } from "../lib/parser/test_walk_counts.ts";
 import { ProfileParser, type TableOptions } from "../lib/parser/wasm_parser.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed2024) >>> 0;
@@ -164,17 +165,10 @@ Deno.test({
     const totals = {
       inputs: 0,
       flush: 0,
-      events: 0,
-      discarded: 0,
-      malformed: 0,
-      shortRecords: 0,
-      longRecords: 0,
-      pastEnd: 0,
+      ...zeroCounts(),
       busy: 0,
       batchFull: 0,
       tablesFull: 0,
-      badCpu: 0,
-      outOfOrder: 0,
       withFrames: 0,
       stacksChecked: 0,
     };
@@ -387,14 +381,7 @@ Deno.test({
         );
       }
       totals.inputs++;
-      totals.events += s.events;
-      totals.discarded += s.discarded;
-      totals.malformed += s.malformed;
-      totals.shortRecords += s.shortRecords;
-      totals.longRecords += s.longRecords;
-      totals.pastEnd += s.pastEnd;
-      totals.badCpu += s.badCpu;
-      totals.outOfOrder += s.outOfOrder;
+      addCounts(totals, s);
       if (s.stop === "busy") totals.busy++;
       if (s.stop === "batch-full") totals.batchFull++;
       if (s.stop === "tables-full") totals.tablesFull++;

@@ -21,17 +21,17 @@ import {
   walkBoth,
   WASM_MODULE,
 } from "../lib/parser/test_helpers.ts";
-import { EVENT_SIZE, EventFlags } from "../lib/parser/layout.ts";
+import { EventFlags } from "../lib/parser/layout.ts";
 import type { ProfileEvent } from "../lib/parser/profile_event.ts";
 import {
   referenceAggregateKey,
-  referenceDecodeEvent,
-  referenceEncodeEvent,
   referenceEncodeRecords,
   type ReferenceSample,
   referenceStackKey,
   type ReferenceStreamState,
 } from "../lib/parser/reference_decoder.ts";
+import { assertEncodesAsReference } from "../lib/parser/test_encode_check.ts";
+import { addCounts, zeroCounts } from "../lib/parser/test_walk_counts.ts";
 import { ProfileParser } from "../lib/parser/wasm_parser.ts";
 
 const MODULE = WASM_MODULE;
@@ -57,28 +57,22 @@ const timestamp = fc.oneof(
   fc.bigInt({ min: 0n, max: 1000n }), // close values: order ties and swaps
 );
 
-// fc.record makes null-prototype objects; the decoders make plain ones, and
-// deepStrictEqual compares prototypes: copy into plain objects.
-const event: fc.Arbitrary<ProfileEvent> = fc.record({
-  timestampNs: timestamp,
-  pid: i32,
-  tid: i32,
-  userStackId: i32,
-  kernelStackId: i32,
-  cpu,
-  flags: u32,
-}).map((e) => ({ ...e }));
+/** Ids of an event: any values of their signed 32-bit fields. */
+const ids = { pid: i32, tid: i32, userStackId: i32, kernelStackId: i32 };
+
+/** Events with these timestamps and CPUs, every other field anything. */
+const eventOf = (
+  timestampNs: fc.Arbitrary<bigint>,
+  cpu: fc.Arbitrary<number>,
+): fc.Arbitrary<ProfileEvent> =>
+  // fc.record makes null-prototype objects; the decoders make plain ones,
+  // and deepStrictEqual compares prototypes: copy into plain objects.
+  fc.record({ timestampNs, ...ids, cpu, flags: u32 }).map((e) => ({ ...e }));
+
+const event = eventOf(timestamp, cpu);
 
 /** Any field values at all, CPU included. */
-const anyEvent: fc.Arbitrary<ProfileEvent> = fc.record({
-  timestampNs: fc.bigInt({ min: 0n, max: 0xffffffffffffffffn }),
-  pid: i32,
-  tid: i32,
-  userStackId: i32,
-  kernelStackId: i32,
-  cpu: u32,
-  flags: u32,
-}).map((e) => ({ ...e }));
+const anyEvent = eventOf(fc.bigInt({ min: 0n, max: 0xffffffffffffffffn }), u32);
 
 /** Frames from a small pool, so that stacks repeat and share prefixes. */
 const frame = fc.oneof(
@@ -204,15 +198,7 @@ Deno.test("property: encode/decode round trip for arbitrary field values", () =>
         ...x,
         flags: (x.flags & ~EventFlags.FRAMES) >>> 0,
       }));
-      const bytes = p.encodeEvent(e);
-      const ref = new Uint8Array(EVENT_SIZE);
-      referenceEncodeEvent(new DataView(ref.buffer), 0, e);
-      assert.deepStrictEqual(bytes, ref);
-      assert.deepStrictEqual(
-        referenceDecodeEvent(new DataView(bytes.buffer), 0),
-        e,
-      );
-      assert.deepStrictEqual(p.decodeEvents(bytes), [e]);
+      assertEncodesAsReference(p, e);
       // As records, through the walker and the ring.
       const recs = p.encodeRecords(list);
       assert.deepStrictEqual(recs, referenceEncodeRecords(list));
@@ -231,13 +217,7 @@ Deno.test("property: walks of arbitrary record streams agree with the reference"
   // How often each case came up over all runs: the generators must reach
   // every one, or the agreement proves less than it claims.
   const seen = {
-    events: 0,
-    discarded: 0,
-    shortRecords: 0,
-    longRecords: 0,
-    pastEnd: 0,
-    outOfOrder: 0,
-    badCpu: 0,
+    ...zeroCounts(),
     noFrames: 0,
     userResolved: 0,
     userTruncated: 0,
@@ -331,13 +311,7 @@ Deno.test("property: walks of arbitrary record streams agree with the reference"
             const st = r.stats;
             seen.walks++;
             seen[st.stop]++;
-            seen.events += st.events;
-            seen.discarded += st.discarded;
-            seen.shortRecords += st.shortRecords;
-            seen.longRecords += st.longRecords;
-            seen.pastEnd += st.pastEnd;
-            seen.outOfOrder += st.outOfOrder;
-            seen.badCpu += st.badCpu;
+            addCounts(seen, st);
             seen.noFrames += st.noFrames;
             seen.userResolved += st.userStacks.resolved;
             seen.userTruncated += st.userStacks.truncated;

@@ -25,7 +25,7 @@ import {
   referenceWalk,
 } from "./reference_decoder.ts";
 import { ProfileParser } from "./wasm_parser.ts";
-import type { WalkStats } from "./walk_stats.ts";
+import { zeroWalkStats as zeroStats } from "./test_walk_counts.ts";
 
 const MODULE = WASM_MODULE;
 const wasm = () =>
@@ -63,25 +63,6 @@ function handEvent(pid: number, cpu: number, ts: number): ProfileEvent {
     flags: 0,
   };
 }
-
-const zeroStats = (): WalkStats => ({
-  events: 0,
-  discarded: 0,
-  malformed: 0,
-  shortRecords: 0,
-  longRecords: 0,
-  pastEnd: 0,
-  stop: "end",
-  consumed: 0,
-  outOfOrder: 0,
-  badCpu: 0,
-  perCpu: new Map(),
-  noFrames: 0,
-  userStacks: { resolved: 0, truncated: 0, empty: 0, fault: 0 },
-  kernelStacks: { resolved: 0, truncated: 0, empty: 0, fault: 0 },
-  userFrames: 0,
-  kernelFrames: 0,
-});
 
 Deno.test("reference: decodes a hand-written event field by field", () => {
   const bytes = new Uint8Array([

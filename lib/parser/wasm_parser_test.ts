@@ -15,7 +15,6 @@ import {
 import { EVENT_SIZE, EventFlags, RECORD_SIZE } from "./layout.ts";
 import type { ProfileEvent } from "./profile_event.ts";
 import {
-  referenceDecodeEvent,
   referenceEncodeEvent,
   referenceEncodeRecords,
   type ReferenceStreamState,
@@ -26,6 +25,8 @@ import {
   type ParserOptions,
   ProfileParser,
 } from "./wasm_parser.ts";
+import type { CpuBatchStats, WalkStats } from "./walk_stats.ts";
+import { assertEncodesAsReference } from "./test_encode_check.ts";
 
 const MODULE = WASM_MODULE;
 
@@ -41,6 +42,23 @@ function parser(o: ParserOptions = {}): ProfileParser {
 function fresh(p: ProfileParser): ReferenceStreamState {
   p.resetStream();
   return new Map();
+}
+
+/** Asserts that each field named in `want` has that value in `stats`. */
+function assertStats(stats: WalkStats, want: Partial<WalkStats>): void {
+  const got = Object.fromEntries(
+    Object.keys(want).map((k) => [k, stats[k as keyof WalkStats]]),
+  );
+  assert.deepStrictEqual(got, want);
+}
+
+/** Per-CPU statistics as a walk reports them, from [cpu, events, outOfOrder]. */
+function perCpu(
+  ...cpus: [number, number, number][]
+): Map<number, CpuBatchStats> {
+  return new Map(
+    cpus.map(([cpu, events, outOfOrder]) => [cpu, { events, outOfOrder }]),
+  );
 }
 
 /** `size` bytes starting with the header word `len`. */
@@ -153,11 +171,7 @@ Deno.test("walk: committed records are decoded in order", () => {
   assert.deepStrictEqual(r.events, list);
   assert.deepStrictEqual(
     r.stats.perCpu,
-    new Map([
-      [0, { events: 4, outOfOrder: 0 }],
-      [1, { events: 3, outOfOrder: 0 }],
-      [2, { events: 3, outOfOrder: 0 }],
-    ]),
+    perCpu([0, 4, 0], [1, 3, 0], [2, 3, 0]),
   );
 });
 
@@ -272,9 +286,7 @@ Deno.test("walk: odd lengths are padded to 8 (len 33 takes 48 bytes)", () => {
   // The same record without its padding runs past the end.
   const cut = bytes.slice(0, 8 + 33);
   const s = walkBoth(p, cut, fresh(p)).stats;
-  assert.equal(s.stop, "past-end");
-  assert.equal(s.pastEnd, 1);
-  assert.equal(s.consumed, 0);
+  assertStats(s, { stop: "past-end", pastEnd: 1, consumed: 0 });
 });
 
 Deno.test("walk: a length past the end stops, counted, nothing read beyond", () => {
@@ -369,9 +381,7 @@ Deno.test("walk: a full batch area stops the walk, the rest follows", () => {
   // A batch capacity of 0 takes no event at all.
   const z = parser({ batchCapacity: 0, inputBytes: 4096 });
   const s = walkBoth(z, bytes, fresh(z)).stats;
-  assert.equal(s.stop, "batch-full");
-  assert.equal(s.events, 0);
-  assert.equal(s.consumed, 0);
+  assertStats(s, { stop: "batch-full", events: 0, consumed: 0 });
 });
 
 Deno.test("walk: walkAt returns the bytes consumed; getters match", () => {
@@ -435,11 +445,7 @@ Deno.test("walk: per-CPU counts, CPU 1023 is fine, >= 1024 is badCpu", () => {
   assert.equal(r.stats.badCpu, 3);
   assert.deepStrictEqual(
     r.stats.perCpu,
-    new Map([
-      [0, { events: 1, outOfOrder: 0 }],
-      [1023, { events: 2, outOfOrder: 0 }],
-      [5, { events: 1, outOfOrder: 0 }],
-    ]),
+    perCpu([0, 1, 0], [1023, 2, 0], [5, 1, 0]),
   );
   // Bad-CPU events are still decoded and delivered.
   assert.deepStrictEqual(r.events, list);
@@ -454,10 +460,7 @@ Deno.test("walk: per-CPU counts are per batch, not cumulative", () => {
     referenceEncodeRecords([ev({ cpu: 3, timestampNs: 1n << 40n })]),
     state,
   );
-  assert.deepStrictEqual(
-    r.stats.perCpu,
-    new Map([[3, { events: 1, outOfOrder: 0 }]]),
-  );
+  assert.deepStrictEqual(r.stats.perCpu, perCpu([3, 1, 0]));
   // An empty batch has no CPUs at all.
   assert.equal(walkBoth(p, new Uint8Array(0), state).stats.perCpu.size, 0);
 });
@@ -466,48 +469,33 @@ Deno.test("walk: out-of-order per CPU, across batches, until resetStream", () =>
   const p = parser();
   let state = fresh(p);
   const t = (cpu: number, ts: bigint) => ev({ cpu, timestampNs: ts });
+  // One batch of these events, walked by both in the current stream.
+  const walk = (...list: ProfileEvent[]) =>
+    walkBoth(p, referenceEncodeRecords(list), state);
   // Batch 1: CPU 0 at 100, CPU 1 at 50, CPU 0 back to 90 (out of order).
-  let r = walkBoth(
-    p,
-    referenceEncodeRecords([t(0, 100n), t(1, 50n), t(0, 90n)]),
-    state,
-  );
+  let r = walk(t(0, 100n), t(1, 50n), t(0, 90n));
   assert.equal(r.stats.outOfOrder, 1);
   assert.deepStrictEqual(r.stats.perCpu.get(0), { events: 2, outOfOrder: 1 });
   assert.deepStrictEqual(r.stats.perCpu.get(1), { events: 1, outOfOrder: 0 });
   // Batch 2: CPU 0 continues from 90: 80 is out of order, 90 (equal) is not;
   // CPU 1 at 60 is in order; a bad CPU never counts.
-  r = walkBoth(
-    p,
-    referenceEncodeRecords([
-      t(0, 80n),
-      t(0, 90n),
-      t(1, 60n),
-      t(4096, 1n),
-      t(4096, 0n),
-    ]),
-    state,
-  );
+  r = walk(t(0, 80n), t(0, 90n), t(1, 60n), t(4096, 1n), t(4096, 0n));
   assert.equal(r.stats.outOfOrder, 1);
   assert.deepStrictEqual(r.stats.perCpu.get(0), { events: 2, outOfOrder: 1 });
   assert.deepStrictEqual(r.stats.perCpu.get(1), { events: 1, outOfOrder: 0 });
   // Without a reset, CPU 1 going back to 10 is out of order...
-  r = walkBoth(p, referenceEncodeRecords([t(1, 10n)]), state);
+  r = walk(t(1, 10n));
   assert.equal(r.stats.outOfOrder, 1);
   // ...after resetStream() it starts a new stream.
   state = fresh(p);
-  r = walkBoth(p, referenceEncodeRecords([t(1, 5n), t(0, 1n)]), state);
+  r = walk(t(1, 5n), t(0, 1n));
   assert.equal(r.stats.outOfOrder, 0);
   // Timestamps compare as unsigned 64-bit numbers.
-  r = walkBoth(
-    p,
-    referenceEncodeRecords([
-      t(2, 0x7fffffffffffffffn),
-      t(2, 0x8000000000000000n),
-      t(2, 0xffffffffffffffffn),
-      t(2, 0xfffffffffffffffen),
-    ]),
-    state,
+  r = walk(
+    t(2, 0x7fffffffffffffffn),
+    t(2, 0x8000000000000000n),
+    t(2, 0xffffffffffffffffn),
+    t(2, 0xfffffffffffffffen),
   );
   assert.equal(r.stats.outOfOrder, 1);
 });
@@ -583,16 +571,8 @@ function edgeEvents(): ProfileEvent[] {
 Deno.test("encode: encodeEvent matches the reference, both decode it back", () => {
   const p = parser();
   for (const e of edgeEvents()) {
-    const bytes = p.encodeEvent(e);
+    const bytes = assertEncodesAsReference(p, e);
     assert.equal(bytes.byteLength, EVENT_SIZE);
-    const ref = new Uint8Array(EVENT_SIZE);
-    referenceEncodeEvent(new DataView(ref.buffer), 0, e);
-    assert.deepStrictEqual(bytes, ref);
-    assert.deepStrictEqual(
-      referenceDecodeEvent(new DataView(bytes.buffer), 0),
-      e,
-    );
-    assert.deepStrictEqual(p.decodeEvents(bytes), [e]);
   }
 });
 
