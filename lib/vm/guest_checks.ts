@@ -164,24 +164,30 @@ export const GUEST_SKIPPED_FILES: GuestSkippedFile[] = [
   },
 ];
 
+/**
+ * The entries of `list` that apply where the suite runs with `accel`: none
+ * on the host, the `guest` ones in every guest, the `tcg` ones under TCG.
+ */
+function leftOutWith<T extends { when: "guest" | "tcg" }>(
+  list: readonly T[],
+  accel: "host" | "kvm" | "tcg",
+): T[] {
+  if (accel === "host") return [];
+  return list.filter((x) => x.when === "guest" || accel === "tcg");
+}
+
 /** The files left out where the suite runs with `accel`. */
 export function skippedFiles(
   accel: "host" | "kvm" | "tcg",
 ): GuestSkippedFile[] {
-  if (accel === "host") return [];
-  return GUEST_SKIPPED_FILES.filter((f) =>
-    f.when === "guest" || accel === "tcg"
-  );
+  return leftOutWith(GUEST_SKIPPED_FILES, accel);
 }
 
 /** The tests left out where the suite runs with `accel`. */
 export function skippedTests(
   accel: "host" | "kvm" | "tcg",
 ): GuestSkippedTest[] {
-  if (accel === "host") return [];
-  return GUEST_SKIPPED_TESTS.filter((t) =>
-    t.when === "guest" || accel === "tcg"
-  );
+  return leftOutWith(GUEST_SKIPPED_TESTS, accel);
 }
 
 /**
