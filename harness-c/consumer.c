@@ -37,6 +37,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cpu_mark.h"
 #include "cpus.h"
 #include "mapped_ring.h"
 #include "perf_attach.h"
@@ -90,6 +91,8 @@ struct options {
 	enum decoder decoder;
 	pid_t notify_pid; /* SIGUSR1 to it once attached (0: none) */
 	const char *record; /* wasm2c: append consumed ring bytes here */
+	double steady_from_s; /* the steady window, s after attach (0: none) */
+	double steady_to_s;   /* its end (0: the end of --duration) */
 };
 
 /* The defaults, in one place (the help text below states them). */
@@ -170,6 +173,14 @@ static const struct option_spec OPTION_SPECS[] = {
 	    "generator waiting with --wait-signal)", .min = 1, .max = INT_MAX),
 	OPT("record", OPTION_STRING, record, "FILE",
 	    "(wasm2c) write every consumed ring byte to FILE"),
+	OPT("steady-from", OPTION_SECONDS, steady_from_s, "SECONDS",
+	    "report the steady state: the events consumed and\n"
+	    "the CPU used from SECONDS after attach (start-up\n"
+	    "and warm-up left out) to --steady-to, as \"steady\""),
+	OPT("steady-to", OPTION_SECONDS, steady_to_s, "SECONDS",
+	    "end of the steady window, seconds after attach\n"
+	    "(default: the end of --duration; the drain is\n"
+	    "never in it)"),
 	OPT("verbose", OPTION_FLAG, verbose, NULL,
 	    "show libbpf's informational and debug messages"),
 };
@@ -268,6 +279,19 @@ static int check_options(const struct options *o)
 		return fail(EXIT_USAGE, "--source stress needs --target-pid (the "
 					"process whose system calls become "
 					"events)");
+	if (o->steady_to_s > 0 && o->steady_from_s == 0)
+		return fail(EXIT_USAGE, "--steady-to needs --steady-from");
+	if (o->steady_from_s > 0 &&
+	    o->steady_from_s >= (o->steady_to_s > 0 ? o->steady_to_s
+						    : o->duration_s))
+		return fail(EXIT_USAGE, "--steady-from %g must come before the "
+					"end of the window (%g s)",
+			    o->steady_from_s,
+			    o->steady_to_s > 0 ? o->steady_to_s : o->duration_s);
+	if (o->steady_to_s > o->duration_s)
+		return fail(EXIT_USAGE, "--steady-to %g is after the end of "
+					"--duration %g",
+			    o->steady_to_s, o->duration_s);
 	return 0;
 }
 
@@ -635,15 +659,6 @@ static bool same_outcomes(const struct stack_outcomes *a,
 	       a->frames == b->frames;
 }
 
-static __u64 rusage_cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (__u64)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
-	       (__u64)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
-}
-
 static long peak_rss_kib(void)
 {
 	struct rusage ru;
@@ -731,6 +746,8 @@ struct run_result {
 	struct bpf_prog_info info;
 	bool have_info;
 	__u64 cpu_ns;
+	__u64 startup_cpu_ns; /* spawn to attach */
+	const struct cpu_mark *steady_from, *steady_to;
 	bool interrupted;
 	/*
 	 * The stacks as consumed: the walk statistics for wasm2c, the
@@ -853,11 +870,16 @@ static void print_result(const struct options *o, const struct run_result *r)
 	       r->active_ok ? "true" : "false",
 	       r->walk_ok ? "true" : "false",
 	       r->aggregate_ok ? "true" : "false");
-	printf("\"consumer_cpu_ns\":%llu,\"cpu_ns_per_event\":%.1f,"
-	       "\"peak_rss_kib\":%ld,\"vm_hwm_kib\":%ld,"
-	       "\"heap_in_use_bytes\":%zu,\"interrupted\":%s}\n",
+	printf("\"consumer_cpu_ns\":%llu,\"cpu_ns_per_event\":%.1f,",
 	       (unsigned long long)r->cpu_ns,
-	       t->consumed ? (double)r->cpu_ns / (double)t->consumed : 0.0,
+	       t->consumed ? (double)r->cpu_ns / (double)t->consumed : 0.0);
+	/* As bench/deno_consumer.ts: start-up, the window, spawn to now. */
+	printf("\"startup_cpu_ns\":%llu,",
+	       (unsigned long long)r->startup_cpu_ns);
+	cpu_mark_print_window(r->steady_from, r->steady_to);
+	printf(",\"total_cpu_ns\":%llu,", (unsigned long long)process_cpu_ns());
+	printf("\"peak_rss_kib\":%ld,\"vm_hwm_kib\":%ld,"
+	       "\"heap_in_use_bytes\":%zu,\"interrupted\":%s}\n",
 	       peak_rss_kib(), vm_hwm_kib(), mallinfo2().uordblks,
 	       r->interrupted ? "true" : "false");
 	fflush(stdout);
@@ -924,6 +946,8 @@ struct run {
 	struct profiler_counters *per_cpu;
 	double start;      /* monotonic seconds at attach */
 	__u64 cpu_start;   /* our CPU time at attach */
+	__u64 startup_cpu_ns; /* our CPU time once attached: the start-up */
+	struct cpu_mark steady_from, steady_to; /* --steady-from/--steady-to */
 	double last_poll;  /* wasm2c: when the last poll ended */
 	double last_nap;   /* wasm2c: the adaptive poll's last sleep, ms */
 	bool aggregate;    /* wasm2c: walks feed SINK_AGGREGATE */
@@ -1168,7 +1192,7 @@ static int attach_run(struct run *r)
 	const struct options *o = r->o;
 
 	on_stop_signals(on_signal);
-	r->cpu_start = rusage_cpu_ns();
+	r->cpu_start = process_cpu_ns();
 	r->start = monotonic_seconds();
 	if (o->source == SOURCE_PERF) {
 		if (perf_attach_all(r->prog, r->cpus, r->online, o->freq,
@@ -1182,7 +1206,12 @@ static int attach_run(struct run *r)
 						      "failed: %s",
 				    strerror(errno));
 	}
-	/* Attached: a generator waiting for us may start now. */
+	/*
+	 * Attached: everything until here (exec, loading, the verifier,
+	 * attaching) is start-up, paid once per run, not per event.
+	 */
+	r->startup_cpu_ns = process_cpu_ns();
+	/* A generator waiting for us may start now. */
 	if (o->notify_pid)
 		notify(o->notify_pid);
 	r->last_poll = monotonic_seconds();
@@ -1259,23 +1288,60 @@ static int libbpf_step(struct run *r, double left_s)
 	return 0;
 }
 
-/* Consumes until the duration is over or a stop signal came. */
+/*
+ * Takes the steady window's marks that are due at `now` (monotonic
+ * seconds); returns when the next one is due (or `deadline`). Called
+ * between polls, where the consumed count cannot move under the clocks.
+ */
+static double take_due_marks(struct run *r, double now, double deadline)
+{
+	const struct options *o = r->o;
+	double from = r->start + o->steady_from_s;
+	double to = o->steady_to_s > 0 ? r->start + o->steady_to_s : deadline;
+
+	if (o->steady_from_s == 0)
+		return deadline;
+	if (!r->steady_from.taken) {
+		if (now < from)
+			return from;
+		cpu_mark_take(&r->steady_from, true, now - r->start,
+			      r->tally.consumed);
+	}
+	if (!r->steady_to.taken && to < deadline) {
+		if (now < to)
+			return to;
+		cpu_mark_take(&r->steady_to, false, now - r->start,
+			      r->tally.consumed);
+	}
+	return deadline;
+}
+
+/*
+ * Consumes until the duration is over or a stop signal came, taking the
+ * steady window's marks on time (no wait runs past one). A window that
+ * ends with the run is closed here, before the drain.
+ */
 static int consume_until_deadline(struct run *r)
 {
 	double deadline = r->start + r->o->duration_s;
 
 	while (!stop_requested) {
-		double left = deadline - monotonic_seconds();
+		double now = monotonic_seconds();
+		double next = take_due_marks(r, now, deadline);
 		int err;
 
-		if (left <= 0)
+		if (deadline - now <= 0)
 			break;
-		err = r->o->decoder == DECODER_WASM2C ? wasm2c_step(r, left)
-						      : libbpf_step(r, left);
+		err = r->o->decoder == DECODER_WASM2C
+			      ? wasm2c_step(r, next - now)
+			      : libbpf_step(r, next - now);
 		if (err)
 			return err;
 	}
 	r->interrupted = stop_requested;
+	if (r->steady_from.taken && !r->steady_to.taken)
+		cpu_mark_take(&r->steady_to, false,
+			      monotonic_seconds() - r->start, r->tally.consumed);
 	return 0;
 }
 
@@ -1316,7 +1382,7 @@ static int drain(struct run *r, struct run_result *res)
 			break;
 		usleep(1000);
 	}
-	res->cpu_ns = rusage_cpu_ns() - r->cpu_start;
+	res->cpu_ns = process_cpu_ns() - r->cpu_start;
 	return 0;
 }
 
@@ -1335,6 +1401,9 @@ static void reconcile(struct run *r, struct run_result *res)
 	res->per_cpu = r->per_cpu;
 	res->tally = &r->tally;
 	res->interrupted = r->interrupted;
+	res->startup_cpu_ns = r->startup_cpu_ns;
+	res->steady_from = &r->steady_from;
+	res->steady_to = &r->steady_to;
 	res->consumed_ok = r->tally.consumed == res->sum.events_submitted;
 	res->balance_ok = samples_balance(&res->sum);
 	if (r->parser) {

@@ -114,6 +114,10 @@ check "consumer: --ring-size 3M says what is allowed" "$(cat "$work/last.err")" 
 	grep -q 'must be a power of two from 4K to 1G' "$work/last.err"
 expect_exit 2 "consumer: an empty --freq is a usage error (exit 2)" "$consumer" --freq ''
 expect_exit 2 "consumer: an unexpected argument is a usage error (exit 2)" "$consumer" extra
+expect_exit 2 "consumer: --steady-to without --steady-from is a usage error" \
+	"$consumer" --steady-to 1
+expect_exit 2 "consumer: a --steady-from after the end of the run is a usage error" \
+	"$consumer" --duration 2 --steady-from 2
 expect_exit 3 "consumer: a missing --bpf-object is a setup error (exit 3)" \
 	"$consumer" --bpf-object "$work/none.bpf.o" --duration 0.1
 expect_exit 2 "burn: --cpus 0 is a usage error (exit 2)" "$bin/streamprof-burn" --cpus 0
@@ -149,6 +153,7 @@ check "consumer --hardware-events: runs, or says there is no PMU (exit 3)" "exit
 
 for dec in libbpf wasm2c; do
 	stress_run "stress-$dec" 300000 1 --decoder "$dec" \
+		--steady-from 0.3 --steady-to 0.9 \
 		$([ "$dec" = wasm2c ] && echo --record "$work/ring.bin")
 	j="$work/stress-$dec.json"
 	calls=$(json_num "$work/stress-$dec.gen" getpid_calls)
@@ -162,6 +167,12 @@ for dec in libbpf wasm2c; do
 		not_ok "consumer --decoder $dec: stress 300k/s for 1 s" \
 			"exit $(cat "$work/stress-$dec.rc"), consumed ${consumed:-?}, calls ${calls:-?}: $(head -c 400 "$j") $(cat "$work/stress-$dec.err")"
 	fi
+	# 0.6 s of the 1 s at 300k/s: about 180,000 of the events, with CPU.
+	steady=$(json_num "$j" events)
+	check "consumer --decoder $dec: --steady-from/--steady-to report a window inside the run (${steady:-?} events)" \
+		"$(grep -o '"steady":[^}]*}' "$j")" \
+		test "${steady:-0}" -gt 100000 -a "${steady:-0}" -lt "${consumed:-0}" \
+		-a -n "$(json_num "$j" startup_cpu_ns)" -a -n "$(json_num "$j" total_cpu_ns)"
 done
 
 consumed=$(json_num "$work/stress-wasm2c.json" consumed)
