@@ -6,7 +6,8 @@
  * memory, adaptive timer polling) doing the consuming.
  *
  *   deno run -A bench/deno_consumer.ts --source stress --target-pid P \
- *     [--duration S] [--ring-bytes 8M] [--freq HZ] [--notify-pid P]
+ *     [--duration S] [--ring-bytes 8M] [--freq HZ] [--notify-pid P] \
+ *     [--steady-from S [--steady-to S]] [--no-resolve] [--no-aggregate]
  *
  * Every decoded event goes through the checks the C consumer makes (valid
  * cpu, known flags, pid filter, stack flags only with frames, a stack id
@@ -17,6 +18,17 @@
  * against the kernel's stack counters with the equations of
  * lib/profiler/reconcile.ts, and against the walk statistics the session
  * reconciled with.
+ *
+ * It also does a profile's whole work, as `runProfile`
+ * (lib/profile/run_profile.ts) does: every event aggregated in the
+ * parser's WASM tables (the stress source too, whose events carry no
+ * frames but still have a key), every new process named and captured by a
+ * `Symbolizer` on the batch path, and after the run the session's profile
+ * resolved (`resolveProfile`). That is what a profiler costs, so that is
+ * what is measured; `--no-resolve` and `--no-aggregate` leave the work out.
+ * Resolution comes after the run and is reported on its own ("resolve"),
+ * as are the start-up ("startup_cpu_ns", spawn to attach) and, with
+ * --steady-from, the steady window ("steady", see bench/e2e/cpu_costs.ts).
  *
  * Exit status: 0 reconciled and nothing dropped, 1 drops or mismatch, 2 usage
  * error, 3 the session could not start (privileges, BPF object, kernel),
@@ -31,7 +43,10 @@
  * assert.ok(o !== null);
  * assert.equal(o.durationS, 3);
  * assert.equal(o.ringBytes, 8 << 20);
+ * assert.equal(o.aggregate && o.resolve, true); // the profile's work, by default
+ * assert.equal(o.steadyFromS, null);
  * assert.throws(() => parseConsumerOptions(["--source", "stress"]), /needs --target-pid/);
+ * assert.throws(() => parseConsumerOptions(["--steady-from", "6"]), /before the end/);
  * ```
  * @module
  */
@@ -57,10 +72,20 @@ import {
   StackId,
 } from "../lib/parser/layout.ts";
 import type { StackOutcomes } from "../lib/parser/walk_stats.ts";
-import type { ProfileParser } from "../lib/parser/wasm_parser.ts";
+import {
+  DEFAULT_TABLES,
+  type ProfileParser,
+} from "../lib/parser/wasm_parser.ts";
 import type { ConsumedCounts } from "../lib/profiler/reconcile.ts";
 import { ProfilerSession } from "../lib/profiler/session.ts";
+import {
+  type CpuMark,
+  processCpuNs,
+  steadyJson,
+  takeMark,
+} from "./e2e/cpu_costs.ts";
 import { RING_BYTES_RULE } from "./e2e/consumers.ts";
+import { ProfileWork, type ResolveJson } from "./profile_work.ts";
 
 const NAME = "deno-wasm-consumer";
 /** The flags about stacks, which only a record with frames may carry. */
@@ -98,6 +123,15 @@ harness-c/build/streamprof-consumer-c.
                          suffixes (default 8M; --ring-size is the same)
   --notify-pid PID       send SIGUSR1 to PID once attached
   --memory-interval MS   sample V8 heap usage every MS ms (default 1000)
+  --steady-from T        report the steady state ("steady"): the events
+                         consumed and the CPU used from T after attach
+                         (start-up and warm-up left out) to --steady-to
+  --steady-to T          end of that window, after attach (default: the
+                         end of --duration; the drain is never in it)
+  --no-resolve           do not name processes, capture their symbols or
+                         resolve the profile after the run
+  --no-aggregate         do not aggregate in the WASM tables either (and
+                         so resolve nothing): consume and check only
   -h, --help             this text`;
 
 /** What one run printed and how it ended. */
@@ -122,6 +156,14 @@ export interface ConsumerOptions {
   /** 0: nobody. */
   notifyPid: number;
   memoryIntervalMs: number;
+  /** The steady window, seconds after attach (null: none). */
+  steadyFromS: number | null;
+  /** Its end (with steadyFromS; null: the end of the duration). */
+  steadyToS: number | null;
+  /** Aggregate every event in the WASM tables. */
+  aggregate: boolean;
+  /** Name and capture processes, resolve the profile after the run. */
+  resolve: boolean;
 }
 
 /** Parses the command line; null for --help. Throws a UsageError. */
@@ -137,6 +179,10 @@ export function parseConsumerOptions(args: string[]): ConsumerOptions | null {
       "ring-size": { type: "string" },
       "notify-pid": { type: "string" },
       "memory-interval": { type: "string", default: "1000" },
+      "steady-from": { type: "string" },
+      "steady-to": { type: "string" },
+      "no-resolve": { type: "boolean", default: false },
+      "no-aggregate": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -148,6 +194,9 @@ export function parseConsumerOptions(args: string[]): ConsumerOptions | null {
   }
   const pid = (text: string | undefined, what: string) =>
     text === undefined ? 0 : parsePositiveInt(text, what, MAX_PID);
+  const seconds = (text: string | undefined, what: string) =>
+    text === undefined ? null : parseDuration(text, what) / 1000;
+  const aggregate = !values["no-aggregate"];
   const o: ConsumerOptions = {
     source,
     freq: parsePositiveInt(values.freq!, "--freq"),
@@ -161,11 +210,36 @@ export function parseConsumerOptions(args: string[]): ConsumerOptions | null {
       values["memory-interval"]!,
       "--memory-interval",
     ),
+    steadyFromS: seconds(values["steady-from"], "--steady-from"),
+    steadyToS: seconds(values["steady-to"], "--steady-to"),
+    aggregate,
+    // Nothing aggregated, nothing to resolve.
+    resolve: aggregate && !values["no-resolve"],
   };
   if (o.source === "stress" && o.targetPid === 0) {
     throw new UsageError("--source stress needs --target-pid");
   }
+  checkSteadyWindow(o);
   return o;
+}
+
+/** The steady window's rules (harness-c/consumer.c checks the same). */
+function checkSteadyWindow(o: ConsumerOptions): void {
+  const { steadyFromS: from, steadyToS: to, durationS } = o;
+  if (to !== null && from === null) {
+    throw new UsageError("--steady-to needs --steady-from");
+  }
+  const end = to ?? durationS;
+  if (from !== null && from >= end) {
+    throw new UsageError(
+      `--steady-from ${from} must come before the end of the window (${end} s)`,
+    );
+  }
+  if (to !== null && to > durationS) {
+    throw new UsageError(
+      `--steady-to ${to} is after the end of --duration ${durationS}`,
+    );
+  }
 }
 
 /** Entries of the per-CPU tables: every CPU that may ever come online. */
@@ -175,11 +249,6 @@ function possibleCpuCount(): number {
   } catch {
     return navigator.hardwareConcurrency;
   }
-}
-
-function cpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
 }
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -449,24 +518,77 @@ async function notify(pid: number): Promise<void> {
 }
 
 /**
+ * Waits out the run (`durationS` after attach at `t0`, or until `signal`)
+ * while the session consumes, taking the steady window's marks on time:
+ * the marks, or null without --steady-from or when stopped before it.
+ * Each mark runs in a timer callback of its own, never inside a poll (the
+ * session's polls are timer callbacks too), so `consumed()` cannot move
+ * while the mark reads the clocks.
+ */
+async function waitOutRun(
+  o: ConsumerOptions,
+  t0: number,
+  consumed: () => number,
+  signal: AbortSignal,
+): Promise<[CpuMark, CpuMark] | null> {
+  const at = () => (performance.now() - t0) / 1000;
+  const until = (s: number) =>
+    sleep(s * 1000 - (performance.now() - t0), signal);
+  if (o.steadyFromS === null) {
+    await until(o.durationS);
+    return null;
+  }
+  await until(o.steadyFromS);
+  if (signal.aborted) return null;
+  const from = takeMark(true, at(), consumed());
+  await until(o.steadyToS ?? o.durationS);
+  const to = takeMark(false, at(), consumed());
+  await until(o.durationS);
+  return [from, to];
+}
+
+/**
  * Runs the consumer and returns its JSON object and exit status. Throws
  * when the session cannot start.
  */
 export async function runDenoConsumer(
   o: ConsumerOptions,
 ): Promise<ConsumerRun> {
+  const work = o.resolve ? new ProfileWork() : null;
+  try {
+    return await consume(o, work);
+  } finally {
+    work?.close();
+  }
+}
+
+/** runDenoConsumer, with the profile work to do (null: none). */
+async function consume(
+  o: ConsumerOptions,
+  work: ProfileWork | null,
+): Promise<ConsumerRun> {
   const { source, freq, durationS, targetPid, ringBytes, notifyPid } = o;
   const possible = possibleCpuCount();
   const tally = new Tally(possible, targetPid);
+  const wallStart = Date.now();
   const session = await ProfilerSession.start({
     source: source === "stress" ? "stress" : "profiler",
     frequency: freq,
     targetPid: targetPid || undefined,
     ringBytes,
-    onBatch: tally.onBatch,
+    aggregate: o.aggregate,
+    // The session aggregates the stress source only with its tables named.
+    tables: o.aggregate ? DEFAULT_TABLES : undefined,
+    onBatch: work
+      ? (p) => {
+        tally.onBatch(p);
+        work.noteBatch(p);
+      }
+      : tally.onBatch,
   });
-  // As in the C consumer: CPU time from attach to the end of the drain.
-  const cpu0 = cpuNs();
+  // Attached: all CPU so far (runtime, modules, WASM, BPF load) is
+  // start-up. As in the C consumer, the whole-run figure counts from here.
+  const cpu0 = processCpuNs();
   const t0 = performance.now();
   if (notifyPid) await notify(notifyPid);
 
@@ -476,8 +598,9 @@ export async function runDenoConsumer(
     () => heap.push(Deno.memoryUsage().heapUsed),
     o.memoryIntervalMs,
   );
+  let marks: [CpuMark, CpuMark] | null;
   try {
-    await sleep(durationS * 1000, interrupt.signal);
+    marks = await waitOutRun(o, t0, () => tally.consumed, interrupt.signal);
   } finally {
     clearInterval(sampler);
   }
@@ -487,8 +610,21 @@ export async function runDenoConsumer(
   // (informational: the exact totals are the counters stop() reads).
   const perCpuCounters = session.object.readPerCpuCounters();
   const report = await session.stop();
-  const cpuUsed = cpuNs() - cpu0;
+  const cpuUsed = processCpuNs() - cpu0;
   const mem = Deno.memoryUsage();
+  // After the run, as runProfile: every distinct stack resolved once. The
+  // profile is stop()'s, which holds the drain's events too (takeProfile()
+  // before stop() would leave those to the next interval's profile).
+  const resolved: ResolveJson | null = work && report.profile
+    ? work.resolve(report.profile, {
+      startTimeNs: wallStart * 1e6,
+      durationNs: report.durationMs * 1e6,
+      frequencyHz: source === "perf" ? freq : 0,
+      cpus: report.cpus.length,
+      targetPid: targetPid || null,
+      targetTid: null,
+    }, report.reconciliation)
+    : null;
 
   const k = report.counters;
   const c = report.consumed; // the walk statistics, totalled by the reader
@@ -521,12 +657,15 @@ export async function runDenoConsumer(
   // Every consumed sample in the session's profile exactly once.
   const aggregated = report.profile?.totalSamples ?? null;
   const aggregateOk = aggregated === null || aggregated === c.events;
+  // And every one of them in the resolved profile.
+  const resolveOk = resolved === null || resolved.samples === c.events;
   const contentOk = tally.badContent === 0 && c.malformed === 0;
   const activeOk = source !== "perf" || k.samplesSeen > 0 ||
     freq * elapsedS * report.cpus.length < 100;
   const drops = k.reserveFailed;
   const reconciled = consumedOk && balanceOk && stacksOk && contentOk &&
-    activeOk && walkOk && aggregateOk && report.reconciliation.balanced;
+    activeOk && walkOk && aggregateOk && resolveOk &&
+    report.reconciliation.balanced;
   // Steady heap: the median of the samples after the first quarter of the
   // run (start-up garbage and JIT warm-up excluded).
   const steady = heap.slice(Math.floor(heap.length / 4));
@@ -584,6 +723,7 @@ export async function runDenoConsumer(
       program_ran: activeOk,
       events_match_walk: walkOk,
       every_event_aggregated: aggregateOk,
+      every_event_resolved: resolveOk,
     },
     reconciliation_line: report.reconciliation.line,
     stack_line: report.reconciliation.stackLine,
@@ -591,6 +731,11 @@ export async function runDenoConsumer(
     cpu_ns_per_event: tally.consumed
       ? Number((cpuUsed / tally.consumed).toFixed(1))
       : 0,
+    // As harness-c/cpu_mark.c: start-up, the window, resolution, spawn to now.
+    startup_cpu_ns: cpu0,
+    steady: marks ? steadyJson(marks[0], marks[1]) : null,
+    resolve: resolved,
+    total_cpu_ns: processCpuNs(),
     peak_rss_kib: process.resourceUsage().maxRSS,
     vm_hwm_kib: vmHwmKib(),
     heap_used_bytes: steady.length ? median(steady) : 0,
