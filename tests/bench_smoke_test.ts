@@ -154,6 +154,62 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "bench: bench:e2e rate ladder reports steady CPU per event, start-up and resolution apart, and judges the steady goal",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const r = await runWithJson([
+      E2E,
+      "--sections",
+      "rates",
+      "--rates",
+      "20000",
+      "--step-duration",
+      "1.5",
+      "--consumers",
+      "deno-wasm,c-wasm2c",
+    ]);
+    assert.equal(r.code, 0, r.out);
+    const { rates, goals, options } = r.json;
+    assert.equal(options.warmup_s, 0.5);
+    for (const s of rates.steps) {
+      const c = s.costs;
+      assert.ok(c.startupCpuNs > 0, `${s.consumer} start-up ${c.startupCpuNs}`);
+      assert.ok(c.steady?.events > 0, `${s.consumer}: ${JSON.stringify(c)}`);
+      // The window starts after the warm-up and ends with the generator.
+      assert.ok(
+        c.steady.fromS >= 0.5 && c.steady.toS <= 1.6,
+        JSON.stringify(c),
+      );
+      assert.ok(c.steady.events < s.consumed);
+      assert.ok(c.totalCpuNs > c.steady.cpuNs + c.startupCpuNs);
+    }
+    const [deno, wasm2c] = rates.steps;
+    // The Deno consumer did its profile's work, and resolved every event.
+    assert.ok(deno.costs.resolveCpuNs > 0, JSON.stringify(deno.costs));
+    assert.equal(wasm2c.costs.resolveCpuNs, null);
+    const [row] = rates.steady;
+    assert.equal(row.rate, 20000);
+    assert.equal(row.bestC?.consumer, "c-wasm2c");
+    assert.equal(
+      row.denoOverBestC,
+      row.nsPerEvent["deno-wasm"] / row.nsPerEvent["c-wasm2c"],
+    );
+    assert.deepEqual(
+      rates.costs.map((c: { consumer: string }) => c.consumer),
+      ["deno-wasm", "c-wasm2c"],
+    );
+    const goal = goals[
+      "Deno+WASM steady CPU/event within 1.5x of the best C consumer at every rate"
+    ];
+    assert.equal(goal?.met, row.denoOverBestC <= 1.5, JSON.stringify(goal));
+    assert.match(r.out, /## 1b\. Steady-state CPU ns per event/);
+    assert.match(r.out, /## 1c\. Outside the window/);
+  },
+});
+
 Deno.test("bench: bench:e2e refuses an unwritable --json before it starts (exit 2, no trace)", async () => {
   // A short real run if the path were only checked at the end.
   const r = await run([

@@ -120,8 +120,18 @@ await step("types", [
   "bench/",
 ]);
 await counted(
-  "deno tests (unit, property, fuzz, real kernel)",
-  [DENO, "test", "-A", "--no-check", "--doc", "mod.ts", "lib/", "tests/"],
+  "deno tests (unit, property, fuzz, real kernel, the benchmarks' own)",
+  [
+    DENO,
+    "test",
+    "-A",
+    "--no-check",
+    "--doc",
+    "mod.ts",
+    "lib/",
+    "tests/",
+    "bench/",
+  ],
   denoSummary,
 );
 try {

@@ -16,6 +16,7 @@
  * @module
  */
 import { sleep } from "../../lib/common/signals.ts";
+import { type RunCosts, runCostsOf } from "./cpu_costs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const HARNESS = `${ROOT}harness-c/build`;
@@ -42,6 +43,8 @@ export interface Consumer {
   id: string;
   /** What it is, for the report. */
   label: string;
+  /** Deno (the project's consumer) or one of the C baselines. */
+  family: "deno" | "c";
   /** Command line for a run with the given common options. */
   argv(o: ConsumerArgs): string[];
 }
@@ -56,6 +59,10 @@ export interface ConsumerArgs {
   freq?: number;
   /** Append the consumed ring bytes to this file (C consumer, wasm2c only). */
   record?: string;
+  /** The steady window, seconds after attach (see cpu_costs.ts). */
+  steadyFromS?: number;
+  /** Its end (default: the end of the run). */
+  steadyToS?: number;
 }
 
 /** The command-line options every consumer takes, `ringFlag` naming the ring size. */
@@ -72,6 +79,8 @@ function common(o: ConsumerArgs, ringFlag: string): string[] {
   if (o.notifyPid) a.push("--notify-pid", String(o.notifyPid));
   if (o.freq) a.push("--freq", String(o.freq));
   if (o.record) a.push("--record", o.record);
+  if (o.steadyFromS) a.push("--steady-from", String(o.steadyFromS));
+  if (o.steadyToS) a.push("--steady-to", String(o.steadyToS));
   return a;
 }
 
@@ -80,24 +89,44 @@ function cConsumer(id: string, label: string, extra: string[]): Consumer {
   return {
     id,
     label,
+    family: "c",
     argv: (o) => [PROGRAMS.consumerC, ...extra, ...common(o, "--ring-size")],
   };
 }
 
-/** Every consumer the benchmark knows, by id. */
-export const CONSUMERS: Record<string, Consumer> = {
-  "deno-wasm": {
-    id: "deno-wasm",
-    label:
-      "Deno + WASM (ProfilerSession: ring mapped into WASM memory, adaptive polling)",
+/** A variant of the Deno consumer: `extra` options after the common ones. */
+function denoConsumer(id: string, label: string, extra: string[]): Consumer {
+  return {
+    id,
+    label,
+    family: "deno",
     argv: (o) => [
       Deno.execPath(),
       "run",
       "-A",
       `${ROOT}bench/deno_consumer.ts`,
       ...common(o, "--ring-bytes"),
+      ...extra,
     ],
-  },
+  };
+}
+
+/** The consumer whose figures the goals judge. */
+export const DENO_CONSUMER = "deno-wasm";
+
+/** Every consumer the benchmark knows, by id. */
+export const CONSUMERS: Record<string, Consumer> = {
+  "deno-wasm": denoConsumer(
+    "deno-wasm",
+    "Deno + WASM (ProfilerSession: ring mapped into WASM memory, adaptive polling; " +
+      "aggregated in the WASM tables, processes captured, profile resolved at the end)",
+    [],
+  ),
+  "deno-wasm-bare": denoConsumer(
+    "deno-wasm-bare",
+    "Deno + WASM consuming and checking only (--no-aggregate: no profile work)",
+    ["--no-aggregate"],
+  ),
   "c-libbpf": cConsumer(
     "c-libbpf",
     "C libbpf ring_buffer__poll (epoll, a wake-up per record: the usual way)",
@@ -237,6 +266,8 @@ export interface StressStep {
   cpuNsPerEvent: number;
   /** Consumer CPU as a share of one core over its run. */
   cpuPercent: number;
+  /** Start-up, steady window, resolution and total (cpu_costs.ts). */
+  costs: RunCosts;
   detail: string;
 }
 
@@ -256,6 +287,18 @@ export interface StressRun {
   generator: ProcessResult;
 }
 
+/** What else a stress run asks of its consumer. */
+export interface StressPairOptions {
+  /** Append the consumed ring bytes to this file (c-wasm2c). */
+  record?: string;
+  /**
+   * Measure the steady window from this many seconds after attach to
+   * `seconds` after it: the generator, released just after attach, is
+   * still generating then, so the window holds no idle tail.
+   */
+  warmupS?: number;
+}
+
 /**
  * A stress generator waiting for SIGUSR1 and consumer `c` attached to it
  * (its --notify-pid releases the generator once the program is attached),
@@ -267,7 +310,7 @@ export async function runStressPair(
   rate: number,
   seconds: number,
   ringBytes: number,
-  record?: string,
+  extra: StressPairOptions = {},
 ): Promise<StressRun> {
   const generator = new WatchedProcess([
     PROGRAMS.stressgen,
@@ -285,7 +328,9 @@ export async function runStressPair(
       ringBytes,
       targetPid: generator.pid,
       notifyPid: generator.pid,
-      record,
+      record: extra.record,
+      steadyFromS: extra.warmupS,
+      steadyToS: extra.warmupS ? seconds : undefined,
     }),
     (seconds + 40) * 1000,
   );
@@ -297,13 +342,15 @@ export async function runStressPair(
 
 /**
  * One step of the rate ladder: consumer `c` against the stress source at
- * `rate` for `stepS` seconds, classified as held, dropped, not reached or
- * failed.
+ * `rate` for `stepS` seconds, the steady window from `warmupS` after
+ * attach to the end of the generator's run, classified as held, dropped,
+ * not reached or failed.
  */
 export async function runStressStep(
   c: Consumer,
   rate: number,
   stepS: number,
+  warmupS: number,
   ringBytes: number,
 ): Promise<StressStep> {
   const { consumer, generator } = await runStressPair(
@@ -311,6 +358,7 @@ export async function runStressStep(
     rate,
     stepS,
     ringBytes,
+    { warmupS },
   );
   const json = consumer.json;
   const step: StressStep = {
@@ -324,6 +372,7 @@ export async function runStressStep(
     consumerCpuNs: Number(json?.consumer_cpu_ns ?? 0),
     cpuNsPerEvent: Number(json?.cpu_ns_per_event ?? 0),
     cpuPercent: cpuPercentOf(json),
+    costs: runCostsOf(json),
     detail: "",
   };
   if (!json || (consumer.code !== 0 && consumer.code !== 1)) {
@@ -385,28 +434,6 @@ export function sampleMemory(pid: number): MemorySample | null {
     file: kib("RssFile"),
     shmem: kib("RssShmem"),
   };
-}
-
-/**
- * CPU time of every thread of `pid` so far, in ns, from
- * /proc/PID/task/TID/schedstat (first field: time on CPU, ns precision, where
- * /proc/PID/stat has 10 ms ticks). Null if the process is gone.
- */
-export function sampleCpuNs(pid: number): number | null {
-  let total = 0;
-  try {
-    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        const f = Deno.readTextFileSync(
-          `/proc/${pid}/task/${t.name}/schedstat`,
-        );
-        total += Number(f.split(" ")[0]);
-      } catch { /* a thread that just exited */ }
-    }
-  } catch {
-    return null;
-  }
-  return total;
 }
 
 /**

@@ -81,7 +81,7 @@ export async function recordRing(
       rate,
       seconds,
       ringBytes,
-      file,
+      { record: file },
     );
     if (consumer.code !== 0) {
       throw new StepFailedError(

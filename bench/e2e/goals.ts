@@ -10,9 +10,11 @@
  * import { regressions } from "./goals.ts";
  * const baseline = { note: "", machine: {}, date: "", ring_bytes: 4096, step_duration_s: 1,
  *   rates: [1000], max_held_rate: { "c-libbpf": 1000 } };
+ * const costs = { startupCpuNs: null, steady: null, resolveCpuNs: null, totalCpuNs: null,
+ *   totalNsPerEvent: null };
  * const step = { consumer: "c-libbpf", rate: 1000, status: "dropped" as const, achievedRate: 1000,
  *   consumed: 900, drops: 100, reconciled: true, consumerCpuNs: 0, cpuNsPerEvent: 0,
- *   cpuPercent: 0, detail: "100 events dropped" };
+ *   cpuPercent: 0, costs, detail: "100 events dropped" };
  * assert.equal(regressions([step], baseline, 4096).length, 1);
  * assert.equal(regressions([step], baseline, 8192).length, 0); // other ring: not compared
  * ```
@@ -20,15 +22,21 @@
  */
 import { formatMB, formatMiB } from "../../lib/common/format.ts";
 import { formatTable } from "../../lib/report/table.ts";
-import type { StressStep } from "./consumers.ts";
+import { DENO_CONSUMER, type StressStep } from "./consumers.ts";
 import { costOf, type DecodeResult } from "./decode.ts";
 import type { MemoryRow } from "./memory.ts";
 import type { OverheadRow } from "./overhead.ts";
 import type { RatesResult } from "./rates.ts";
 import { formatRate } from "./report.ts";
+import type { SteadyRow } from "./steady.ts";
 
 /** The memory bound of the README's goals, bytes (10^6 per MB). */
 const MEMORY_BOUND_BYTES = 20e6;
+/** Issue 11: Deno's steady CPU per event over the best C consumer's, at most. */
+export const STEADY_RATIO_BOUND = 1.5;
+/** The steady-state goal's line. */
+export const STEADY_GOAL =
+  `Deno+WASM steady CPU/event within ${STEADY_RATIO_BOUND}x of the best C consumer at every rate`;
 
 /** One goal's measured value and whether it was met. */
 export interface GoalResult {
@@ -67,6 +75,61 @@ function rateGoals(r: RatesResult, out: Record<string, GoalResult>): void {
       libbpf.cpuNsPerEventAtMax.toFixed(1)
     } ns`,
     met: libbpf.maxHeldRate > 0 && denoCpu < libbpf.cpuNsPerEventAtMax,
+  };
+}
+
+/**
+ * The steady-state goal, judged at every rate where a C consumer has a
+ * steady figure (where none has, there is nothing to be within 1.5x of):
+ * met when the Deno consumer has one there too and it is at most 1.5x the
+ * best C consumer's at each. Null (not judged) when the run had no Deno
+ * consumer or no C consumer kept up at any rate.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { steadyGoal } from "./goals.ts";
+ * const row = (rate: number, deno: number | null, c: number) => ({ rate, notReached: [],
+ *   nsPerEvent: { "deno-wasm": deno, "c-wasm2c": c },
+ *   bestC: { consumer: "c-wasm2c", nsPerEvent: c }, denoOverBestC: deno === null ? null : deno / c });
+ * assert.equal(steadyGoal([row(1000, 50, 40), row(2000, 55, 40)])?.met, true);
+ * assert.equal(steadyGoal([row(1000, 50, 40), row(2000, 70, 40)])?.met, false);
+ * assert.equal(steadyGoal([row(1000, 50, 40), row(2000, null, 40)])?.met, false); // Deno dropped
+ * assert.equal(steadyGoal([row(1000, null, 40)])?.met, false);
+ * ```
+ */
+export function steadyGoal(rows: SteadyRow[]): GoalResult | null {
+  const ran = rows.length > 0 &&
+    Object.hasOwn(rows[0].nsPerEvent, DENO_CONSUMER);
+  const judged = rows.filter((r) => r.bestC !== null);
+  if (!ran || judged.length === 0) return null;
+  const withDeno = judged.filter((r) => r.denoOverBestC !== null);
+  const within = withDeno.filter((r) => r.denoOverBestC! <= STEADY_RATIO_BOUND);
+  const parts: string[] = [];
+  if (withDeno.length) {
+    const worst = withDeno.reduce((a, r) =>
+      r.denoOverBestC! > a.denoOverBestC! ? r : a
+    );
+    parts.push(
+      `worst ${worst.denoOverBestC!.toFixed(2)}x at ${
+        formatRate(worst.rate)
+      }/s (${worst.nsPerEvent[DENO_CONSUMER]!.toFixed(1)} vs ${
+        worst.bestC!.consumer
+      } ${worst.bestC!.nsPerEvent.toFixed(1)} ns)`,
+    );
+  }
+  parts.push(`${within.length} of ${judged.length} rates within`);
+  const missing = judged.filter((r) => r.denoOverBestC === null);
+  if (missing.length) {
+    parts.push(
+      `no Deno figure at ${
+        missing.map((r) => `${formatRate(r.rate)}/s`).join(", ")
+      }`,
+    );
+  }
+  return {
+    value: parts.join("; "),
+    met: within.length === judged.length,
   };
 }
 
@@ -124,6 +187,8 @@ function memoryGoals(rows: MemoryRow[], out: Record<string, GoalResult>): void {
 export function judgeGoals(m: Measurements): Record<string, GoalResult> {
   const out: Record<string, GoalResult> = {};
   if (m.rates) rateGoals(m.rates, out);
+  const steady = m.rates ? steadyGoal(m.rates.steady) : null;
+  if (steady) out[STEADY_GOAL] = steady;
   if (m.overhead) overheadGoals(m.overhead, out);
   if (m.decode) decodeGoals(m.decode, out);
   if (m.memory) memoryGoals(m.memory, out);

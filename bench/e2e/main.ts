@@ -1,7 +1,10 @@
 /**
  * `deno task bench:e2e`: the consumers side by side on the real kernel.
  *
- * 1. rates (rates.ts): maximum sustained zero-drop rate on the stress source.
+ * 1. rates (rates.ts): maximum sustained zero-drop rate on the stress source,
+ *    and each consumer's steady-state CPU per event at each rate (steady.ts),
+ *    start-up and the Deno consumer's resolution of its profile reported on
+ *    their own (cpu_costs.ts says how the window is measured).
  * 2. overhead (overhead.ts): consumer CPU at 10 kHz sampling on busy CPUs.
  * 3. decode (decode.ts): ns per event decoding the same recorded ring bytes
  *    with WASM in Deno, hand-written C through FFI, wasm2c in C,
@@ -182,6 +185,7 @@ async function main(args: string[]): Promise<number> {
     options: {
       rates: o.rates,
       step_duration_s: o.stepS,
+      warmup_s: o.warmupS,
       ring_bytes: o.ringBytes,
       consumers: o.consumers.map((c) => ({ id: c.id, label: c.label })),
       sections: [...o.sections],

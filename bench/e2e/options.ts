@@ -12,7 +12,9 @@
  * assert.ok(o !== null);
  * assert.deepEqual(o.rates, [1000, 2000]);
  * assert.equal(o.stepS, 0.5);
+ * assert.equal(o.warmupS, 0.167); // a third of a short step, in whole ms
  * assert.throws(() => parseOptions(["--ring-bytes", "3M"]), /power of two/);
+ * assert.throws(() => parseOptions(["--step-duration", "2", "--warmup", "2"]), /shorter than/);
  * ```
  * @module
  */
@@ -39,19 +41,33 @@ export type Section = typeof SECTIONS[number];
 /** Most timed passes per decoder: streamprof-decode-bench's own limit. */
 const MAX_DECODE_ITERATIONS = 1000;
 
+/**
+ * The default warm-up before a steady window: long enough for Deno's JIT
+ * to have compiled the hot path (its first tier-up happens within the
+ * first few hundred ms of events) and the ring's pages to be touched.
+ */
+const DEFAULT_WARMUP_S = 1;
+
 /** The help text. */
 export const HELP = `Usage: deno task bench:e2e [options]
 
 The Deno+WASM consumer, the C libbpf consumer and the C+wasm2c consumer side
-by side on the real kernel (root): zero-drop rate ladder, 10 kHz overhead,
-decode cost per event, memory. Tables on stdout.
+by side on the real kernel (root): zero-drop rate ladder with each
+consumer's steady-state CPU per event at each rate (start-up and the Deno
+consumer's resolution of its profile apart), 10 kHz overhead, decode cost
+per event, memory. Tables on stdout.
 
   --rates LIST            events/s steps (default 100000,250000,500000,
                           1000000,2000000,4000000)
   --step-duration T       time per step: seconds, or 500ms, 1m (default 3)
+  --warmup T              steady-state figures count from T after attach
+                          (rates, overhead; default ${DEFAULT_WARMUP_S} s, or a third of the
+                          shortest run if that is shorter)
   --ring-bytes N          ring size for every consumer, a power of two
                           from 4K to 1G (default 8M)
-  --consumers LIST        default deno-wasm,c-libbpf,c-libbpf-poll10,c-wasm2c
+  --consumers LIST        default deno-wasm,c-libbpf,c-libbpf-poll10,c-wasm2c;
+                          also deno-wasm-bare (the Deno consumer without
+                          its profile work: no aggregation, no resolution)
   --sections LIST         default rates,overhead,decode,memory
   --overhead-duration T   time per consumer at 10 kHz (default 10)
   --decode-iterations N   timed passes per decoder, at most ${MAX_DECODE_ITERATIONS} (default 20)
@@ -76,6 +92,8 @@ machine cannot run it (not root, harness not built); 70 a bug.`;
 export interface Options {
   rates: number[];
   stepS: number;
+  /** Seconds after attach the steady windows start. */
+  warmupS: number;
   ringBytes: number;
   consumers: Consumer[];
   sections: Set<Section>;
@@ -110,6 +128,37 @@ function listOf<T>(
   });
 }
 
+/**
+ * The warm-up: `text` if given, else the default or a third of the
+ * shortest run it applies to (a step of the ladder, a consumer's overhead
+ * run), whichever is shorter. It must be shorter than each of those runs:
+ * the window starts after it and ends with the run.
+ */
+function warmupOf(
+  text: string | undefined,
+  sections: Set<Section>,
+  stepS: number,
+  overheadS: number,
+): number {
+  const runs: [string, number][] = [];
+  if (sections.has("rates")) runs.push(["--step-duration", stepS]);
+  if (sections.has("overhead")) runs.push(["--overhead-duration", overheadS]);
+  if (text === undefined) {
+    // Whole ms: the consumers take it on their command lines.
+    const w = Math.min(DEFAULT_WARMUP_S, ...runs.map(([, s]) => s / 3));
+    return Math.round(w * 1000) / 1000;
+  }
+  const w = seconds(text, "--warmup");
+  for (const [what, s] of runs) {
+    if (w >= s) {
+      throw new UsageError(
+        `--warmup ${w} s must be shorter than ${what} (${s} s): the steady window comes after it`,
+      );
+    }
+  }
+  return w;
+}
+
 /** Parses the command line; null for --help. Throws a UsageError. */
 export function parseOptions(args: string[]): Options | null {
   const { values } = parseArgs({
@@ -120,6 +169,7 @@ export function parseOptions(args: string[]): Options | null {
         default: "100000,250000,500000,1000000,2000000,4000000",
       },
       "step-duration": { type: "string", default: "3" },
+      warmup: { type: "string" },
       "ring-bytes": { type: "string", default: "8M" },
       consumers: {
         type: "string",
@@ -139,17 +189,24 @@ export function parseOptions(args: string[]): Options | null {
   });
   if (values.help) return null;
   const sectionNames = Object.fromEntries(SECTIONS.map((s) => [s, s]));
+  const sections = new Set(listOf(values.sections!, "section", sectionNames));
+  const stepS = seconds(values["step-duration"]!, "--step-duration");
+  const overheadS = seconds(
+    values["overhead-duration"]!,
+    "--overhead-duration",
+  );
   const o: Options = {
     rates: parseRates(values.rates!, "--rates"),
-    stepS: seconds(values["step-duration"]!, "--step-duration"),
+    stepS,
+    warmupS: warmupOf(values.warmup, sections, stepS, overheadS),
     ringBytes: parseBytes(
       values["ring-bytes"]!,
       "--ring-bytes",
       RING_BYTES_RULE,
     ),
     consumers: listOf(values.consumers!, "consumer", CONSUMERS),
-    sections: new Set(listOf(values.sections!, "section", sectionNames)),
-    overheadS: seconds(values["overhead-duration"]!, "--overhead-duration"),
+    sections,
+    overheadS,
     decodeIterations: parsePositiveInt(
       values["decode-iterations"]!,
       "--decode-iterations",

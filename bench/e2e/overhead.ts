@@ -2,7 +2,9 @@
  * Section 2 of `bench:e2e`, overhead: 10 kHz sampling on every CPU while
  * streamprof-burn keeps them busy; each consumer's CPU as a share of one
  * core, over its whole run (its own getrusage) and in the steady state
- * (every thread's schedstat, start-up excluded).
+ * (the consumer's own steady window from --warmup after attach to the end
+ * of its consumption: start-up, drain and the Deno consumer's resolution
+ * excluded; see cpu_costs.ts).
  *
  * @example
  * ```ts ignore
@@ -17,16 +19,14 @@ import { formatTable } from "../../lib/report/table.ts";
 import {
   consumerFailure,
   cpuPercentOf,
-  sampleCpuNs,
   WatchedProcess,
   withBusyCpus,
 } from "./consumers.ts";
+import { runCostsOf, type SteadyWindow } from "./cpu_costs.ts";
 import type { Options } from "./options.ts";
 
 /** The sampling rate of this section, per CPU. */
 const OVERHEAD_FREQ = 10_000;
-/** Start-up and JIT warm-up left out of the steady figure. */
-const STEADY_AFTER_MS = 1500;
 
 /** One consumer's row. */
 export interface OverheadRow {
@@ -37,8 +37,9 @@ export interface OverheadRow {
   /** Consumer CPU from attach to the end of the drain (its own JSON). */
   cpuPercent: number;
   /**
-   * Consumer CPU in the steady state: all its threads, from 1.5 s after
-   * the start to its last sample (start-up and JIT warm-up excluded).
+   * Consumer CPU in the steady state: all its threads, from --warmup after
+   * attach to the end of its consumption (start-up, JIT warm-up, the drain
+   * and resolution excluded); NaN if the run gave no window.
    */
   steadyCpuPercent: number;
   cpuNsPerEvent: number;
@@ -47,26 +48,20 @@ export interface OverheadRow {
   failure: string | null;
 }
 
-/** Steady-state CPU % of a running process, sampled every 250 ms. */
-async function steadyCpu(
-  proc: WatchedProcess,
-  skipMs: number,
-): Promise<number> {
-  const t0 = performance.now();
-  let first: { t: number; ns: number } | null = null;
-  let last: { t: number; ns: number } | null = null;
-  const timer = setInterval(() => {
-    const ns = sampleCpuNs(proc.pid);
-    const t = performance.now();
-    if (ns === null || t - t0 < skipMs) return;
-    if (!first) first = { t, ns };
-    else last = { t, ns };
-  }, 250);
-  await proc.result();
-  clearInterval(timer);
-  const a = first as { t: number; ns: number } | null;
-  const b = last as { t: number; ns: number } | null;
-  return a && b && b.t > a.t ? (b.ns - a.ns) / ((b.t - a.t) * 1e6) * 100 : NaN;
+/**
+ * A steady window's CPU as a share of one core over its wall time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { steadyPercent } from "./overhead.ts";
+ * const w = { fromS: 1, toS: 3, events: 1000, cpuNs: 20e6, threadsCpuNs: 20e6, nsPerEvent: 2e4 };
+ * assert.equal(steadyPercent(w), 1);
+ * assert.ok(Number.isNaN(steadyPercent(null)));
+ * ```
+ */
+export function steadyPercent(w: SteadyWindow | null): number {
+  return w && w.toS > w.fromS ? w.cpuNs / ((w.toS - w.fromS) * 1e9) * 100 : NaN;
 }
 
 /** Runs each consumer in turn at 10 kHz on busy CPUs. */
@@ -81,10 +76,10 @@ export function runOverhead(o: Options): Promise<OverheadRow[]> {
           freq: OVERHEAD_FREQ,
           durationS: o.overheadS,
           ringBytes: o.ringBytes,
+          steadyFromS: o.warmupS,
         }),
         (o.overheadS + 60) * 1000,
       );
-      const steady = await steadyCpu(proc, STEADY_AFTER_MS);
       const result = await proc.result();
       const json = result.json;
       const row: OverheadRow = {
@@ -93,7 +88,7 @@ export function runOverhead(o: Options): Promise<OverheadRow[]> {
         drops: Number(json?.drops ?? 0),
         reconciled: json?.reconciled === true,
         cpuPercent: cpuPercentOf(json),
-        steadyCpuPercent: steady,
+        steadyCpuPercent: steadyPercent(runCostsOf(json).steady),
         cpuNsPerEvent: Number(json?.cpu_ns_per_event ?? 0),
         detail: result.code === 0
           ? ""
@@ -140,6 +135,7 @@ export function printOverhead(o: Options, rows: OverheadRow[]): void {
   ));
   console.log(
     "\nwhole run: getrusage from attach to the end of the drain (start-up after attach included);\n" +
-      "steady: all threads' schedstat from 1.5 s after launch to the end.",
+      `steady: the consumer's own window, every thread, from ${o.warmupS} s after attach to the end of its consumption\n` +
+      "(start-up, the drain and the Deno consumer's resolution of its profile left out).",
   );
 }

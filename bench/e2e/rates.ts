@@ -5,15 +5,20 @@
  * per consumer, same ring size; a step is "held" when nothing was dropped,
  * the run reconciled exactly and the generator reached 90% of the rate. A
  * consumer that dropped is not tried at higher rates. Per consumer: the
- * highest held rate and the consumer's CPU ns per event there.
+ * highest held rate and the consumer's CPU ns per event there (whole run);
+ * per rate: every consumer's steady-state CPU per event and the Deno
+ * consumer's over the best C consumer's, with start-up and resolution
+ * reported on their own (steady.ts).
  *
  * @example
  * ```ts
  * import assert from "node:assert";
  * import { summarizeRates } from "./rates.ts";
+ * const costs = { startupCpuNs: 4e6, steady: null, resolveCpuNs: null, totalCpuNs: 5e6,
+ *   totalNsPerEvent: 5000 };
  * const step = { consumer: "c-libbpf", rate: 1000, status: "held" as const, achievedRate: 1000,
  *   consumed: 1000, drops: 0, reconciled: true, consumerCpuNs: 1e6, cpuNsPerEvent: 1000,
- *   cpuPercent: 0.1, detail: "" };
+ *   cpuPercent: 0.1, costs, detail: "" };
  * const [summary] = summarizeRates(["c-libbpf"], [step]);
  * assert.equal(summary.maxHeldRate, 1000);
  * ```
@@ -24,6 +29,13 @@ import { formatTable } from "../../lib/report/table.ts";
 import { runStressStep, type StressStep } from "./consumers.ts";
 import type { Options } from "./options.ts";
 import { formatRate } from "./report.ts";
+import {
+  type CostRow,
+  costRows,
+  printSteady,
+  type SteadyRow,
+  steadyRows,
+} from "./steady.ts";
 
 /** One consumer's result on the ladder. */
 export interface RateSummary {
@@ -34,10 +46,15 @@ export interface RateSummary {
   maxZeroDropAchieved: number;
 }
 
-/** The section's result: every step run, and the summary per consumer. */
+/**
+ * The section's result: every step run, the summary per consumer, the
+ * steady comparison per rate and the costs outside the window.
+ */
 export interface RatesResult {
   steps: StressStep[];
   summary: RateSummary[];
+  steady: SteadyRow[];
+  costs: CostRow[];
 }
 
 /** Summarizes the steps of each consumer in `consumerIds`. */
@@ -71,14 +88,17 @@ export async function runRates(o: Options): Promise<RatesResult> {
   for (const rate of o.rates) {
     for (const c of o.consumers) {
       if (droppedAlready.has(c.id)) continue;
-      const s = await runStressStep(c, rate, o.stepS, o.ringBytes);
+      const s = await runStressStep(c, rate, o.stepS, o.warmupS, o.ringBytes);
       steps.push(s);
+      const steady = s.costs.steady;
       console.error(
         `  ${formatRate(rate).padStart(6)}/s ${c.id.padEnd(16)} ${
           s.status.padEnd(11)
         } ` +
           `achieved ${formatRate(s.achievedRate)}/s, ${s.drops} drops, ` +
-          `${s.cpuNsPerEvent.toFixed(1)} ns/event ${s.detail}`,
+          `${s.cpuNsPerEvent.toFixed(1)} ns/event whole run, ${
+            steady ? steady.nsPerEvent.toFixed(1) : "-"
+          } steady ${s.detail}`,
       );
       if (s.status === "dropped") droppedAlready.add(c.id);
     }
@@ -86,6 +106,8 @@ export async function runRates(o: Options): Promise<RatesResult> {
   return {
     steps,
     summary: summarizeRates(o.consumers.map((c) => c.id), steps),
+    steady: steadyRows(o.rates, o.consumers, steps),
+    costs: costRows(o.rates, o.consumers, steps),
   };
 }
 
@@ -132,7 +154,9 @@ export function printRates(o: Options, r: RatesResult): void {
     }),
   ]);
   console.log(formatTable(header, rows));
-  console.log("");
+  console.log(
+    "\nns/ev and % CPU over the whole run: the consumer's getrusage from attach to the end of the drain.\n",
+  );
   console.log(formatTable(
     [
       "consumer",
@@ -155,4 +179,5 @@ export function printRates(o: Options, r: RatesResult): void {
       }x the zero-drop rate`,
     );
   }
+  printSteady(o.warmupS, o.consumers, r.steps, r.steady, r.costs);
 }
