@@ -227,19 +227,8 @@ export async function download(
     });
   }
   try {
-    const file = await Deno.open(tmp, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
-    try {
-      for await (const chunk of res.body) {
-        let off = 0;
-        while (off < chunk.length) off += await file.write(chunk.subarray(off));
-      }
-    } finally {
-      file.close();
-    }
+    // Streamed to disk as it arrives (a kernel package is tens of MB).
+    await Deno.writeFile(tmp, res.body);
     const size = (await Deno.stat(tmp)).size;
     if (want.size !== undefined && size !== want.size) {
       throw new FetchError(`${url}: ${size} bytes, expected ${want.size}`);
