@@ -25,12 +25,19 @@ interface Fn {
   totalPercent: number;
 }
 
+/** A started fixture. */
+interface Fixture {
+  pid: number;
+  child: Deno.ChildProcess;
+  stop(): Promise<void>;
+}
+
 /** Starts a fixture and waits until its workload runs. */
 async function startFixture(
   binary: string,
   args: string[],
   wrapper: string[] = [],
-): Promise<{ pid: number; child: Deno.ChildProcess; stop(): Promise<void> }> {
+): Promise<Fixture> {
   const dir = await Deno.makeTempDir({ prefix: "streamprof-fixture-" });
   const marker = `${dir}/marker`;
   const argv = [...wrapper, binary, ...args, "--marker", marker];
@@ -62,6 +69,28 @@ async function startFixture(
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/**
+ * Runs `fn` with a fixture started ({@link startFixture}: the hotspots
+ * program unless `o.binary`, under `o.wrapper`) and stops it afterwards,
+ * however `fn` ended.
+ */
+async function withFixture(
+  args: string[],
+  fn: (fx: Fixture) => Promise<void>,
+  o: { binary?: string; wrapper?: string[] } = {},
+): Promise<void> {
+  const fx = await startFixture(
+    o.binary ?? `${BUILD}/hotspots`,
+    args,
+    o.wrapper,
+  );
+  try {
+    await fn(fx);
+  } finally {
+    await fx.stop();
+  }
 }
 
 /** Runs `profile` with --json into a temp file; returns the JSON and folded. */
@@ -101,6 +130,18 @@ async function profileJson(args: string[]): Promise<{
   }
 }
 
+/** {@link profileJson} of one process: `--pid pid --duration d --freq f`. */
+function profilePid(pid: number, duration = "2s", freq = 999) {
+  return profileJson([
+    "--pid",
+    String(pid),
+    "--duration",
+    duration,
+    "--freq",
+    String(freq),
+  ]);
+}
+
 const fn = (fns: Fn[], name: string) => fns.find((f) => f.name === name);
 
 /** perf's per-function self and total shares (percent) of its samples. */
@@ -133,23 +174,10 @@ Deno.test({
     // Two threads, one per CPU, for 5 s at 999 Hz: ~10,000 samples each for
     // us and for perf, so a share's standard error is ~0.5 points and the
     // 2-point tolerance is about 3 of them for the difference.
-    const fx = await startFixture(`${BUILD}/hotspots`, [
-      "--seconds",
-      "30",
-      "--threads",
-      "2",
-    ]);
-    try {
+    await withFixture(["--seconds", "30", "--threads", "2"], async (fx) => {
       // Both at once, over the same seconds of the same process.
       const [ours, perf] = await Promise.all([
-        profileJson([
-          "--pid",
-          String(fx.pid),
-          "--duration",
-          "5s",
-          "--freq",
-          "999",
-        ]),
+        profilePid(fx.pid, "5s"),
         perfSamples(fx.pid, 5, 999),
       ]);
       const fns = ours.json.functions;
@@ -219,9 +247,7 @@ Deno.test({
       for (const n of ours.folded.values()) sum += n;
       assert.equal(sum, ours.json.samples, "folded stacks hold every sample");
       assert.ok(ours.json.symbolization.fullySymbolizedPercent > 95);
-    } finally {
-      await fx.stop();
-    }
+    });
   },
 });
 
@@ -231,46 +257,25 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const lib = await startFixture(`${BUILD}/hotspots`, [
-      "--mode",
-      "lib",
-      "--seconds",
-      "30",
-    ]);
-    const stripped = await startFixture(`${BUILD}/hotspots-debuglink`, [
-      "--seconds",
-      "30",
-    ]);
-    try {
-      const a = await profileJson([
-        "--pid",
-        String(lib.pid),
-        "--duration",
-        "2s",
-        "--freq",
-        "999",
-      ]);
-      const top = a.json.functions[0];
-      assert.equal(top.name, "hotlib_alpha");
-      assert.equal(top.module, `${BUILD}/libhotlib.so`);
-      assert.ok(Math.abs(top.selfPercent - 50) <= 3, `${top.selfPercent}%`);
-      const b = await profileJson([
-        "--pid",
-        String(stripped.pid),
-        "--duration",
-        "2s",
-        "--freq",
-        "999",
-      ]);
-      assert.equal(b.json.functions[0].name, "hot_alpha");
-      assert.ok(
-        fn(b.json.functions, "hot_gamma"),
-        "hot_gamma named from the debug file",
-      );
-    } finally {
-      await lib.stop();
-      await stripped.stop();
-    }
+    // Both fixtures run through both profiles.
+    const debuglink = { binary: `${BUILD}/hotspots-debuglink` };
+    await withFixture(
+      ["--mode", "lib", "--seconds", "30"],
+      (lib) =>
+        withFixture(["--seconds", "30"], async (stripped) => {
+          const a = await profilePid(lib.pid);
+          const top = a.json.functions[0];
+          assert.equal(top.name, "hotlib_alpha");
+          assert.equal(top.module, `${BUILD}/libhotlib.so`);
+          assert.ok(Math.abs(top.selfPercent - 50) <= 3, `${top.selfPercent}%`);
+          const b = await profilePid(stripped.pid);
+          assert.equal(b.json.functions[0].name, "hot_alpha");
+          assert.ok(
+            fn(b.json.functions, "hot_gamma"),
+            "hot_gamma named from the debug file",
+          );
+        }, debuglink),
+    );
   },
 });
 
@@ -312,21 +317,8 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const fx = await startFixture(`${BUILD}/hotspots`, [
-      "--mode",
-      "syscalls",
-      "--seconds",
-      "30",
-    ]);
-    try {
-      const r = await profileJson([
-        "--pid",
-        String(fx.pid),
-        "--duration",
-        "2s",
-        "--freq",
-        "999",
-      ]);
+    await withFixture(["--mode", "syscalls", "--seconds", "30"], async (fx) => {
+      const r = await profilePid(fx.pid);
       const kernel = r.json.functions.filter((f) => f.kind === "kernel");
       assert.ok(kernel.length > 3, "kernel functions are named");
       const totalKernelSelf = kernel.reduce((a, f) => a + f.selfPercent, 0);
@@ -347,9 +339,7 @@ Deno.test({
         "the syscall's kernel frames under the user frames that made it",
       );
       assert.ok(fn(r.json.functions, "vfs_write"), "vfs_write named");
-    } finally {
-      await fx.stop();
-    }
+    });
   },
 });
 
@@ -370,14 +360,7 @@ Deno.test({
     try {
       // Let V8 compile and write the map entry.
       await new Promise((r) => setTimeout(r, 1500));
-      const r = await profileJson([
-        "--pid",
-        String(node.pid),
-        "--duration",
-        "2s",
-        "--freq",
-        "999",
-      ]);
+      const r = await profilePid(node.pid);
       const jit = r.json.functions.find((f) =>
         f.kind === "jit" && f.name.includes("streamprofHotJs")
       );
@@ -409,17 +392,7 @@ Deno.test({
     const inner = "/mnt/streamprof-ns-fixture";
     const script =
       `mkdir -p ${inner} && mount -t tmpfs none ${inner} && cp ${BUILD}/hotspots ${BUILD}/libhotlib.so ${inner}/ && exec ${inner}/hotspots "$@"`;
-    const fx = await startFixture(
-      "sh",
-      ["-c", script, "sh", "--seconds", "30"],
-      [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-      ],
-    );
-    try {
+    await withFixture(["-c", script, "sh", "--seconds", "30"], async (fx) => {
       let visible = true;
       try {
         Deno.statSync(`${inner}/hotspots`);
@@ -427,20 +400,14 @@ Deno.test({
         visible = false;
       }
       assert.equal(visible, false, "the copy must not be visible from here");
-      const r = await profileJson([
-        "--pid",
-        String(fx.pid),
-        "--duration",
-        "2s",
-        "--freq",
-        "999",
-      ]);
+      const r = await profilePid(fx.pid);
       const top = r.json.functions[0];
       assert.equal(top.name, "hot_alpha");
       assert.equal(top.module, `${inner}/hotspots`);
-    } finally {
-      await fx.stop();
-    }
+    }, {
+      binary: "sh",
+      wrapper: ["unshare", "--mount", "--propagation", "private"],
+    });
   },
 });
 
@@ -452,22 +419,9 @@ Deno.test({
     assertBpf();
     const path = "/proc/sys/kernel/kptr_restrict";
     const before = (await Deno.readTextFile(path)).trim();
-    const fx = await startFixture(`${BUILD}/hotspots`, [
-      "--mode",
-      "syscalls",
-      "--seconds",
-      "30",
-    ]);
-    try {
+    await withFixture(["--mode", "syscalls", "--seconds", "30"], async (fx) => {
       await Deno.writeTextFile(path, "2");
-      const r = await profileJson([
-        "--pid",
-        String(fx.pid),
-        "--duration",
-        "2s",
-        "--freq",
-        "499",
-      ]);
+      const r = await profilePid(fx.pid, "2s", 499);
       assert.ok(r.json.reconciliation.ok, r.json.reconciliation.line);
       assert.match(r.stdout, /kernel symbols: .*kptr_restrict/);
       const kernel = r.json.functions.filter((f) => f.kind === "kernel");
@@ -482,10 +436,7 @@ Deno.test({
       // User frames are still named.
       assert.ok(fn(r.json.functions, "run_workload"));
       assert.ok(r.json.symbolization.fullySymbolizedPercent < 100);
-    } finally {
-      await Deno.writeTextFile(path, before);
-      await fx.stop();
-    }
+    }).finally(() => Deno.writeTextFile(path, before)); // however it ended
   },
 });
 
@@ -495,16 +446,8 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const fx = await startFixture(`${BUILD}/hotspots`, ["--seconds", "1"]);
-    try {
-      const r = await profileJson([
-        "--pid",
-        String(fx.pid),
-        "--duration",
-        "3s",
-        "--freq",
-        "999",
-      ]);
+    await withFixture(["--seconds", "1"], async (fx) => {
+      const r = await profilePid(fx.pid, "3s");
       assert.ok(r.json.reconciliation.ok, r.json.reconciliation.line);
       assert.ok(
         r.json.samples > 300,
@@ -519,8 +462,6 @@ Deno.test({
         "hot_alpha",
         "named after it exited",
       );
-    } finally {
-      await fx.stop();
-    }
+    });
   },
 });
