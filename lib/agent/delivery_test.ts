@@ -1,7 +1,14 @@
 // The delivery loop over a fake push and read-back (the real path, against a
 // real Pyroscope, is tests/kernel/agent_test.ts).
 import assert from "node:assert/strict";
-import { backoffMs, Deliverer, isPermanentRefusal } from "./delivery.ts";
+import {
+  backoffMs,
+  type Confirm,
+  Deliverer,
+  isPermanentRefusal,
+  type Push,
+  type RetryPolicy,
+} from "./delivery.ts";
 import { type IntervalMeta, Spool } from "./spool.ts";
 
 const meta = (i: number): IntervalMeta => ({
@@ -20,12 +27,35 @@ class HttpError extends Error {
 
 const fast = { baseMs: 1, capMs: 5, confirmDelayMs: 1, attemptTimeoutMs: 200 };
 
-Deno.test("delivery: failures are retried until accepted, in order, and read back", async () => {
+/** A spool holding a 1-byte interval for each start time, oldest first. */
+function spoolOf(...starts: number[]): Spool {
   const spool = new Spool();
-  for (let i = 0; i < 5; i++) spool.push(meta(i), new Uint8Array(1));
+  for (const i of starts) spool.push(meta(i), new Uint8Array(1));
+  return spool;
+}
+
+/**
+ * Delivers what `spool` holds through a Deliverer made with these arguments,
+ * giving its stop up to 5 s (these tests' pushes end long before), and
+ * returns the Deliverer, whose counters the test then reads.
+ */
+async function deliver(
+  spool: Spool,
+  push: Push,
+  policy: RetryPolicy,
+  confirm?: Confirm,
+): Promise<Deliverer> {
+  const d = new Deliverer(spool, push, policy, confirm);
+  d.start();
+  await d.stop(5000);
+  return d;
+}
+
+Deno.test("delivery: failures are retried until accepted, in order, and read back", async () => {
+  const spool = spoolOf(0, 1, 2, 3, 4);
   const stored = new Map<number, number>();
   let calls = 0;
-  const d = new Deliverer(
+  const d = await deliver(
     spool,
     (m) => {
       calls++;
@@ -37,8 +67,6 @@ Deno.test("delivery: failures are retried until accepted, in order, and read bac
     fast,
     (ms) => Promise.resolve(ms.map((m) => stored.get(m.fromMs) ?? 0)),
   );
-  d.start();
-  await d.stop(5000);
   assert.equal(d.counters.pushed, 5);
   assert.equal(d.counters.confirmed, 5);
   assert.equal(d.counters.retried, 3);
@@ -47,11 +75,10 @@ Deno.test("delivery: failures are retried until accepted, in order, and read bac
 });
 
 Deno.test("delivery: an acknowledged interval the server does not hold is pushed again", async () => {
-  const spool = new Spool();
-  spool.push(meta(7), new Uint8Array(1));
+  const spool = spoolOf(7);
   let pushes = 0;
   let held = 0;
-  const d = new Deliverer(
+  const d = await deliver(
     spool,
     () => {
       pushes++;
@@ -62,8 +89,6 @@ Deno.test("delivery: an acknowledged interval the server does not hold is pushed
     { ...fast, confirmChecks: 2 },
     (ms) => Promise.resolve(ms.map(() => held)),
   );
-  d.start();
-  await d.stop(5000);
   assert.equal(pushes, 2);
   assert.equal(d.counters.repushed, 1);
   assert.equal(d.counters.confirmed, 1);
@@ -71,10 +96,8 @@ Deno.test("delivery: an acknowledged interval the server does not hold is pushed
 });
 
 Deno.test("delivery: a permanent refusal is given up after 3 attempts and counted; the rest goes on", async () => {
-  const spool = new Spool();
-  spool.push(meta(1), new Uint8Array(1));
-  spool.push(meta(2), new Uint8Array(1));
-  const d = new Deliverer(
+  const spool = spoolOf(1, 2);
+  const d = await deliver(
     spool,
     (m) =>
       m.fromMs === 1
@@ -82,8 +105,6 @@ Deno.test("delivery: a permanent refusal is given up after 3 attempts and counte
         : Promise.resolve(),
     fast,
   );
-  d.start();
-  await d.stop(5000);
   assert.equal(d.counters.rejected, 1);
   assert.equal(d.counters.pushed, 1);
   assert.equal(d.counters.retried, 2);
@@ -91,10 +112,8 @@ Deno.test("delivery: a permanent refusal is given up after 3 attempts and counte
 });
 
 Deno.test("delivery: a hanging push is abandoned at the attempt timeout and retried", async () => {
-  const spool = new Spool();
-  spool.push(meta(1), new Uint8Array(1));
   let calls = 0;
-  const d = new Deliverer(spool, (_m, _b, signal) => {
+  const d = await deliver(spoolOf(1), (_m, _b, signal) => {
     calls++;
     if (calls === 1) {
       return new Promise((_, reject) =>
@@ -103,15 +122,12 @@ Deno.test("delivery: a hanging push is abandoned at the attempt timeout and retr
     }
     return Promise.resolve();
   }, { ...fast, attemptTimeoutMs: 50 });
-  d.start();
-  await d.stop(5000);
   assert.equal(d.counters.timeouts, 1);
   assert.equal(d.counters.pushed, 1);
 });
 
 Deno.test("delivery: stop is bounded when the server never answers; the entry stays queued", async () => {
-  const spool = new Spool();
-  spool.push(meta(1), new Uint8Array(1));
+  const spool = spoolOf(1);
   const d = new Deliverer(
     spool,
     () => Promise.reject(new Error("connection refused")),
