@@ -386,6 +386,9 @@ function internStack(pid: i32, src: usize, n: u32): u32 {
  * the walk: a call per event measured ~1 ns of the aggregation's cost.
  */
 @inline function aggregate(a: u64, b: u64, kstack: u32): void {
+  // Probed like internStack's index (the same slot scheme) but with its own
+  // key and entry: a shared probe would compare through a function value,
+  // an indirect call per event.
   // Three independent products instead of a chain of three mixing rounds:
   // the multiplies issue together, and the final shift folds the high bits
   // (where the products differ most) into the slot index.
@@ -480,12 +483,18 @@ export function maxCpus(): u32 {
   memory.copy(dst, src, EVENT_SIZE);
 }
 
+// The ring slot after `slot`, in a ring of `cap` slots.
+@inline function nextSlot(slot: u32, cap: u32): u32 {
+  slot++;
+  if (slot == cap) slot = 0;
+  return slot;
+}
+
 @inline function ringAdvance(): void {
   // head (low word) and length (high word) in one 8-byte access: every
   // access costs a bounds check in engines without a WASM trap handler.
   const hl = load<u64>(ringStatePtr, RS_HEAD);
-  let h = <u32>hl + 1;
-  if (h == ringCap) h = 0;
+  const h = nextSlot(<u32>hl, ringCap);
   let len = <u32>(hl >> 32);
   if (len < ringCap) len++;
   else {
@@ -494,11 +503,24 @@ export function maxCpus(): u32 {
   store<u64>(ringStatePtr, (<u64>len << 32) | <u64>h, RS_HEAD);
 }
 
+// The ring state after `count` pushes that left the head at `head`: each
+// push either grew the ring or overwrote its oldest event. For pushes made
+// in bulk (ringPushEvents) or in a walk's loop, which keeps only the head.
+@inline function ringPushed(count: u32, head: u32): void {
+  const total = <u64>load<u32>(ringStatePtr, RS_LEN) + <u64>count;
+  const len: u32 = total < <u64>ringCap ? <u32>total : ringCap;
+  store<u64>(ringStatePtr, (<u64>len << 32) | <u64>head, RS_HEAD);
+  const over = load<u64>(ringStatePtr, RS_OVERWRITTEN) + (total - <u64>len);
+  store<u64>(ringStatePtr, over, RS_OVERWRITTEN);
+}
+
 /**
  * Pushes one event given as fields, for hosts that push through the module
  * (C via wasm2c, say; the JS wrapper writes the slot itself, see
  * EventRing.pushRaw). The timestamp comes as two u32 halves so that callers
- * without i64 arguments pass plain numbers.
+ * without i64 arguments pass plain numbers. The same eight parameters as
+ * writeEvent after its `dst`, and as EventRing.pushRaw: one ABI, written
+ * out in each.
  */
 export function ringPush(
   tsLo: u32,
@@ -534,13 +556,7 @@ export function ringPush(
 export function ringPushEvents(src: usize, count: u32): void {
   if (count == 0) return;
   const cap = ringCap;
-  const hl = load<u64>(ringStatePtr, RS_HEAD);
-  const head = <u32>hl;
-  const len = <u32>(hl >> 32);
-  // Each single push either grows the ring or overwrites its oldest event.
-  const total = <u64>len + <u64>count;
-  const newLen: u32 = total < <u64>cap ? <u32>total : cap;
-  const over = load<u64>(ringStatePtr, RS_OVERWRITTEN) + (total - <u64>newLen);
+  const head = load<u32>(ringStatePtr, RS_HEAD);
   // The events that survive: the last n of the batch, written from the slot
   // the first of them would have reached.
   const skip: u32 = count > cap ? count - cap : 0;
@@ -561,8 +577,7 @@ export function ringPushEvents(src: usize, count: u32): void {
   }
   start += n;
   if (start >= cap) start -= cap;
-  store<u64>(ringStatePtr, (<u64>newLen << 32) | <u64>start, RS_HEAD);
-  store<u64>(ringStatePtr, over, RS_OVERWRITTEN);
+  ringPushed(count, start);
 }
 
 export function ringLength(): u32 {
@@ -598,8 +613,7 @@ export function ringSnapshot(dst: usize, max: u32): u32 {
   if (idx >= ringCap) idx -= ringCap;
   for (let i: u32 = 0; i < n; i++) {
     copyEvent(dst + <usize>i * EVENT_SIZE, ringPtr_ + <usize>idx * EVENT_SIZE);
-    idx++;
-    if (idx == ringCap) idx = 0;
+    idx = nextSlot(idx, ringCap);
   }
   return n;
 }
@@ -715,34 +729,66 @@ export function walk(ptr: usize, len: u32, sinks: u32): u32 {
     store<u64>(cpuStatePtr + cpu * CPU_STATE_SIZE, 0, CS_COUNTS);
   }
   memory.fill(statsPtr_, 0, <usize>STATS_WORDS * 4);
-  // One loop per combination of sinks, so the per-event path tests no flag.
-  const toRing = (sinks & SINK_RING) != 0;
-  const toBatch = (sinks & SINK_BATCH) != 0;
+  // One loop per combination of sinks, each a walkInto() with its sinks a
+  // constant, so the per-event path tests no flag.
+  const R = SINK_RING;
+  const B = SINK_BATCH;
+  const A = SINK_AGGREGATE;
   // Aggregation needs the tables; without them it is ignored.
-  const toAgg = (sinks & SINK_AGGREGATE) != 0 && tablesReady;
-  if (toAgg) {
-    if (toRing) {
-      return toBatch
-        ? walkInto(ptr, len, true, true, true)
-        : walkInto(ptr, len, true, false, true);
+  if ((sinks & A) != 0 && tablesReady) {
+    if (sinks & R) {
+      return sinks & B
+        ? walkInto(ptr, len, R | B | A)
+        : walkInto(ptr, len, R | A);
     }
-    return toBatch
-      ? walkInto(ptr, len, false, true, true)
-      : walkInto(ptr, len, false, false, true);
+    return sinks & B ? walkInto(ptr, len, B | A) : walkInto(ptr, len, A);
   }
-  if (toRing) {
-    return toBatch
-      ? walkInto(ptr, len, true, true, false)
-      : walkInto(ptr, len, true, false, false);
+  if (sinks & R) {
+    return sinks & B ? walkInto(ptr, len, R | B) : walkInto(ptr, len, R);
   }
-  return toBatch
-    ? walkInto(ptr, len, false, true, false)
-    : walkInto(ptr, len, false, false, false);
+  return sinks & B ? walkInto(ptr, len, B) : walkInto(ptr, len, 0);
 }
 
 // What the frame-record path decided for one record, for the loop to apply.
 let recUser: u32 = 0;
 let recKernel: u32 = 0;
+
+// One more of statistic `i`.
+@inline function bumpStat(i: u32): void {
+  setStat(i, stat(i) + 1);
+}
+
+// One stack of a record with frames: its outcome counted in the statistic
+// of its kind (the four indexes, constants at each use), and the id handed
+// on: a sentinel, the interned stack's id, or without tables the count.
+// The stack's field at `field` of the event holds its frame count `n`, or
+// a negative errno; its frames are at `src`; a kernel stack is the same in
+// every process (pid -1).
+@inline function classifyStack(
+  ev: usize,
+  field: usize,
+  n: u32,
+  truncated: bool,
+  kernel: bool,
+  src: usize,
+  intern: bool,
+  stResolved: u32,
+  stTruncated: u32,
+  stEmpty: u32,
+  stFault: u32,
+): u32 {
+  if (load<i32>(ev + field) < 0) {
+    bumpStat(stFault);
+    return STACK_ID_FAULT;
+  }
+  if (n == 0) {
+    bumpStat(stEmpty);
+    return STACK_ID_EMPTY;
+  }
+  bumpStat(truncated ? stTruncated : stResolved);
+  if (!intern) return n;
+  return internStack(kernel ? -1 : load<i32>(ev, OFF_PID), src, n);
+}
 
 /**
  * Classifies and interns the two stacks of a record with frames at `ev`
@@ -761,48 +807,53 @@ function frameRecord(ev: usize, nu: u32, nk: u32): bool {
     ) return false;
   }
   const flags = load<u32>(ev, OFF_FLAGS);
-  const u = load<i32>(ev, OFF_USER_STACK);
-  const k = load<i32>(ev, OFF_KERNEL_STACK);
   const frames = ev + EVENT_SIZE;
-  // User stack.
-  if (u < 0) {
-    setStat(ST_USER_FAULT, stat(ST_USER_FAULT) + 1);
-    recUser = STACK_ID_FAULT;
-  } else if (nu == 0) {
-    setStat(ST_USER_EMPTY, stat(ST_USER_EMPTY) + 1);
-    recUser = STACK_ID_EMPTY;
-  } else {
-    if (flags & FLAG_USER_TRUNCATED) {
-      setStat(ST_USER_TRUNCATED, stat(ST_USER_TRUNCATED) + 1);
-    } else setStat(ST_USER_RESOLVED, stat(ST_USER_RESOLVED) + 1);
-    recUser = intern ? internStack(load<i32>(ev, OFF_PID), frames, nu) : nu;
-  }
-  // Kernel stack.
-  if (k < 0) {
-    setStat(ST_KERNEL_FAULT, stat(ST_KERNEL_FAULT) + 1);
-    recKernel = STACK_ID_FAULT;
-  } else if (nk == 0) {
-    setStat(ST_KERNEL_EMPTY, stat(ST_KERNEL_EMPTY) + 1);
-    recKernel = STACK_ID_EMPTY;
-  } else {
-    if (flags & FLAG_KERNEL_TRUNCATED) {
-      setStat(ST_KERNEL_TRUNCATED, stat(ST_KERNEL_TRUNCATED) + 1);
-    } else setStat(ST_KERNEL_RESOLVED, stat(ST_KERNEL_RESOLVED) + 1);
-    recKernel = intern ? internStack(-1, frames + (<usize>nu << 3), nk) : nk;
-  }
+  recUser = classifyStack(
+    ev, OFF_USER_STACK, nu, (flags & FLAG_USER_TRUNCATED) != 0, false,
+    frames, intern,
+    ST_USER_RESOLVED, ST_USER_TRUNCATED, ST_USER_EMPTY, ST_USER_FAULT,
+  );
+  recKernel = classifyStack(
+    ev, OFF_KERNEL_STACK, nk, (flags & FLAG_KERNEL_TRUNCATED) != 0, true,
+    frames + (<usize>nu << 3), intern,
+    ST_KERNEL_RESOLVED, ST_KERNEL_TRUNCATED, ST_KERNEL_EMPTY, ST_KERNEL_FAULT,
+  );
   setStat(ST_USER_FRAMES, stat(ST_USER_FRAMES) + nu);
   setStat(ST_KERNEL_FRAMES, stat(ST_KERNEL_FRAMES) + nk);
   return true;
 }
 
-// The body of walk(), inlined eight times with constant sinks.
-@inline function walkInto(
-  ptr: usize,
-  len: u32,
-  toRing: bool,
-  toBatch: bool,
-  toAgg: bool,
-): u32 {
+// Counts one event of CPU `cpu` (< MAX_CPUS) at `ev` in the per-CPU state
+// (the event, out of order or not against the CPU's last timestamp, the
+// CPU's entry in the touched list on its first event of the walk), for
+// both paths of the walk; returns the new touched count.
+@inline function countCpu(ev: usize, cpu: u32, touched: u32): u32 {
+  const cs = <usize>cpu * CPU_STATE_SIZE;
+  const ts = load<u64>(ev, OFF_TIMESTAMP);
+  // The event count is a chain through memory from one event of a CPU to
+  // the next (load, add, store), so nothing else joins it: the rare
+  // out-of-order case takes a branch of its own (merging it into the count
+  // measured slower for runs of one CPU).
+  const n = load<u32>(cs, cpuStatePtr + CS_COUNTS);
+  if (n == 0) {
+    store<u32>(<usize>touched << 2, cpu, touchedPtr);
+    touched++;
+  }
+  store<u32>(cs, n + 1, cpuStatePtr + CS_COUNTS);
+  if (ts < load<u64>(cs, cpuStatePtr + CS_LAST_TS)) {
+    const ooo = load<u32>(cs, cpuStatePtr + CS_OUT_OF_ORDER);
+    store<u32>(cs, ooo + 1, cpuStatePtr + CS_OUT_OF_ORDER);
+  }
+  store<u64>(cs, ts, cpuStatePtr + CS_LAST_TS);
+  return touched;
+}
+
+// The body of walk(), inlined eight times with constant sinks (SINK_*
+// bits; aggregation only with the tables).
+@inline function walkInto(ptr: usize, len: u32, sinks: u32): u32 {
+  const toRing = (sinks & SINK_RING) != 0;
+  const toBatch = (sinks & SINK_BATCH) != 0;
+  const toAgg = (sinks & SINK_AGGREGATE) != 0;
   const REC: u32 = RECORD_HEADER_SIZE + EVENT_SIZE;
   let events: u32 = 0;
   let discarded: u32 = 0;
@@ -816,13 +867,12 @@ function frameRecord(ev: usize, nu: u32, nk: u32): bool {
   let stop = STOP_END;
   let off: u32 = 0;
   let out = batchPtr_;
-  // The ring state in locals for the loop (registers, not memory), written
-  // back once at the end.
+  // The ring's head in a local for the loop (a register, not memory),
+  // written back once at the end with the length and overwritten count,
+  // which follow from the pushes: every event decoded is pushed.
   const ringBase = ringPtr_;
   const cap = ringCap;
   let head = load<u32>(ringStatePtr, RS_HEAD);
-  let rlen = load<u32>(ringStatePtr, RS_LEN);
-  let over = load<u64>(ringStatePtr, RS_OVERWRITTEN);
 
   while (len - off >= RECORD_HEADER_SIZE) {
     // Fast path: a run of committed plain event records, the 32-byte event
@@ -846,31 +896,12 @@ function frameRecord(ev: usize, nu: u32, nk: u32): bool {
       if (<u32>(cpuFlags >> 32) & FLAG_FRAMES) break;
       const cpu = <u32>cpuFlags;
       if (cpu < MAX_CPUS) {
-        const cs = <usize>cpu * CPU_STATE_SIZE;
-        const ts = load<u64>(ev, OFF_TIMESTAMP);
-        // The event count is a chain through memory from one event of a
-        // CPU to the next (load, add, store), so nothing else joins it: the
-        // rare out-of-order case takes a branch of its own (merging it into
-        // the count measured slower for runs of one CPU).
-        const n = load<u32>(cs, cpuStatePtr + CS_COUNTS);
-        if (n == 0) {
-          store<u32>(<usize>touched << 2, cpu, touchedPtr);
-          touched++;
-        }
-        store<u32>(cs, n + 1, cpuStatePtr + CS_COUNTS);
-        if (ts < load<u64>(cs, cpuStatePtr + CS_LAST_TS)) {
-          const ooo = load<u32>(cs, cpuStatePtr + CS_OUT_OF_ORDER);
-          store<u32>(cs, ooo + 1, cpuStatePtr + CS_OUT_OF_ORDER);
-        }
-        store<u64>(cs, ts, cpuStatePtr + CS_LAST_TS);
+        touched = countCpu(ev, cpu, touched);
         seen++;
       }
       if (toRing) {
         copyEvent(ringBase + <usize>head * EVENT_SIZE, ev);
-        head++;
-        if (head == cap) head = 0;
-        if (rlen < cap) rlen++;
-        else over++;
+        head = nextSlot(head, cap);
       }
       if (toBatch) {
         copyEvent(out, ev);
@@ -893,6 +924,9 @@ function frameRecord(ev: usize, nu: u32, nk: u32): bool {
     if (toBatch) written += run;
 
     // Slow path: one record that is not a plain committed event, or the end.
+    // The reference decoder, bench/ts_decoder.ts and harness-c/native_walker.c
+    // make these checks again on their own, on purpose: an oracle and two
+    // baselines that share no code with what they check or measure.
     if (len - off < RECORD_HEADER_SIZE) break;
     const at = ptr + <usize>off;
     const hdr = load<u32>(at);
@@ -966,31 +1000,15 @@ function frameRecord(ev: usize, nu: u32, nk: u32): bool {
       break;
     }
     const cpu = load<u32>(ev, OFF_CPU);
-    if (cpu < MAX_CPUS) {
-      const cs = <usize>cpu * CPU_STATE_SIZE;
-      const ts = load<u64>(ev, OFF_TIMESTAMP);
-      const n = load<u32>(cs, cpuStatePtr + CS_COUNTS);
-      if (n == 0) {
-        store<u32>(<usize>touched << 2, cpu, touchedPtr);
-        touched++;
-      }
-      store<u32>(cs, n + 1, cpuStatePtr + CS_COUNTS);
-      if (ts < load<u64>(cs, cpuStatePtr + CS_LAST_TS)) {
-        const ooo = load<u32>(cs, cpuStatePtr + CS_OUT_OF_ORDER);
-        store<u32>(cs, ooo + 1, cpuStatePtr + CS_OUT_OF_ORDER);
-      }
-      store<u64>(cs, ts, cpuStatePtr + CS_LAST_TS);
-    } else badCpu++;
+    if (cpu < MAX_CPUS) touched = countCpu(ev, cpu, touched);
+    else badCpu++;
     // The copies handed on carry the stack ids, not the frame counts.
     const ids = (<u64>recKernel << 32) | <u64>recUser;
     if (toRing) {
       const dst = ringBase + <usize>head * EVENT_SIZE;
       copyEvent(dst, ev);
       store<u64>(dst, ids, OFF_USER_STACK);
-      head++;
-      if (head == cap) head = 0;
-      if (rlen < cap) rlen++;
-      else over++;
+      head = nextSlot(head, cap);
     }
     if (toBatch) {
       copyEvent(out, ev);
@@ -1008,11 +1026,7 @@ function frameRecord(ev: usize, nu: u32, nk: u32): bool {
     events++;
     off += total;
   }
-  if (toRing) {
-    store<u32>(ringStatePtr, head, RS_HEAD);
-    store<u32>(ringStatePtr, rlen, RS_LEN);
-    store<u64>(ringStatePtr, over, RS_OVERWRITTEN);
-  }
+  if (toRing) ringPushed(events, head);
   // 1-7 bytes left: the data ends inside a header. A live ring never does
   // this (records are whole and 8-aligned), so it is malformed, and "end"
   // would claim every byte was consumed.
