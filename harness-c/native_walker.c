@@ -66,6 +66,28 @@ static uint32_t classify(int32_t field, uint32_t n, int truncated_flag,
 	return n;
 }
 
+/*
+ * One event of CPU `cpu` (< NATIVE_WALKER_MAX_CPUS) at `ev`, for both paths
+ * of the walk, as the module's countCpu(): counted, out of order or not
+ * against the CPU's last timestamp, and the CPU listed in w->touched on its
+ * first event of the walk. Returns the new number of CPUs touched.
+ */
+static inline uint32_t count_cpu(struct native_walker *w, uint32_t cpu,
+				 const uint8_t *ev, uint32_t touched)
+{
+	struct native_walker_cpu *c = &w->cpu[cpu];
+	uint64_t ts;
+
+	memcpy(&ts, ev + OFF_TIMESTAMP, 8);
+	if (c->events == 0)
+		w->touched[touched++] = cpu;
+	c->events++;
+	if (ts < c->last_ts)
+		c->out_of_order++;
+	c->last_ts = ts;
+	return touched;
+}
+
 uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 			    uint32_t len)
 {
@@ -112,16 +134,7 @@ uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 				break;
 			cpu = (uint32_t)cpu_flags;
 			if (cpu < NATIVE_WALKER_MAX_CPUS) {
-				struct native_walker_cpu *c = &w->cpu[cpu];
-				uint64_t ts;
-
-				memcpy(&ts, ev + OFF_TIMESTAMP, 8);
-				if (c->events == 0)
-					w->touched[touched++] = cpu;
-				c->events++;
-				if (ts < c->last_ts)
-					c->out_of_order++;
-				c->last_ts = ts;
+				touched = count_cpu(w, cpu, ev, touched);
 				seen++;
 			}
 			memcpy(out++, ev, EVENT_SIZE);
@@ -132,7 +145,9 @@ uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 		written += (off - run_start) / rec;
 		bad_cpu += (off - run_start) / rec - seen;
 
-		/* Slow path: one record that is not a plain event, or the end. */
+		/* Slow path: one record that is not a plain event, or the end:
+		 * the module's checks again, written out here on purpose (a
+		 * baseline shares no code with what it is measured against). */
 		if (len - off < RECORD_HEADER_SIZE)
 			break;
 		hdr = get_u32(data + off);
@@ -199,20 +214,10 @@ uint32_t native_walker_walk(struct native_walker *w, const uint8_t *data,
 		user_frames += nu;
 		kernel_frames += nk;
 		cpu = get_u32(ev + OFF_CPU);
-		if (cpu < NATIVE_WALKER_MAX_CPUS) {
-			struct native_walker_cpu *c = &w->cpu[cpu];
-			uint64_t ts;
-
-			memcpy(&ts, ev + OFF_TIMESTAMP, 8);
-			if (c->events == 0)
-				w->touched[touched++] = cpu;
-			c->events++;
-			if (ts < c->last_ts)
-				c->out_of_order++;
-			c->last_ts = ts;
-		} else {
+		if (cpu < NATIVE_WALKER_MAX_CPUS)
+			touched = count_cpu(w, cpu, ev, touched);
+		else
 			bad_cpu++;
-		}
 		out++;
 		written++;
 		events++;
