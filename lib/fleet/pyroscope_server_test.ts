@@ -209,6 +209,14 @@ async function withServer(fn: (s: PyroscopeServer) => Promise<void>) {
   }
 }
 
+/**
+ * Registers a test against a fresh server (see {@link withServer}), ignored
+ * where the binary is missing, except in CI.
+ */
+function serverTest(name: string, fn: (s: PyroscopeServer) => Promise<void>) {
+  Deno.test({ name, ignore: IGNORE_SERVER, fn: () => withServer(fn) });
+}
+
 // ---------------------------------------------------------------------------
 // Tests that need no server.
 
@@ -277,284 +285,278 @@ Deno.test("ingestName and labelSelector encode what Pyroscope parses", () => {
 
 const PERIOD_NS = 10_101_010; // ~99 Hz
 
-Deno.test({
-  name:
-    "pyroscope: two hosts' pprof pushes come back exactly (totals, stacks, labels)",
-  ignore: IGNORE_SERVER,
-  async fn() {
-    await withServer(async (s) => {
-      assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      const socks = listeningSockets(s.pid!);
-      assert.ok(socks.length >= 3, socks.join(", "));
-      for (const sock of socks) {
-        assert.match(sock, / 127\.0\.0\.1:\d+$/, socks.join(", "));
-      }
+/**
+ * Pushes a gzipped pprof of one stack seen `count` times, timestamped
+ * `timeMs`, to the server at `url` as the interval `interval`.
+ */
+async function pushStack(
+  url: string,
+  interval: { name: string; from: number; until: number },
+  stack: string[],
+  count: number,
+  timeMs: number,
+): Promise<void> {
+  const pprof = encodeCpuPprof({
+    samples: [{ stack, count }],
+    timeMs,
+    periodNs: PERIOD_NS,
+  });
+  await ingestPprof(url, interval, await gzip(pprof));
+}
 
-      const until = Date.now() - 20_000;
-      const from = until - 10_000;
-      const hosts: Record<string, FixtureSample[]> = {
-        "host-a": [
-          { stack: ["main", "work", "leafA"], count: 5 },
-          { stack: ["main", "idle"], count: 2 },
-        ],
-        "host-b": [
-          { stack: ["main", "work", "leafB"], count: 11 },
-          { stack: ["main", "idle"], count: 1 },
-        ],
-      };
-      const app = "streamprof-test";
-      for (const [hostname, samples] of Object.entries(hosts)) {
-        const pprof = await gzip(
-          encodeCpuPprof({ samples, timeMs: from, periodNs: PERIOD_NS }),
-        );
-        await ingestPprof(s.url, {
-          name: app,
-          from,
-          until,
-          labels: { hostname },
-        }, pprof);
-      }
-      // Queryable at once (no flush needed): the ingester answers from its head.
-      const range = { start: from - 1000, end: until + 1000 };
-      for (const [hostname, samples] of Object.entries(hosts)) {
-        const n = samples.reduce((a, x) => a + x.count, 0);
-        const selector = { service_name: app, hostname };
-        assert.equal(
-          await totalValue(s.url, {
-            profileType: PROFILE_CPU_SAMPLES,
-            selector,
-            ...range,
-          }),
-          n,
-        );
-        assert.equal(
-          await totalValue(s.url, {
-            profileType: PROFILE_CPU_NANOS,
-            selector,
-            ...range,
-          }),
-          n * PERIOD_NS,
-        );
-        const stacks = await mergedStacks(s.url, {
+/** The samples the server at `url` holds for a service in [start, end]. */
+function serviceSamples(
+  url: string,
+  service_name: string,
+  range: { start: number; end: number },
+): Promise<number> {
+  return totalValue(url, {
+    profileType: PROFILE_CPU_SAMPLES,
+    selector: { service_name },
+    ...range,
+  });
+}
+
+serverTest(
+  "pyroscope: two hosts' pprof pushes come back exactly (totals, stacks, labels)",
+  async (s) => {
+    assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const socks = listeningSockets(s.pid!);
+    assert.ok(socks.length >= 3, socks.join(", "));
+    for (const sock of socks) {
+      assert.match(sock, / 127\.0\.0\.1:\d+$/, socks.join(", "));
+    }
+
+    const until = Date.now() - 20_000;
+    const from = until - 10_000;
+    const hosts: Record<string, FixtureSample[]> = {
+      "host-a": [
+        { stack: ["main", "work", "leafA"], count: 5 },
+        { stack: ["main", "idle"], count: 2 },
+      ],
+      "host-b": [
+        { stack: ["main", "work", "leafB"], count: 11 },
+        { stack: ["main", "idle"], count: 1 },
+      ],
+    };
+    const app = "streamprof-test";
+    for (const [hostname, samples] of Object.entries(hosts)) {
+      const pprof = await gzip(
+        encodeCpuPprof({ samples, timeMs: from, periodNs: PERIOD_NS }),
+      );
+      await ingestPprof(s.url, {
+        name: app,
+        from,
+        until,
+        labels: { hostname },
+      }, pprof);
+    }
+    // Queryable at once (no flush needed): the ingester answers from its head.
+    const range = { start: from - 1000, end: until + 1000 };
+    for (const [hostname, samples] of Object.entries(hosts)) {
+      const n = samples.reduce((a, x) => a + x.count, 0);
+      const selector = { service_name: app, hostname };
+      assert.equal(
+        await totalValue(s.url, {
           profileType: PROFILE_CPU_SAMPLES,
           selector,
           ...range,
-        });
-        assert.deepEqual(
-          stacks,
-          samples.map((x) => ({ stack: x.stack, value: x.count })).sort((
-            a,
-            b,
-          ) => b.value - a.value),
-        );
-      }
-      assert.equal(
-        await totalValue(s.url, {
-          profileType: PROFILE_CPU_SAMPLES,
-          selector: { service_name: app },
-          ...range,
         }),
-        19,
+        n,
       );
       assert.equal(
         await totalValue(s.url, {
-          profileType: PROFILE_CPU_SAMPLES,
-          selector: { hostname: "nope" },
+          profileType: PROFILE_CPU_NANOS,
+          selector,
           ...range,
         }),
-        0,
+        n * PERIOD_NS,
       );
-
-      // Per-host totals in one call.
-      const perHost = await selectSeries(s.url, {
+      const stacks = await mergedStacks(s.url, {
         profileType: PROFILE_CPU_SAMPLES,
+        selector,
         ...range,
-        step: 1,
-        groupBy: ["hostname"],
       });
       assert.deepEqual(
-        Object.fromEntries(
-          perHost.map((x) => [
-            x.labels.hostname,
-            x.points.reduce((a, [, v]) => a + v, 0),
-          ]),
-        ),
-        { "host-a": 7, "host-b": 12 },
+        stacks,
+        samples.map((x) => ({ stack: x.stack, value: x.count })).sort((
+          a,
+          b,
+        ) => b.value - a.value),
       );
-
-      const fg = await selectMergeStacktraces(s.url, {
+    }
+    assert.equal(
+      await totalValue(s.url, {
         profileType: PROFILE_CPU_SAMPLES,
+        selector: { service_name: app },
         ...range,
-      });
-      assert.equal(fg.total, 19);
-      assert.deepEqual(flameGraphFunctions(fg), [
-        { name: "leafB", self: 11, total: 11 },
-        { name: "leafA", self: 5, total: 5 },
-        { name: "idle", self: 3, total: 3 },
-        { name: "main", self: 0, total: 19 },
-        { name: "work", self: 0, total: 16 },
-      ]);
-
-      // Labels: ours, plus the ones Pyroscope adds.
-      assert.deepEqual(await labelValues(s.url, "hostname", range), [
-        "host-a",
-        "host-b",
-      ]);
-      assert.deepEqual(await labelValues(s.url, "service_name", range), [app]);
-      assert.deepEqual(await labelValues(s.url, "__name__", range), [
-        "process_cpu",
-      ]);
-      const names = await labelNames(s.url, range);
-      for (
-        const n of [
-          "__name__",
-          "__profile_type__",
-          "hostname",
-          "pyroscope_spy",
-          "service_name",
-        ]
-      ) {
-        assert.ok(names.includes(n), `${n} in ${names}`);
-      }
-      assert.deepEqual(await profileTypes(s.url, range), [
-        PROFILE_CPU_NANOS,
-        PROFILE_CPU_SAMPLES,
-      ]);
-      const sets = await series(s.url, {
-        matchers: [`{service_name="${app}"}`],
+      }),
+      19,
+    );
+    assert.equal(
+      await totalValue(s.url, {
+        profileType: PROFILE_CPU_SAMPLES,
+        selector: { hostname: "nope" },
         ...range,
-      });
-      assert.equal(sets.length, 4); // 2 hosts x 2 profile types
-      for (const x of sets) {
-        assert.equal(x.__name__, "process_cpu");
-        assert.equal(x.pyroscope_spy, "unknown");
-        assert.equal(x.__delta__, undefined);
-      }
+      }),
+      0,
+    );
+
+    // Per-host totals in one call.
+    const perHost = await selectSeries(s.url, {
+      profileType: PROFILE_CPU_SAMPLES,
+      ...range,
+      step: 1,
+      groupBy: ["hostname"],
     });
-  },
-});
+    assert.deepEqual(
+      Object.fromEntries(
+        perHost.map((x) => [
+          x.labels.hostname,
+          x.points.reduce((a, [, v]) => a + v, 0),
+        ]),
+      ),
+      { "host-a": 7, "host-b": 12 },
+    );
 
-Deno.test({
-  name:
-    "pyroscope: quirks the agent must respect (timestamps, duplicates, window, names)",
-  ignore: IGNORE_SERVER,
-  async fn() {
-    await withServer(async (s) => {
-      const T = Date.now() - 60_000;
-      const push = async (
-        name: string,
-        count: number,
-        timeMs: number,
-        o: { from?: number } = {},
-      ) =>
-        await ingestPprof(
-          s.url,
-          { name, from: o.from ?? timeMs, until: (o.from ?? timeMs) + 10_000 },
-          await gzip(
-            encodeCpuPprof({
-              samples: [{ stack: ["main", "f"], count }],
-              timeMs,
-              periodNs: PERIOD_NS,
-            }),
-          ),
-        );
-      const total = (service_name: string, start: number, end: number) =>
-        totalValue(s.url, {
-          profileType: PROFILE_CPU_SAMPLES,
-          selector: { service_name },
-          start,
-          end,
-        });
-
-      // The pprof's time_nanos is the timestamp; from is used only when it is 0.
-      await push("ts", 3, T, { from: T + 30_000 });
-      assert.equal(await total("ts", T - 1, T + 1), 3);
-      assert.equal(await total("ts", T + 29_000, T + 40_000), 0);
-      await push("ts0", 4, 0, { from: T });
-      assert.equal(await total("ts0", T - 1, T + 1), 4);
-      // Both ends inclusive, but an empty range (start == end) finds nothing.
-      assert.equal(await total("ts", T, T + 1), 3);
-      assert.equal(await total("ts", T - 1, T), 3);
-      assert.equal(await total("ts", T, T), 0);
-
-      // Same series and same millisecond: the querier keeps only the first
-      // (it dedupes replicas by series + timestamp), whatever the content.
-      await push("dup", 5, T);
-      await push("dup", 6, T);
-      assert.equal(await total("dup", T - 1000, T + 1000), 5);
-      await push("dup1ms", 5, T);
-      await push("dup1ms", 6, T + 1);
-      assert.equal(await total("dup1ms", T - 1000, T + 1000), 11);
-
-      // Outside [now - 1h, now + 10m] is refused with 422.
-      for (const t of [Date.now() - 2 * 3600_000, Date.now() + 20 * 60_000]) {
-        const err = await push("window", 1, t).then(() => undefined, (e) => e);
-        assert.ok(err instanceof PyroscopeHttpError, String(err));
-        assert.equal(err.status, 422);
-        assert.match(err.body, /outside of ingestion window/);
-      }
-      // An ungzipped body is accepted too; a `.cpu` suffix stays in service_name.
-      await ingestPprof(
-        s.url,
-        { name: "app.cpu", from: T, until: T + 1 },
-        encodeCpuPprof({
-          samples: [{ stack: ["x"], count: 9 }],
-          timeMs: T,
-          periodNs: 1,
-        }),
-      );
-      assert.equal(await total("app.cpu", T - 1, T + 1), 9);
+    const fg = await selectMergeStacktraces(s.url, {
+      profileType: PROFILE_CPU_SAMPLES,
+      ...range,
     });
-  },
-});
+    assert.equal(fg.total, 19);
+    assert.deepEqual(flameGraphFunctions(fg), [
+      { name: "leafB", self: 11, total: 11 },
+      { name: "leafA", self: 5, total: 5 },
+      { name: "idle", self: 3, total: 3 },
+      { name: "main", self: 0, total: 19 },
+      { name: "work", self: 0, total: 16 },
+    ]);
 
-Deno.test({
-  name:
-    "pyroscope: restart keeps port and data after SIGTERM; SIGKILL loses the unflushed head",
-  ignore: IGNORE_SERVER,
-  async fn() {
-    await withServer(async (s) => {
-      const T = Date.now() - 30_000;
-      const range = { start: T - 1000, end: Date.now() + 1000 };
-      const push = async (name: string, count: number) =>
-        await ingestPprof(
-          s.url,
-          { name, from: T, until: T + 10_000 },
-          await gzip(
-            encodeCpuPprof({
-              samples: [{ stack: ["main", name], count }],
-              timeMs: T,
-              periodNs: PERIOD_NS,
-            }),
-          ),
-        );
-      const total = (service_name: string) =>
-        totalValue(s.url, {
-          profileType: PROFILE_CPU_SAMPLES,
-          selector: { service_name },
-          ...range,
-        });
-      const url = s.url;
-
-      await push("graceful", 3);
-      assert.equal(await total("graceful"), 3);
-      assert.equal(await s.stopProcess(), 0); // SIGTERM: flushes the head to a block
-      assert.equal(s.running, false);
-      await assert.rejects(fetch(`${url}/ready`)); // an outage: nothing listens
-      await s.startProcess();
-      assert.equal(s.url, url);
-      assert.equal(await total("graceful"), 3);
-
-      await push("crashed", 4);
-      assert.equal(await total("crashed"), 4);
-      assert.equal(await s.stopProcess({ signal: "SIGKILL" }), 137);
-      await s.restart(); // not running: restart just starts it
-      assert.equal(await total("graceful"), 3);
-      // Pyroscope 1.12 has no write-ahead log: what was only in the head is gone.
-      assert.equal(await total("crashed"), 0);
+    // Labels: ours, plus the ones Pyroscope adds.
+    assert.deepEqual(await labelValues(s.url, "hostname", range), [
+      "host-a",
+      "host-b",
+    ]);
+    assert.deepEqual(await labelValues(s.url, "service_name", range), [app]);
+    assert.deepEqual(await labelValues(s.url, "__name__", range), [
+      "process_cpu",
+    ]);
+    const names = await labelNames(s.url, range);
+    for (
+      const n of [
+        "__name__",
+        "__profile_type__",
+        "hostname",
+        "pyroscope_spy",
+        "service_name",
+      ]
+    ) {
+      assert.ok(names.includes(n), `${n} in ${names}`);
+    }
+    assert.deepEqual(await profileTypes(s.url, range), [
+      PROFILE_CPU_NANOS,
+      PROFILE_CPU_SAMPLES,
+    ]);
+    const sets = await series(s.url, {
+      matchers: [`{service_name="${app}"}`],
+      ...range,
     });
+    assert.equal(sets.length, 4); // 2 hosts x 2 profile types
+    for (const x of sets) {
+      assert.equal(x.__name__, "process_cpu");
+      assert.equal(x.pyroscope_spy, "unknown");
+      assert.equal(x.__delta__, undefined);
+    }
   },
-});
+);
+
+serverTest(
+  "pyroscope: quirks the agent must respect (timestamps, duplicates, window, names)",
+  async (s) => {
+    const T = Date.now() - 60_000;
+    const push = (
+      name: string,
+      count: number,
+      timeMs: number,
+      o: { from?: number } = {},
+    ) => {
+      const from = o.from ?? timeMs;
+      const interval = { name, from, until: from + 10_000 };
+      return pushStack(s.url, interval, ["main", "f"], count, timeMs);
+    };
+    const total = (name: string, start: number, end: number) =>
+      serviceSamples(s.url, name, { start, end });
+
+    // The pprof's time_nanos is the timestamp; from is used only when it is 0.
+    await push("ts", 3, T, { from: T + 30_000 });
+    assert.equal(await total("ts", T - 1, T + 1), 3);
+    assert.equal(await total("ts", T + 29_000, T + 40_000), 0);
+    await push("ts0", 4, 0, { from: T });
+    assert.equal(await total("ts0", T - 1, T + 1), 4);
+    // Both ends inclusive, but an empty range (start == end) finds nothing.
+    assert.equal(await total("ts", T, T + 1), 3);
+    assert.equal(await total("ts", T - 1, T), 3);
+    assert.equal(await total("ts", T, T), 0);
+
+    // Same series and same millisecond: the querier keeps only the first
+    // (it dedupes replicas by series + timestamp), whatever the content.
+    await push("dup", 5, T);
+    await push("dup", 6, T);
+    assert.equal(await total("dup", T - 1000, T + 1000), 5);
+    await push("dup1ms", 5, T);
+    await push("dup1ms", 6, T + 1);
+    assert.equal(await total("dup1ms", T - 1000, T + 1000), 11);
+
+    // Outside [now - 1h, now + 10m] is refused with 422.
+    for (const t of [Date.now() - 2 * 3600_000, Date.now() + 20 * 60_000]) {
+      const err = await push("window", 1, t).then(() => undefined, (e) => e);
+      assert.ok(err instanceof PyroscopeHttpError, String(err));
+      assert.equal(err.status, 422);
+      assert.match(err.body, /outside of ingestion window/);
+    }
+    // An ungzipped body is accepted too; a `.cpu` suffix stays in service_name.
+    await ingestPprof(
+      s.url,
+      { name: "app.cpu", from: T, until: T + 1 },
+      encodeCpuPprof({
+        samples: [{ stack: ["x"], count: 9 }],
+        timeMs: T,
+        periodNs: 1,
+      }),
+    );
+    assert.equal(await total("app.cpu", T - 1, T + 1), 9);
+  },
+);
+
+serverTest(
+  "pyroscope: restart keeps port and data after SIGTERM; SIGKILL loses the unflushed head",
+  async (s) => {
+    const T = Date.now() - 30_000;
+    const range = { start: T - 1000, end: Date.now() + 1000 };
+    const interval = { from: T, until: T + 10_000 };
+    const push = (name: string, count: number) =>
+      pushStack(s.url, { name, ...interval }, ["main", name], count, T);
+    const total = (name: string) => serviceSamples(s.url, name, range);
+    const url = s.url;
+
+    await push("graceful", 3);
+    assert.equal(await total("graceful"), 3);
+    assert.equal(await s.stopProcess(), 0); // SIGTERM: flushes the head to a block
+    assert.equal(s.running, false);
+    await assert.rejects(fetch(`${url}/ready`)); // an outage: nothing listens
+    await s.startProcess();
+    assert.equal(s.url, url);
+    assert.equal(await total("graceful"), 3);
+
+    await push("crashed", 4);
+    assert.equal(await total("crashed"), 4);
+    assert.equal(await s.stopProcess({ signal: "SIGKILL" }), 137);
+    await s.restart(); // not running: restart just starts it
+    assert.equal(await total("graceful"), 3);
+    // Pyroscope 1.12 has no write-ahead log: what was only in the head is gone.
+    assert.equal(await total("crashed"), 0);
+  },
+);
 
 Deno.test({
   name:
