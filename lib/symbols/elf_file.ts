@@ -31,6 +31,20 @@ export const SHT_NOTE = 7;
 export const SHT_NOBITS = 8;
 /** p_flags bit: executable segment. */
 export const PF_X = 1;
+/** sh_flags bit: the section holds code. */
+export const SHF_EXECINSTR = 4;
+/** st_info type of a function symbol. */
+export const STT_FUNC = 2;
+/** st_info type of a GNU indirect function (the resolver's own code). */
+export const STT_GNU_IFUNC = 10;
+/** st_info binding of a global symbol. */
+export const STB_GLOBAL = 1;
+/** st_info binding of a weak symbol. */
+export const STB_WEAK = 2;
+/** st_shndx from here up is no section (SHN_ABS, SHN_COMMON...). */
+export const SHN_LORESERVE = 0xff00;
+/** Size of one symbol table entry (Elf64_Sym). */
+export const SYM_SIZE = 24;
 
 /** One program header (Elf64_Phdr). */
 export interface ProgramHeader {

@@ -17,19 +17,18 @@
 import {
   type ElfFile,
   type SectionHeader,
+  SHF_EXECINSTR,
+  SHN_LORESERVE,
   SHT_DYNSYM,
   SHT_SYMTAB,
+  STB_GLOBAL,
+  STB_WEAK,
+  STT_FUNC,
+  STT_GNU_IFUNC,
+  SYM_SIZE,
   u64,
 } from "./elf_file.ts";
 import { ElfFormatError } from "./errors.ts";
-
-const STT_FUNC = 2;
-const STT_GNU_IFUNC = 10;
-const STB_GLOBAL = 1;
-const STB_WEAK = 2;
-const SHF_EXECINSTR = 4;
-const SHN_LORESERVE = 0xff00;
-const SYM_SIZE = 24;
 
 export type { SymbolColumns };
 
