@@ -1,6 +1,6 @@
 import assert from "node:assert";
-import { inCI } from "../symbols/fixture_process.ts";
-import { assertGoPprofAgrees, goUnavailable } from "./go_pprof.ts";
+import { assertGoPprofAgrees } from "./go_pprof.ts";
+import { goPprofGate } from "./go_pprof_gate.ts";
 import {
   decodePprof,
   encodePprof,
@@ -11,15 +11,7 @@ import {
 import { exampleProfile, syntheticProfile } from "./test_profile.ts";
 import { foldedStacks, parseFolded } from "../profile/folded.ts";
 
-const goMissing = await goUnavailable();
-if (goMissing !== null) {
-  console.error(
-    inCI
-      ? `CI=true and Go is missing: the go tool pprof tests will FAIL: ${goMissing}`
-      : `SKIPPING go tool pprof tests (not in CI): ${goMissing}`,
-  );
-}
-const goIgnore = goMissing !== null && !inCI;
+const goIgnore = (await goPprofGate("the go tool pprof tests")).skip;
 
 Deno.test("pprof: sample types, period, times, labels, mappings, locations", () => {
   const p = exampleProfile();

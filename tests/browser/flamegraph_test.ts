@@ -9,14 +9,8 @@
  */
 import assert from "node:assert";
 import { flamegraphHtml } from "../../lib/export/flamegraph/html.ts";
-import { runProfile } from "../../lib/profile/run_profile.ts";
 import { topFunctions } from "../../lib/profile/top_functions.ts";
-import {
-  buildFixtures,
-  FIXTURES_BUILD,
-  startFixture,
-} from "../../lib/symbols/fixture_process.ts";
-import { assertBpf, bpfIgnore } from "../kernel/require_bpf.ts";
+import { bpfTest, profileHotspots } from "../fixture_profile.ts";
 import { browserIgnore, launchBrowser, outFile, watchPage } from "./browser.ts";
 
 type Flame = {
@@ -34,41 +28,23 @@ type Flame = {
 };
 declare const flame: Flame;
 
-Deno.test({
-  name:
-    "browser: the flame graph page of a real profile: hot_alpha's share, hover, zoom, search, inverted, offline",
-  ignore: bpfIgnore || browserIgnore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    assertBpf();
-    await buildFixtures();
-    const fixture = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "15",
-    ]);
-    let html: string;
-    let expected: { alpha: number; hot: number; all: number };
-    try {
-      const run = await runProfile({
-        durationMs: 3000,
-        frequency: 999,
-        targetPid: fixture.pid,
-      });
-      assert.ok(run.report.reconciliation.ok, run.report.reconciliation.line);
-      const fns = topFunctions(run.profile);
-      const total = (name: string) =>
-        fns.filter((f) => f.name === name).reduce((a, f) => a + f.total, 0);
-      expected = {
-        alpha: total("hot_alpha"),
-        hot: total("hot_alpha") + total("hot_beta") + total("hot_gamma"),
-        all: run.profile.totalSamples,
-      };
-      html = await flamegraphHtml(run.profile);
-    } finally {
-      await fixture.stop();
-    }
+bpfTest(
+  "browser: the flame graph page of a real profile: hot_alpha's share, hover, zoom, search, inverted, offline",
+  async () => {
+    const run = await profileHotspots(["--seconds", "15"], {
+      durationMs: 3000,
+      frequency: 999,
+    });
+    assert.ok(run.report.reconciliation.ok, run.report.reconciliation.line);
+    const fns = topFunctions(run.profile);
+    const total = (name: string) =>
+      fns.filter((f) => f.name === name).reduce((a, f) => a + f.total, 0);
+    const expected = {
+      alpha: total("hot_alpha"),
+      hot: total("hot_alpha") + total("hot_beta") + total("hot_gamma"),
+      all: run.profile.totalSamples,
+    };
+    const html = await flamegraphHtml(run.profile);
     // The fixture's split: hot_alpha does half the work (within 4 standard
     // deviations of the sampling noise, at least 5 points).
     const split = expected.alpha / expected.hot;
@@ -180,4 +156,5 @@ Deno.test({
       await browser.close();
     }
   },
-});
+  { ignore: browserIgnore },
+);

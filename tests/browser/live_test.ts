@@ -8,12 +8,9 @@
  * page are written to out/browser/.
  */
 import assert from "node:assert";
-import {
-  buildFixtures,
-  FIXTURES_BUILD,
-  startFixture,
-} from "../../lib/symbols/fixture_process.ts";
-import { assertBpf, bpfIgnore, DENO, ROOT } from "../kernel/require_bpf.ts";
+import { startBuiltFixture } from "../../lib/symbols/fixture_test_helpers.ts";
+import { bpfTest } from "../fixture_profile.ts";
+import { DENO, ROOT } from "../kernel/require_bpf.ts";
 import { browserIgnore, launchBrowser, outFile, watchPage } from "./browser.ts";
 
 interface LiveState {
@@ -42,21 +39,11 @@ declare const flame: {
   state: { totalSamples: number };
 };
 
-Deno.test({
-  name:
-    "browser: the live view decodes the ring records itself and its count equals the server's",
-  ignore: bpfIgnore || browserIgnore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    assertBpf();
-    await buildFixtures();
+bpfTest(
+  "browser: the live view decodes the ring records itself and its count equals the server's",
+  async () => {
     const browser = await launchBrowser();
-    const fixture = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "30",
-    ]);
+    const fixture = await startBuiltFixture(["hotspots", "--seconds", "30"]);
     const cli = new Deno.Command(DENO, {
       args: [
         "run",
@@ -187,4 +174,5 @@ Deno.test({
       await browser.close();
     }
   },
-});
+  { ignore: browserIgnore },
+);

@@ -7,11 +7,8 @@
  * sample for sample. In CI a missing Go is a failure, not a skip.
  */
 import assert from "node:assert";
-import {
-  assertGoPprofAgrees,
-  goPprof,
-  goUnavailable,
-} from "../../lib/export/go_pprof.ts";
+import { assertGoPprofAgrees, goPprof } from "../../lib/export/go_pprof.ts";
+import { goPprofGate } from "../../lib/export/go_pprof_gate.ts";
 import {
   decodePprof,
   encodePprof,
@@ -24,52 +21,19 @@ import {
   toSpeedscope,
 } from "../../lib/export/speedscope.ts";
 import { foldedStacks, parseFolded } from "../../lib/profile/folded.ts";
-import { runProfile } from "../../lib/profile/run_profile.ts";
-import {
-  buildFixtures,
-  FIXTURES_BUILD,
-  inCI,
-  startFixture,
-} from "../../lib/symbols/fixture_process.ts";
-import { assertBpf, bpfIgnore } from "../kernel/require_bpf.ts";
+import { bpfTest, profileHotspots } from "../fixture_profile.ts";
 
-const goMissing = await goUnavailable();
-if (goMissing !== null) {
-  console.error(
-    inCI
-      ? `CI=true and Go is missing: the go tool pprof test will FAIL: ${goMissing}`
-      : `SKIPPING the go tool pprof part (not in CI): ${goMissing}`,
-  );
-}
+const goSkip = (await goPprofGate("the go tool pprof part")).skip;
 
-Deno.test({
-  name:
-    "formats: folded, pprof and speedscope of one real run describe the same samples; go tool pprof agrees",
-  ignore: bpfIgnore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    assertBpf();
-    await buildFixtures();
+bpfTest(
+  "formats: folded, pprof and speedscope of one real run describe the same samples; go tool pprof agrees",
+  async () => {
     // Two threads, so speedscope has a profile per thread.
-    const fixture = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "15",
-      "--threads",
-      "2",
-    ]);
-    let run;
-    try {
-      run = await runProfile({
-        durationMs: 2500,
-        frequency: 999,
-        targetPid: fixture.pid,
-        timeline: true,
-      });
-    } finally {
-      await fixture.stop();
-    }
+    const run = await profileHotspots(["--seconds", "15", "--threads", "2"], {
+      durationMs: 2500,
+      frequency: 999,
+      timeline: true,
+    });
     const p = run.profile;
     assert.ok(run.report.reconciliation.ok, run.report.reconciliation.line);
     assert.ok(p.totalSamples > 100, `${p.totalSamples} samples`);
@@ -94,36 +58,19 @@ Deno.test({
       assert.equal(total, t.endValue - t.startValue);
     }
 
-    if (goMissing !== null && !inCI) return;
+    if (goSkip) return;
     await assertGoPprofAgrees(p);
   },
-});
+);
 
-Deno.test({
-  name:
-    "formats: pprof with --lines: source lines on the locations, go tool pprof -lines shows them",
-  ignore: bpfIgnore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    assertBpf();
-    await buildFixtures();
-    const fixture = await startFixture([
-      `${FIXTURES_BUILD}/hotspots`,
-      "--seconds",
-      "10",
-    ]);
-    let run;
-    try {
-      run = await runProfile({
-        durationMs: 1500,
-        frequency: 999,
-        targetPid: fixture.pid,
-        lines: true,
-      });
-    } finally {
-      await fixture.stop();
-    }
+bpfTest(
+  "formats: pprof with --lines: source lines on the locations, go tool pprof -lines shows them",
+  async () => {
+    const run = await profileHotspots(["--seconds", "10"], {
+      durationMs: 1500,
+      frequency: 999,
+      lines: true,
+    });
     const x = toPprof(run.profile);
     const s = (i: number | bigint) => x.stringTable.strings[Number(i)];
     const fn = new Map(x.function.map((f) => [Number(f.id), f]));
@@ -141,7 +88,7 @@ Deno.test({
       const m = x.mapping.find((m) => m.id === l.mappingId)!;
       assert.ok(m.hasLineNumbers && m.hasFilenames);
     }
-    if (goMissing !== null && !inCI) return;
+    if (goSkip) return;
     const dir = await Deno.makeTempDir();
     try {
       await Deno.writeFile(`${dir}/l.pb.gz`, await encodePprof(run.profile));
@@ -154,4 +101,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
