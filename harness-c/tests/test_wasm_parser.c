@@ -176,6 +176,10 @@ static bool test_init_rejects_bad_capacities(void)
 	return true;
 }
 
+/*
+ * Each test has one exit, out:, that closes what it opened (as in
+ * wasm2c_walk.c): their endings repeat on purpose.
+ */
 static bool test_decodes_committed_records(void)
 {
 	struct wasm_parser *p = open_parser(8, 16, 4096);
