@@ -18,6 +18,7 @@ export const STREAMPROF: Program = {
   name: "streamprof",
   summary: "A streaming eBPF CPU profiler that proves it loses nothing.",
   commands: {
+    // A row per command, each import() a literal path that deno check sees.
     profile: {
       summary:
         "profile the machine (or --pid/--tid): top functions, processes, threads",

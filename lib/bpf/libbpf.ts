@@ -16,6 +16,7 @@
  */
 import { lastErrno, SysError } from "./libc.ts";
 
+// Deno.dlopen's format, one entry per C function: entries alike in shape only.
 const SYMBOLS = {
   libbpf_get_error: { parameters: ["pointer"], result: "i64" },
   libbpf_num_possible_cpus: { parameters: [], result: "i32" },

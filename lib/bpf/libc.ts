@@ -35,6 +35,7 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
+// The kernel's mmap numbers: alike ELF's constants (elf_file.ts) in shape only.
 /** mmap(2) protection and flag bits (same values on x86_64 and arm64). */
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;

@@ -114,6 +114,8 @@ export async function validateCommand(args: string[]): Promise<number> {
     min: 4096,
     max: MAX_RING_BYTES,
   });
+  // Outputs checked, then the stop signal, then the runner: as every command
+  // starts (stability.ts too), each with its own options; no shared logic.
   if (v.json) checkWritable(v.json, "--json");
   if (v.junit) checkWritable(v.junit, "--junit");
   const interrupt = interruptSignal();

@@ -140,6 +140,7 @@ export type BpfObjectProblem =
  * ```
  */
 export class BpfObjectError extends EnvironmentError {
+  // Built like KernelFeatureError (a tag beside the message): TS class shape only.
   /** Which of the problems it is. */
   readonly problem: BpfObjectProblem;
   constructor(

@@ -124,6 +124,7 @@ export function resolveProfile(
   };
   const addFrame = (f: Frame, pid: number): number => {
     const id = frames.length;
+    // Field by field: only these of the symbolizer's Frame, in one order.
     const pf: ProfileFrame = {
       name: f.name,
       module: f.module,

@@ -70,6 +70,7 @@ export interface LiveRun {
   names: ProcessNames;
 }
 
+// This runner's own options and progress: validate/stability.ts's differ.
 /** Progress while sampling. */
 export interface ProfileStatus {
   elapsedMs: number;

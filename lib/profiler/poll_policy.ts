@@ -36,6 +36,7 @@ import {
   RECORD_SIZE,
 } from "../parser/layout.ts";
 
+// Bounds and the record the policy reads: alike elf_file.ts's only in shape.
 /** The longest the reader may sleep, in ms, when nothing bounds the rate. */
 export const STRESS_MAX_POLL_MS = 10;
 /** The longest it may sleep for CPU sampling: a live view stays fresh. */

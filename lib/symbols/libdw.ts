@@ -16,6 +16,7 @@
 import { LibdwError } from "./errors.ts";
 import { closeFd, dupFd, openFd } from "./raw_fd.ts";
 
+// Deno.dlopen's format, an entry per C function: like libbpf.ts's in shape.
 const LIBDW = {
   dwfl_begin: { parameters: ["buffer"], result: "pointer" },
   dwfl_end: { parameters: ["pointer"], result: "void" },
