@@ -42,8 +42,6 @@ struct options {
 	unsigned long batch_events;
 };
 
-#define OPT(...) OPTION(struct options, __VA_ARGS__)
-
 static const struct option_spec OPTION_SPECS[] = {
 	OPT("iterations", OPTION_UINT, iterations, "N",
 	    "timed passes per decoder (default 20)", .min = 1,
@@ -64,9 +62,7 @@ static const struct program_spec PROGRAM = {
 		"memory, 70 the wasm2c parser trapped.\n",
 	.options = OPTION_SPECS,
 	.option_count = OPTION_COUNT(OPTION_SPECS),
-	.min_operands = 1,
-	.max_operands = 1,
-	.operand_name = "FILE",
+	FILE_OPERAND,
 };
 
 static double now_ns(void)
@@ -204,20 +200,17 @@ int main(int argc, char **argv)
 	struct wasm_parser *p = NULL;
 	struct native_walker *w = NULL;
 	struct profile_event *batch = NULL;
-	uint8_t *data = NULL;
-	const char *path;
+	struct file_operand in;
 	char err[160];
-	size_t len = 0;
 	int status;
 
-	status = parse_command_line_with_file(&PROGRAM, argc, argv, &o, &path,
-					      &data, &len);
+	status = parse_command_line_with_file(&PROGRAM, argc, argv, &o, &in);
 	if (status != COMMAND_LINE_PARSED)
 		return status;
-	if (len == 0 || len > 0x40000000u) {
-		free(data);
+	if (in.len == 0 || in.len > 0x40000000u) {
+		free(in.data);
 		return fail(EXIT_USAGE, "%s: need 1 byte to 1 GiB of records",
-			    path);
+			    in.path);
 	}
 	status = EXIT_ENVIRONMENT;
 	batch = calloc((size_t)o.batch_events, sizeof(*batch));
@@ -231,7 +224,7 @@ int main(int argc, char **argv)
 		struct wasm_parser_config cfg = {
 			.ring_capacity = 1,
 			.batch_capacity = (uint32_t)o.batch_events,
-			.input_bytes = (uint32_t)len,
+			.input_bytes = (uint32_t)in.len,
 			.map_bytes = 0,
 			.map_align = 65536,
 		};
@@ -243,13 +236,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	memcpy(wasm_parser_memory(p) + wasm_parser_input_offset(p), data, len);
+	memcpy(wasm_parser_memory(p) + wasm_parser_input_offset(p), in.data,
+	       in.len);
 
-	status = time_decoders(p, w, data, (uint32_t)len, path, (int)o.iterations,
-			       o.batch_events);
+	status = time_decoders(p, w, in.data, (uint32_t)in.len, in.path,
+			       (int)o.iterations, o.batch_events);
 out:
 	wasm_parser_close(p);
-	free(data);
+	free(in.data);
 	free(batch);
 	free(w);
 	return status;

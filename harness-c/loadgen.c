@@ -68,8 +68,6 @@ struct options {
 	double duration_s;
 };
 
-#define OPT(...) OPTION(struct options, __VA_ARGS__)
-
 static const struct option_spec OPTION_SPECS[] = {
 	OPT("cpus", OPTION_UINT, cpus, "N",
 	    "how many online CPUs to keep busy (default: all)", .min = 1,

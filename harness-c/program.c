@@ -347,18 +347,19 @@ int parse_command_line(const struct program_spec *p, int argc, char **argv,
 }
 
 int parse_command_line_with_file(const struct program_spec *p, int argc,
-				 char **argv, void *options, const char **path,
-				 uint8_t **data, size_t *len)
+				 char **argv, void *options,
+				 struct file_operand *file)
 {
 	int file_arg;
 	int rc = parse_command_line(p, argc, argv, options, &file_arg);
 
 	if (rc != COMMAND_LINE_PARSED)
 		return rc;
-	*path = argv[file_arg];
-	*data = read_whole_file(*path, len);
-	if (!*data)
+	file->path = argv[file_arg];
+	file->len = 0;
+	file->data = read_whole_file(file->path, &file->len);
+	if (!file->data)
 		return fail(errno == ENOMEM ? EXIT_ENVIRONMENT : EXIT_USAGE,
-			    "%s: %s", *path, strerror(errno));
+			    "%s: %s", file->path, strerror(errno));
 	return COMMAND_LINE_PARSED;
 }

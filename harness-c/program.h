@@ -61,6 +61,12 @@ enum option_kind {
 	{ .name = (opt_name), .kind = (opt_kind), OPTION_FIELD(type, field), \
 	  .value_name = (value), .help = (text), __VA_ARGS__ }
 
+/*
+ * OPTION() for `struct options`, the name every harness program gives its
+ * options struct: its table's entries read OPT("rate", OPTION_UINT, ...).
+ */
+#define OPT(...) OPTION(struct options, __VA_ARGS__)
+
 struct option_spec {
 	const char *name; /* without the leading "--" */
 	enum option_kind kind;
@@ -87,6 +93,13 @@ struct program_spec {
 };
 
 #define OPTION_COUNT(specs) (sizeof(specs) / sizeof((specs)[0]))
+
+/*
+ * The program_spec fields of a program whose one operand is a FILE, as
+ * parse_command_line_with_file() wants: { .name = ..., FILE_OPERAND }.
+ */
+#define FILE_OPERAND \
+	.min_operands = 1, .max_operands = 1, .operand_name = "FILE"
 
 /* parse_command_line: go on with the program. */
 #define COMMAND_LINE_PARSED (-1)
@@ -125,15 +138,22 @@ void on_stop_signals(void (*handler)(int));
  */
 uint8_t *read_whole_file(const char *path, size_t *len);
 
+/* The FILE operand of a program, read whole. */
+struct file_operand {
+	const char *path;
+	uint8_t *data; /* read_whole_file(): the caller frees it */
+	size_t len;
+};
+
 /*
  * parse_command_line() for a program whose one operand is a FILE it reads
- * whole (p->max_operands 1): on COMMAND_LINE_PARSED, *path is the FILE and
- * *data its bytes (read_whole_file; the caller frees them). A FILE that
- * cannot be read is a usage error, memory running out EXIT_ENVIRONMENT.
+ * whole (FILE_OPERAND in its spec): on COMMAND_LINE_PARSED, *file names the
+ * FILE and holds its bytes. A FILE that cannot be read is a usage error,
+ * memory running out EXIT_ENVIRONMENT.
  */
 int parse_command_line_with_file(const struct program_spec *p, int argc,
-				 char **argv, void *options, const char **path,
-				 uint8_t **data, size_t *len);
+				 char **argv, void *options,
+				 struct file_operand *file);
 
 /* CLOCK_MONOTONIC in nanoseconds and in seconds. */
 uint64_t monotonic_ns(void);

@@ -65,8 +65,6 @@ struct options {
 	double wait_signal_s; /* 0: do not wait */
 };
 
-#define OPT(...) OPTION(struct options, __VA_ARGS__)
-
 static const struct option_spec OPTION_SPECS[] = {
 	OPT("rate", OPTION_UINT, rate, "N",
 	    "system calls per second; 0 = as fast as possible\n"

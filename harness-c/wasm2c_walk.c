@@ -324,8 +324,6 @@ struct options {
 	unsigned long batch;
 };
 
-#define OPT(...) OPTION(struct options, __VA_ARGS__)
-
 static const struct option_spec OPTION_SPECS[] = {
 	OPT("corpus", OPTION_FLAG, corpus, NULL,
 	    "FILE is a corpus of independent walks (see the\n"
@@ -347,31 +345,26 @@ static const struct program_spec PROGRAM = {
 		    "output, 70 a trap.\n",
 	.options = OPTION_SPECS,
 	.option_count = OPTION_COUNT(OPTION_SPECS),
-	.min_operands = 1,
-	.max_operands = 1,
-	.operand_name = "FILE",
+	FILE_OPERAND,
 };
 
 int main(int argc, char **argv)
 {
 	struct options o = { .ring = 65536, .batch = 8192 };
-	uint8_t *buf;
-	const char *path;
-	size_t len = 0;
+	struct file_operand in;
 	int status;
 
-	status = parse_command_line_with_file(&PROGRAM, argc, argv, &o, &path,
-					      &buf, &len);
+	status = parse_command_line_with_file(&PROGRAM, argc, argv, &o, &in);
 	if (status != COMMAND_LINE_PARSED)
 		return status;
-	if (len > 0xFFFFFFF0u && !o.corpus) {
-		free(buf);
-		return fail(EXIT_USAGE, "%s is larger than 4 GiB", path);
+	if (in.len > 0xFFFFFFF0u && !o.corpus) {
+		free(in.data);
+		return fail(EXIT_USAGE, "%s is larger than 4 GiB", in.path);
 	}
-	status = o.corpus ? run_corpus(buf, len)
-			  : run_stream(buf, len, (uint32_t)o.ring,
+	status = o.corpus ? run_corpus(in.data, in.len)
+			  : run_stream(in.data, in.len, (uint32_t)o.ring,
 				       (uint32_t)o.batch);
-	free(buf);
+	free(in.data);
 	if (fflush(stdout) != 0 && status == EXIT_OK)
 		status = fail(EXIT_ENVIRONMENT, "writing the output failed: %s",
 			      strerror(errno));
