@@ -18,6 +18,8 @@ import {
   startPyroscope,
 } from "../../lib/fleet/pyroscope_server.ts";
 import { decodePprof } from "../../lib/export/pprof.ts";
+import { runCommand } from "../run_command.ts";
+import { withTempDir } from "../temp_dir.ts";
 import { assertBpf, bpfIgnore, DENO, inCI, ROOT } from "./require_bpf.ts";
 
 const FIXTURE = `${ROOT}tests/fixtures/build/hotspots`;
@@ -46,10 +48,13 @@ interface Summary {
 }
 
 /**
- * Starts the agent as the CLI runs it. `intervals(n)` resolves once it has
- * cut n intervals (it logs each); `done` resolves with its exit and summary.
+ * Starts the agent as the CLI runs it, with `options` written as on a
+ * command line (split at spaces: no value here holds one). `intervals(n)`
+ * resolves once it has cut n intervals (it logs each); `done` resolves
+ * with its exit and summary.
  */
-function startAgent(args: string[]) {
+function startAgent(options: string) {
+  const args = options.split(" ");
   const dir = Deno.makeTempDirSync({ prefix: "streamprof-agent-" });
   const json = `${dir}/summary.json`;
   const child = new Deno.Command(DENO, {
@@ -94,11 +99,25 @@ function startAgent(args: string[]) {
   return { child, done, intervals, text: () => text, cut: () => cut };
 }
 
-function startFixture(seconds = 120) {
-  return new Deno.Command(FIXTURE, {
-    args: ["--threads", "2", "--seconds", String(seconds)],
+/**
+ * Runs `fn` while the fixture program runs on two threads (its service is
+ * "hotspots"); kills it afterwards, however `fn` ended. `fn` gets the time
+ * just before the start, for {@link serverTotal}.
+ */
+async function whileFixtureRuns(
+  fn: (t0: number) => Promise<void>,
+): Promise<void> {
+  const t0 = Date.now();
+  const fx = new Deno.Command(FIXTURE, {
+    args: ["--threads", "2", "--seconds", "120"],
     stdout: "null",
   }).spawn();
+  try {
+    await fn(t0);
+  } finally {
+    fx.kill("SIGKILL");
+    await fx.status;
+  }
 }
 
 /** Sum over intervals of one service's samples (or of all). */
@@ -149,120 +168,91 @@ function withServer(
 withServer(
   "agent: every interval arrives exactly, names and labels right, pprof files beside",
   async (srv) => {
-    const fx = startFixture();
-    const dir = await Deno.makeTempDir();
-    try {
-      const t0 = Date.now();
-      const a = startAgent([
-        "--pyroscope",
-        srv.url,
-        "--interval",
-        "2s",
-        "--freq",
-        "99",
-        "--pprof-dir",
-        dir,
-        "--label",
-        "team=profiling",
-        "--flush-timeout",
-        "20s",
-      ]);
-      // Four intervals (whatever a loaded machine makes of the start-up),
-      // then the orderly stop every deployment uses: SIGTERM.
-      await a.intervals(4);
-      a.child.kill("SIGTERM");
-      const r = await a.done;
-      assert.equal(r.code, 0, r.text);
-      const s = r.summary!;
-      assert.ok(s.reconciliation.ok, s.reconciliation.line);
-      assert.ok(s.intervals.length >= 3, `${s.intervals.length} intervals`);
-      // Every consumed sample is in exactly one interval.
-      assert.equal(sent(s), s.reconciliation.consumed);
-      assert.equal(s.leftInSpool, 0);
-      assert.equal(s.delivery.rejected, 0);
-      // On the server: the fixture's service, exactly; and everything, exactly.
-      const host = Deno.hostname();
-      assert.equal(
-        await serverTotal(
-          srv,
-          { service_name: "hotspots", hostname: host },
-          t0,
-        ),
-        sent(s, "hotspots"),
-      );
-      assert.ok(
-        sent(s, "hotspots") > 100,
-        `${sent(s, "hotspots")} fixture samples`,
-      );
-      assert.equal(await serverTotal(srv, { hostname: host }, t0), sent(s));
-      // Names: the fixture's hot functions, under its call chain.
-      const stacks = await mergedStacks(srv.url, {
-        profileType: PROFILE_CPU_SAMPLES,
-        selector: { service_name: "hotspots" },
-        start: t0 - 60_000,
-        end: Date.now() + 60_000,
-      });
-      const top = stacks.find((x) => x.stack.at(-1) === "hot_alpha");
-      assert.ok(
-        top,
-        `no stack ending in hot_alpha: ${
-          stacks.slice(0, 3).map((x) => x.stack.join(";"))
-        }`,
-      );
-      assert.ok(top.stack.includes("run_workload"));
-      // Labels.
-      const labels =
-        (await series(srv.url, { matchers: ['{service_name="hotspots"}'] }))[0];
-      assert.equal(labels.hostname, host);
-      assert.equal(labels.arch, Deno.build.arch);
-      assert.equal(labels.kernel, Deno.osRelease());
-      assert.equal(labels.team, "profiling");
-      assert.equal(labels.comm, "hotspots");
-      assert.equal(labels.cpu, undefined, "no per-CPU series");
-      // The files: one per service and interval, with the accounting.
-      const files = [...Deno.readDirSync(dir)].map((e) => e.name);
-      assert.ok(files.some((f) => /^hotspots-\d+\.pb\.gz$/.test(f)));
-      const p = await decodePprof(
-        await Deno.readFile(
-          `${dir}/${files.find((f) => f.startsWith("hotspots-"))}`,
-        ),
-      );
-      const str = (i: number | bigint) => p.stringTable.strings[Number(i)];
-      assert.ok(
-        p.comment.map(str).some((c) =>
-          /^samples consumed \d+, dropped by the kernel 0$/.test(c)
-        ),
-      );
-    } finally {
-      fx.kill("SIGKILL");
-      await fx.status;
-      await Deno.remove(dir, { recursive: true });
-    }
+    await whileFixtureRuns((t0) =>
+      withTempDir(async (dir) => {
+        const a = startAgent(
+          `--pyroscope ${srv.url} --interval 2s --freq 99 --pprof-dir ${dir} --label team=profiling --flush-timeout 20s`,
+        );
+        // Four intervals (whatever a loaded machine makes of the start-up),
+        // then the orderly stop every deployment uses: SIGTERM.
+        await a.intervals(4);
+        a.child.kill("SIGTERM");
+        const r = await a.done;
+        assert.equal(r.code, 0, r.text);
+        const s = r.summary!;
+        assert.ok(s.reconciliation.ok, s.reconciliation.line);
+        assert.ok(s.intervals.length >= 3, `${s.intervals.length} intervals`);
+        // Every consumed sample is in exactly one interval.
+        assert.equal(sent(s), s.reconciliation.consumed);
+        assert.equal(s.leftInSpool, 0);
+        assert.equal(s.delivery.rejected, 0);
+        // On the server: the fixture's service, exactly; and everything, exactly.
+        const host = Deno.hostname();
+        assert.equal(
+          await serverTotal(
+            srv,
+            { service_name: "hotspots", hostname: host },
+            t0,
+          ),
+          sent(s, "hotspots"),
+        );
+        assert.ok(
+          sent(s, "hotspots") > 100,
+          `${sent(s, "hotspots")} fixture samples`,
+        );
+        assert.equal(await serverTotal(srv, { hostname: host }, t0), sent(s));
+        // Names: the fixture's hot functions, under its call chain.
+        const stacks = await mergedStacks(srv.url, {
+          profileType: PROFILE_CPU_SAMPLES,
+          selector: { service_name: "hotspots" },
+          start: t0 - 60_000,
+          end: Date.now() + 60_000,
+        });
+        const top = stacks.find((x) => x.stack.at(-1) === "hot_alpha");
+        assert.ok(
+          top,
+          `no stack ending in hot_alpha: ${
+            stacks.slice(0, 3).map((x) => x.stack.join(";"))
+          }`,
+        );
+        assert.ok(top.stack.includes("run_workload"));
+        // Labels.
+        const labels =
+          (await series(srv.url, { matchers: ['{service_name="hotspots"}'] }))[
+            0
+          ];
+        assert.equal(labels.hostname, host);
+        assert.equal(labels.arch, Deno.build.arch);
+        assert.equal(labels.kernel, Deno.osRelease());
+        assert.equal(labels.team, "profiling");
+        assert.equal(labels.comm, "hotspots");
+        assert.equal(labels.cpu, undefined, "no per-CPU series");
+        // The files: one per service and interval, with the accounting.
+        const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+        assert.ok(files.some((f) => /^hotspots-\d+\.pb\.gz$/.test(f)));
+        const p = await decodePprof(
+          await Deno.readFile(
+            `${dir}/${files.find((f) => f.startsWith("hotspots-"))}`,
+          ),
+        );
+        const str = (i: number | bigint) => p.stringTable.strings[Number(i)];
+        assert.ok(
+          p.comment.map(str).some((c) =>
+            /^samples consumed \d+, dropped by the kernel 0$/.test(c)
+          ),
+        );
+      })
+    );
   },
 );
 
 withServer(
   "agent: the server stopped for 30 s mid-run and restarted: nothing lost, totals exact",
   async (srv) => {
-    const fx = startFixture();
-    try {
-      const t0 = Date.now();
-      const a = startAgent([
-        "--pyroscope",
-        srv.url,
-        "--interval",
-        "2s",
-        "--freq",
-        "49",
-        "--retry-max",
-        "2s",
-        "--push-timeout",
-        "3s",
-        "--service",
-        "outage",
-        "--flush-timeout",
-        "30s",
-      ]);
+    await whileFixtureRuns(async (t0) => {
+      const a = startAgent(
+        `--pyroscope ${srv.url} --interval 2s --freq 49 --retry-max 2s --push-timeout 3s --service outage --flush-timeout 30s`,
+      );
       await a.intervals(3);
       await srv.stopProcess();
       await new Promise((r) => setTimeout(r, 30_000));
@@ -284,10 +274,7 @@ withServer(
         await serverTotal(srv, { service_name: "outage" }, t0),
         sent(s),
       );
-    } finally {
-      fx.kill("SIGKILL");
-      await fx.status;
-    }
+    });
   },
 );
 
@@ -334,26 +321,11 @@ function faultProxy(target: string) {
 withServer(
   "agent: 500s, hangs and a 413 are retried, bounded and counted; profiling goes on",
   async (srv) => {
-    const fx = startFixture();
     const proxy = faultProxy(srv.url);
-    try {
-      const t0 = Date.now();
-      const a = startAgent([
-        "--pyroscope",
-        proxy.url,
-        "--interval",
-        "2s",
-        "--duration",
-        "20s",
-        "--freq",
-        "49",
-        "--retry-max",
-        "1s",
-        "--push-timeout",
-        "1s",
-        "--service",
-        "faults",
-      ]);
+    await whileFixtureRuns(async (t0) => {
+      const a = startAgent(
+        `--pyroscope ${proxy.url} --interval 2s --freq 49 --duration 20s --retry-max 1s --push-timeout 1s --service faults`,
+      );
       await new Promise((r) => setTimeout(r, 3000));
       proxy.fail("500", 3);
       await new Promise((r) => setTimeout(r, 5000));
@@ -387,91 +359,58 @@ withServer(
         sizes.some((n) => total === sent(s) - n),
         `server ${total}: not the sum of all intervals but one (${sizes})`,
       );
-    } finally {
-      await proxy.close();
-      fx.kill("SIGKILL");
-      await fx.status;
-    }
+    }).finally(() => proxy.close());
   },
 );
 
 withServer(
   "agent: Ctrl-C with the server down leaves the spool on disk; the next start sends it",
   async (srv) => {
-    const fx = startFixture();
-    const spool = await Deno.makeTempDir();
-    try {
-      const t0 = Date.now();
-      await srv.stopProcess();
-      const a = startAgent([
-        "--pyroscope",
-        srv.url,
-        "--interval",
-        "1s",
-        "--freq",
-        "49",
-        "--spool-dir",
-        spool,
-        "--flush-timeout",
-        "1s",
-        "--retry-max",
-        "1s",
-        "--service",
-        "spooled",
-      ]);
-      await new Promise((r) => setTimeout(r, 6000));
-      const stopAt = performance.now();
-      a.child.kill("SIGINT");
-      const r = await a.done;
-      assert.equal(r.code, 0, r.text);
-      assert.ok(performance.now() - stopAt < 15_000, "the stop is bounded");
-      const s = r.summary!;
-      assert.equal(s.delivery.pushed, 0);
-      assert.ok(
-        s.leftInSpool >= 4,
-        `${s.leftInSpool} left: ${
-          JSON.stringify({ ...s, intervals: s.intervals.length })
-        }\n${r.text}`,
-      );
-      assert.equal(s.leftInSpool, s.intervals.length);
-      const files = [...Deno.readDirSync(spool)].filter((e) =>
-        e.name.endsWith(".json")
-      );
-      assert.equal(
-        files.length,
-        s.leftInSpool,
-        "every undelivered interval is on disk",
-      );
-      // The server comes back; a new agent sends what the first left.
-      await srv.startProcess();
-      const b = startAgent([
-        "--pyroscope",
-        srv.url,
-        "--interval",
-        "2s",
-        "--duration",
-        "5s",
-        "--freq",
-        "49",
-        "--spool-dir",
-        spool,
-        "--service",
-        "spooled",
-      ]);
-      const r2 = await b.done;
-      assert.equal(r2.code, 0, r2.text);
-      const s2 = r2.summary!;
-      assert.equal(s2.spool.recovered, s.leftInSpool);
-      assert.equal(s2.leftInSpool, 0);
-      assert.equal(
-        await serverTotal(srv, { service_name: "spooled" }, t0),
-        sent(s) + sent(s2),
-      );
-    } finally {
-      fx.kill("SIGKILL");
-      await fx.status;
-      await Deno.remove(spool, { recursive: true });
-    }
+    await whileFixtureRuns((t0) =>
+      withTempDir(async (spool) => {
+        await srv.stopProcess();
+        const a = startAgent(
+          `--pyroscope ${srv.url} --interval 1s --freq 49 --spool-dir ${spool} --flush-timeout 1s --retry-max 1s --service spooled`,
+        );
+        await new Promise((r) => setTimeout(r, 6000));
+        const stopAt = performance.now();
+        a.child.kill("SIGINT");
+        const r = await a.done;
+        assert.equal(r.code, 0, r.text);
+        assert.ok(performance.now() - stopAt < 15_000, "the stop is bounded");
+        const s = r.summary!;
+        assert.equal(s.delivery.pushed, 0);
+        assert.ok(
+          s.leftInSpool >= 4,
+          `${s.leftInSpool} left: ${
+            JSON.stringify({ ...s, intervals: s.intervals.length })
+          }\n${r.text}`,
+        );
+        assert.equal(s.leftInSpool, s.intervals.length);
+        const files = [...Deno.readDirSync(spool)].filter((e) =>
+          e.name.endsWith(".json")
+        );
+        assert.equal(
+          files.length,
+          s.leftInSpool,
+          "every undelivered interval is on disk",
+        );
+        // The server comes back; a new agent sends what the first left.
+        await srv.startProcess();
+        const b = startAgent(
+          `--pyroscope ${srv.url} --interval 2s --freq 49 --duration 5s --spool-dir ${spool} --service spooled`,
+        );
+        const r2 = await b.done;
+        assert.equal(r2.code, 0, r2.text);
+        const s2 = r2.summary!;
+        assert.equal(s2.spool.recovered, s.leftInSpool);
+        assert.equal(s2.leftInSpool, 0);
+        assert.equal(
+          await serverTotal(srv, { service_name: "spooled" }, t0),
+          sent(s) + sent(s2),
+        );
+      })
+    );
   },
 );
 
@@ -510,43 +449,33 @@ withServer(
       "ip netns add",
     );
     const children: Deno.ChildProcess[] = [];
-    const fx = startFixture();
     try {
-      await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
-      // The namespace has its own loopback: the server is not on it.
-      const port = new URL(srv.url).port;
-      children.push(
-        await startRelay(["unix-to-tcp", sock, `127.0.0.1:${port}`]),
-      );
-      children.push(
-        await startRelay(["tcp-to-unix", `127.0.0.1:${port}`, sock], [
+      await whileFixtureRuns(async () => {
+        await run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+        // The namespace has its own loopback: the server is not on it.
+        const port = new URL(srv.url).port;
+        children.push(
+          await startRelay(["unix-to-tcp", sock, `127.0.0.1:${port}`]),
+        );
+        children.push(
+          await startRelay(["tcp-to-unix", `127.0.0.1:${port}`, sock], [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+          ]),
+        );
+        const t0 = Date.now();
+        const common =
+          `--pyroscope ${srv.url} --interval 2s --freq 49 --duration 8s --service fleet`;
+        const a = startAgent(`${common} --hostname host-a`);
+        // The second agent: another network namespace and another UTS
+        // namespace whose hostname is host-b (no --hostname: it is what the
+        // agent finds).
+        const bDir = Deno.makeTempDirSync();
+        const bJson = `${bDir}/summary.json`;
+        const b = runCommand([
           "ip",
-          "netns",
-          "exec",
-          ns,
-        ]),
-      );
-      const t0 = Date.now();
-      const common = [
-        "--pyroscope",
-        srv.url,
-        "--interval",
-        "2s",
-        "--duration",
-        "8s",
-        "--freq",
-        "49",
-        "--service",
-        "fleet",
-      ];
-      const a = startAgent([...common, "--hostname", "host-a"]);
-      // The second agent: another network namespace and another UTS
-      // namespace whose hostname is host-b (no --hostname: it is what the
-      // agent finds).
-      const bDir = Deno.makeTempDirSync();
-      const bJson = `${bDir}/summary.json`;
-      const b = new Deno.Command("ip", {
-        args: [
           "netns",
           "exec",
           ns,
@@ -554,48 +483,35 @@ withServer(
           "--uts",
           "sh",
           "-c",
-          `hostname host-b && exec ${DENO} run -A ${ROOT}cli.ts agent --json ${bJson} ${
-            common.join(" ")
-          }`,
-        ],
-        cwd: ROOT,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const [ra, rb] = await Promise.all([a.done, b]);
-      const bText = new TextDecoder().decode(rb.stdout) +
-        new TextDecoder().decode(rb.stderr);
-      assert.equal(ra.code, 0, ra.text);
-      assert.equal(rb.code, 0, bText);
-      const sa = ra.summary!;
-      const sb: Summary = JSON.parse(await Deno.readTextFile(bJson));
-      Deno.removeSync(bDir, { recursive: true });
-      assert.equal(sa.leftInSpool, 0);
-      assert.equal(sb.leftInSpool, 0, bText);
-      const hosts =
-        (await series(srv.url, { matchers: ['{service_name="fleet"}'] }))
-          .map((l) => l.hostname);
-      assert.deepEqual([...new Set(hosts)].sort(), ["host-a", "host-b"]);
-      assert.equal(
-        await serverTotal(
-          srv,
-          { service_name: "fleet", hostname: "host-a" },
-          t0,
-        ),
-        sent(sa),
-      );
-      assert.equal(
-        await serverTotal(
-          srv,
-          { service_name: "fleet", hostname: "host-b" },
-          t0,
-        ),
-        sent(sb),
-      );
-      assert.ok(sent(sa) > 0 && sent(sb) > 0);
+          `hostname host-b && exec ${DENO} run -A ${ROOT}cli.ts agent --json ${bJson} ${common}`,
+        ], { cwd: ROOT });
+        const [ra, rb] = await Promise.all([a.done, b]);
+        const bText = rb.stdout + rb.stderr;
+        assert.equal(ra.code, 0, ra.text);
+        assert.equal(rb.code, 0, bText);
+        const sa = ra.summary!;
+        const sb: Summary = JSON.parse(await Deno.readTextFile(bJson));
+        Deno.removeSync(bDir, { recursive: true });
+        assert.equal(sa.leftInSpool, 0);
+        assert.equal(sb.leftInSpool, 0, bText);
+        const hosts =
+          (await series(srv.url, { matchers: ['{service_name="fleet"}'] }))
+            .map((l) => l.hostname);
+        assert.deepEqual([...new Set(hosts)].sort(), ["host-a", "host-b"]);
+        // Each host's samples, exactly, under its own hostname.
+        for (
+          const [hostname, sum] of [["host-a", sa], ["host-b", sb]] as const
+        ) {
+          const selector = { service_name: "fleet", hostname };
+          assert.equal(
+            await serverTotal(srv, selector, t0),
+            sent(sum),
+            hostname,
+          );
+        }
+        assert.ok(sent(sa) > 0 && sent(sb) > 0);
+      });
     } finally {
-      fx.kill("SIGKILL");
-      await fx.status;
       for (const c of children) {
         try {
           c.kill("SIGKILL");
@@ -622,18 +538,9 @@ withServer(
     const port = String(19_000 + (Deno.pid % 1000));
     const samples: { heap: number; rss: number; cache: number }[] = [];
     try {
-      const a = startAgent([
-        "--pyroscope",
-        srv.url,
-        "--interval",
-        "1s",
-        "--duration",
-        "48s",
-        "--freq",
-        "99",
-        "--metrics",
-        `127.0.0.1:${port}`,
-      ]);
+      const a = startAgent(
+        `--pyroscope ${srv.url} --interval 1s --freq 99 --duration 48s --metrics 127.0.0.1:${port}`,
+      );
       await a.intervals(3);
       const gauge = (text: string, name: string) =>
         Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
