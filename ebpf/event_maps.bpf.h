@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The maps every ProfileEvent source shares, defined once: the "events" ring
- * buffer and the per-CPU "counters". Consumers (lib/bpf/profiler_object.ts,
- * harness-c/consumer.c) find both by these names in any source object, so
- * one consumer reads and reconciles every source the same way.
+ * buffer and the per-CPU "counters", and the load-time configuration.
+ * Consumers (lib/bpf/profiler_object.ts, harness-c/consumer.c) find them by
+ * these names in any source object, so one consumer configures, reads and
+ * reconciles every source the same way.
  */
 #ifndef STREAMPROF_EVENT_MAPS_BPF_H
 #define STREAMPROF_EVENT_MAPS_BPF_H
@@ -26,5 +27,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct profiler_counters);
 } counters SEC(".maps");
+
+/*
+ * A source's load-time configuration, the same defaults in every source but
+ * whether it collects stacks: PROFILER_CONFIG(1); at file scope. "const
+ * volatile" puts it in the object's .rodata map, where user space rewrites
+ * it before load, and lets the verifier treat the values as constants and
+ * drop disabled branches.
+ */
+#define PROFILER_CONFIG(stacks)                          \
+	const volatile struct profiler_config config = { \
+		.target_pid = 0,                         \
+		.skip_idle = 1,                          \
+		.collect_stacks = (stacks),              \
+		.target_tid = 0,                         \
+	}
 
 #endif /* STREAMPROF_EVENT_MAPS_BPF_H */

@@ -23,17 +23,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/*
- * Load-time configuration. "const volatile" puts it in .rodata (the
- * "profiler.rodata" map) where user space rewrites it before load, and lets
- * the verifier treat the values as constants and drop disabled branches.
- */
-const volatile struct profiler_config config = {
-	.target_pid = 0,
-	.skip_idle = 1,
-	.collect_stacks = 1,
-	.target_tid = 0,
-};
+/* Load-time configuration, in the "profiler.rodata" map: stacks on. */
+PROFILER_CONFIG(1);
 
 /*
  * The record under construction: the event, then the user frames, then the
@@ -81,6 +72,43 @@ static __always_inline long walk_stack(void *ctx, void *buf, __u64 flags)
 	return n;
 }
 
+/*
+ * One stack of the sample, walked into buf: its field of the event set to
+ * the frame count, or to the negative errno of a failed walk (error_flag
+ * added to *flags); truncated_flag added when it filled every slot. Returns
+ * its length in bytes, 0 after a failure: unsigned, so that dividing it by
+ * 8 is a shift (the BPF backend has no signed division).
+ */
+static __always_inline __u64 take_stack(void *ctx, void *buf, __u64 walk_flags,
+					__s32 *field, __u32 *flags,
+					__u32 error_flag, __u32 truncated_flag)
+{
+	long len = walk_stack(ctx, buf, walk_flags);
+
+	if (len < 0) {
+		*flags |= error_flag;
+		*field = (__s32)len;
+		return 0;
+	}
+	*field = (__s32)(len / 8);
+	if (len == STACK_BYTES)
+		*flags |= truncated_flag;
+	return (__u64)len;
+}
+
+/* One submitted stack in its kind's counters (see profile_event.h). */
+static __always_inline void count_stack(__u32 failed, __u64 len,
+					__u64 *errors, __u64 *empty,
+					__u64 *truncated)
+{
+	if (failed)
+		(*errors)++;
+	else if (len == 0)
+		(*empty)++;
+	else if (len == STACK_BYTES)
+		(*truncated)++;
+}
+
 SEC("perf_event")
 int on_cpu_sample(void *ctx)
 {
@@ -89,8 +117,7 @@ int on_cpu_sample(void *ctx)
 	struct sample_record *r;
 	__u64 pid_tgid, size;
 	__u32 tid, tgid, flags = 0;
-	long ulen = 0, klen = 0;
-	int ufail = 0, kfail = 0;
+	__u64 ulen = 0, klen = 0; /* stack bytes, <= STACK_BYTES */
 
 	c = bpf_map_lookup_elem(&counters, &zero);
 	if (!c)
@@ -122,29 +149,14 @@ int on_cpu_sample(void *ctx)
 
 	if (config.collect_stacks) {
 		flags |= PE_FLAG_FRAMES;
-		ulen = walk_stack(ctx, r->frames, BPF_F_USER_STACK);
-		if (ulen < 0) {
-			ufail = 1;
-			flags |= PE_FLAG_USER_STACK_ERROR;
-			r->event.user_stack_id = (__s32)ulen;
-			ulen = 0;
-		} else {
-			r->event.user_stack_id = (__s32)(ulen / 8);
-			if (ulen == STACK_BYTES)
-				flags |= PE_FLAG_USER_TRUNCATED;
-		}
+		ulen = take_stack(ctx, r->frames, BPF_F_USER_STACK,
+				  &r->event.user_stack_id, &flags,
+				  PE_FLAG_USER_STACK_ERROR, PE_FLAG_USER_TRUNCATED);
 		/* See struct sample_record for why the offset is masked. */
-		klen = walk_stack(ctx, (void *)r->frames + (ulen & 0x3ff), 0);
-		if (klen < 0) {
-			kfail = 1;
-			flags |= PE_FLAG_KERNEL_STACK_ERROR;
-			r->event.kernel_stack_id = (__s32)klen;
-			klen = 0;
-		} else {
-			r->event.kernel_stack_id = (__s32)(klen / 8);
-			if (klen == STACK_BYTES)
-				flags |= PE_FLAG_KERNEL_TRUNCATED;
-		}
+		klen = take_stack(ctx, (void *)r->frames + (ulen & 0x3ff), 0,
+				  &r->event.kernel_stack_id, &flags,
+				  PE_FLAG_KERNEL_STACK_ERROR,
+				  PE_FLAG_KERNEL_TRUNCATED);
 	} else {
 		r->event.user_stack_id = 0;
 		r->event.kernel_stack_id = 0;
@@ -168,18 +180,12 @@ int on_cpu_sample(void *ctx)
 	/* Counted only for events that reached the ring: see profile_event.h. */
 	c->events_submitted++;
 	if (flags & PE_FLAG_FRAMES) {
-		if (ufail)
-			c->user_stack_errors++;
-		else if (ulen == 0)
-			c->user_stack_empty++;
-		else if (ulen == STACK_BYTES)
-			c->user_stack_truncated++;
-		if (kfail)
-			c->kernel_stack_errors++;
-		else if (klen == 0)
-			c->kernel_stack_empty++;
-		else if (klen == STACK_BYTES)
-			c->kernel_stack_truncated++;
+		count_stack(flags & PE_FLAG_USER_STACK_ERROR, ulen,
+			    &c->user_stack_errors, &c->user_stack_empty,
+			    &c->user_stack_truncated);
+		count_stack(flags & PE_FLAG_KERNEL_STACK_ERROR, klen,
+			    &c->kernel_stack_errors, &c->kernel_stack_empty,
+			    &c->kernel_stack_truncated);
 		c->user_frames += ulen / 8;
 		c->kernel_frames += klen / 8;
 	}

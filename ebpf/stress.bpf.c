@@ -23,17 +23,13 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /*
- * Same struct as the profiler so user space configures both alike. Only
- * target_pid is used: the tgid whose system calls become events. 0 (the
- * default) emits nothing, so a stray attach cannot flood the ring with the
- * whole machine's system calls.
+ * Same struct and defaults as the profiler's (stacks off), so user space
+ * configures both alike, in the "stress.rodata" map. Only target_pid is
+ * used: the tgid whose system calls become events. 0 (the default) emits
+ * nothing, so a stray attach cannot flood the ring with the whole machine's
+ * system calls.
  */
-const volatile struct profiler_config config = {
-	.target_pid = 0,
-	.skip_idle = 1,
-	.collect_stacks = 0,
-	.target_tid = 0,
-};
+PROFILER_CONFIG(0);
 
 SEC("raw_tp/sys_enter")
 int on_sys_enter(void *ctx)
