@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { withTempDir } from "../temp_dir.ts";
 import { ROOT } from "./require_bpf.ts";
 
 /** The real profiler object built by `make build-ebpf`. */
@@ -49,4 +50,17 @@ export async function writeRejectedObject(dir: string): Promise<void> {
   elf[prog.offset] = 0xff;
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeFile(`${dir}/profiler.bpf.o`, elf);
+}
+
+/**
+ * Runs `fn` with a temporary folder holding the verifier-rejected
+ * `profiler.bpf.o` of {@link writeRejectedObject}; removes it afterwards.
+ */
+export function withRejectedObject<T>(
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  return withTempDir(async (dir) => {
+    await writeRejectedObject(dir);
+    return await fn(dir);
+  });
 }

@@ -3,29 +3,28 @@
 import assert from "node:assert/strict";
 import { runDoctor } from "../../lib/cli/doctor.ts";
 import { watchStderr } from "../run_command.ts";
-import { writeRejectedObject } from "./bpf_fixtures.ts";
-import { assertBpf, bpfIgnore, DENO, ROOT, runCli } from "./require_bpf.ts";
+import { withRejectedObject } from "./bpf_fixtures.ts";
+import {
+  assertBpf,
+  bpfIgnore,
+  DENO,
+  ROOT,
+  runCli,
+  runCliReports,
+} from "./require_bpf.ts";
 
 Deno.test({
   name: "cli: validate at 1 and 10 kHz passes and writes JSON and JUnit XML",
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    const r = await runCli([
-      "validate",
-      "--rates",
-      "1000,10000",
-      "--duration",
-      "2s",
-      "--json",
-      `${dir}/v.json`,
-      "--junit",
-      `${dir}/v.xml`,
-    ]);
+    const r = await runCliReports(
+      ["validate", "--rates", "1000,10000", "--duration", "2s"],
+      { junit: true },
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const report = JSON.parse(await Deno.readTextFile(`${dir}/v.json`));
-    assert.equal(report.pass, true);
+    const report = r.json;
+    assert.equal(report?.pass, true);
     assert.deepEqual(
       report.rows.map((x: { requestedHz: number }) => x.requestedHz),
       [1000, 10000],
@@ -40,9 +39,8 @@ Deno.test({
         `${row.achievedPerCpuSecond}`,
       );
     }
-    const xml = await Deno.readTextFile(`${dir}/v.xml`);
     assert.match(
-      xml,
+      r.junit ?? "no JUnit file",
       /<testsuite name="streamprof validate" tests="3" failures="0"/,
     );
     assert.match(r.stdout, /1 kHz sampling: no drops\s+\| PASS/);
@@ -141,11 +139,11 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    await writeRejectedObject(dir);
-    const r = await runCli(["profile", "--duration", "1s"], {
-      env: { ANTIMETAL_BPF_PATH: dir },
-    });
+    const r = await withRejectedObject((dir) =>
+      runCli(["profile", "--duration", "1s"], {
+        env: { ANTIMETAL_BPF_PATH: dir },
+      })
+    );
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /loading BPF object .*: EINVAL/);
     assert.match(r.stderr, /The kernel rejected the object/);
@@ -301,11 +299,10 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    const r = await runCli(["doctor", "--json", `${dir}/d.json`]);
+    const r = await runCliReports(["doctor"]);
     assert.equal(r.code, 0, r.stdout);
-    const d = JSON.parse(await Deno.readTextFile(`${dir}/d.json`));
-    assert.equal(d.ok, true);
+    const d = r.json;
+    assert.equal(d?.ok, true);
     const names = d.checks.map((c: { name: string }) => c.name);
     for (
       const n of [

@@ -8,7 +8,8 @@
  * @module
  */
 import { runDoctor } from "../../lib/cli/doctor.ts";
-import { type CommandResult, runCommand } from "../run_command.ts";
+import { type CommandResult, reportFiles, runCommand } from "../run_command.ts";
+import { withTempDir } from "../temp_dir.ts";
 
 function reasonBpfUnavailable(): string | null {
   try {
@@ -51,21 +52,24 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 /** Path of the Deno binary running the tests. */
 export const DENO = Deno.execPath();
 
-/**
- * Runs cli.ts with args; returns exit code and output. `dropCaps` runs it as
- * root with an empty capability bounding set: no CAP_BPF, CAP_PERFMON or
- * CAP_SYS_ADMIN, which is what an unprivileged user has. `wrapper` is a
- * command that runs the CLI (e.g. a seccomp launcher). `clearEnv` gives it
- * only `env`, nothing inherited.
- */
+/** How {@link runCli} runs the CLI. */
+export interface CliOptions {
+  env?: Record<string, string>;
+  /** Only `env`, nothing inherited. */
+  clearEnv?: boolean;
+  /**
+   * As root with an empty capability bounding set: no CAP_BPF, CAP_PERFMON
+   * or CAP_SYS_ADMIN, which is what an unprivileged user has.
+   */
+  dropCaps?: boolean;
+  /** A command that runs the CLI (e.g. a seccomp launcher). */
+  wrapper?: string[];
+}
+
+/** Runs cli.ts with args; returns exit code and output. */
 export function runCli(
   args: string[],
-  o: {
-    env?: Record<string, string>;
-    clearEnv?: boolean;
-    dropCaps?: boolean;
-    wrapper?: string[];
-  } = {},
+  o: CliOptions = {},
 ): Promise<CommandResult> {
   return runCommand([
     ...(o.dropCaps
@@ -78,4 +82,38 @@ export function runCli(
     `${ROOT}cli.ts`,
     ...args,
   ], { env: o.env, clearEnv: o.clearEnv, cwd: ROOT, stdin: "null" });
+}
+
+/** What {@link runCliReports} returns: the run and the reports it wrote. */
+export interface CliReports extends CommandResult {
+  /** The --json report, parsed; undefined if none was written. */
+  // deno-lint-ignore no-explicit-any
+  json: any;
+  /** The --junit file's text, when asked for; undefined if none. */
+  junit?: string;
+}
+
+/**
+ * {@link runCli} with `--json` (and, with `junit`, `--junit`) into a
+ * temporary folder, removed afterwards; returns the run with what it
+ * wrote there.
+ */
+export function runCliReports(
+  args: string[],
+  o: CliOptions & { junit?: boolean } = {},
+): Promise<CliReports> {
+  return withTempDir(async (dir) => {
+    const r = await runCli([
+      ...args,
+      ...(o.junit ? reportFiles(dir, "r") : ["--json", `${dir}/r.json`]),
+    ], o);
+    const read = (f: string) =>
+      Deno.readTextFile(`${dir}/${f}`).catch(() => undefined);
+    const json = await read("r.json");
+    return {
+      ...r,
+      json: json === undefined ? undefined : JSON.parse(json),
+      junit: o.junit ? await read("r.xml") : undefined,
+    };
+  });
 }

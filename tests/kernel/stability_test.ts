@@ -2,26 +2,24 @@
 // streams at 1 kHz on busy CPUs and must hold memory flat with zero drops.
 // Run it alone for the full 5 minutes: deno task stability.
 import assert from "node:assert/strict";
-import { assertBpf, bpfIgnore, runCli } from "./require_bpf.ts";
+import { assertBpf, bpfIgnore, runCliReports } from "./require_bpf.ts";
 
 Deno.test({
   name: "kernel: stability at 1 kHz holds memory within bounds with zero drops",
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    const r = await runCli([
+    const duration = Deno.env.get("STABILITY_DURATION") ?? "15s";
+    const r = await runCliReports([
       "stability",
       "--duration",
-      Deno.env.get("STABILITY_DURATION") ?? "15s",
+      duration,
       "--interval",
       "3s",
-      "--json",
-      `${dir}/s.json`,
     ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const s = JSON.parse(await Deno.readTextFile(`${dir}/s.json`));
-    assert.equal(s.pass, true, s.problems.join("; "));
+    const s = r.json;
+    assert.equal(s?.pass, true, s?.problems.join("; "));
     assert.ok(s.samples.length >= 4, `${s.samples.length} samples`);
     assert.ok(s.samples.every((x: { drops: number }) => x.drops === 0));
     // Events keep flowing: every sample has more than the one before.
