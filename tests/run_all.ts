@@ -41,7 +41,12 @@ const failures: string[] = [];
 // deno-lint-ignore no-control-regex
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
-/** Runs a command, streaming its output, and returns code and output. */
+/**
+ * Runs a command, streaming its output, and returns code and output.
+ * (Spawned like lib/vm/guest_suite.ts's runChild, but not shared: this
+ * one passes the bytes through unchanged and keeps all of them for the
+ * summary; that one prefixes lines, keeps a tail and has a time limit.)
+ */
 async function run(cmd: string[], env?: Record<string, string>) {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),

@@ -25,6 +25,8 @@ const table = (vms: unknown[]) => ({
 
 Deno.test("shipped vms.json: the six-VM matrix, old names kept, new names say arch and kernel", async () => {
   const t = await loadVmTable();
+  // Expected data, row by row (its shape is results_table_test's, its
+  // content is the shipped matrix: nothing to share).
   assert.deepEqual(
     t.vms.map((v) => [v.name, v.arch, v.kernel.line, v.kernel.suites[0]]),
     [
