@@ -34,6 +34,8 @@ import {
 import {
   DEFAULT_WASM_URL,
   type EventRing,
+  type EventWords,
+  eventWords,
   type ProfileParser,
 } from "./wasm_parser.ts";
 import type { WalkStats } from "./walk_stats.ts";
@@ -61,28 +63,11 @@ export function ev(p: Partial<ProfileEvent> = {}): ProfileEvent {
 
 /**
  * An event as the eight numbers `pushRaw` (and the module's `ringPush`)
- * take: the timestamp as its low and high u32 halves, then the fields.
+ * take: the timestamp as its low and high u32 halves, then the fields
+ * ({@link eventWords}, under the name the tests know).
  */
-export function rawFields(e: ProfileEvent): [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-] {
-  return [
-    Number(e.timestampNs & 0xffffffffn),
-    Number(e.timestampNs >> 32n),
-    e.pid,
-    e.tid,
-    e.userStackId,
-    e.kernelStackId,
-    e.cpu,
-    e.flags,
-  ];
+export function rawFields(e: ProfileEvent): EventWords {
+  return eventWords(e);
 }
 
 /** `count` distinct events with increasing timestamps, spread over CPUs. */

@@ -87,14 +87,20 @@ export const DEFAULT_TABLES: Required<TableOptions> = {
   aggregates: 16384,
 };
 
-/** One aggregated key and its samples, as `readAggregates()` returns it. */
+/**
+ * One aggregated key and its samples, as `readAggregates()` returns it (and
+ * as a StackProfile keeps its own, lib/profiler/stack_profile.ts).
+ */
 export interface Aggregate {
   pid: number;
   tid: number;
   cpu: number;
-  /** Stack table id, or a {@link StackId} sentinel (negative). */
+  /**
+   * A stack id of the table that holds the key (the parser's, until its
+   * next cut), or a negative {@link StackId} sentinel.
+   */
   userStack: number;
-  /** Stack table id, or a {@link StackId} sentinel (negative). */
+  /** The kernel stack, like `userStack`. */
   kernelStack: number;
   samples: number;
 }
@@ -130,16 +136,7 @@ interface ParserExports {
   heapTop(): number;
   walk(ptr: number, len: number, sinks: number): number;
   committedBytes(ptr: number, len: number): number;
-  ringPush(
-    tsLo: number,
-    tsHi: number,
-    pid: number,
-    tid: number,
-    u: number,
-    k: number,
-    cpu: number,
-    flags: number,
-  ): void;
+  ringPush(...words: EventWords): void;
   ringPushEvents(src: number, count: number): void;
   ringLength(): number;
   ringCapacity(): number;
@@ -147,17 +144,7 @@ interface ParserExports {
   ringClear(): void;
   ringHead(): number;
   ringSnapshot(dst: number, max: number): number;
-  writeEvent(
-    dst: number,
-    tsLo: number,
-    tsHi: number,
-    pid: number,
-    tid: number,
-    u: number,
-    k: number,
-    cpu: number,
-    flags: number,
-  ): void;
+  writeEvent(dst: number, ...words: EventWords): void;
   encodeRecords(src: number, count: number, dst: number): number;
   resetStream(): void;
   initTables(stacks: number, frames: number, aggregates: number): number;
@@ -219,6 +206,49 @@ export async function compileParser(
   return await WebAssembly.compile(wasm);
 }
 
+/**
+ * An event as the eight numbers {@link EventRing.pushRaw} takes (and the
+ * module's ringPush, and its writeEvent after the destination): the
+ * timestamp as its low and high u32 halves, then the fields in wire order.
+ */
+export type EventWords = [
+  tsLo: number,
+  tsHi: number,
+  pid: number,
+  tid: number,
+  userStackId: number,
+  kernelStackId: number,
+  cpu: number,
+  flags: number,
+];
+
+/**
+ * The {@link EventWords} of an event (its fields unchecked: a timestamp
+ * outside the u64 range keeps only its low 64 bits).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { eventWords } from "./wasm_parser.ts";
+ * const e = { timestampNs: 0x1_0000_0002n, pid: 3, tid: 4, userStackId: 5,
+ *   kernelStackId: 6, cpu: 7, flags: 8 };
+ * assert.deepEqual(eventWords(e), [2, 1, 3, 4, 5, 6, 7, 8]);
+ * ```
+ */
+export function eventWords(e: ProfileEvent): EventWords {
+  const ts = e.timestampNs;
+  return [
+    Number(ts & 0xffffffffn),
+    Number((ts >> 32n) & 0xffffffffn),
+    e.pid,
+    e.tid,
+    e.userStackId,
+    e.kernelStackId,
+    e.cpu,
+    e.flags,
+  ];
+}
+
 /** The overwrite ring of recent events, inside WASM memory. */
 export class EventRing {
   #parser: ProfileParser;
@@ -243,16 +273,7 @@ export class EventRing {
    * console.log(parser.ring.length, parser.ring.overwritten); // 2 1
    * ```
    */
-  readonly pushRaw: (
-    tsLo: number,
-    tsHi: number,
-    pid: number,
-    tid: number,
-    userStackId: number,
-    kernelStackId: number,
-    cpu: number,
-    flags: number,
-  ) => void;
+  readonly pushRaw: (...words: EventWords) => void;
   readonly #toModule: () => void;
   readonly #fromModule: () => void;
 
@@ -274,6 +295,9 @@ export class EventRing {
     let head = state[0];
     let syncedHead = head;
     let laps = 0;
+    // The module's ringPush in JS (the same eight words, the ABI), and an
+    // event written word by word as bench/ts_decoder.ts writes its own: a
+    // baseline shares no code with what it measures.
     this.pushRaw = (
       tsLo,
       tsHi,
@@ -349,18 +373,8 @@ export class EventRing {
   }
   /** Pushes one event. */
   push(e: ProfileEvent): void {
-    const ts = e.timestampNs;
     checkEvent(e);
-    this.pushRaw(
-      Number(ts & 0xffffffffn),
-      Number((ts >> 32n) & 0xffffffffn),
-      e.pid,
-      e.tid,
-      e.userStackId,
-      e.kernelStackId,
-      e.cpu,
-      e.flags,
-    );
+    this.pushRaw(...eventWords(e));
   }
   /** Pushes every event of the last walk's batch, inside WASM. */
   pushBatch(): void {
@@ -826,6 +840,8 @@ export class ProfileParser {
     return out;
   }
 
+  // One accessor a field, each one typed-array load: alike in shape only.
+
   /** pid of batch event `i` (no allocation). */
   batchPid(i: number): number {
     return this.#i32[(this.#batchAt + i * EVENT_SIZE + 8) >>> 2];
@@ -1028,17 +1044,6 @@ export class ProfileParser {
 
   #write(at: number, e: ProfileEvent): void {
     checkEvent(e);
-    const ts = e.timestampNs;
-    this.#module.writeEvent(
-      at,
-      Number(ts & 0xffffffffn),
-      Number(ts >> 32n),
-      e.pid,
-      e.tid,
-      e.userStackId,
-      e.kernelStackId,
-      e.cpu,
-      e.flags,
-    );
+    this.#module.writeEvent(at, ...eventWords(e));
   }
 }

@@ -32,7 +32,7 @@
  * @module
  */
 import { EventFlags, StackId } from "../parser/layout.ts";
-import type { ProfileParser } from "../parser/wasm_parser.ts";
+import type { Aggregate, ProfileParser } from "../parser/wasm_parser.ts";
 
 /** One distinct stack. */
 export interface Stack {
@@ -42,17 +42,12 @@ export interface Stack {
   frames: BigUint64Array;
 }
 
-/** One aggregated key and its sample count. */
-export interface SampleCount {
-  pid: number;
-  tid: number;
-  cpu: number;
-  /** A stack id of this profile, or a negative {@link StackId} sentinel. */
-  userStack: number;
-  /** A stack id of this profile, or a negative {@link StackId} sentinel. */
-  kernelStack: number;
-  samples: number;
-}
+/**
+ * One aggregated key and its sample count: the parser's {@link Aggregate},
+ * with stack ids of this profile (valid for its whole life, not until a
+ * cut) or negative `StackId` sentinels.
+ */
+export type SampleCount = Aggregate;
 
 /** Per-sample timeline entries (for time-ordered outputs such as speedscope). */
 export interface Timeline {
