@@ -260,8 +260,10 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     encodeFailures: 0,
   };
   // The live heap, measured after a full GC at most every 10 s (at a cut):
-  // what a leak would grow, without the GC's saw-tooth.
-  const gc = fullGc();
+  // what a leak would grow, without the GC's saw-tooth. Only when /metrics
+  // is served, the one place it shows: a forced full GC costs tens of ms
+  // of CPU, a few tenths of a percent of a core every 10 s.
+  const gc = o.metrics ? fullGc() : undefined;
   let lastGc = -Infinity;
   const live = { heap: 0, rssAnon: 0 };
   const intervals: IntervalRecord[] = [];

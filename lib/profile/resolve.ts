@@ -150,6 +150,7 @@ export function resolveProfile(
   // Each distinct stack once: its frames, and whether all are named. Only
   // addresses not met before go to the symbolizer, in one call per stack.
   const resolved = new Map<number, { ids: number[]; named: boolean }>();
+  let kernelLooked = false;
   const stackFrames = (id: number) => {
     let r = resolved.get(id);
     if (r) return r;
@@ -166,10 +167,11 @@ export function resolveProfile(
       else ids[i] = known;
     }
     if (missing.length > 0) {
-      const lookup = (addrs: bigint[], leafIsExact: boolean) =>
-        space < 0
-          ? sym.kernel(addrs, { leafIsExact })
-          : sym.user(space, addrs, { leafIsExact });
+      const lookup = (addrs: bigint[], leafIsExact: boolean) => {
+        if (space >= 0) return sym.user(space, addrs, { leafIsExact });
+        kernelLooked = true;
+        return sym.kernel(addrs, { leafIsExact });
+      };
       const leafMissing = missing[0] === 0;
       if (leafMissing) {
         const [f] = lookup([s.frames[0]], true);
@@ -261,7 +263,9 @@ export function resolveProfile(
   }
 
   const st = sym.stats();
-  const kw = sym.kernelWarning();
+  // Only a profile with kernel frames asks: the warning loads kallsyms
+  // (~100 ms of CPU), which a user-only profile never needs.
+  const kw = kernelLooked ? sym.kernelWarning() : undefined;
   return {
     meta: {
       host: Deno.hostname(),
