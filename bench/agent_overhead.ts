@@ -26,6 +26,7 @@ import { checkWritable, writeFileAtomic } from "../lib/common/output_file.ts";
 import { optionsHelp, parseOptions } from "../lib/common/options.ts";
 import { onlineCpus } from "../lib/common/cpus.ts";
 import { startPyroscope } from "../lib/fleet/pyroscope_server.ts";
+import { cpuOfCommand } from "./cpu_time.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE_EVERY_MS = 5000;
@@ -75,20 +76,6 @@ function readProc(pid: number, t: number): ProcSample {
     rssBytes: kb("VmRSS"),
     anonBytes: kb("RssAnon"),
   };
-}
-
-/** CPU seconds (user + system) a shell command takes, from bash's `time`. */
-async function cpuOfCommand(command: string): Promise<number> {
-  const out = await new Deno.Command("bash", {
-    args: ["-c", `TIMEFORMAT='@@cpu %U %S'; time ( ${command} ) 2>&1`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stderr) +
-    new TextDecoder().decode(out.stdout);
-  const m = text.match(/@@cpu ([\d.]+) ([\d.]+)/);
-  if (!m) throw new Error(`no CPU time from: ${command}\n${text}`);
-  return Number(m[1]) + Number(m[2]);
 }
 
 async function main(args: string[]): Promise<number> {
@@ -152,9 +139,10 @@ async function main(args: string[]): Promise<number> {
     // The baseline, on the same busy CPUs, for the same steady time.
     const window = Math.round(b.t - a.t);
     const tmp = await Deno.makeTempDir({ prefix: "streamprof-bench-agent-" });
-    const perfS = await cpuOfCommand(
+    const perf = await cpuOfCommand(
       `perf record -q -e cpu-clock -F 49 -a -g -o ${tmp}/perf.data -- sleep ${window} >/dev/null`,
     );
+    const perfS = perf.user + perf.sys;
     await Deno.remove(tmp, { recursive: true });
     const perfPercent = 100 * perfS / window;
     const result = {

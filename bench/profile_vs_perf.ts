@@ -23,6 +23,7 @@ import { ExitCode } from "../lib/common/errors.ts";
 import { onlineCpus } from "../lib/common/cpus.ts";
 import { optionsHelp, parseOptions } from "../lib/common/options.ts";
 import { checkWritable, writeFileAtomic } from "../lib/common/output_file.ts";
+import { cpuOfCommand } from "./cpu_time.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -50,22 +51,7 @@ workload, one after the other, and prints the CPU time of each and the ratio.
 Options:
 ${optionsHelp(OPTIONS)}`;
 
-/** CPU seconds (user + system) of a shell command, and its exit status. */
-async function cpuOf(
-  command: string,
-): Promise<{ user: number; sys: number; code: number; out: string }> {
-  const out = await new Deno.Command("bash", {
-    args: ["-c", `TIMEFORMAT='@@cpu %U %S'; time ( ${command} ) 2>&1`],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) +
-    new TextDecoder().decode(out.stderr);
-  const m = /@@cpu ([\d.]+) ([\d.]+)/.exec(text);
-  if (!m) throw new Error(`no time output from: ${command}\n${text}`);
-  return { user: Number(m[1]), sys: Number(m[2]), code: out.code, out: text };
-}
+const cpuOf = (command: string) => cpuOfCommand(command, ROOT);
 
 async function main(args: string[]): Promise<number> {
   const v = parseOptions(OPTIONS, args);

@@ -1,0 +1,49 @@
+/**
+ * CPU time of a shell command, for the benchmarks that put streamprof beside
+ * another tool (bench:perf, bench:agent): user and system seconds of the
+ * command and all its children, as bash's `time` builtin reports them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { cpuOfCommand } from "./cpu_time.ts";
+ * const r = await cpuOfCommand("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
+ * assert.equal(r.code, 0);
+ * assert.ok(r.user + r.sys > 0);
+ * ```
+ * @module
+ */
+
+/** What {@link cpuOfCommand} measured. */
+export interface CommandCpu {
+  /** User CPU seconds. */
+  user: number;
+  /** System CPU seconds. */
+  sys: number;
+  /** The command's exit status. */
+  code: number;
+  /** Its stdout and stderr, for error messages. */
+  out: string;
+}
+
+/**
+ * Runs `command` with bash (in `cwd`, if given) and returns its CPU time
+ * and exit status. Throws if bash reported no time (the command did not
+ * run at all).
+ */
+export async function cpuOfCommand(
+  command: string,
+  cwd?: string,
+): Promise<CommandCpu> {
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `TIMEFORMAT='@@cpu %U %S'; time ( ${command} ) 2>&1`],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) +
+    new TextDecoder().decode(out.stderr);
+  const m = /@@cpu ([\d.]+) ([\d.]+)/.exec(text);
+  if (!m) throw new Error(`no time output from: ${command}\n${text}`);
+  return { user: Number(m[1]), sys: Number(m[2]), code: out.code, out: text };
+}
