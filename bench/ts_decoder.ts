@@ -129,6 +129,8 @@ export class TsDecoder {
     let stop: number = M.STOP_END;
     let off = 0;
     while (len - off >= RECORD_HEADER_SIZE) {
+      // The module's record checks, written again here on purpose: a
+      // baseline shares no code with what it measures.
       const at = base + off;
       const header = view.getUint32(at, true);
       if (header & BUSY_BIT) {
@@ -188,6 +190,8 @@ export class TsDecoder {
           break;
         }
         // Without tables the ids handed on are the counts (or why none).
+        // Written out for each kind: one shared function, inlined by V8,
+        // measured ~30% slower per record with frames.
         if (userStack < 0) {
           us.fault++;
           userStack = StackId.FAULT;

@@ -202,6 +202,8 @@ export function referenceWalk(
   let stop: StopReason = "end";
   let off = 0;
   while (bytes.byteLength - off >= RECORD_HEADER_SIZE) {
+    // The module's record checks, written again here for the oracle: the
+    // tests hold the module to this plain version of them.
     const hdr = view.getUint32(off, true);
     if (hdr & BUSY_BIT) {
       stop = "busy";
