@@ -20,12 +20,9 @@ set -eu
 
 in=$1
 outdir=$2
-
-fail() {
-	echo "wasm2c/generate.sh: $*" >&2
-	rm -rf "$outdir/tmp"
-	exit 1
-}
+script=wasm2c/generate.sh
+scratch=$outdir/tmp
+. "$(dirname "$0")/fail.sh"
 
 for tool in wasm-objdump wasm2c; do
 	command -v "$tool" >/dev/null 2>&1 ||
@@ -42,12 +39,12 @@ $threads
 build the parser without --enable threads (parser-wasm/asconfig.json)"
 fi
 
-rm -rf "$outdir/tmp"
-mkdir -p "$outdir/tmp"
-wasm2c -n parser "$in" -o "$outdir/tmp/parser.c" || fail "wasm2c failed"
-grep -q 'Z_parserZ_walk(Z_parser_instance_t' "$outdir/tmp/parser.h" ||
+rm -rf "$scratch"
+mkdir -p "$scratch"
+wasm2c -n parser "$in" -o "$scratch/parser.c" || fail "wasm2c failed"
+grep -q 'Z_parserZ_walk(Z_parser_instance_t' "$scratch/parser.h" ||
 	fail "the generated header has no Z_parserZ_walk: not wasm2c 1.0.32's naming?"
-mv "$outdir/tmp/parser.h" "$outdir/parser.h"
-mv "$outdir/tmp/parser.c" "$outdir/parser.c"
-rmdir "$outdir/tmp"
+mv "$scratch/parser.h" "$outdir/parser.h"
+mv "$scratch/parser.c" "$outdir/parser.c"
+rmdir "$scratch"
 echo "wasm2c/generate.sh: $outdir/parser.c, parser.h from $in"

@@ -21,12 +21,9 @@ set -eu
 
 in=$1
 out=$2
-
-fail() {
-	echo "parser_abi.sh: $*" >&2
-	rm -f "$out.tmp"
-	exit 1
-}
+script=parser_abi.sh
+scratch=$out.tmp
+. "$(dirname "$0")/fail.sh"
 
 [ -r "$in" ] || fail "cannot read $in"
 re='^export const [A-Z_][A-Z0-9_]*: u32 = (0x[0-9a-fA-F]+|[0-9]+)( << [0-9]+)?;[[:space:]]*(//.*)?$'
@@ -51,5 +48,5 @@ dups=$(grep -E "$re" "$in" | sed -E 's/^export const ([A-Z0-9_]+):.*/\1/' | sort
 			-e 's/^export const ([A-Z0-9_]+): u32 = (0x[0-9a-fA-F]+|[0-9]+);.*$/#define \1 \2u/'
 	echo
 	echo "#endif /* STREAMPROF_PARSER_ABI_H */"
-} >"$out.tmp"
-mv "$out.tmp" "$out"
+} >"$scratch"
+mv "$scratch" "$out"
