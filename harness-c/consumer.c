@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,6 @@ static const struct options DEFAULT_OPTIONS = {
 
 static const char *const SOURCE_NAMES[] = { "perf", "stress", NULL };
 static const char *const DECODER_NAMES[] = { "libbpf", "wasm2c", NULL };
-
-#define OPT(...) OPTION(struct options, __VA_ARGS__)
 
 static const struct option_spec OPTION_SPECS[] = {
 	OPT("source", OPTION_CHOICE, source, "perf|stress",
@@ -585,6 +584,42 @@ static void sleep_ms(double ms)
  * PROFILER_COUNTERS_SIZE (104) bytes so no rounding applies, but we index
  * with the rounded size anyway.
  */
+/*
+ * Every field of struct profiler_counters (each a __u64, in the struct's
+ * order, ebpf/profile_event.h): the sum over CPUs and the JSON report both
+ * go through this one list.
+ */
+#define COUNTER(field) { #field, offsetof(struct profiler_counters, field) }
+static const struct counter_field {
+	const char *name;
+	size_t offset;
+} COUNTER_FIELDS[] = {
+	COUNTER(samples_seen),		 COUNTER(events_submitted),
+	COUNTER(reserve_failed),	 COUNTER(idle_skipped),
+	COUNTER(filtered),		 COUNTER(user_stack_truncated),
+	COUNTER(kernel_stack_truncated), COUNTER(user_stack_errors),
+	COUNTER(kernel_stack_errors),	 COUNTER(user_stack_empty),
+	COUNTER(kernel_stack_empty),	 COUNTER(user_frames),
+	COUNTER(kernel_frames),
+};
+#undef COUNTER
+#define COUNTER_COUNT (sizeof(COUNTER_FIELDS) / sizeof(COUNTER_FIELDS[0]))
+_Static_assert(COUNTER_COUNT * sizeof(__u64) ==
+		       sizeof(struct profiler_counters),
+	       "COUNTER_FIELDS lists every field of struct profiler_counters");
+
+/* Counter `i` of COUNTER_FIELDS in *c. */
+static __u64 *counter_in(struct profiler_counters *c, size_t i)
+{
+	return (__u64 *)(void *)((char *)c + COUNTER_FIELDS[i].offset);
+}
+
+static __u64 counter_of(const struct profiler_counters *c, size_t i)
+{
+	return *(const __u64 *)(const void *)((const char *)c +
+					      COUNTER_FIELDS[i].offset);
+}
+
 static int read_counters(int map_fd, int possible, struct profiler_counters *sum,
 			 struct profiler_counters *per_cpu)
 {
@@ -598,19 +633,8 @@ static int read_counters(int map_fd, int possible, struct profiler_counters *sum
 		const struct profiler_counters *c =
 			(const void *)((const char *)per_cpu + (size_t)i * stride);
 
-		sum->samples_seen += c->samples_seen;
-		sum->events_submitted += c->events_submitted;
-		sum->reserve_failed += c->reserve_failed;
-		sum->idle_skipped += c->idle_skipped;
-		sum->filtered += c->filtered;
-		sum->user_stack_truncated += c->user_stack_truncated;
-		sum->kernel_stack_truncated += c->kernel_stack_truncated;
-		sum->user_stack_errors += c->user_stack_errors;
-		sum->kernel_stack_errors += c->kernel_stack_errors;
-		sum->user_stack_empty += c->user_stack_empty;
-		sum->kernel_stack_empty += c->kernel_stack_empty;
-		sum->user_frames += c->user_frames;
-		sum->kernel_frames += c->kernel_frames;
+		for (size_t f = 0; f < COUNTER_COUNT; f++)
+			*counter_in(sum, f) += counter_of(c, f);
 	}
 	return 0;
 }
@@ -703,26 +727,10 @@ static void print_json_string(const char *s)
 
 static void print_counters_json(const struct profiler_counters *c)
 {
-	printf("{\"samples_seen\":%llu,\"events_submitted\":%llu,"
-	       "\"reserve_failed\":%llu,\"idle_skipped\":%llu,"
-	       "\"filtered\":%llu,\"user_stack_truncated\":%llu,"
-	       "\"kernel_stack_truncated\":%llu,"
-	       "\"user_stack_errors\":%llu,\"kernel_stack_errors\":%llu,"
-	       "\"user_stack_empty\":%llu,\"kernel_stack_empty\":%llu,"
-	       "\"user_frames\":%llu,\"kernel_frames\":%llu}",
-	       (unsigned long long)c->samples_seen,
-	       (unsigned long long)c->events_submitted,
-	       (unsigned long long)c->reserve_failed,
-	       (unsigned long long)c->idle_skipped,
-	       (unsigned long long)c->filtered,
-	       (unsigned long long)c->user_stack_truncated,
-	       (unsigned long long)c->kernel_stack_truncated,
-	       (unsigned long long)c->user_stack_errors,
-	       (unsigned long long)c->kernel_stack_errors,
-	       (unsigned long long)c->user_stack_empty,
-	       (unsigned long long)c->kernel_stack_empty,
-	       (unsigned long long)c->user_frames,
-	       (unsigned long long)c->kernel_frames);
+	for (size_t f = 0; f < COUNTER_COUNT; f++)
+		printf("%c\"%s\":%llu", f ? ',' : '{', COUNTER_FIELDS[f].name,
+		       (unsigned long long)counter_of(c, f));
+	putchar('}');
 }
 
 static void print_outcomes_json(const char *name,
