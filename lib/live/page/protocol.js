@@ -33,6 +33,9 @@
  * @module
  */
 
+// Plain JS, inlined into the page as it is: these constants are the
+// protocol's own, alike in shape only to lib/parser/layout.ts's.
+
 /** First word of every chunk message ("SPRF" little-endian). */
 export const CHUNK_MAGIC = 0x46525053;
 /** Bytes of a chunk message before the records. */
