@@ -15,10 +15,12 @@
 // seed is printed, and FAULTS_SEED=N replays a run.
 import assert from "node:assert/strict";
 import { COUNTERS_SIZE } from "../../lib/parser/layout.ts";
-import { writeRejectedObject } from "./bpf_fixtures.ts";
+import { seededRandom } from "../../lib/common/seeded_random.ts";
+import { type CommandResult, reportFiles, runCommand } from "../run_command.ts";
+import { withTempDir } from "../temp_dir.ts";
+import { withRejectedObject } from "./bpf_fixtures.ts";
 import { assertBpf, bpfIgnore, DENO, ROOT, runCli } from "./require_bpf.ts";
 
-const dec = new TextDecoder();
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 const HOTSPOTS = `${ROOT}tests/fixtures/build/hotspots`;
 const CPUS = (() => {
@@ -34,16 +36,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------
 // Helpers: compiling fixtures, the process table, BPF objects.
 
-async function run(
-  cmd: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null" }).output();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+function run(cmd: string, args: string[]): Promise<CommandResult> {
+  return runCommand([cmd, ...args], { stdin: "null" });
 }
 
 let subreaper: Promise<string> | undefined;
@@ -626,18 +620,7 @@ console.log(
   `faults_test: random seed ${SEED} (FAULTS_SEED=${SEED} replays it)`,
 );
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-const random = seeded(SEED);
+const random = seededRandom(SEED);
 
 const RANDOM_COMMANDS: {
   name: string;
@@ -813,51 +796,62 @@ async function assertRefused(dir: string, message: RegExp, validate: boolean) {
 // ---------------------------------------------------------------------------
 // 4. Ctrl-C during the last rate never passes; stability says how far it got.
 
+/**
+ * Runs `args` with `--json` into a temporary folder under the subreaper,
+ * sends SIGINT once `ready` resolved, and asserts the orderly stop's exit
+ * code (1); returns the ended run and the JSON report it wrote.
+ */
+async function interruptedRun(
+  args: string[],
+  ready: (r: CliRun) => Promise<void>,
+  // deno-lint-ignore no-explicit-any
+): Promise<{ r: CliRun; report: any }> {
+  return await withTempDir(async (dir) => {
+    const r = await CliRun.start([...args, "--json", `${dir}/r.json`]);
+    try {
+      await ready(r);
+      await r.signal("SIGINT");
+      const ended = await r.waitEnded();
+      await r.close();
+      assert.deepEqual(ended, { code: 1 }, r.stdout + r.stderr);
+      const report = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
+      return { r, report };
+    } finally {
+      await r.close();
+    }
+  });
+}
+
 Deno.test({
   name:
     "faults: Ctrl-C during validate's last (only) rate: INTERRUPTED, exit 1, JSON interrupted and not passed",
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    const r = await CliRun.start([
-      "validate",
-      "--rates",
-      "1000",
-      "--duration",
-      "20s",
-      "--json",
-      `${dir}/v.json`,
-    ]);
-    try {
-      await waitForBpf(r);
-      await sleep(1000);
-      await r.signal("SIGINT");
-      const ended = await r.waitEnded();
-      await r.close();
-      assert.deepEqual(ended, { code: 1 }, r.stdout + r.stderr);
-      assert.match(
-        r.stdout,
-        /^validate: INTERRUPTED: 0 of 1 rates passed \(interrupted by SIGINT\)$/m,
-      );
-      assert.doesNotMatch(r.stdout, /validate: PASS/);
-      assert.match(
-        r.stdout,
-        /1 kHz sampling: no drops\s+\| FAIL \(.*interrupted\)/,
-      );
-      const report = JSON.parse(await Deno.readTextFile(`${dir}/v.json`));
-      assert.equal(report.interrupted, true);
-      assert.equal(report.pass, false);
-      assert.equal(report.rows.length, 1, "the cut-short row is kept");
-      assert.equal(report.rows[0].interrupted, true);
-      assert.equal(report.rows[0].pass, false);
-      assert.ok(report.rows[0].durationS < 20, `${report.rows[0].durationS}`);
-      // Balanced still: interrupted is not the same as lost.
-      assert.equal(report.rows[0].reconciliation.balanced, true);
-    } finally {
-      await r.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    const { r, report } = await interruptedRun(
+      ["validate", "--rates", "1000", "--duration", "20s"],
+      async (r) => {
+        await waitForBpf(r);
+        await sleep(1000);
+      },
+    );
+    assert.match(
+      r.stdout,
+      /^validate: INTERRUPTED: 0 of 1 rates passed \(interrupted by SIGINT\)$/m,
+    );
+    assert.doesNotMatch(r.stdout, /validate: PASS/);
+    assert.match(
+      r.stdout,
+      /1 kHz sampling: no drops\s+\| FAIL \(.*interrupted\)/,
+    );
+    assert.equal(report.interrupted, true);
+    assert.equal(report.pass, false);
+    assert.equal(report.rows.length, 1, "the cut-short row is kept");
+    assert.equal(report.rows[0].interrupted, true);
+    assert.equal(report.rows[0].pass, false);
+    assert.ok(report.rows[0].durationS < 20, `${report.rows[0].durationS}`);
+    // Balanced still: interrupted is not the same as lost.
+    assert.equal(report.rows[0].reconciliation.balanced, true);
   },
 });
 
@@ -867,42 +861,23 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    const r = await CliRun.start([
-      "stability",
-      "--load",
-      "busy",
-      "--duration",
-      "20s",
-      "--interval",
-      "1s",
-      "--json",
-      `${dir}/s.json`,
-    ]);
-    try {
+    const { r, report: s } = await interruptedRun(
+      ["stability", "--load", "busy", "--duration", "20s", "--interval", "1s"],
       // Two samples taken (their elapsed seconds are rounded: not "2 s").
-      await r.waitFor("stderr", /^ {2}\d+ s: [^]*^ {2}\d+ s: /m);
-      await r.signal("SIGINT");
-      const ended = await r.waitEnded();
-      await r.close();
-      assert.deepEqual(ended, { code: 1 }, r.stdout + r.stderr);
-      const m = /^stability: INTERRUPTED after (\d+) of 20 s: (.*)$/m.exec(
-        r.stdout,
-      );
-      assert.ok(m, r.stdout);
-      const after = Number(m[1]);
-      assert.ok(after >= 2 && after < 20, `after ${after} s`);
-      assert.match(m[2], /interrupted by a stop signal/);
-      assert.doesNotMatch(r.stdout, /stability: PASS/);
-      const s = JSON.parse(await Deno.readTextFile(`${dir}/s.json`));
-      assert.equal(s.interrupted, true);
-      assert.equal(s.pass, false);
-      assert.ok(s.ranMs >= 2000 && s.ranMs < 20_000, `ranMs ${s.ranMs}`);
-      assert.ok(s.samples.length >= 2, `${s.samples.length} samples`);
-    } finally {
-      await r.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+      (r) => r.waitFor("stderr", /^ {2}\d+ s: [^]*^ {2}\d+ s: /m),
+    );
+    const m = /^stability: INTERRUPTED after (\d+) of 20 s: (.*)$/m.exec(
+      r.stdout,
+    );
+    assert.ok(m, r.stdout);
+    const after = Number(m[1]);
+    assert.ok(after >= 2 && after < 20, `after ${after} s`);
+    assert.match(m[2], /interrupted by a stop signal/);
+    assert.doesNotMatch(r.stdout, /stability: PASS/);
+    assert.equal(s.interrupted, true);
+    assert.equal(s.pass, false);
+    assert.ok(s.ranMs >= 2000 && s.ranMs < 20_000, `ranMs ${s.ranMs}`);
+    assert.ok(s.samples.length >= 2, `${s.samples.length} samples`);
   },
 });
 
@@ -1267,9 +1242,9 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
-    await writeRejectedObject(dir);
-    const d = await runCli(["doctor"], { env: { STREAMPROF_BPF_PATH: dir } });
+    const d = await withRejectedObject((dir) =>
+      runCli(["doctor"], { env: { STREAMPROF_BPF_PATH: dir } })
+    );
     assert.equal(d.code, 3, d.stdout);
     const fails = d.stdout.split("\n").filter((l) => l.startsWith("[FAIL]"));
     assert.equal(fails.length, 1, fails.join("\n"));
@@ -1280,12 +1255,71 @@ Deno.test({
     assert.doesNotMatch(fix, /the kernel or the privileges|not the object/);
     assert.doesNotMatch(fix, /FAIL lines above/, "there are none above");
     assert.match(fix, /rejected|refused|verifier/);
-    await Deno.remove(dir, { recursive: true });
   },
 });
 
 // ---------------------------------------------------------------------------
 // 14. A burst of Ctrl-C during the final report.
+
+/** validate's verdict line, and the exit code each verdict goes with. */
+const VALIDATE_VERDICT = /^validate: (PASS|FAIL|INTERRUPTED|ABORTED)\b/m;
+const VERDICT_EXIT = { PASS: 0, FAIL: 1, INTERRUPTED: 1, ABORTED: 3 };
+
+/**
+ * Runs `validate --rates 100 --duration <duration>` with both reports,
+ * `send` signalling it once the run is where the signals must land, until
+ * a run proves what `proof` asks (never loosened: a run that proves
+ * nothing is retried, up to `attempts` runs). In every run the exit code
+ * agrees with the printed verdict and is never 130. Returns whether one
+ * proved it.
+ */
+async function sigintsAtTheEnd(o: {
+  duration: string;
+  attempts: number;
+  send(r: CliRun): Promise<void>;
+  /** After the end: a note for the log line, and whether it proved it. */
+  proof(r: CliRun, verdict: string | undefined): {
+    note: string;
+    proved: boolean;
+  };
+}): Promise<boolean> {
+  return await withTempDir(async (dir) => {
+    for (let attempt = 1; attempt <= o.attempts; attempt++) {
+      const r = await CliRun.start([
+        "validate",
+        "--rates",
+        "100",
+        "--duration",
+        o.duration,
+        ...reportFiles(dir, "v"),
+      ]);
+      try {
+        await o.send(r);
+        const ended = await r.waitEnded();
+        await r.close();
+        const m = VALIDATE_VERDICT.exec(r.stdout);
+        const { note, proved } = o.proof(r, m?.[1]);
+        console.log(
+          `  attempt ${attempt}: verdict ${m?.[1]}, ${
+            JSON.stringify(ended)
+          }, ${note}`,
+        );
+        assert.ok(m, `no verdict line: ${r.stdout}${r.stderr}`);
+        const want = VERDICT_EXIT[m[1] as keyof typeof VERDICT_EXIT];
+        assert.notEqual(ended.code, 130);
+        assert.deepEqual(
+          ended,
+          { code: want },
+          `verdict ${m[1]}, ${note}: ${r.stderr}`,
+        );
+        if (proved) return true;
+      } finally {
+        await r.close();
+      }
+    }
+    return false;
+  });
+}
 
 Deno.test({
   name:
@@ -1293,24 +1327,12 @@ Deno.test({
   ignore: bpfIgnore,
   async fn() {
     assertBpf();
-    const dir = await Deno.makeTempDir();
     // The burst must reach the process after its verdict was decided (a
-    // PASS: no signal came during the run) and before it exited: a run
-    // where none did proves nothing, so it is retried (never loosened).
-    let proved = false;
-    for (let attempt = 1; attempt <= 5 && !proved; attempt++) {
-      const r = await CliRun.start([
-        "validate",
-        "--rates",
-        "100",
-        "--duration",
-        "2s",
-        "--json",
-        `${dir}/v.json`,
-        "--junit",
-        `${dir}/v.xml`,
-      ]);
-      try {
+    // PASS: no signal came during the run) and before it exited.
+    const proved = await sigintsAtTheEnd({
+      duration: "2s",
+      attempts: 5,
+      async send(r) {
         // The table is printed once the run is over and its verdict
         // decided; the files and the verdict line follow.
         await r.waitFor("stdout", /^reconciliation: exact/m, 30_000, 1);
@@ -1318,39 +1340,21 @@ Deno.test({
           await r.signal("SIGINT");
           await sleep(10);
         }
-        const ended = await r.waitEnded();
-        await r.close();
+      },
+      proof(r, verdict) {
         // Sent while it had not exited (the subreaper reaps it, and says
         // "late" for a signal that came after).
         const delivered = r.sentSignals();
-        const m = /^validate: (PASS|FAIL|INTERRUPTED|ABORTED)\b/m.exec(
-          r.stdout,
-        );
-        assert.ok(m, `no verdict line: ${r.stdout}${r.stderr}`);
-        const want = { PASS: 0, FAIL: 1, INTERRUPTED: 1, ABORTED: 3 }[
-          m[1] as "PASS"
-        ];
-        console.log(
-          `  attempt ${attempt}: verdict ${m[1]}, ${
-            JSON.stringify(ended)
-          }, ${delivered} of 20 SIGINTs reached it before it exited`,
-        );
-        assert.notEqual(ended.code, 130);
-        assert.deepEqual(
-          ended,
-          { code: want },
-          `verdict ${m[1]}, ${delivered} SIGINTs delivered: ${r.stderr}`,
-        );
-        proved = m[1] === "PASS" && delivered > 0;
-      } finally {
-        await r.close();
-      }
-    }
+        return {
+          note: `${delivered} of 20 SIGINTs reached it before it exited`,
+          proved: verdict === "PASS" && delivered > 0,
+        };
+      },
+    });
     assert.ok(
       proved,
       "in 5 runs no SIGINT reached validate between its PASS and its exit",
     );
-    await Deno.remove(dir, { recursive: true });
   },
 });
 
@@ -1366,21 +1370,10 @@ Deno.test({
     // covers the whole report and the exit with signals microseconds apart:
     // it starts at the rate's result line (the run is over, the report is
     // still to come) and goes on until the process has ended.
-    const dir = await Deno.makeTempDir();
-    let proved = false;
-    for (let attempt = 1; attempt <= 3 && !proved; attempt++) {
-      const r = await CliRun.start([
-        "validate",
-        "--rates",
-        "100",
-        "--duration",
-        "1s",
-        "--json",
-        `${dir}/v.json`,
-        "--junit",
-        `${dir}/v.xml`,
-      ]);
-      try {
+    const proved = await sigintsAtTheEnd({
+      duration: "1s",
+      attempts: 3,
+      async send(r) {
         await r.waitFor(
           "stderr",
           /^validate: 100 Hz: .*(pass|FAIL)/m,
@@ -1388,31 +1381,17 @@ Deno.test({
           1,
         );
         await r.burst("SIGINT", 0, 20);
-        const ended = await r.waitEnded();
-        await r.close();
+      },
+      proof(r) {
         const sent = r.sentSignals();
         const late = r.lateSignals();
-        const m = /^validate: (PASS|FAIL|INTERRUPTED|ABORTED)\b/m.exec(
-          r.stdout,
-        );
-        console.log(
-          `  attempt ${attempt}: verdict ${m?.[1]}, ${
-            JSON.stringify(ended)
-          }, ${sent} SIGINTs before it ended, ${late} after`,
-        );
-        assert.ok(m, `no verdict line: ${r.stdout}${r.stderr}`);
-        const want = { PASS: 0, FAIL: 1, INTERRUPTED: 1, ABORTED: 3 }[
-          m[1] as "PASS"
-        ];
-        assert.notEqual(ended.code, 130);
-        assert.deepEqual(ended, { code: want }, `verdict ${m[1]}: ${r.stderr}`);
-        proved = sent > 0 && late > 0;
-      } finally {
-        await r.close();
-      }
-    }
+        return {
+          note: `${sent} SIGINTs before it ended, ${late} after`,
+          proved: sent > 0 && late > 0,
+        };
+      },
+    });
     assert.ok(proved, "the burst never spanned the end of the process");
-    await Deno.remove(dir, { recursive: true });
   },
 });
 
@@ -1431,16 +1410,12 @@ Deno.test({
     const base = Deno.env.toObject();
     for (const n of names) delete base[n];
     for (const name of names) {
-      const out = await new Deno.Command(DENO, {
-        args: ["run", "-A", `${ROOT}cli.ts`, "profile", "--duration", "1s"],
-        cwd: ROOT,
-        clearEnv: true,
+      const out = await runCli(["profile", "--duration", "1s"], {
         env: { ...base, [name]: "" },
-        stdin: "null",
-      }).output();
-      const stdout = dec.decode(out.stdout);
-      assert.equal(out.code, 0, `${name}='': ${dec.decode(out.stderr)}`);
-      assert.match(stdout, /reconciled: produced ([\d,]+) = consumed \1/);
+        clearEnv: true,
+      });
+      assert.equal(out.code, 0, `${name}='': ${out.stderr}`);
+      assert.match(out.stdout, /reconciled: produced ([\d,]+) = consumed \1/);
     }
   },
 });
