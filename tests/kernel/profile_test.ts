@@ -182,6 +182,16 @@ Deno.test({
       ]);
       const fns = ours.json.functions;
       const p = perfShares(perf);
+      /** Our self or total share of `f` is within 2 points of perf's. */
+      const nearPerf = (f: Fn, kind: "self" | "total") => {
+        const share = f[`${kind}Percent`];
+        assert.ok(
+          Math.abs(share - p[kind](f.name)) <= 2,
+          `${f.name} ${kind} ${share.toFixed(2)}% vs perf ${
+            p[kind](f.name).toFixed(2)
+          }%`,
+        );
+      };
       assert.ok(
         ours.json.samples > 2000,
         `too few samples: ${ours.json.samples}`,
@@ -202,18 +212,8 @@ Deno.test({
           }`,
         );
         assert.equal(f.module, `${BUILD}/hotspots`);
-        assert.ok(
-          Math.abs(f.selfPercent - p.self(name)) <= 2,
-          `${name} self ${f.selfPercent.toFixed(2)}% vs perf ${
-            p.self(name).toFixed(2)
-          }%`,
-        );
-        assert.ok(
-          Math.abs(f.totalPercent - p.total(name)) <= 2,
-          `${name} total ${f.totalPercent.toFixed(2)}% vs perf ${
-            p.total(name).toFixed(2)
-          }%`,
-        );
+        nearPerf(f, "self");
+        nearPerf(f, "total");
         assert.ok(
           Math.abs(f.selfPercent - share) <= 2,
           `${name} self ${
@@ -230,12 +230,7 @@ Deno.test({
       ) {
         const f = fn(fns, name)!;
         assert.ok(f, `${name} missing`);
-        assert.ok(
-          Math.abs(f.totalPercent - p.total(name)) <= 2,
-          `${name} total ${f.totalPercent.toFixed(2)}% vs perf ${
-            p.total(name).toFixed(2)
-          }%`,
-        );
+        nearPerf(f, "total");
         assert.ok(
           Math.abs(f.totalPercent - share) <= (share === 100 ? 3 : 8),
           `${name} total ${f.totalPercent.toFixed(2)}% vs about ${share}%`,
