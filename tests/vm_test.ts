@@ -28,6 +28,8 @@ import {
 import { kernelPackagePattern } from "../lib/vm/kernel_resolve.ts";
 import { readManifest, vmCacheRoot } from "../lib/vm/cache.ts";
 import { planVm } from "../lib/vm/artifacts.ts";
+import { reportFiles, runDeno, watchStderr } from "./run_command.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const inCI = Deno.env.get("CI") === "true";
 const table = await loadVmTable();
@@ -37,6 +39,36 @@ const MAIN = new URL("../lib/vm/main.ts", import.meta.url).pathname;
 async function cannotRun(vm: VmSpec): Promise<string | null> {
   const bin = ARCHES[vm.arch].qemu;
   return (await haveCommand(bin)) ? null : `${bin} is not installed`;
+}
+
+/** Runs `main.ts test <args>`; returns exit code, stdout and stderr. */
+function runner(args: string[], env: Record<string, string> = {}) {
+  return runDeno([MAIN, "test", ...args], { env });
+}
+
+/**
+ * {@link runner} with both reports asked for, right after the VM name (a
+ * `-- command` stays last), into a temporary folder; returns how it ended
+ * with the JSON report and the JUnit text (undefined where none was
+ * written).
+ */
+function runnerReported(args: string[]) {
+  return withTempDir(async (dir) => {
+    const r = await runner([
+      args[0],
+      ...reportFiles(dir, "r"),
+      ...args.slice(1),
+    ]);
+    const read = (f: string) =>
+      Deno.readTextFile(`${dir}/${f}`).catch(() => undefined);
+    const json = await read("r.json");
+    return {
+      ...r,
+      // deno-lint-ignore no-explicit-any
+      json: (json === undefined ? undefined : JSON.parse(json)) as any,
+      junit: await read("r.xml"),
+    };
+  });
 }
 
 const reasons = new Map<string, string | null>();
@@ -54,6 +86,24 @@ const requireRunnable = (name: string) => {
   const r = reasons.get(name);
   if (r) throw new Error(`VM ${name} cannot run: ${r}`);
 };
+
+/**
+ * A test that boots VM `vm`: skipped outside CI where it cannot run, failed
+ * in CI; with the sanitizers off, as QEMU's children and pipes may end
+ * after the test's last await.
+ */
+function vmTest(vm: string, name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: ignore(vm),
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      requireRunnable(vm);
+      await fn();
+    },
+  });
+}
 
 /** PIDs of QEMU processes whose command line mentions `needle`. */
 function qemuProcesses(needle: string): number[] {
@@ -82,15 +132,12 @@ const opts = {
 };
 
 for (const vm of table.vms) {
-  Deno.test({
-    name: `vm ${vm.name}: boots the newest ${vm.kernel.line} kernel of ${
+  vmTest(
+    vm.name,
+    `vm ${vm.name}: boots the newest ${vm.kernel.line} kernel of ${
       vm.kernel.suites.join("/")
     } on ${vm.arch}, uname matches, libbpf ringbuf probe = 1`,
-    ignore: ignore(vm.name),
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      requireRunnable(vm.name);
+    async () => {
       const r = await runVm(table, vm, opts);
       const detail = `${r.reason}\n${r.lastLines.join("\n")}`;
       assert.equal(r.pass, true, detail);
@@ -116,19 +163,15 @@ for (const vm of table.vms) {
         `  ${vm.name}: init after ${r.times.guestBootToInit} s guest / ${r.times.qemuToInit} s wall; QEMU ran ${r.times.qemu} s`,
       );
     },
-  });
+  );
 }
 
 const def = findVm(table, "default");
 
-Deno.test({
-  name:
-    "vm default: a failing guest command fails with its exit code and the kernel log",
-  ignore: ignore("default"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("default");
+vmTest(
+  "default",
+  "vm default: a failing guest command fails with its exit code and the kernel log",
+  async () => {
     const r = await runVm(table, def, {
       ...opts,
       guestCmd: "echo streamprof-test-marker > /dev/kmsg; exit 7",
@@ -141,15 +184,12 @@ Deno.test({
       r.dmesg.join("\n"),
     );
   },
-});
+);
 
-Deno.test({
-  name: "vm default: a hung guest times out with the reason; no QEMU is left",
-  ignore: ignore("default"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("default");
+vmTest(
+  "default",
+  "vm default: a hung guest times out with the reason; no QEMU is left",
+  async () => {
     const r = await runVm(table, def, {
       ...opts,
       guestCmd: "echo hanging; sleep 600",
@@ -163,91 +203,48 @@ Deno.test({
     assert.ok(r.lastLines.some((l) => l.includes("hanging")));
     assert.deepEqual(qemuProcesses(`${vmCacheRoot()}/runs/default`), []);
   },
-});
+);
 
-Deno.test({
-  name:
-    "vm default: test:vm CLI passes, writes JSON and JUnit; SIGINT or SIGKILL of the runner stops QEMU",
-  ignore: ignore("default"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("default");
-    const dir = await Deno.makeTempDir();
-    try {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
+vmTest(
+  "default",
+  "vm default: test:vm CLI passes, writes JSON and JUnit; SIGINT or SIGKILL of the runner stops QEMU",
+  async () => {
+    const out = await runnerReported(["default", "--smoke", "--quiet"]);
+    const text = out.stdout + out.stderr;
+    assert.equal(out.code, 0, text);
+    assert.match(text, /^1 passed, 0 failed/m);
+    assert.equal(out.json?.pass, true);
+    assert.equal(out.json.results[0].json.ringbuf, 1);
+    assert.match(out.junit ?? "no JUnit file", /tests="1" failures="0"/);
+    await withTempDir(async (dir) => {
+      // Ctrl-C while the guest runs: an orderly stop (QEMU killed, results
+      // written, "interrupted", exit 1). SIGKILL of the runner itself: QEMU
+      // gone too (the wrapper watches our stdin pipe).
+      for (const sig of ["SIGINT", "SIGKILL"] as const) {
+        const runner = watchStderr([
+          Deno.execPath(),
           "run",
           "-A",
           MAIN,
           "test",
           "default",
-          "--smoke",
-          "--quiet",
-          "--json",
-          `${dir}/r.json`,
-          "--junit",
-          `${dir}/r.xml`,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout) +
-        new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, text);
-      assert.match(text, /^1 passed, 0 failed/m);
-      const j = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
-      assert.equal(j.pass, true);
-      assert.equal(j.results[0].json.ringbuf, 1);
-      const xml = await Deno.readTextFile(`${dir}/r.xml`);
-      assert.match(xml, /tests="1" failures="0"/);
-
-      // Ctrl-C while the guest runs: an orderly stop (QEMU killed, results
-      // written, "interrupted", exit 1). SIGKILL of the runner itself: QEMU
-      // gone too (the wrapper watches our stdin pipe).
-      for (const sig of ["SIGINT", "SIGKILL"] as const) {
-        const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            MAIN,
-            "test",
-            "default",
-            "--guest-cmd",
-            "sleep 600",
-            "--json",
-            `${dir}/i.json`,
-            "--junit",
-            `${dir}/i.xml`,
-          ],
-          stdout: "null",
-          stderr: "piped",
-        }).spawn();
-        const dec = new TextDecoder();
-        let err = "";
-        const reader = child.stderr.getReader();
+          "--guest-cmd",
+          "sleep 600",
+          ...reportFiles(dir, "i"),
+        ]);
         try {
-          while (!err.includes("init after")) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            err += dec.decode(value);
-          }
+          await runner.readUntil((err) => err.includes("init after"));
           assert.equal(
             qemuProcesses(`${vmCacheRoot()}/runs/default`).length,
             1,
-            err,
+            runner.stderr,
           );
         } finally {
-          child.kill(sig);
+          runner.child.kill(sig);
         }
         // Read to the end: the runner still reports after SIGINT.
-        while (true) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          err += dec.decode(value);
-        }
-        reader.releaseLock();
-        const st = await child.status;
+        const err = await runner.readAll();
+        const st = await runner.child.status;
         if (sig === "SIGINT") {
           assert.equal(st.code, 1, err);
           assert.match(err, /default: FAIL \(interrupted\)/);
@@ -262,26 +259,19 @@ Deno.test({
         }
         assert.deepEqual(left, [], `QEMU left after ${sig}`);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
-});
+);
 
-Deno.test({
-  name:
-    "vm default: a copied cache (STREAMPROF_VM_CACHE) boots its own files; a damaged initramfs and package in the copy are reported, re-fetched and rebuilt",
-  ignore: ignore("default"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("default");
+vmTest(
+  "default",
+  "vm default: a copied cache (STREAMPROF_VM_CACHE) boots its own files; a damaged initramfs and package in the copy are reported, re-fetched and rebuilt",
+  async () => {
     // Make sure the real cache holds the VM, then copy what it needs.
     const warm = await runVm(table, def, { ...opts, guestCmd: "true" });
     assert.equal(warm.pass, true, warm.reason);
     const root = vmCacheRoot();
-    const copy = await Deno.makeTempDir({ prefix: "vm-cache-copy-" });
-    try {
+    await withTempDir(async (copy) => {
       for (
         const part of [
           "manifest.json",
@@ -315,14 +305,10 @@ Deno.test({
         bytes[bytes.length >> 1] ^= 0xff;
         await Deno.writeFile(f, bytes);
       }
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MAIN, "test", "default", "--smoke", "--quiet"],
-        env: { STREAMPROF_VM_CACHE: copy },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout) +
-        new TextDecoder().decode(out.stderr);
+      const out = await runner(["default", "--smoke", "--quiet"], {
+        STREAMPROF_VM_CACHE: copy,
+      });
+      const text = out.stdout + out.stderr;
       assert.equal(out.code, 0, text);
       assert.match(
         text,
@@ -344,73 +330,37 @@ Deno.test({
         await Deno.readTextFile(`${root}/build/default/build.json`),
         originalBuild,
       );
-    } finally {
-      await Deno.remove(copy, { recursive: true });
-    }
+    }, "vm-cache-copy-");
   },
-});
+);
 
-/** Runs `main.ts test <args>`; returns exit code, stdout and stderr. */
-async function runner(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "test", ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
-
-Deno.test({
-  name:
-    "vm default: `-- command` runs it as root in the project folder and returns its status and output",
-  ignore: ignore("default"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("default");
-    const dir = await Deno.makeTempDir();
-    try {
-      const r = await runner([
-        "default",
-        "--json",
-        `${dir}/r.json`,
-        "--junit",
-        `${dir}/r.xml`,
-        "--",
-        "sh",
-        "-c",
-        'echo "out:$(id -u):$(pwd):$1"; echo err >&2; exit 7',
-        "sh",
-        "it's one argument",
-      ]);
-      assert.equal(r.code, 7, r.stderr);
-      assert.match(r.stdout, /^out:0:\/project:it's one argument$/m);
-      assert.match(r.stdout, /^err$/m);
-      const j = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
-      assert.equal(j.results[0].exitCode, 7);
-      assert.equal(j.pass, false);
-      const ok = await runner(["default", "-q", "--", "true"]);
-      assert.equal(ok.code, 0, ok.stderr);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+vmTest(
+  "default",
+  "vm default: `-- command` runs it as root in the project folder and returns its status and output",
+  async () => {
+    const r = await runnerReported([
+      "default",
+      "--",
+      "sh",
+      "-c",
+      'echo "out:$(id -u):$(pwd):$1"; echo err >&2; exit 7',
+      "sh",
+      "it's one argument",
+    ]);
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stdout, /^out:0:\/project:it's one argument$/m);
+    assert.match(r.stdout, /^err$/m);
+    assert.equal(r.json?.results[0].exitCode, 7);
+    assert.equal(r.json.pass, false);
+    const ok = await runner(["default", "-q", "--", "true"]);
+    assert.equal(ok.code, 0, ok.stderr);
   },
-});
+);
 
-Deno.test({
-  name:
-    "vm default: --share DIR[:rw] shows a host folder at the same path; --cpus and --memory override the row",
-  ignore: ignore("default"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("default");
+vmTest(
+  "default",
+  "vm default: --share DIR[:rw] shows a host folder at the same path; --cpus and --memory override the row",
+  async () => {
     const ro = await Deno.makeTempDir({ prefix: "vm-share-ro-" });
     const rw = await Deno.makeTempDir({ prefix: "vm-share-rw-" });
     try {
@@ -447,61 +397,45 @@ Deno.test({
       await Deno.remove(rw, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "vm profiler-x86: --kernel-version pins an older kernel of the line; results and cache record it",
-  ignore: ignore("profiler-x86"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("profiler-x86");
+vmTest(
+  "profiler-x86",
+  "vm profiler-x86: --kernel-version pins an older kernel of the line; results and cache record it",
+  async () => {
     const vm = findVm(table, "profiler-x86");
     const plan = await planVm(table, vm, { log: () => {} });
     const older = plan!.kernelCandidates[1];
     assert.ok(older, "the 6.1 line has an older package in the index");
-    const dir = await Deno.makeTempDir();
-    try {
-      const r = await runner([
-        "profiler-x86",
-        "--kernel-version",
-        older.version,
-        "--json",
-        `${dir}/r.json`,
-        "-q",
-        "--",
-        "uname",
-        "-r",
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      const abi = kernelPackagePattern("amd64").exec(older.package)![1];
-      assert.equal(r.stdout.trim(), `${abi}-amd64`);
-      const j = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
-      assert.equal(j.results[0].kernelVersion, older.version);
-      assert.equal(j.results[0].kernelPackage, older.package);
-      const m = (await readManifest(vmCacheRoot())).manifest;
-      assert.equal(m.resolutions["profiler-x86"].version, older.version);
-      assert.equal(m.resolutions["profiler-x86"].pinned, true);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const r = await runnerReported([
+      "profiler-x86",
+      "--kernel-version",
+      older.version,
+      "-q",
+      "--",
+      "uname",
+      "-r",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const abi = kernelPackagePattern("amd64").exec(older.package)![1];
+    assert.equal(r.stdout.trim(), `${abi}-amd64`);
+    assert.equal(r.json?.results[0].kernelVersion, older.version);
+    assert.equal(r.json.results[0].kernelPackage, older.package);
+    const m = (await readManifest(vmCacheRoot())).manifest;
+    assert.equal(m.resolutions["profiler-x86"].version, older.version);
+    assert.equal(m.resolutions["profiler-x86"].pinned, true);
     // Unpinned again: back to the newest.
     const back = await runVm(table, vm, { ...opts, guestCmd: "true" });
     assert.equal(back.kernelVersion, plan!.kernel.version);
   },
-});
+);
 
 const oldest = findVm(table, "ebpf-kernel-5.8");
 
-Deno.test({
-  name:
-    "vm ebpf-kernel-5.8: doctor passes in the guest; an object the guest kernel rejects fails with the clear message (exit 3), not a hang",
-  ignore: ignore("ebpf-kernel-5.8"),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    requireRunnable("ebpf-kernel-5.8");
+vmTest(
+  "ebpf-kernel-5.8",
+  "vm ebpf-kernel-5.8: doctor passes in the guest; an object the guest kernel rejects fails with the clear message (exit 3), not a hang",
+  async () => {
     // The guest sees the project read-only at /project: put the rejected
     // object in the (git-ignored) .cache folder inside it.
     const { writeRejectedObject } = await import("./kernel/bpf_fixtures.ts");
@@ -529,4 +463,4 @@ Deno.test({
     );
     assert.match(out, /The kernel rejected the object/);
   },
-});
+);
