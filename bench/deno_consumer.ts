@@ -76,7 +76,7 @@ import {
   DEFAULT_TABLES,
   type ProfileParser,
 } from "../lib/parser/wasm_parser.ts";
-import type { ConsumedCounts } from "../lib/profiler/reconcile.ts";
+import { stackProblems } from "../lib/profiler/reconcile.ts";
 import { ProfilerSession } from "../lib/profiler/session.ts";
 import {
   type CpuMark,
@@ -387,67 +387,6 @@ class Tally {
       lastTs[cpu] = ts;
     }
   };
-}
-
-/**
- * The stacks as consumed against the kernel's stack counters: the
- * equations of lib/profiler/reconcile.ts (every event with frames has one
- * outcome per kind; truncated, faults = errors, empty and frames are the
- * kernel's numbers). Returns the problems, none when they hold.
- */
-export function stackProblems(
-  k: ProfilerCounters,
-  c: Pick<
-    ConsumedCounts,
-    | "events"
-    | "noFrames"
-    | "userStacks"
-    | "kernelStacks"
-    | "userFrames"
-    | "kernelFrames"
-  >,
-): string[] {
-  const problems: string[] = [];
-  const withFrames = c.events - c.noFrames;
-  const kinds = [
-    [
-      "user",
-      c.userStacks,
-      c.userFrames,
-      k.userStackTruncated,
-      k.userStackErrors,
-      k.userStackEmpty,
-      k.userFrames,
-    ],
-    [
-      "kernel",
-      c.kernelStacks,
-      c.kernelFrames,
-      k.kernelStackTruncated,
-      k.kernelStackErrors,
-      k.kernelStackEmpty,
-      k.kernelFrames,
-    ],
-  ] as const;
-  for (const [kind, o, frames, kTrunc, kErr, kEmpty, kFrames] of kinds) {
-    const sum = o.resolved + o.truncated + o.empty + o.fault;
-    if (sum !== withFrames) {
-      problems.push(`${kind}: ${sum} outcomes, ${withFrames} with frames`);
-    }
-    for (
-      const [what, mine, theirs] of [
-        ["truncated", o.truncated, kTrunc],
-        ["faults", o.fault, kErr],
-        ["empty", o.empty, kEmpty],
-        ["frames", frames, kFrames],
-      ] as const
-    ) {
-      if (mine !== theirs) {
-        problems.push(`${kind} ${what}: ${mine}, the kernel counted ${theirs}`);
-      }
-    }
-  }
-  return problems;
 }
 
 const outcomesJson = (o: StackOutcomes, frames: number) => ({

@@ -109,6 +109,86 @@ function account(o: StackOutcomes, samples: number): StackAccount {
   };
 }
 
+/**
+ * The stack half of the books: every consumed event with frames has
+ * exactly one outcome per stack kind (resolved, truncated, empty or fault),
+ * and the truncated, fault and empty counts and the frames summed equal
+ * the kernel's. Returns the problems, none when they hold. {@link
+ * reconcile} applies it to the reader's totals; a consumer that tallies the
+ * events it was handed can apply it to its own.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { zeroCounters } from "../bpf/profiler_object.ts";
+ * import { emptyConsumed, stackProblems } from "./reconcile.ts";
+ * const consumed = { ...emptyConsumed(), events: 2, userFrames: 6 };
+ * consumed.userStacks.resolved = 2;
+ * consumed.kernelStacks.empty = 2;
+ * const kernel = { ...zeroCounters(), userFrames: 6, kernelStackEmpty: 2 };
+ * assert.deepEqual(stackProblems(kernel, consumed), []);
+ * assert.match(stackProblems({ ...kernel, userFrames: 7 }, consumed)[0], /user stack frames: consumed 6, the kernel counted 7/);
+ * ```
+ */
+export function stackProblems(
+  kernel: ProfilerCounters,
+  consumed: Pick<
+    ConsumedCounts,
+    | "events"
+    | "noFrames"
+    | "userStacks"
+    | "kernelStacks"
+    | "userFrames"
+    | "kernelFrames"
+  >,
+): string[] {
+  const problems: string[] = [];
+  const withFrames = consumed.events - consumed.noFrames;
+  const kinds = [
+    [
+      "user",
+      consumed.userStacks,
+      kernel.userStackTruncated,
+      kernel.userStackErrors,
+      kernel.userStackEmpty,
+      consumed.userFrames,
+      kernel.userFrames,
+    ],
+    [
+      "kernel",
+      consumed.kernelStacks,
+      kernel.kernelStackTruncated,
+      kernel.kernelStackErrors,
+      kernel.kernelStackEmpty,
+      consumed.kernelFrames,
+      kernel.kernelFrames,
+    ],
+  ] as const;
+  for (const [kind, o, kTrunc, kFault, kEmpty, cFrames, kFrames] of kinds) {
+    const sum = o.resolved + o.truncated + o.empty + o.fault;
+    if (sum !== withFrames) {
+      problems.push(
+        `${kind} stacks: ${o.resolved} resolved + ${o.truncated} truncated + ${o.empty} empty + ${o.fault} faults = ${sum}, but ${withFrames} samples carried frames`,
+      );
+    }
+    for (
+      const [what, mine, theirs] of [
+        ["truncated", o.truncated, kTrunc],
+        ["faults", o.fault, kFault],
+        ["empty", o.empty, kEmpty],
+        ["frames", cFrames, kFrames],
+      ] as const
+    ) {
+      if (mine !== theirs) {
+        problems.push(
+          `${kind} stack ${what}: consumed ${mine}, the kernel counted ${theirs}`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
 /** Checks the counters against what was consumed. */
 export function reconcile(
   kernel: ProfilerCounters,
@@ -141,48 +221,7 @@ export function reconcile(
   const withFrames = consumed.events - consumed.noFrames;
   let stacks: Reconciliation["stacks"] = null;
   if (withFrames > 0 || kernel.userFrames + kernel.kernelFrames > 0) {
-    const kinds = [
-      [
-        "user",
-        consumed.userStacks,
-        kernel.userStackTruncated,
-        kernel.userStackErrors,
-        kernel.userStackEmpty,
-        consumed.userFrames,
-        kernel.userFrames,
-      ],
-      [
-        "kernel",
-        consumed.kernelStacks,
-        kernel.kernelStackTruncated,
-        kernel.kernelStackErrors,
-        kernel.kernelStackEmpty,
-        consumed.kernelFrames,
-        kernel.kernelFrames,
-      ],
-    ] as const;
-    for (const [kind, o, kTrunc, kFault, kEmpty, cFrames, kFrames] of kinds) {
-      const sum = o.resolved + o.truncated + o.empty + o.fault;
-      if (sum !== withFrames) {
-        problems.push(
-          `${kind} stacks: ${o.resolved} resolved + ${o.truncated} truncated + ${o.empty} empty + ${o.fault} faults = ${sum}, but ${withFrames} samples carried frames`,
-        );
-      }
-      for (
-        const [what, mine, theirs] of [
-          ["truncated", o.truncated, kTrunc],
-          ["faults", o.fault, kFault],
-          ["empty", o.empty, kEmpty],
-          ["frames", cFrames, kFrames],
-        ] as const
-      ) {
-        if (mine !== theirs) {
-          problems.push(
-            `${kind} stack ${what}: consumed ${mine}, the kernel counted ${theirs}`,
-          );
-        }
-      }
-    }
+    problems.push(...stackProblems(kernel, consumed));
     stacks = {
       user: account(consumed.userStacks, withFrames),
       kernel: account(consumed.kernelStacks, withFrames),
