@@ -24,7 +24,11 @@
  * ```
  * @module
  */
-import { parseDuration, parsePositiveInt } from "../common/args.ts";
+import {
+  parseDuration,
+  parsePositiveInt,
+  testDuration,
+} from "../common/args.ts";
 import { ExitCode, UsageError } from "../common/errors.ts";
 import { formatCount, formatMB } from "../common/format.ts";
 import { optionsHelp, parseOptions } from "../common/options.ts";
@@ -140,12 +144,7 @@ export async function stabilityCommand(args: string[]): Promise<number> {
     console.log(STABILITY_HELP);
     return ExitCode.OK;
   }
-  const durationMs = v.duration !== undefined
-    ? parseDuration(v.duration, "--duration")
-    : parseDuration(
-      Deno.env.get("TEST_DURATION") ?? "5m",
-      "TEST_DURATION (environment)",
-    );
+  const durationMs = testDuration(v.duration, "5m");
   const intervalMs = parseDuration(v.interval, "--interval");
   const frequency = parsePositiveInt(v.freq, "--freq");
   if (!["paths", "busy", "none"].includes(v.load)) {

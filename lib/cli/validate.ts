@@ -7,7 +7,7 @@
  * ```
  * @module
  */
-import { parseBytes, parseDuration, parseRates } from "../common/args.ts";
+import { parseBytes, parseRates, testDuration } from "../common/args.ts";
 import { ExitCode } from "../common/errors.ts";
 import { optionsHelp, parseOptions } from "../common/options.ts";
 import { checkWritable, writeOutputs } from "../common/output_file.ts";
@@ -103,12 +103,7 @@ export async function validateCommand(args: string[]): Promise<number> {
     return doctorCommand(v.json ? ["--json", v.json] : []);
   }
   const rates = parseRates(v.rates);
-  const durationMs = v.duration !== undefined
-    ? parseDuration(v.duration, "--duration")
-    : parseDuration(
-      Deno.env.get("TEST_DURATION") ?? "10s",
-      "TEST_DURATION (environment)",
-    );
+  const durationMs = testDuration(v.duration, "10s");
   const ringBytes = parseBytes(v["ring-bytes"], "--ring-bytes", {
     powerOfTwo: true,
     min: 4096,

@@ -59,6 +59,34 @@ export function parseDuration(text: string, what = "duration"): number {
 }
 
 /**
+ * The duration of a test run in ms: `--duration` when given, else the
+ * `TEST_DURATION` environment variable (the methodology's name for it),
+ * else `fallback`; each parsed as {@link parseDuration} does, and named in
+ * the error by where it came from.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { testDuration } from "./args.ts";
+ * assert.equal(testDuration("2s", "10s"), 2000);
+ * assert.equal(testDuration(undefined, "10s", new Map([["TEST_DURATION", "3s"]])), 3000);
+ * assert.equal(testDuration(undefined, "10s", new Map()), 10000);
+ * assert.throws(() => testDuration(undefined, "10s", new Map([["TEST_DURATION", "x"]])), /TEST_DURATION/);
+ * ```
+ */
+export function testDuration(
+  option: string | undefined,
+  fallback: string,
+  env: { get(name: string): string | undefined } = Deno.env,
+): number {
+  if (option !== undefined) return parseDuration(option, "--duration");
+  return parseDuration(
+    env.get("TEST_DURATION") ?? fallback,
+    "TEST_DURATION (environment)",
+  );
+}
+
+/**
  * Parses a positive integer option, at most `max` (default 2^31 - 1).
  *
  * @example
