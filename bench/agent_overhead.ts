@@ -26,21 +26,13 @@ import { checkWritable, writeFileAtomic } from "../lib/common/output_file.ts";
 import { optionsHelp, parseOptions } from "../lib/common/options.ts";
 import { onlineCpus } from "../lib/common/cpus.ts";
 import { startPyroscope } from "../lib/fleet/pyroscope_server.ts";
-import { cpuOfCommand } from "./cpu_time.ts";
+import { cpuOfCommand, sideBySideOptions } from "./cpu_time.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE_EVERY_MS = 5000;
 const STEADY_AFTER_S = 20;
 
-const OPTIONS = {
-  duration: {
-    type: "string",
-    value: "TIME",
-    help: "how long the agent runs",
-    default: "100s",
-  },
-  json: { type: "string", value: "FILE", help: "write the figures as JSON" },
-} as const;
+const OPTIONS = sideBySideOptions("how long the agent runs", "100s", {});
 
 const HELP = `Usage: deno task bench:agent [options]
 

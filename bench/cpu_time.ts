@@ -1,7 +1,8 @@
 /**
- * CPU time of a shell command, for the benchmarks that put streamprof beside
- * another tool (bench:perf, bench:agent): user and system seconds of the
- * command and all its children, as bash's `time` builtin reports them.
+ * What the benchmarks that put streamprof beside another tool (bench:perf,
+ * bench:agent) share: the CPU time of a shell command (user and system
+ * seconds of the command and all its children, as bash's `time` builtin
+ * reports them), and their common options (how long, where the JSON goes).
  *
  * @example
  * ```ts
@@ -13,6 +14,7 @@
  * ```
  * @module
  */
+import type { OptionTable } from "../lib/common/options.ts";
 
 /** What {@link cpuOfCommand} measured. */
 export interface CommandCpu {
@@ -46,4 +48,36 @@ export async function cpuOfCommand(
   const m = /@@cpu ([\d.]+) ([\d.]+)/.exec(text);
   if (!m) throw new Error(`no time output from: ${command}\n${text}`);
   return { user: Number(m[1]), sys: Number(m[2]), code: out.code, out: text };
+}
+
+/**
+ * The options of a side-by-side benchmark: `--duration` (with its help and
+ * default), the script's own `extra` options, then `--json`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { sideBySideOptions } from "./cpu_time.ts";
+ * const t = sideBySideOptions("how long", "10s", {
+ *   freq: { type: "string", value: "HZ", help: "rate", default: "99" },
+ * });
+ * assert.deepEqual(Object.keys(t), ["duration", "freq", "json"]);
+ * assert.equal(t.duration.default, "10s");
+ * ```
+ */
+export function sideBySideOptions<T extends OptionTable>(
+  durationHelp: string,
+  durationDefault: string,
+  extra: T,
+) {
+  return {
+    duration: {
+      type: "string",
+      value: "TIME",
+      help: durationHelp,
+      default: durationDefault,
+    },
+    ...extra,
+    json: { type: "string", value: "FILE", help: "write the figures as JSON" },
+  } as const;
 }

@@ -23,25 +23,18 @@ import { ExitCode } from "../lib/common/errors.ts";
 import { onlineCpus } from "../lib/common/cpus.ts";
 import { optionsHelp, parseOptions } from "../lib/common/options.ts";
 import { checkWritable, writeFileAtomic } from "../lib/common/output_file.ts";
-import { cpuOfCommand } from "./cpu_time.ts";
+import { cpuOfCommand, sideBySideOptions } from "./cpu_time.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-const OPTIONS = {
-  duration: {
-    type: "string",
-    value: "TIME",
-    help: "profiling time of each tool",
-    default: "10s",
-  },
+const OPTIONS = sideBySideOptions("profiling time of each tool", "10s", {
   freq: {
     type: "string",
     value: "HZ",
     help: "samples per second per CPU",
     default: "10000",
   },
-  json: { type: "string", value: "FILE", help: "write the figures as JSON" },
-} as const;
+});
 
 const HELP = `Usage: deno task bench:perf [options]
 
