@@ -18,21 +18,24 @@
  * ```
  * @module
  */
-import { parseDuration } from "../lib/common/args.ts";
 import { runMain } from "../lib/common/command.ts";
 import { ExitCode, UsageError } from "../lib/common/errors.ts";
 import { formatMiB } from "../lib/common/format.ts";
 import { checkWritable, writeFileAtomic } from "../lib/common/output_file.ts";
-import { optionsHelp, parseOptions } from "../lib/common/options.ts";
+import { optionsHelp } from "../lib/common/options.ts";
 import { onlineCpus } from "../lib/common/cpus.ts";
 import { startPyroscope } from "../lib/fleet/pyroscope_server.ts";
-import { cpuOfCommand, sideBySideOptions } from "./cpu_time.ts";
+import * as sideBySide from "./side_by_side.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SAMPLE_EVERY_MS = 5000;
 const STEADY_AFTER_S = 20;
 
-const OPTIONS = sideBySideOptions("how long the agent runs", "100s", {});
+const OPTIONS = sideBySide.sideBySideOptions(
+  "how long the agent runs",
+  "100s",
+  {},
+);
 
 const HELP = `Usage: deno task bench:agent [options]
 
@@ -71,12 +74,9 @@ function readProc(pid: number, t: number): ProcSample {
 }
 
 async function main(args: string[]): Promise<number> {
-  const v = parseOptions(OPTIONS, args);
-  if (v.help) {
-    console.log(HELP);
-    return ExitCode.OK;
-  }
-  const seconds = parseDuration(v.duration, "--duration") / 1000;
+  const v = sideBySide.sideBySideArgs(OPTIONS, HELP, args);
+  if (!v) return ExitCode.OK;
+  const seconds = v.seconds;
   if (seconds < STEADY_AFTER_S + 2 * SAMPLE_EVERY_MS / 1000) {
     throw new UsageError(
       `--duration must be at least ${STEADY_AFTER_S + 10} s`,
@@ -85,10 +85,7 @@ async function main(args: string[]): Promise<number> {
   if (v.json) checkWritable(v.json, "--json");
   const cpus = onlineCpus().length;
   const server = await startPyroscope({ readyTimeoutMs: 60_000 });
-  const load = new Deno.Command(`${ROOT}tests/fixtures/build/hotspots`, {
-    args: ["--threads", String(cpus), "--seconds", String(2 * seconds + 60)],
-    stdout: "null",
-  }).spawn();
+  const load = sideBySide.startBusyFixture(2 * seconds + 60);
   try {
     const agent = new Deno.Command(Deno.execPath(), {
       args: [
@@ -131,7 +128,7 @@ async function main(args: string[]): Promise<number> {
     // The baseline, on the same busy CPUs, for the same steady time.
     const window = Math.round(b.t - a.t);
     const tmp = await Deno.makeTempDir({ prefix: "streamprof-bench-agent-" });
-    const perf = await cpuOfCommand(
+    const perf = await sideBySide.cpuOfCommand(
       `perf record -q -e cpu-clock -F 49 -a -g -o ${tmp}/perf.data -- sleep ${window} >/dev/null`,
     );
     const perfS = perf.user + perf.sys;

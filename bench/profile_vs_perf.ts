@@ -17,13 +17,18 @@
  * ```
  * @module
  */
-import { parseDuration, parsePositiveInt } from "../lib/common/args.ts";
+import { parsePositiveInt } from "../lib/common/args.ts";
 import { runMain } from "../lib/common/command.ts";
 import { ExitCode } from "../lib/common/errors.ts";
 import { onlineCpus } from "../lib/common/cpus.ts";
-import { optionsHelp, parseOptions } from "../lib/common/options.ts";
+import { optionsHelp } from "../lib/common/options.ts";
 import { checkWritable, writeFileAtomic } from "../lib/common/output_file.ts";
-import { cpuOfCommand, sideBySideOptions } from "./cpu_time.ts";
+import {
+  cpuOfCommand,
+  sideBySideArgs,
+  sideBySideOptions,
+  startBusyFixture,
+} from "./side_by_side.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -47,20 +52,14 @@ ${optionsHelp(OPTIONS)}`;
 const cpuOf = (command: string) => cpuOfCommand(command, ROOT);
 
 async function main(args: string[]): Promise<number> {
-  const v = parseOptions(OPTIONS, args);
-  if (v.help) {
-    console.log(HELP);
-    return ExitCode.OK;
-  }
-  const seconds = parseDuration(v.duration, "--duration") / 1000;
+  const v = sideBySideArgs(OPTIONS, HELP, args);
+  if (!v) return ExitCode.OK;
+  const seconds = v.seconds;
   const freq = parsePositiveInt(v.freq, "--freq");
   if (v.json) checkWritable(v.json, "--json");
   const cpus = onlineCpus().length;
   const tmp = await Deno.makeTempDir({ prefix: "streamprof-bench-perf-" });
-  const load = new Deno.Command(`${ROOT}tests/fixtures/build/hotspots`, {
-    args: ["--threads", String(cpus), "--seconds", String(4 * seconds + 60)],
-    stdout: "null",
-  }).spawn();
+  const load = startBusyFixture(4 * seconds + 60);
   try {
     await new Promise((r) => setTimeout(r, 500));
     const deno = Deno.execPath();

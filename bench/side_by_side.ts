@@ -7,14 +7,22 @@
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { cpuOfCommand } from "./cpu_time.ts";
+ * import { cpuOfCommand } from "./side_by_side.ts";
  * const r = await cpuOfCommand("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
  * assert.equal(r.code, 0);
  * assert.ok(r.user + r.sys > 0);
  * ```
  * @module
  */
-import type { OptionTable } from "../lib/common/options.ts";
+import { parseDuration } from "../lib/common/args.ts";
+import { onlineCpus } from "../lib/common/cpus.ts";
+import {
+  type OptionTable,
+  type OptionValues,
+  parseOptions,
+} from "../lib/common/options.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
 
 /** What {@link cpuOfCommand} measured. */
 export interface CommandCpu {
@@ -57,7 +65,7 @@ export async function cpuOfCommand(
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { sideBySideOptions } from "./cpu_time.ts";
+ * import { sideBySideOptions } from "./side_by_side.ts";
  * const t = sideBySideOptions("how long", "10s", {
  *   freq: { type: "string", value: "HZ", help: "rate", default: "99" },
  * });
@@ -80,4 +88,49 @@ export function sideBySideOptions<T extends OptionTable>(
     ...extra,
     json: { type: "string", value: "FILE", help: "write the figures as JSON" },
   } as const;
+}
+
+/**
+ * Parses a side-by-side benchmark's arguments: null after printing `help`
+ * for `--help`, else the values and `--duration` in seconds (bad values
+ * throw a UsageError, which runMain turns into exit 2).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { sideBySideArgs, sideBySideOptions } from "./side_by_side.ts";
+ * const t = sideBySideOptions("how long", "10s", {});
+ * assert.equal(sideBySideArgs(t, "help", ["--duration", "2s"])?.seconds, 2);
+ * assert.throws(() => sideBySideArgs(t, "help", ["--duration", "0"]), /positive/);
+ * ```
+ */
+export function sideBySideArgs<T extends OptionTable>(
+  table: T,
+  help: string,
+  args: string[],
+): (OptionValues<T> & { seconds: number }) | null {
+  const v = parseOptions(table, args);
+  if (v.help) {
+    console.log(help);
+    return null;
+  }
+  const duration = (v as { duration?: string }).duration ?? "";
+  return { ...v, seconds: parseDuration(duration, "--duration") / 1000 };
+}
+
+/**
+ * Starts the busy workload both tools are measured on: the hotspots
+ * fixture with one busy thread per online CPU, for `seconds` (it stops by
+ * itself; kill it when done).
+ */
+export function startBusyFixture(seconds: number): Deno.ChildProcess {
+  return new Deno.Command(`${ROOT}tests/fixtures/build/hotspots`, {
+    args: [
+      "--threads",
+      String(onlineCpus().length),
+      "--seconds",
+      String(Math.ceil(seconds)),
+    ],
+    stdout: "null",
+  }).spawn();
 }
