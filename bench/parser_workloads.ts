@@ -29,6 +29,7 @@ import { referenceWalk } from "../lib/parser/reference_decoder.ts";
 import { DEFAULT_TABLES, ProfileParser } from "../lib/parser/wasm_parser.ts";
 import { seededRandom } from "../lib/common/seeded_random.ts";
 import { TsDecoder } from "./ts_decoder.ts";
+import { SESSION_BATCH_EVENTS } from "../lib/profiler/session.ts";
 
 /** Events in the benchmark stream: 1M, so ms per run = ns per event. */
 export const BENCH_EVENTS = 1_000_000;
@@ -39,7 +40,7 @@ const STREAM_CPUS = 8;
  * Events per decoded batch in the batch-push benchmark: the batch capacity
  * the profiler session uses.
  */
-export const PUSH_BATCH_EVENTS = 8192;
+export const PUSH_BATCH_EVENTS = SESSION_BATCH_EVENTS;
 
 /** A parser holding `events` committed records in its input area. */
 export interface BenchStream {

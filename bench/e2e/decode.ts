@@ -34,9 +34,9 @@ import {
   WatchedProcess,
 } from "./consumers.ts";
 import type { Options } from "./options.ts";
+// Events per walk: the live consumers' batch.
+import { SESSION_BATCH_EVENTS } from "../../lib/profiler/session.ts";
 
-/** Events per walk, as the live consumers' batch. */
-const BATCH = 8192;
 /** Rounds of Deno passes and C tool runs, alternating. */
 const DECODE_ROUNDS = 5;
 
@@ -164,8 +164,8 @@ function nativeWalker(
   const walker = new Uint8Array(Number(s.native_walker_size()));
   // The walker keeps a pointer to `batch`: the object below holds it until
   // the library closes, so the collector cannot free the memory C writes to.
-  const batch = new Uint8Array(BATCH * EVENT_SIZE);
-  s.native_walker_init(walker, batch, BATCH);
+  const batch = new Uint8Array(SESSION_BATCH_EVENTS * EVENT_SIZE);
+  s.native_walker_init(walker, batch, SESSION_BATCH_EVENTS);
   // struct wasm_walk_stats comes first, laid out by the module's ST_* words
   // (harness-c/wasm_parser.h checks that with static assertions).
   const stats = new Uint32Array(walker.buffer, 0, M.STATS_WORDS);
@@ -205,13 +205,17 @@ function denoDecoders(bytes: Uint8Array): {
         new URL("../../parser-wasm/build/parser.wasm", import.meta.url),
       ),
     ),
-    { ringCapacity: 1, batchCapacity: BATCH, inputBytes: bytes.byteLength },
+    {
+      ringCapacity: 1,
+      batchCapacity: SESSION_BATCH_EVENTS,
+      inputBytes: bytes.byteLength,
+    },
   );
   // The input area is the last region when no mapping area is reserved.
   const at = parser.heapTop - parser.inputBytes;
   new Uint8Array(parser.memory.buffer).set(bytes, at);
   const view = new DataView(parser.memory.buffer);
-  const ts = new TsDecoder(BATCH);
+  const ts = new TsDecoder(SESSION_BATCH_EVENTS);
   const len = bytes.byteLength;
 
   const wasm: Walker = {
@@ -312,7 +316,7 @@ export async function decodeCosts(
         "--iterations",
         String(iterations),
         "--batch",
-        String(BATCH),
+        String(SESSION_BATCH_EVENTS),
       ], 300_000).result();
       if (c.code !== 0 || !c.json) {
         throw new StepFailedError(
@@ -378,7 +382,7 @@ export function printDecode(d: DecodeResult): void {
       formatCount(d.events)
     } recorded ring events (${
       formatMB(d.bytes)
-    }), batches of ${BATCH}; ${d.rounds} rounds of ${d.iterations} passes, Deno and C alternating; median of the round medians\n`,
+    }), batches of ${SESSION_BATCH_EVENTS}; ${d.rounds} rounds of ${d.iterations} passes, Deno and C alternating; median of the round medians\n`,
   );
   const ownProcess = costOf(d, "hand-written-c");
   const sameProcess = costOf(d, "hand-written-c-ffi");
