@@ -53,8 +53,12 @@ export interface SessionOptions extends LoadOptions, SamplingOptions {
   onSpan?: (records: Uint8Array) => void;
   /** Keep a per-sample timeline in the profile (default false). */
   timeline?: boolean;
-  /** Sizes of the parser's stack and aggregation tables. */
-  tables?: TableOptions;
+  /**
+   * Sizes of the parser's stack and aggregation tables, or `false` for
+   * none (then `aggregate` must be false: stacks are classified and
+   * counted, not kept).
+   */
+  tables?: TableOptions | false;
   /** A parser module to reuse (saves compiling it per session). */
   wasm?: WebAssembly.Module;
 }
@@ -94,6 +98,9 @@ export class ProfilerSession {
     const cpus = o.cpus ?? onlineCpus();
     if (o.aggregate && o.tables === undefined && o.source === "stress") {
       throw new RangeError("the stress source carries no stacks to aggregate");
+    }
+    if (o.aggregate && o.tables === false) {
+      throw new RangeError("aggregating needs the parser's tables");
     }
     const obj = ProfilerObject.open(o);
     let parser: ProfileParser | undefined;

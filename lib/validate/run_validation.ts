@@ -15,6 +15,7 @@
  */
 import process from "node:process";
 import { sleep } from "../common/signals.ts";
+import { fullGc } from "../common/memory.ts";
 import {
   describeEnvironment,
   type EnvironmentInfo,
@@ -73,7 +74,7 @@ export interface ValidationRow {
   consumerCpuPercent: number;
   /** CPU nanoseconds the consumer spent per consumed event. */
   consumerCpuNsPerEvent: number;
-  /** Peak V8 heap used. */
+  /** Peak V8 heap used during this rate (from a full GC at its start). */
   v8HeapBytes: number;
   /** WASM memory the parser laid out (its own data, not the mapped ring). */
   wasmBytes: number;
@@ -147,6 +148,7 @@ export async function runValidation(
   const progress = o.onProgress ?? (() => {});
   const environment = describeEnvironment();
   const wasm = await compileParser();
+  const gc = fullGc();
   const rows: ValidationRow[] = [];
   const startedAt = new Date().toISOString();
   let aborted: string | undefined;
@@ -163,11 +165,17 @@ export async function runValidation(
     let session: ProfilerSession | undefined;
     try {
       try {
+        // The stream is what is validated: every record walked, every
+        // stack of every sample classified and reconciled, but nothing
+        // aggregated or interned (a profile would be thrown away, and its
+        // tables and growth are the profile command's, not the stream's).
         session = await ProfilerSession.start({
           frequency: hz,
           ringBytes: o.ringBytes,
           bpfDir: o.bpfDir,
           wasm,
+          aggregate: false,
+          tables: false,
         });
       } catch (err) {
         // A rate the kernel refuses is a failed row; the other rates still
@@ -185,6 +193,9 @@ export async function runValidation(
         }
         continue;
       }
+      // Each rate's peak heap from a clean start: a full GC first, so what
+      // the previous rates left for the collector is not counted here.
+      gc?.();
       let heap = Deno.memoryUsage().heapUsed;
       let rss = Deno.memoryUsage().rss;
       const cpu0 = process.cpuUsage();
