@@ -324,7 +324,7 @@ class Tally {
       if (!(id >= 0 && id < p.stackCount) || p.stackPid(id) !== pid) {
         return false;
       }
-      n = p.stackFrames(id).length;
+      n = p.stackLength(id);
     }
     o.frames += n;
     return n >= 1 && n <= STACK_DEPTH && (flags & errorFlag) === 0 &&

@@ -86,10 +86,11 @@ profile every --interval, samples V8 heap, RSS, WASM memory, events and lost
 stacks each time, prints the series, and fails (exit 1) on live-heap growth
 > ${
   HEAP_GROWTH_BOUND / 1e6
-} MB (a full GC precedes each sample), anonymous RSS growth > ${
+} MB (a full GC precedes each sample) or anonymous RSS growth > ${
   ANON_RSS_GROWTH_BOUND / 1e6
-} MB,
-any change of the WASM memory, any drop, or lost stacks at ${
+} MB
+after the warm-up (the peak of the last three quarters of the samples over
+the peak of the first quarter), any change of the WASM memory, any drop, or lost stacks at ${
   LOST_STACK_RATE_BOUND * 100
 }% or more of
 an interval's samples.

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import {
+  ANON_RSS_GROWTH_BOUND,
+  growthAfterWarmUp,
+  HEAP_GROWTH_BOUND,
+  LOST_STACK_RATE_BOUND,
+  type StabilitySample,
+  stabilityVerdict,
+} from "./stability.ts";
+
+const MB = 1_000_000;
+const ok = { ok: true, problems: [] };
+
+/** A run of `n` samples, 30 s apart, shaped by `f(i)`. */
+function series(
+  n: number,
+  f: (i: number) => Partial<StabilitySample> = () => ({}),
+): StabilitySample[] {
+  return Array.from({ length: n }, (_, i) => ({
+    elapsedS: 30 * (i + 1),
+    events: 60_000 * (i + 1),
+    drops: 0,
+    heapUsed: 7.5 * MB,
+    rss: 95 * MB,
+    rssAnon: 30 * MB,
+    rssFile: 65 * MB,
+    wasmBytes: 20.8 * MB,
+    cpuPercent: 0.7,
+    intervalSamples: 60_000,
+    intervalLostStacks: 0,
+    lostStackRate: 0,
+    distinctStacks: 9_200,
+    ...f(i),
+  }));
+}
+
+Deno.test("growthAfterWarmUp: settling in the first quarter is not growth", () => {
+  // The shape of a measured 10-minute run: 24 -> 32 MB, then flat.
+  const anon = [24.4, 28.2, 28.7, 30.1, 30.1, 30.7, 30.7, 30.8, 31.8, 31.8];
+  // First quarter: two samples (peak 28.2); the rest peaks at 31.8.
+  assert.equal(
+    Math.round(growthAfterWarmUp(anon.map((x) => x * MB)) / 1e5) / 10,
+    3.6,
+  );
+  assert.equal(growthAfterWarmUp([5, 9, 7, 6, 8, 7, 6, 9]), 0);
+});
+
+Deno.test("growthAfterWarmUp: steady growth shows over the last three quarters", () => {
+  const leak = Array.from({ length: 20 }, (_, i) => i * MB);
+  // Warm-up: samples 0-4 (peak 4 MB); the rest peaks at 19 MB.
+  assert.equal(growthAfterWarmUp(leak), 15 * MB);
+});
+
+Deno.test("growthAfterWarmUp: two samples are the second minus the first", () => {
+  assert.equal(growthAfterWarmUp([3, 8]), 5);
+  assert.equal(growthAfterWarmUp([8, 3]), 0);
+  assert.equal(growthAfterWarmUp([8]), 0);
+});
+
+Deno.test("stabilityVerdict: a run that settles, then stays flat, passes", () => {
+  const v = stabilityVerdict({
+    samples: series(
+      20,
+      (i) => ({ rssAnon: (i < 4 ? 24 + 2 * i : 31) * MB }),
+    ),
+    interrupted: false,
+    reconciliation: ok,
+  });
+  assert.deepEqual(v, { pass: true, problems: [] });
+});
+
+Deno.test("stabilityVerdict: anonymous RSS that keeps growing fails", () => {
+  const v = stabilityVerdict({
+    samples: series(20, (i) => ({ rssAnon: (24 + 0.5 * i) * MB })),
+    interrupted: false,
+    reconciliation: ok,
+  });
+  assert.equal(v.pass, false);
+  assert.equal(v.problems.length, 1);
+  assert.match(v.problems[0], /anonymous RSS grew 7\.5 MB after the warm-up/);
+  assert.ok(7.5 * MB > ANON_RSS_GROWTH_BOUND);
+});
+
+Deno.test("stabilityVerdict: a live heap that keeps growing fails", () => {
+  const v = stabilityVerdict({
+    samples: series(8, (i) => ({ heapUsed: 7 * MB + i * 0.3 * MB })),
+    interrupted: false,
+    reconciliation: ok,
+  });
+  // Warm-up: samples 0-1 (peak 7.3 MB); the rest peaks at 9.1 MB.
+  assert.equal(v.pass, false);
+  assert.match(v.problems[0], /live V8 heap grew 1\.8 MB after the warm-up/);
+  assert.ok(1.8 * MB > HEAP_GROWTH_BOUND);
+});
+
+Deno.test("stabilityVerdict: WASM memory, lost stacks, interruption and the reconciliation each fail", () => {
+  const v = stabilityVerdict({
+    samples: series(6, (i) => ({
+      wasmBytes: i === 5 ? 21 * MB : 20.8 * MB,
+      lostStackRate: i === 3 ? LOST_STACK_RATE_BOUND : 0,
+    })),
+    interrupted: true,
+    reconciliation: { ok: false, problems: ["consumed 9 != produced 10"] },
+  });
+  assert.equal(v.pass, false);
+  assert.deepEqual(v.problems, [
+    "consumed 9 != produced 10",
+    "interrupted by a stop signal before the end",
+    "WASM memory changed size",
+    "lost-stack rate at or above 0.1% in 1 intervals (worst 0.100% at 120 s)",
+  ]);
+});
