@@ -173,11 +173,21 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
     let last = t0;
     let prevWithFrames = 0;
     let prevLost = 0;
-    while (performance.now() - t0 < o.durationMs && !o.signal?.aborted) {
-      await sleep(
-        Math.min(o.intervalMs, o.durationMs - (performance.now() - t0)),
-        o.signal,
-      );
+    // Samples fall on fixed deadlines (t0 + k intervals), so the time a
+    // cut takes does not push the next one later: on a slow machine (a TCG
+    // guest sharing two cores with two others took its first sample of a
+    // 10 s run at 9 s) a run still gets its samples, late ones at once. The
+    // run goes on past its duration until it has the two samples a verdict
+    // needs.
+    for (
+      let k = 1;
+      (performance.now() - t0 < o.durationMs || samples.length < 2) &&
+      !o.signal?.aborted;
+      k++
+    ) {
+      const due = Math.min(k * o.intervalMs, o.durationMs);
+      const wait = due - (performance.now() - t0);
+      if (wait > 0) await sleep(wait, o.signal);
       // The interval ends: its profile is cut, as a continuous profiler
       // ships one per interval (and memory must not grow with the run).
       const interval = session.takeProfile();

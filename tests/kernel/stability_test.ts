@@ -20,7 +20,20 @@ Deno.test({
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const s = r.json;
     assert.equal(s?.pass, true, s?.problems.join("; "));
-    assert.ok(s.samples.length >= 4, `${s.samples.length} samples`);
+    // The whole duration is covered, sampled on its interval deadlines (how
+    // many samples that gives depends on how fast a cut is here: a loaded
+    // TCG guest takes seconds per cut, so the count is not asserted).
+    assert.ok(s.samples.length >= 2, `${s.samples.length} samples`);
+    assert.ok(
+      s.samples.at(-1).elapsedS * 1000 >= s.durationMs - 1,
+      `last sample at ${s.samples.at(-1).elapsedS} s of ${s.durationMs} ms`,
+    );
+    s.samples.forEach((x: { elapsedS: number }, i: number) =>
+      assert.ok(
+        x.elapsedS * 1000 >= Math.min((i + 1) * 3000, s.durationMs) - 1,
+        `sample ${i} at ${x.elapsedS} s, before its deadline`,
+      )
+    );
     assert.ok(s.samples.every((x: { drops: number }) => x.drops === 0));
     // Events keep flowing: every sample has more than the one before.
     for (let i = 1; i < s.samples.length; i++) {
