@@ -90,8 +90,8 @@ fails (exit 1) on live-heap growth > ${
 } MB (a full GC precedes each sample)
 or anonymous RSS growth > ${
   ANON_RSS_GROWTH_BOUND / 1e6
-} MB after the warm-up (the peak of the last
-three quarters of the samples over the peak of the first quarter), any change
+} MB after the warm-up (the peak of the samples
+after the first quarter, rounded up, over that quarter's peak), any change
 of the WASM memory, any drop, or lost stacks at ${
   LOST_STACK_RATE_BOUND * 100
 }% or more of an

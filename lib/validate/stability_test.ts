@@ -37,10 +37,20 @@ function series(
 Deno.test("growthAfterWarmUp: settling in the first quarter is not growth", () => {
   // The shape of a measured 10-minute run: 24 -> 32 MB, then flat.
   const anon = [24.4, 28.2, 28.7, 30.1, 30.1, 30.7, 30.7, 30.8, 31.8, 31.8];
-  // First quarter: two samples (peak 28.2); the rest peaks at 31.8.
+  // First quarter, rounded up: three samples (peak 28.7); the rest peaks
+  // at 31.8.
   assert.equal(
     Math.round(growthAfterWarmUp(anon.map((x) => x * MB)) / 1e5) / 10,
-    3.6,
+    3.1,
+  );
+  // A short run whose first sample came as the load started (a TCG guest:
+  // 3, 6, 7, 8, 10 s): two of five samples are the warm-up.
+  assert.equal(
+    Math.round(
+      growthAfterWarmUp([18.9, 22.8, 23.1, 22.4, 23.3].map((x) => x * MB)) /
+        1e5,
+    ) / 10,
+    0.5,
   );
   assert.equal(growthAfterWarmUp([5, 9, 7, 6, 8, 7, 6, 9]), 0);
 });
