@@ -177,11 +177,13 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
     // cut takes does not push the next one later: on a slow machine (a TCG
     // guest sharing two cores with two others took its first sample of a
     // 10 s run at 9 s) a run still gets its samples, late ones at once. The
-    // run goes on past its duration until it has the two samples a verdict
-    // needs.
+    // run goes on until a sample has been taken at the end of the duration
+    // (the last interval is measured too, however long a cut took) and it
+    // has the two samples a verdict needs.
+    let lastAt = 0;
     for (
       let k = 1;
-      (performance.now() - t0 < o.durationMs || samples.length < 2) &&
+      (lastAt < o.durationMs || samples.length < 2) &&
       !o.signal?.aborted;
       k++
     ) {
@@ -220,6 +222,7 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
         distinctStacks: interval.stackCount,
       };
       last = now;
+      lastAt = now - t0;
       samples.push(s);
       o.onSample?.(s);
     }

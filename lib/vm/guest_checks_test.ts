@@ -9,7 +9,7 @@ import {
 
 const kernelDir = new URL("../../tests/kernel/", import.meta.url);
 
-Deno.test("guest plan: every file and test left out exists in tests/kernel, and the host leaves out only the host-tool files", () => {
+Deno.test("guest plan: every file and test left out exists in tests/kernel, and the host leaves out the same files", () => {
   const files = [...Deno.readDirSync(kernelDir)].map((e) => e.name);
   for (const f of GUEST_SKIPPED_FILES) {
     assert.ok(files.includes(f.file), `${f.file} is not in tests/kernel`);

@@ -42,8 +42,6 @@ const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 /** The shortest stability run, seconds. */
 const STABILITY_MIN_S = 10;
 
-/** The kernel tests' stability run in a TCG guest (default 15 s). */
-const TCG_STABILITY_DURATION = "24s";
 const DENO = Deno.execPath();
 
 /** How one child process ended. */
@@ -207,10 +205,6 @@ async function runCheck(
           ...plan.files,
         ],
         900,
-        // Its stability test asks for 4 samples 3 s apart in 15 s; an
-        // emulated guest sharing the host's cores with other guests can
-        // lose a sample to a starved timer, so it gets longer there.
-        c.accel === "tcg" ? { STABILITY_DURATION: TCG_STABILITY_DURATION } : {},
       );
       return {
         ...summarizeKernelTests(
