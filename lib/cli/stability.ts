@@ -83,19 +83,20 @@ export const STABILITY_HELP = `Usage: streamprof stability [options]
 
 Streams at --freq on every CPU (kept busy by --load) for --duration and cuts
 the profile every --interval, on fixed deadlines (a slow cut makes the next
-one come at once; the run goes on until it has two samples). Each cut samples
-V8 heap, RSS, WASM memory, events and lost stacks; the series is printed. It
-fails (exit 1) on live-heap growth > ${
+one come at once; the run ends with a sample at the end of the duration and
+has at least two). Each cut samples V8 heap, RSS, WASM memory, events and
+lost stacks; the series is printed. It fails (exit 1) on live-heap growth
+> ${
   HEAP_GROWTH_BOUND / 1e6
-} MB (a full GC precedes each sample)
-or anonymous RSS growth > ${
+} MB (a full GC precedes each sample) or anonymous RSS growth > ${
   ANON_RSS_GROWTH_BOUND / 1e6
-} MB after the warm-up (the peak of the samples
-after the first quarter, rounded up, over that quarter's peak), any change
-of the WASM memory, any drop, or lost stacks at ${
+} MB after
+the warm-up (the peak of the samples after the first quarter, rounded up and
+at least two of three or more, over that quarter's peak), any change of the
+WASM memory, any drop, or lost stacks at ${
   LOST_STACK_RATE_BOUND * 100
-}% or more of an
-interval's samples.
+}% or more of an interval's
+samples.
 
 Options:
 ${optionsHelp(STABILITY_OPTIONS)}

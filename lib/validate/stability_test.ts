@@ -61,6 +61,16 @@ Deno.test("growthAfterWarmUp: steady growth shows over the last three quarters",
   assert.equal(growthAfterWarmUp(leak), 15 * MB);
 });
 
+Deno.test("growthAfterWarmUp: of three or more samples, the first two are the warm-up", () => {
+  // A TCG guest's 10 s run: its first sample came as the load started.
+  assert.equal(
+    Math.round(growthAfterWarmUp([21.2, 24.8, 25.6].map((x) => x * MB)) / 1e5) /
+      10,
+    0.8,
+  );
+  assert.equal(growthAfterWarmUp([1, 5, 9, 13]), 8);
+});
+
 Deno.test("growthAfterWarmUp: two samples are the second minus the first", () => {
   assert.equal(growthAfterWarmUp([3, 8]), 5);
   assert.equal(growthAfterWarmUp([8, 3]), 0);
