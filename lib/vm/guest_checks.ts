@@ -78,12 +78,18 @@ export function isSuiteReport(j: unknown): j is SuiteReport {
     Array.isArray((j as { checks?: unknown }).checks);
 }
 
+/**
+ * Where the matrix leaves a test or a file out: in every column, the
+ * host's included (`deno task test` runs it on the host before the
+ * matrix), in every guest, or only in emulated (TCG) guests.
+ */
+export type LeftOutWhen = "everywhere" | "guest" | "tcg";
+
 /** A test of tests/kernel that guests leave out, and why. */
 export interface GuestSkippedTest {
   name: string;
   why: string;
-  /** Left out in every guest, or only in emulated (TCG) ones. */
-  when: "guest" | "tcg";
+  when: LeftOutWhen;
 }
 
 /**
@@ -131,11 +137,11 @@ export const GUEST_SKIPPED_TESTS: GuestSkippedTest[] = [
   },
 ];
 
-/** A file of tests/kernel the guests leave out whole, and why. */
+/** A file of tests/kernel the matrix leaves out whole, and why. */
 export interface GuestSkippedFile {
   file: string;
   why: string;
-  when: "guest" | "tcg";
+  when: LeftOutWhen;
 }
 
 /**
@@ -150,38 +156,44 @@ export interface GuestSkippedFile {
 export const GUEST_SKIPPED_FILES: GuestSkippedFile[] = [
   {
     file: "faults_test.ts",
-    why: "fault tests need bpftool, clang, pgrep and a host-arch build: host",
-    when: "guest",
+    why:
+      "fault tests need bpftool, clang, pgrep and a host-arch build: deno task test runs them on the host",
+    when: "everywhere",
   },
   {
     file: "profile_test.ts",
-    why: "perf comparisons need perf, node and host-arch fixtures: host",
-    when: "guest",
+    why:
+      "perf comparisons need perf, node and host-arch fixtures: deno task test runs them on the host",
+    when: "everywhere",
   },
   {
     file: "agent_test.ts",
-    why: "agent tests need the Pyroscope server and netns: host",
-    when: "guest",
+    why:
+      "agent tests need the Pyroscope server and netns: deno task test runs them on the host",
+    when: "everywhere",
   },
   {
     // The same command as the suite's own stability check, which every
     // column runs: twice would cost a TCG guest ~30 s for nothing new.
     file: "stability_test.ts",
     why: "the suite's stability check runs the same command",
-    when: "guest",
+    when: "everywhere",
   },
 ];
 
 /**
- * The entries of `list` that apply where the suite runs with `accel`: none
- * on the host, the `guest` ones in every guest, the `tcg` ones under TCG.
+ * The entries of `list` that apply where the suite runs with `accel`: the
+ * `everywhere` ones in every column, the `guest` ones in every guest, the
+ * `tcg` ones under TCG.
  */
-function leftOutWith<T extends { when: "guest" | "tcg" }>(
+function leftOutWith<T extends { when: LeftOutWhen }>(
   list: readonly T[],
   accel: "host" | "kvm" | "tcg",
 ): T[] {
-  if (accel === "host") return [];
-  return list.filter((x) => x.when === "guest" || accel === "tcg");
+  return list.filter((x) =>
+    x.when === "everywhere" ||
+    (accel !== "host" && (x.when === "guest" || accel === "tcg"))
+  );
 }
 
 /**
@@ -194,14 +206,6 @@ function leftOutWith<T extends { when: "guest" | "tcg" }>(
 export function skippedFiles(
   accel: "host" | "kvm" | "tcg",
 ): GuestSkippedFile[] {
-  if (accel === "host") {
-    return GUEST_SKIPPED_FILES.map((f) => ({
-      ...f,
-      why: `${
-        f.why.replace(/: host$/, "")
-      }: in deno task test, not repeated here`,
-    }));
-  }
   return leftOutWith(GUEST_SKIPPED_FILES, accel);
 }
 
