@@ -6,14 +6,17 @@
  * drop, or on a lost-stack rate of 0.1% or more in any interval.
  *
  * Each sample first forces a full garbage collection, so the heap figure is
- * the live heap, not wherever the GC saw-tooth happens to be. Bounds,
- * measured from the first sample (taken after one interval of warm-up, so
- * start-up allocation is not counted as growth):
- * - the live V8 heap may not exceed the first sample by more than 1 MB;
+ * the live heap, not wherever the GC saw-tooth happens to be. The clock
+ * starts when the session streams, and the run takes at least four samples
+ * (MIN_SAMPLES), going past its duration on a slow machine until it has
+ * them. Memory is judged after the warm-up (the first quarter of the
+ * samples, at least two; see growthAfterWarmUp), so start-up allocation is
+ * not counted as growth:
+ * - the live V8 heap may not grow by more than 1 MB;
  * - anonymous RSS (what a leak in V8, the allocator or the WASM memory
- *   grows) may not exceed the first sample by more than 4 MB. File-backed
- *   RSS (the Deno binary's code paged in as new paths run, the ring's
- *   pages) is printed but not bounded: it is not allocation;
+ *   grows) may not grow by more than 4 MB. File-backed RSS (the Deno
+ *   binary's code paged in as new paths run, the ring's pages) is printed
+ *   but not bounded: it is not allocation;
  * - the WASM memory laid out by the parser may not change at all;
  * - lost stacks under 0.1% of the samples of every interval;
  * - zero drops and exact reconciliation.
@@ -39,6 +42,7 @@ import {
   ANON_RSS_GROWTH_BOUND,
   HEAP_GROWTH_BOUND,
   LOST_STACK_RATE_BOUND,
+  MIN_SAMPLES,
   runStability,
   type StabilityLoad,
   type StabilityRun,
@@ -83,8 +87,9 @@ export const STABILITY_HELP = `Usage: streamprof stability [options]
 
 Streams at --freq on every CPU (kept busy by --load) for --duration and cuts
 the profile every --interval, on fixed deadlines (a slow cut makes the next
-one come at once; the run ends with a sample at the end of the duration and
-has at least two). Each cut samples V8 heap, RSS, WASM memory, events and
+one come at once; the run ends with a sample at the end of the duration, and
+on a slow machine goes on an interval at a time until it has ${MIN_SAMPLES}). The clock
+starts when the session streams. Each cut samples V8 heap, RSS, WASM memory, events and
 lost stacks; the series is printed. It fails (exit 1) on live-heap growth
 > ${
   HEAP_GROWTH_BOUND / 1e6
@@ -92,7 +97,7 @@ lost stacks; the series is printed. It fails (exit 1) on live-heap growth
   ANON_RSS_GROWTH_BOUND / 1e6
 } MB after
 the warm-up (the peak of the samples after the first quarter, rounded up and
-at least two of three or more, over that quarter's peak), any change of the
+at least two, over that quarter's peak), any change of the
 WASM memory, any drop, or lost stacks at ${
   LOST_STACK_RATE_BOUND * 100
 }% or more of an interval's

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { crc32 } from "node:zlib";
+import { crc32 } from "./crc32.ts";
 import { ElfFile } from "./elf_file.ts";
 import { closeFd, fdSource, openFd, pread } from "./raw_fd.ts";
 

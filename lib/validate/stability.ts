@@ -15,7 +15,7 @@
  * import { stabilityVerdict } from "./stability.ts";
  * const v = stabilityVerdict({ samples: [], interrupted: false, reconciliation: { ok: true, problems: [] } });
  * assert.equal(v.pass, false);
- * assert.match(v.problems[0], /fewer than 2 samples/);
+ * assert.match(v.problems[0], /fewer than 4 samples/);
  * ```
  * @module
  */
@@ -40,6 +40,15 @@ import { ProfilerSession, type SessionReport } from "../profiler/session.ts";
 export const HEAP_GROWTH_BOUND = 1_000_000;
 /** Allowed growth of the process's anonymous RSS after the warm-up (see growthAfterWarmUp). */
 export const ANON_RSS_GROWTH_BOUND = 4_000_000;
+/**
+ * The fewest samples a run takes and its verdict judges: two of warm-up
+ * (see {@link growthAfterWarmUp}) and two after it, so memory is always
+ * compared between samples of the settled process. A short run on a slow
+ * machine goes on past its duration until it has them (a 10 s run in a TCG
+ * guest sharing two cores with two others took 2 samples in 13 s, the
+ * first as its load was starting, and measured that start as growth).
+ */
+export const MIN_SAMPLES = 4;
 /** Allowed share of samples that lost a stack, in every interval: 0.1%. */
 export const LOST_STACK_RATE_BOUND = 0.001;
 
@@ -165,9 +174,13 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
     );
   const samples: StabilitySample[] = [];
   let session: ProfilerSession | undefined;
-  const t0 = performance.now();
+  // The run's clock starts when the session streams: loading and verifying
+  // the program took seconds in a loaded TCG guest, and the first interval
+  // must measure streaming, not start-up.
+  let t0 = performance.now();
   try {
     session = await ProfilerSession.start({ frequency: o.frequency });
+    t0 = performance.now();
     o.onStart?.(session.cpus.length);
     let cpu = process.cpuUsage();
     let last = t0;
@@ -179,15 +192,20 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
     // 10 s run at 9 s) a run still gets its samples, late ones at once. The
     // run goes on until a sample has been taken at the end of the duration
     // (the last interval is measured too, however long a cut took) and it
-    // has the two samples a verdict needs.
+    // has the MIN_SAMPLES a verdict needs, one interval apart.
     let lastAt = 0;
     for (
       let k = 1;
-      (lastAt < o.durationMs || samples.length < 2) &&
+      (lastAt < o.durationMs || samples.length < MIN_SAMPLES) &&
       !o.signal?.aborted;
       k++
     ) {
-      const due = Math.min(k * o.intervalMs, o.durationMs);
+      // Past the duration (too few samples yet), one more interval each.
+      const due = k * o.intervalMs <= o.durationMs
+        ? k * o.intervalMs
+        : lastAt < o.durationMs
+        ? o.durationMs
+        : lastAt + o.intervalMs;
       const wait = due - (performance.now() - t0);
       if (wait > 0) await sleep(wait, o.signal);
       // The interval ends: its profile is cut, as a continuous profiler
@@ -258,7 +276,8 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
  * the first sample, taken as the load started, and the second), and that
  * is not a leak; memory that keeps growing still shows, as the growth over
  * the rest of the run. With two samples it is simply the second minus the
- * first. A run of a few samples judges little: the long run is the proof.
+ * first (the verdict asks for {@link MIN_SAMPLES}, so it never judges that
+ * alone). A run of a few samples judges little: the long run is the proof.
  *
  * @example
  * ```ts
@@ -296,8 +315,10 @@ export function stabilityVerdict(
   if (run.interrupted) {
     problems.push("interrupted by a stop signal before the end");
   }
-  if (samples.length < 2) {
-    problems.push("fewer than 2 samples: run longer than two intervals");
+  if (samples.length < MIN_SAMPLES) {
+    problems.push(
+      `fewer than ${MIN_SAMPLES} samples (${samples.length}): memory is judged after a warm-up of two`,
+    );
   } else {
     const first = samples[0];
     const heap = growthAfterWarmUp(samples.map((s) => s.heapUsed));

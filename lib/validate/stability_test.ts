@@ -4,6 +4,7 @@ import {
   growthAfterWarmUp,
   HEAP_GROWTH_BOUND,
   LOST_STACK_RATE_BOUND,
+  MIN_SAMPLES,
   type StabilitySample,
   stabilityVerdict,
 } from "./stability.ts";
@@ -129,4 +130,42 @@ Deno.test("stabilityVerdict: WASM memory, lost stacks, interruption and the reco
     "WASM memory changed size",
     "lost-stack rate at or above 0.1% in 1 intervals (worst 0.100% at 120 s)",
   ]);
+});
+
+Deno.test("stabilityVerdict: fewer than MIN_SAMPLES samples fail, however flat", () => {
+  for (let n = 0; n < MIN_SAMPLES; n++) {
+    const v = stabilityVerdict({
+      samples: series(n),
+      interrupted: false,
+      reconciliation: ok,
+    });
+    assert.equal(v.pass, false, `${n} samples`);
+    assert.deepEqual(v.problems, [
+      `fewer than 4 samples (${n}): memory is judged after a warm-up of two`,
+    ]);
+  }
+});
+
+Deno.test("stabilityVerdict: a TCG guest's start-up is warm-up; growth after it still fails", () => {
+  // The shape measured in an x86_64 guest: 19.7 MB as the load started,
+  // 24.1 MB at the next sample, then settled.
+  const settled = [19.7, 24.1, 24.3, 24.2].map((x) => ({ rssAnon: x * MB }));
+  const pass = stabilityVerdict({
+    samples: series(4, (i) => settled[i]),
+    interrupted: false,
+    reconciliation: ok,
+  });
+  assert.deepEqual(pass, { pass: true, problems: [] });
+  // The same start, then 4.5 MB more after the warm-up.
+  const growing = [19.7, 24.1, 26.3, 28.6].map((x) => ({ rssAnon: x * MB }));
+  const fail = stabilityVerdict({
+    samples: series(4, (i) => growing[i]),
+    interrupted: false,
+    reconciliation: ok,
+  });
+  assert.equal(fail.pass, false);
+  assert.match(
+    fail.problems[0],
+    /anonymous RSS grew 4\.5 MB after the warm-up/,
+  );
 });

@@ -28,6 +28,13 @@ export const bpfUnavailable: string | null = reasonBpfUnavailable();
 /** True in CI, where nothing that needs BPF may be skipped. */
 export const inCI = Deno.env.get("CI") === "true";
 
+/**
+ * True in a guest the VM runner boots under TCG (it sets ACCEL=tcg), where
+ * every instruction is emulated: a test that repeats a whole path hundreds
+ * of times may repeat it fewer times there, and says so.
+ */
+export const emulated = Deno.env.get("ACCEL") === "tcg";
+
 /** Pass as `ignore` to Deno.test: never true in CI. */
 export const bpfIgnore: boolean = bpfUnavailable !== null && !inCI;
 
