@@ -160,6 +160,14 @@ export async function stabilityCommand(args: string[]): Promise<number> {
     throw new UsageError(`--load must be paths, busy or none, got "${v.load}"`);
   }
   if (v.json) checkWritable(v.json, "--json");
+  // Samples within the duration (the last at its end), and what a short
+  // run adds to reach MIN_SAMPLES: say it up front.
+  const within = Math.ceil(durationMs / intervalMs);
+  const longer = within < MIN_SAMPLES
+    ? ` (at least ${MIN_SAMPLES} samples: about ${
+      (durationMs + (MIN_SAMPLES - within) * intervalMs) / 1000
+    } s)`
+    : "";
   const interrupt = interruptSignal();
   const run = await runStability({
     durationMs,
@@ -171,7 +179,7 @@ export async function stabilityCommand(args: string[]): Promise<number> {
       console.error(
         `stability: ${frequency} Hz on ${cpus} CPUs (load: ${v.load}) for ${
           durationMs / 1000
-        } s, a sample and a profile cut every ${intervalMs / 1000} s`,
+        } s, a sample and a profile cut every ${intervalMs / 1000} s${longer}`,
       ),
     onSample: (s) =>
       console.error(
