@@ -40,6 +40,7 @@ import { interruptSignal } from "../common/signals.ts";
 import { formatTable } from "../report/table.ts";
 import {
   ANON_RSS_GROWTH_BOUND,
+  growthAfterWarmUp,
   HEAP_GROWTH_BOUND,
   LOST_STACK_RATE_BOUND,
   MIN_SAMPLES,
@@ -214,6 +215,15 @@ export async function stabilityCommand(args: string[]): Promise<number> {
               liveHeapGrowthBytes: HEAP_GROWTH_BOUND,
               anonRssGrowthBytes: ANON_RSS_GROWTH_BOUND,
               lostStackRate: LOST_STACK_RATE_BOUND,
+            },
+            // What the bounds were held to: the growth after the warm-up.
+            growthAfterWarmUp: {
+              liveHeapBytes: growthAfterWarmUp(
+                run.samples.map((s) => s.heapUsed),
+              ),
+              anonRssBytes: growthAfterWarmUp(
+                run.samples.map((s) => s.rssAnon),
+              ),
             },
             problems: verdict.problems,
             pass: verdict.pass,

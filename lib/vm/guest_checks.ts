@@ -385,19 +385,24 @@ export function summarizeValidate(
 }
 
 /**
- * One line for `stability`: samples, drops, heap and RSS growth.
+ * One line for `stability`: samples, drops, and the heap and RSS growth
+ * the verdict judged (after the warm-up).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { summarizeStability } from "./guest_checks.ts";
- * const j = { pass: true, problems: [], samples: [
- *   { events: 1000, drops: 0, heapUsed: 4_700_000, rssAnon: 13_000_000 },
- *   { events: 2000, drops: 0, heapUsed: 4_800_000, rssAnon: 13_100_000 },
- * ] };
+ * const sample = (events: number, rssAnon: number) =>
+ *   ({ events, drops: 0, heapUsed: 4_700_000, rssAnon });
+ * const j = {
+ *   pass: true,
+ *   problems: [],
+ *   samples: [sample(1000, 13e6), sample(2000, 16e6), sample(3000, 16.2e6), sample(4000, 16.1e6)],
+ *   growthAfterWarmUp: { liveHeapBytes: 0, anonRssBytes: 200_000 },
+ * };
  * assert.deepEqual(summarizeStability(j, 0), {
  *   status: "pass",
- *   summary: "2 samples, 2,000 events, 0 drops, heap +0.1 MB, anon RSS +0.1 MB",
+ *   summary: "4 samples, 4,000 events, 0 drops, heap +0.0 MB, anon RSS +0.2 MB after the warm-up",
  * });
  * ```
  */
@@ -408,6 +413,7 @@ export function summarizeStability(
   const j = json as {
     pass?: boolean;
     problems?: string[];
+    growthAfterWarmUp?: { liveHeapBytes: number; anonRssBytes: number };
     samples?: {
       events: number;
       drops: number;
@@ -423,11 +429,19 @@ export function summarizeStability(
   const last = s[s.length - 1];
   const mb = (b: number) => `${b >= 0 ? "+" : ""}${(b / 1e6).toFixed(1)} MB`;
   const drops = s.reduce((n, x) => Math.max(n, x.drops), 0);
+  // The growth the verdict judged (after the warm-up), when the JSON has
+  // it; else the last sample over the first.
+  const g = j.growthAfterWarmUp;
+  const memory = g
+    ? `heap ${mb(g.liveHeapBytes)}, anon RSS ${
+      mb(g.anonRssBytes)
+    } after the warm-up`
+    : `heap ${mb(last.heapUsed - first.heapUsed)}, anon RSS ${
+      mb(last.rssAnon - first.rssAnon)
+    }`;
   const summary = `${s.length} samples, ${formatCount(last.events)} events, ${
     formatCount(drops)
-  } drops, heap ${mb(last.heapUsed - first.heapUsed)}, anon RSS ${
-    mb(last.rssAnon - first.rssAnon)
-  }${j.problems?.length ? `: ${j.problems.join("; ")}` : ""}`;
+  } drops, ${memory}${j.problems?.length ? `: ${j.problems.join("; ")}` : ""}`;
   return {
     status: j.pass === true && exitCode === 0 ? "pass" : "fail",
     summary,

@@ -2,6 +2,12 @@
 // streams at 1 kHz on busy CPUs and must hold memory flat with zero drops.
 // Run it alone for the full 5 minutes: deno task stability.
 import assert from "node:assert/strict";
+import {
+  ANON_RSS_GROWTH_BOUND,
+  growthAfterWarmUp,
+  HEAP_GROWTH_BOUND,
+  MIN_SAMPLES,
+} from "../../lib/validate/stability.ts";
 import { assertBpf, bpfIgnore, runCliReports } from "./require_bpf.ts";
 
 Deno.test({
@@ -22,8 +28,17 @@ Deno.test({
     assert.equal(s?.pass, true, s?.problems.join("; "));
     // The whole duration is covered, sampled on its interval deadlines (how
     // many samples that gives depends on how fast a cut is here: a loaded
-    // TCG guest takes seconds per cut, so the count is not asserted).
-    assert.ok(s.samples.length >= 2, `${s.samples.length} samples`);
+    // TCG guest takes seconds per cut, so only the least is asserted).
+    assert.ok(s.samples.length >= MIN_SAMPLES, `${s.samples.length} samples`);
+    // The JSON says what the bounds were held to, from its own samples.
+    // deno-lint-ignore no-explicit-any
+    const series = (k: string) => s.samples.map((x: any) => x[k]);
+    assert.deepEqual(s.growthAfterWarmUp, {
+      liveHeapBytes: growthAfterWarmUp(series("heapUsed")),
+      anonRssBytes: growthAfterWarmUp(series("rssAnon")),
+    });
+    assert.ok(s.growthAfterWarmUp.liveHeapBytes <= HEAP_GROWTH_BOUND);
+    assert.ok(s.growthAfterWarmUp.anonRssBytes <= ANON_RSS_GROWTH_BOUND);
     assert.ok(
       s.samples.at(-1).elapsedS * 1000 >= s.durationMs - 1,
       `last sample at ${s.samples.at(-1).elapsedS} s of ${s.durationMs} ms`,
