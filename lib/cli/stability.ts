@@ -88,21 +88,22 @@ export const STABILITY_HELP = `Usage: streamprof stability [options]
 
 Streams at --freq on every CPU (kept busy by --load) for --duration and cuts
 the profile every --interval, on fixed deadlines (a slow cut makes the next
-one come at once; the run ends with a sample at the end of the duration, and
-on a slow machine goes on an interval at a time until it has ${MIN_SAMPLES}). The clock
-starts when the session streams. Each cut samples V8 heap, RSS, WASM memory, events and
-lost stacks; the series is printed. It fails (exit 1) on live-heap growth
-> ${
+one come at once). The clock starts when the session streams; the run ends
+with a sample at the end of the duration, and takes at least ${MIN_SAMPLES}
+samples (after a short duration or slow cuts it goes on an interval at a
+time until it has them). Each cut samples V8 heap, RSS, WASM memory, events
+and lost stacks; the series is printed. It fails (exit 1) on live-heap
+growth > ${
   HEAP_GROWTH_BOUND / 1e6
-} MB (a full GC precedes each sample) or anonymous RSS growth > ${
+} MB (a full GC precedes each sample) or anonymous RSS growth
+> ${
   ANON_RSS_GROWTH_BOUND / 1e6
-} MB after
-the warm-up (the peak of the samples after the first quarter, rounded up and
-at least two, over that quarter's peak), any change of the
-WASM memory, any drop, or lost stacks at ${
+} MB after the warm-up (the peak of the samples after the first
+quarter, rounded up and at least two, over that quarter's peak), any change
+of the WASM memory, any drop, or lost stacks at ${
   LOST_STACK_RATE_BOUND * 100
-}% or more of an interval's
-samples.
+}% or more of an
+interval's samples.
 
 Options:
 ${optionsHelp(STABILITY_OPTIONS)}
