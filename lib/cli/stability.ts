@@ -7,11 +7,10 @@
  *
  * Each sample first forces a full garbage collection, so the heap figure is
  * the live heap, not wherever the GC saw-tooth happens to be. The clock
- * starts when the session streams, and the run takes at least four samples
- * (MIN_SAMPLES), going past its duration on a slow machine until it has
- * them. Memory is judged after the warm-up (the first quarter of the
- * samples, at least two; see growthAfterWarmUp), so start-up allocation is
- * not counted as growth:
+ * starts when the session streams. Memory is judged after the warm-up (the
+ * first quarter of the samples, at least two, and the first 10 s; see
+ * warmUpCount), so start-up allocation is not counted as growth, and a run
+ * goes past its duration until it has two samples after it:
  * - the live V8 heap may not grow by more than 1 MB;
  * - anonymous RSS (what a leak in V8, the allocator or the WASM memory
  *   grows) may not grow by more than 4 MB. File-backed RSS (the Deno
@@ -42,12 +41,15 @@ import {
   ANON_RSS_GROWTH_BOUND,
   growthAfterWarmUp,
   HEAP_GROWTH_BOUND,
+  JUDGED_SAMPLES,
   LOST_STACK_RATE_BOUND,
-  MIN_SAMPLES,
+  plannedSampleTimes,
   runStability,
   type StabilityLoad,
   type StabilityRun,
   stabilityVerdict,
+  WARM_UP_S,
+  warmUpCount,
 } from "../validate/stability.ts";
 
 /** The options of `stability`, with their defaults. */
@@ -89,21 +91,21 @@ export const STABILITY_HELP = `Usage: streamprof stability [options]
 Streams at --freq on every CPU (kept busy by --load) for --duration and cuts
 the profile every --interval, on fixed deadlines (a slow cut makes the next
 one come at once). The clock starts when the session streams; the run ends
-with a sample at the end of the duration, and takes at least ${MIN_SAMPLES}
-samples (after a short duration or slow cuts it goes on an interval at a
-time until it has them). Each cut samples V8 heap, RSS, WASM memory, events
-and lost stacks; the series is printed. It fails (exit 1) on live-heap
-growth > ${
+with a sample at the end of the duration. The warm-up is the first quarter
+of the samples (rounded up), at least two, and all of the first ${WARM_UP_S} s;
+memory is judged on the samples after it, and a run goes on an interval at a
+time past its duration until it has ${JUDGED_SAMPLES} of them. Each cut samples V8 heap,
+RSS, WASM memory, events and lost stacks; the series is printed. It fails
+(exit 1) on live-heap growth > ${
   HEAP_GROWTH_BOUND / 1e6
-} MB (a full GC precedes each sample) or anonymous RSS growth
-> ${
+} MB (a full GC precedes each sample)
+or anonymous RSS growth > ${
   ANON_RSS_GROWTH_BOUND / 1e6
-} MB after the warm-up (the peak of the samples after the first
-quarter, rounded up and at least two, over that quarter's peak), any change
-of the WASM memory, any drop, or lost stacks at ${
+} MB after the warm-up (the peak of the
+samples after it over the warm-up's peak), any change of the WASM memory,
+any drop, or lost stacks at ${
   LOST_STACK_RATE_BOUND * 100
-}% or more of an
-interval's samples.
+}% or more of an interval's samples.
 
 Options:
 ${optionsHelp(STABILITY_OPTIONS)}
@@ -162,12 +164,12 @@ export async function stabilityCommand(args: string[]): Promise<number> {
     throw new UsageError(`--load must be paths, busy or none, got "${v.load}"`);
   }
   if (v.json) checkWritable(v.json, "--json");
-  // Samples within the duration (the last at its end), and what a short
-  // run adds to reach MIN_SAMPLES: say it up front.
-  const within = Math.ceil(durationMs / intervalMs);
-  const longer = within < MIN_SAMPLES
-    ? ` (at least ${MIN_SAMPLES} samples: about ${
-      (durationMs + (MIN_SAMPLES - within) * intervalMs) / 1000
+  // When a short run goes past its duration to have samples after the
+  // warm-up: say it up front.
+  const planned = plannedSampleTimes(durationMs, intervalMs);
+  const longer = planned.at(-1)! * 1000 > durationMs
+    ? ` (${JUDGED_SAMPLES} samples after the warm-up: about ${
+      planned.at(-1)
     } s)`
     : "";
   const interrupt = interruptSignal();
@@ -204,6 +206,7 @@ export async function stabilityCommand(args: string[]): Promise<number> {
   if (run.report.reconciliation.stackLine) {
     console.log(run.report.reconciliation.stackLine);
   }
+  const times = run.samples.map((s) => s.elapsedS);
   const errors = v.json
     ? await writeOutputs([{
       what: "--json",
@@ -218,12 +221,15 @@ export async function stabilityCommand(args: string[]): Promise<number> {
               lostStackRate: LOST_STACK_RATE_BOUND,
             },
             // What the bounds were held to: the growth after the warm-up.
+            warmUpSamples: warmUpCount(run.samples.length, times),
             growthAfterWarmUp: {
               liveHeapBytes: growthAfterWarmUp(
                 run.samples.map((s) => s.heapUsed),
+                times,
               ),
               anonRssBytes: growthAfterWarmUp(
                 run.samples.map((s) => s.rssAnon),
+                times,
               ),
             },
             problems: verdict.problems,

@@ -15,7 +15,7 @@
  * import { stabilityVerdict } from "./stability.ts";
  * const v = stabilityVerdict({ samples: [], interrupted: false, reconciliation: { ok: true, problems: [] } });
  * assert.equal(v.pass, false);
- * assert.match(v.problems[0], /fewer than 4 samples/);
+ * assert.match(v.problems[0], /0 samples, 0 after the warm-up/);
  * ```
  * @module
  */
@@ -41,14 +41,18 @@ export const HEAP_GROWTH_BOUND = 1_000_000;
 /** Allowed growth of the process's anonymous RSS after the warm-up (see growthAfterWarmUp). */
 export const ANON_RSS_GROWTH_BOUND = 4_000_000;
 /**
- * The fewest samples a run takes and its verdict judges: two of warm-up
- * (see {@link growthAfterWarmUp}) and two after it, so memory is always
- * compared between samples of the settled process. A short run on a slow
- * machine goes on past its duration until it has them (a 10 s run in a TCG
- * guest sharing two cores with two others took 2 samples in 13 s, the
- * first as its load was starting, and measured that start as growth).
+ * Seconds of streaming that are always warm-up (see {@link warmUpCount}).
+ * Measured in arm64 TCG guests: anonymous RSS steps up 2.2-3.5 MB once,
+ * between 4 and 8 s, then stays flat (the runtime settling, with the live
+ * heap flat), which a verdict after two samples of warm-up judged as growth.
  */
-export const MIN_SAMPLES = 4;
+export const WARM_UP_S = 10;
+/**
+ * Samples after the warm-up that a verdict needs, and a run takes: a short
+ * run, or one whose cuts are slow, goes on past its duration an interval at
+ * a time until it has them (see {@link enoughSamples}).
+ */
+export const JUDGED_SAMPLES = 2;
 /** Allowed share of samples that lost a stack, in every interval: 0.1%. */
 export const LOST_STACK_RATE_BOUND = 0.001;
 
@@ -192,20 +196,15 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
     // 10 s run at 9 s) a run still gets its samples, late ones at once. The
     // run goes on until a sample has been taken at the end of the duration
     // (the last interval is measured too, however long a cut took) and it
-    // has the MIN_SAMPLES a verdict needs, one interval apart.
+    // has the samples a verdict needs (enoughSamples), one interval apart.
     let lastAt = 0;
+    const times: number[] = [];
     for (
       let k = 1;
-      (lastAt < o.durationMs || samples.length < MIN_SAMPLES) &&
-      !o.signal?.aborted;
+      !runDone(times, lastAt, o.durationMs) && !o.signal?.aborted;
       k++
     ) {
-      // Past the duration (too few samples yet), one more interval each.
-      const due = k * o.intervalMs <= o.durationMs
-        ? k * o.intervalMs
-        : lastAt < o.durationMs
-        ? o.durationMs
-        : lastAt + o.intervalMs;
+      const due = nextDue(k, o.intervalMs, o.durationMs, lastAt);
       const wait = due - (performance.now() - t0);
       if (wait > 0) await sleep(wait, o.signal);
       // The interval ends: its profile is cut, as a continuous profiler
@@ -241,6 +240,7 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
       };
       last = now;
       lastAt = now - t0;
+      times.push(s.elapsedS);
       samples.push(s);
       o.onSample?.(s);
     }
@@ -267,17 +267,112 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
 }
 
 /**
- * How much a memory series grew after its warm-up: the peak of the samples
- * after the first quarter (rounded up, and at least the first two samples
- * of three or more) over the peak of that quarter. A process settles in its
- * first minutes (allocator arenas, code space, the caches filling:
- * measured, 24 to 32 MB of anonymous RSS in the first 4.5 minutes of a
- * 10-minute run, then flat; in a 10 s run in a TCG guest, +3.6 MB between
- * the first sample, taken as the load started, and the second), and that
- * is not a leak; memory that keeps growing still shows, as the growth over
- * the rest of the run. With two samples it is simply the second minus the
- * first (the verdict asks for {@link MIN_SAMPLES}, so it never judges that
- * alone). A run of a few samples judges little: the long run is the proof.
+ * When sample `k` (from 1) is due, in ms of streaming: every interval up to
+ * the duration, then one at its end, then (while the run still lacks the
+ * samples a verdict needs) an interval after the last one taken.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { nextDue } from "./stability.ts";
+ * assert.equal(nextDue(3, 2000, 5000, 4000), 5000);
+ * assert.equal(nextDue(4, 2000, 5000, 5300), 7300);
+ * ```
+ */
+export function nextDue(
+  k: number,
+  intervalMs: number,
+  durationMs: number,
+  lastAtMs: number,
+): number {
+  if (k * intervalMs <= durationMs) return k * intervalMs;
+  return lastAtMs < durationMs ? durationMs : lastAtMs + intervalMs;
+}
+
+/** Whether a run whose samples fell at `timesS` (last at lastAtMs) is done. */
+function runDone(timesS: number[], lastAtMs: number, durationMs: number) {
+  return lastAtMs >= durationMs && enoughSamples(timesS);
+}
+
+/**
+ * The seconds at which a run of this duration and interval takes its
+ * samples when nothing is late: what the command announces up front.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { plannedSampleTimes } from "./stability.ts";
+ * // 10 s at 2 s: five samples within the first 10 s (all warm-up), two more.
+ * assert.deepEqual(plannedSampleTimes(10_000, 2_000), [2, 4, 6, 8, 10, 12, 14]);
+ * assert.equal(plannedSampleTimes(600_000, 30_000).length, 20);
+ * ```
+ */
+export function plannedSampleTimes(
+  durationMs: number,
+  intervalMs: number,
+): number[] {
+  const times: number[] = [];
+  let lastAt = 0;
+  for (let k = 1; !runDone(times, lastAt, durationMs); k++) {
+    lastAt = nextDue(k, intervalMs, durationMs, lastAt);
+    times.push(lastAt / 1000);
+  }
+  return times;
+}
+
+/**
+ * How many of a run's first samples are warm-up: the first quarter
+ * (rounded up), at least the first two of three or more, and, given the
+ * samples' times, every one of the first {@link WARM_UP_S} seconds. A
+ * process settles in its first minutes (allocator arenas, code space, the
+ * caches filling: measured, 24 to 32 MB of anonymous RSS in the first 4.5
+ * minutes of a 10-minute run, then flat; in TCG guests a step of 2-3.5 MB
+ * between 4 and 8 s), and that is not a leak.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { warmUpCount } from "./stability.ts";
+ * assert.equal(warmUpCount(20), 5);
+ * assert.equal(warmUpCount(5), 2);
+ * assert.equal(warmUpCount(7, [2, 4, 6, 8, 10, 12, 14]), 5);
+ * ```
+ */
+export function warmUpCount(n: number, elapsedS?: readonly number[]): number {
+  if (n < 2) return 0;
+  let warm = Math.max(Math.ceil(n / 4), Math.min(2, n - 1));
+  if (elapsedS) {
+    let early = 0;
+    while (early < n && elapsedS[early] <= WARM_UP_S) early++;
+    warm = Math.max(warm, early);
+  }
+  return warm;
+}
+
+/**
+ * Whether samples taken at `elapsedS` give a verdict something to judge:
+ * {@link JUDGED_SAMPLES} after the warm-up.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { enoughSamples } from "./stability.ts";
+ * assert.equal(enoughSamples([30, 60, 90, 120]), true);
+ * assert.equal(enoughSamples([2, 4, 6, 8, 10, 12]), false);
+ * ```
+ */
+export function enoughSamples(elapsedS: readonly number[]): boolean {
+  const n = elapsedS.length;
+  return n >= 2 && n - warmUpCount(n, elapsedS) >= JUDGED_SAMPLES;
+}
+
+/**
+ * How much a memory series grew after its warm-up ({@link warmUpCount}):
+ * the peak of the samples after it over the peak of the warm-up. Memory
+ * that keeps growing still shows, as the growth over the rest of the run.
+ * With two samples (and no times) it is simply the second minus the first;
+ * 0 when nothing follows the warm-up (the verdict then asks for more). A
+ * run of a few samples judges little: the long run is the proof.
  *
  * @example
  * ```ts
@@ -285,18 +380,16 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
  * import { growthAfterWarmUp } from "./stability.ts";
  * assert.equal(growthAfterWarmUp([10, 14, 12, 13, 13, 12, 13, 14]), 0);
  * assert.equal(growthAfterWarmUp([10, 11, 12, 13, 14, 15, 16, 17]), 6);
+ * // With times: the step at 6 s is warm-up; after 10 s it is flat.
+ * assert.equal(growthAfterWarmUp([19, 20, 23, 23, 23, 23, 24], [2, 4, 6, 8, 10, 12, 14]), 1);
  * ```
  */
-export function growthAfterWarmUp(series: readonly number[]): number {
-  if (series.length < 2) return 0;
-  // The first sample is always part of it: it is taken while the process
-  // and its load are still starting (in a TCG guest, 544 events in its
-  // first 5 s, 2,700 in the next 3), so with three samples or more the
-  // warm-up holds at least two.
-  const warm = Math.max(
-    Math.ceil(series.length / 4),
-    Math.min(2, series.length - 1),
-  );
+export function growthAfterWarmUp(
+  series: readonly number[],
+  elapsedS?: readonly number[],
+): number {
+  const warm = warmUpCount(series.length, elapsedS);
+  if (warm === 0 || warm >= series.length) return 0;
   const before = Math.max(...series.slice(0, warm));
   const after = Math.max(...series.slice(warm));
   return Math.max(0, after - before);
@@ -315,14 +408,18 @@ export function stabilityVerdict(
   if (run.interrupted) {
     problems.push("interrupted by a stop signal before the end");
   }
-  if (samples.length < MIN_SAMPLES) {
+  const times = samples.map((s) => s.elapsedS);
+  if (!enoughSamples(times)) {
+    const n = samples.length;
     problems.push(
-      `fewer than ${MIN_SAMPLES} samples (${samples.length}): memory is judged after a warm-up of two`,
+      `${n} samples, ${
+        n - warmUpCount(n, times)
+      } after the warm-up: memory is judged on ${JUDGED_SAMPLES} or more after it (the first quarter, at least two, and the first ${WARM_UP_S} s)`,
     );
   } else {
     const first = samples[0];
-    const heap = growthAfterWarmUp(samples.map((s) => s.heapUsed));
-    const anon = growthAfterWarmUp(samples.map((s) => s.rssAnon));
+    const heap = growthAfterWarmUp(samples.map((s) => s.heapUsed), times);
+    const anon = growthAfterWarmUp(samples.map((s) => s.rssAnon), times);
     if (heap > HEAP_GROWTH_BOUND) {
       problems.push(
         `live V8 heap grew ${formatMB(heap)} after the warm-up (> ${

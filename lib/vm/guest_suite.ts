@@ -235,8 +235,8 @@ async function runCheck(
     }
     case "stability": {
       // At least 10 s, a sample every fifth of it: a loaded host may starve
-      // a guest's timers for seconds, and the verdict needs four samples
-      // (MIN_SAMPLES: the run goes past its duration until it has them).
+      // a guest's timers for seconds. The first 10 s are warm-up, and the
+      // run goes on past them until two samples follow (enoughSamples).
       const seconds = Math.max(STABILITY_MIN_S, c.durationS);
       const interval = Math.max(1, Math.floor(seconds / 5));
       const run = await runChild(id, [

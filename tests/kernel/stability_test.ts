@@ -4,9 +4,10 @@
 import assert from "node:assert/strict";
 import {
   ANON_RSS_GROWTH_BOUND,
+  enoughSamples,
   growthAfterWarmUp,
   HEAP_GROWTH_BOUND,
-  MIN_SAMPLES,
+  warmUpCount,
 } from "../../lib/validate/stability.ts";
 import { assertBpf, bpfIgnore, runCliReports } from "./require_bpf.ts";
 
@@ -29,13 +30,15 @@ Deno.test({
     // The whole duration is covered, sampled on its interval deadlines (how
     // many samples that gives depends on how fast a cut is here: a loaded
     // TCG guest takes seconds per cut, so only the least is asserted).
-    assert.ok(s.samples.length >= MIN_SAMPLES, `${s.samples.length} samples`);
-    // The JSON says what the bounds were held to, from its own samples.
     // deno-lint-ignore no-explicit-any
     const series = (k: string) => s.samples.map((x: any) => x[k]);
+    const times = series("elapsedS");
+    assert.ok(enoughSamples(times), `samples at ${times.join(", ")} s`);
+    // The JSON says what the bounds were held to, from its own samples.
+    assert.equal(s.warmUpSamples, warmUpCount(times.length, times));
     assert.deepEqual(s.growthAfterWarmUp, {
-      liveHeapBytes: growthAfterWarmUp(series("heapUsed")),
-      anonRssBytes: growthAfterWarmUp(series("rssAnon")),
+      liveHeapBytes: growthAfterWarmUp(series("heapUsed"), times),
+      anonRssBytes: growthAfterWarmUp(series("rssAnon"), times),
     });
     assert.ok(s.growthAfterWarmUp.liveHeapBytes <= HEAP_GROWTH_BOUND);
     assert.ok(s.growthAfterWarmUp.anonRssBytes <= ANON_RSS_GROWTH_BOUND);
