@@ -471,8 +471,14 @@ async function waitOutRun(
   signal: AbortSignal,
 ): Promise<[CpuMark, CpuMark] | null> {
   const at = () => (performance.now() - t0) / 1000;
-  const until = (s: number) =>
-    sleep(s * 1000 - (performance.now() - t0), signal);
+  // Until `s` has passed: a timer may fire up to a millisecond early (its
+  // delay is whole ms), which once put the steady window's start at
+  // 0.499982 s of a 0.5 s warm-up.
+  const until = async (s: number) => {
+    while (!signal.aborted && at() < s) {
+      await sleep(Math.max(1, s * 1000 - (performance.now() - t0)), signal);
+    }
+  };
   if (o.steadyFromS === null) {
     await until(o.durationS);
     return null;
