@@ -42,8 +42,8 @@ export const HEAP_GROWTH_BOUND = 1_000_000;
 export const ANON_RSS_GROWTH_BOUND = 4_000_000;
 /**
  * Seconds of streaming that are always warm-up (see {@link warmUpCount}).
- * Measured in arm64 TCG guests: anonymous RSS steps up 2.2-3.5 MB once,
- * between 4 and 8 s, then stays flat (the runtime settling, with the live
+ * Measured in arm64 TCG guests: anonymous RSS steps up 2-3.5 MB once,
+ * between 4 and 10 s, then stays flat (the runtime settling, with the live
  * heap flat), which a verdict after two samples of warm-up judged as growth.
  */
 export const WARM_UP_S = 10;
@@ -327,7 +327,7 @@ export function plannedSampleTimes(
  * process settles in its first minutes (allocator arenas, code space, the
  * caches filling: measured, 24 to 32 MB of anonymous RSS in the first 4.5
  * minutes of a 10-minute run, then flat; in TCG guests a step of 2-3.5 MB
- * between 4 and 8 s), and that is not a leak.
+ * between 4 and 10 s), and that is not a leak.
  *
  * @example
  * ```ts
