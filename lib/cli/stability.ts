@@ -39,17 +39,16 @@ import { interruptSignal } from "../common/signals.ts";
 import { formatTable } from "../report/table.ts";
 import {
   ANON_RSS_GROWTH_BOUND,
-  growthAfterWarmUp,
   HEAP_GROWTH_BOUND,
   JUDGED_SAMPLES,
   LOST_STACK_RATE_BOUND,
+  memoryGrowth,
   plannedSampleTimes,
   runStability,
   type StabilityLoad,
   type StabilityRun,
   stabilityVerdict,
   WARM_UP_S,
-  warmUpCount,
 } from "../validate/stability.ts";
 
 /** The options of `stability`, with their defaults. */
@@ -206,7 +205,7 @@ export async function stabilityCommand(args: string[]): Promise<number> {
   if (run.report.reconciliation.stackLine) {
     console.log(run.report.reconciliation.stackLine);
   }
-  const times = run.samples.map((s) => s.elapsedS);
+  const growth = memoryGrowth(run.samples);
   const errors = v.json
     ? await writeOutputs([{
       what: "--json",
@@ -221,16 +220,10 @@ export async function stabilityCommand(args: string[]): Promise<number> {
               lostStackRate: LOST_STACK_RATE_BOUND,
             },
             // What the bounds were held to: the growth after the warm-up.
-            warmUpSamples: warmUpCount(run.samples.length, times),
+            warmUpSamples: growth.warmUpSamples,
             growthAfterWarmUp: {
-              liveHeapBytes: growthAfterWarmUp(
-                run.samples.map((s) => s.heapUsed),
-                times,
-              ),
-              anonRssBytes: growthAfterWarmUp(
-                run.samples.map((s) => s.rssAnon),
-                times,
-              ),
+              liveHeapBytes: growth.liveHeapBytes,
+              anonRssBytes: growth.anonRssBytes,
             },
             problems: verdict.problems,
             pass: verdict.pass,

@@ -198,10 +198,10 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
     // (the last interval is measured too, however long a cut took) and it
     // has the samples a verdict needs (enoughSamples), one interval apart.
     let lastAt = 0;
-    const times: number[] = [];
     for (
       let k = 1;
-      !runDone(times, lastAt, o.durationMs) && !o.signal?.aborted;
+      !runDone(samples.map((s) => s.elapsedS), lastAt, o.durationMs) &&
+      !o.signal?.aborted;
       k++
     ) {
       const due = nextDue(k, o.intervalMs, o.durationMs, lastAt);
@@ -240,7 +240,6 @@ export async function runStability(o: StabilityOptions): Promise<StabilityRun> {
       };
       last = now;
       lastAt = now - t0;
-      times.push(s.elapsedS);
       samples.push(s);
       o.onSample?.(s);
     }
@@ -395,6 +394,45 @@ export function growthAfterWarmUp(
   return Math.max(0, after - before);
 }
 
+/** What a run's memory verdict is held to (the stability JSON gives it). */
+export interface MemoryGrowth {
+  /** Samples counted as warm-up ({@link warmUpCount}). */
+  warmUpSamples: number;
+  /** {@link growthAfterWarmUp} of the live V8 heap. */
+  liveHeapBytes: number;
+  /** {@link growthAfterWarmUp} of anonymous RSS. */
+  anonRssBytes: number;
+}
+
+/**
+ * The warm-up and the growth after it of a run's samples: what
+ * {@link stabilityVerdict} holds to the bounds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { memoryGrowth } from "./stability.ts";
+ * const at = (elapsedS: number, rssAnon: number) => ({ elapsedS, rssAnon, heapUsed: 5e6 });
+ * assert.deepEqual(
+ *   memoryGrowth([at(30, 20e6), at(60, 21e6), at(90, 21.5e6), at(120, 21.2e6)]),
+ *   { warmUpSamples: 2, liveHeapBytes: 0, anonRssBytes: 0.5e6 },
+ * );
+ * ```
+ */
+export function memoryGrowth(
+  samples: readonly Pick<
+    StabilitySample,
+    "elapsedS" | "heapUsed" | "rssAnon"
+  >[],
+): MemoryGrowth {
+  const times = samples.map((s) => s.elapsedS);
+  return {
+    warmUpSamples: warmUpCount(samples.length, times),
+    liveHeapBytes: growthAfterWarmUp(samples.map((s) => s.heapUsed), times),
+    anonRssBytes: growthAfterWarmUp(samples.map((s) => s.rssAnon), times),
+  };
+}
+
 /** The verdict on a run: pure, from its samples and reconciliation. */
 export function stabilityVerdict(
   run: {
@@ -413,13 +451,12 @@ export function stabilityVerdict(
     const n = samples.length;
     problems.push(
       `${n} samples, ${
-        n - warmUpCount(n, times)
+        n - memoryGrowth(samples).warmUpSamples
       } after the warm-up: memory is judged on ${JUDGED_SAMPLES} or more after it (the first quarter, at least two, and the first ${WARM_UP_S} s)`,
     );
   } else {
     const first = samples[0];
-    const heap = growthAfterWarmUp(samples.map((s) => s.heapUsed), times);
-    const anon = growthAfterWarmUp(samples.map((s) => s.rssAnon), times);
+    const { liveHeapBytes: heap, anonRssBytes: anon } = memoryGrowth(samples);
     if (heap > HEAP_GROWTH_BOUND) {
       problems.push(
         `live V8 heap grew ${formatMB(heap)} after the warm-up (> ${

@@ -7,6 +7,7 @@ import {
   enoughSamples,
   growthAfterWarmUp,
   HEAP_GROWTH_BOUND,
+  memoryGrowth,
   warmUpCount,
 } from "../../lib/validate/stability.ts";
 import { assertBpf, bpfIgnore, runCliReports } from "./require_bpf.ts";
@@ -35,11 +36,14 @@ Deno.test({
     const times = series("elapsedS");
     assert.ok(enoughSamples(times), `samples at ${times.join(", ")} s`);
     // The JSON says what the bounds were held to, from its own samples.
+    const growth = memoryGrowth(s.samples);
+    assert.equal(s.warmUpSamples, growth.warmUpSamples);
     assert.equal(s.warmUpSamples, warmUpCount(times.length, times));
     assert.deepEqual(s.growthAfterWarmUp, {
       liveHeapBytes: growthAfterWarmUp(series("heapUsed"), times),
       anonRssBytes: growthAfterWarmUp(series("rssAnon"), times),
     });
+    assert.equal(s.growthAfterWarmUp.anonRssBytes, growth.anonRssBytes);
     assert.ok(s.growthAfterWarmUp.liveHeapBytes <= HEAP_GROWTH_BOUND);
     assert.ok(s.growthAfterWarmUp.anonRssBytes <= ANON_RSS_GROWTH_BOUND);
     assert.ok(
