@@ -7,6 +7,14 @@
  * (modules sit in separate allocations; without this the last function of
  * the core kernel would swallow the hundreds of MiB up to the first module).
  *
+ * Two forms answer the same lookups. The full parse reads every line into a
+ * table. The indexed form, used when it can be, leaves the core kernel's
+ * section (in address order, most of the file) in place and binary-searches
+ * its bytes (kallsyms_index.ts), and parses only the modules' lines after it:
+ * a profile names a few hundred kernel addresses and the full parse of 122k
+ * lines was the largest piece of its CPU time. The indexed form hands over to
+ * the full parse whenever it cannot answer as the full parse would.
+ *
  * Kernel addresses exceed 2^53, so they are stored as offsets from a base
  * (the lowest kept address rounded down to 2^32): exact as numbers, and
  * lookups split each 64-bit address into two 32-bit halves, never a BigInt
@@ -14,6 +22,7 @@
  *
  * @module
  */
+import { GIVE_UP, hexValue, KallsymsIndex } from "./kallsyms_index.ts";
 import { SymbolTable } from "./symbol_table.ts";
 
 /** Why kernel frames cannot be named, or "ok". */
@@ -46,15 +55,6 @@ export interface KernelHit {
 const KERNEL = "[kernel.kallsyms]";
 const TWO32 = 4294967296;
 
-function hexValue(b: Uint8Array, from: number, to: number): number {
-  let v = 0;
-  for (let i = from; i < to; i++) {
-    const c = b[i];
-    v = v * 16 + (c <= 57 ? c - 48 : (c | 32) - 87);
-  }
-  return v;
-}
-
 function readKptrRestrict(path: string): number {
   try {
     return Number(Deno.readTextFileSync(path).trim());
@@ -63,63 +63,29 @@ function readKptrRestrict(path: string): number {
   }
 }
 
+/** What a parse found: the state, and the table when "ok". */
+interface Parsed {
+  state: KernelSymbolState;
+  table?: FullTable;
+  malformed: number;
+}
+
 /**
- * The kernel's symbol table.
- *
- * @example
- * ```ts
- * import assert from "node:assert";
- * import { KernelSymbols } from "./kernel_symbols.ts";
- * const ks = KernelSymbols.parse(new TextEncoder().encode(
- *   "ffffffff81000000 T _text\n" +
- *     "ffffffff81000100 t do_thing\n" +
- *     "ffffffffc0001000 t nft_do_chain\t[nf_tables]\n",
- * ));
- * assert.strictEqual(ks.state, "ok");
- * assert.deepStrictEqual(ks.lookup(0xffffffff81000108n), {
- *   name: "do_thing", module: "[kernel.kallsyms]", offset: 8,
- * });
- * assert.strictEqual(ks.lookup(0xffffffffc0001010n)?.module, "[nf_tables]");
- * // Restricted: every address is zero, nothing is named.
- * const r = KernelSymbols.parse(new TextEncoder().encode("0000000000000000 T _text\n"));
- * assert.strictEqual(r.state, "restricted");
- * assert.strictEqual(r.lookup(0xffffffff81000108n), undefined);
- * ```
+ * Every text line of kallsyms in one table (the full parse).
  */
-export class KernelSymbols {
+class FullTable {
   private readonly names: (string | undefined)[] = [];
   private readonly modules: (string | undefined)[] = [];
 
-  private constructor(
-    /** "ok", or why nothing can be named. */
-    readonly state: KernelSymbolState,
-    private readonly table: SymbolTable,
-    private readonly baseHi: number,
+  constructor(
+    readonly table: SymbolTable,
+    readonly baseHi: number,
     /** Text symbols kept. */
     readonly count: number,
-    /** Lines that did not parse. */
-    readonly malformed: number,
   ) {}
 
-  /** Reads /proc/kallsyms (or `path`); an unreadable file gives "unreadable". */
-  static load(path = "/proc/kallsyms"): KernelSymbols {
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(path);
-    } catch {
-      return new KernelSymbols(
-        "unreadable",
-        SymbolTable.fromSymbols([]),
-        0,
-        0,
-        0,
-      );
-    }
-    return KernelSymbols.parse(bytes);
-  }
-
   /** Parses kallsyms text (as bytes: no string per line is made). */
-  static parse(b: Uint8Array): KernelSymbols {
+  static parse(b: Uint8Array): Parsed {
     // One pass over the bytes, by hand (a TypedArray indexOf call per field
     // cost more than the scan), into typed arrays sized for the most lines
     // the text can have; names stay in `b`, which the table keeps (no copy:
@@ -169,6 +135,12 @@ export class KernelSymbols {
       }
       const split = Math.max(line, at - 8);
       const hi = hexValue(b, line, split), lo = hexValue(b, split, at);
+      if (Number.isNaN(hi) || Number.isNaN(lo)) {
+        malformed++;
+        while (e < n && b[e] !== 10) e++;
+        at = e + 1;
+        continue;
+      }
       const nf = at + 3;
       while (e < n && b[e] !== 10 && b[e] !== 9) e++;
       let eol = e;
@@ -208,14 +180,7 @@ export class KernelSymbols {
     }
     const count = kept;
     if (count === 0) {
-      const state = zero > 0 ? "restricted" : "empty";
-      return new KernelSymbols(
-        state,
-        SymbolTable.fromSymbols([]),
-        0,
-        0,
-        malformed,
-      );
+      return { state: zero > 0 ? "restricted" : "empty", malformed };
     }
     let baseHi = Infinity;
     for (let i = 0; i < count; i++) baseHi = Math.min(baseHi, his[i]);
@@ -268,7 +233,252 @@ export class KernelSymbols {
       nameEnd: nameEnd.subarray(0, count),
       strings: b,
     });
-    return new KernelSymbols("ok", table, baseHi, count, malformed);
+    return {
+      state: "ok",
+      table: new FullTable(table, baseHi, count),
+      malformed,
+    };
+  }
+
+  indexOfHalves(hi: number, lo: number): number {
+    const off = (hi - this.baseHi) * TWO32 + lo;
+    return off < 0 ? -1 : this.table.indexOf(off);
+  }
+
+  /** Offset of an address from the start of symbol `i`. */
+  offset(i: number, hi: number, lo: number): number {
+    return (hi - this.baseHi) * TWO32 + lo - this.table.start(i);
+  }
+
+  name(i: number): string {
+    this.split(i);
+    return this.names[i]!;
+  }
+
+  module(i: number): string {
+    this.split(i);
+    return this.modules[i]!;
+  }
+
+  private split(i: number): void {
+    if (this.names[i] !== undefined) return;
+    const full = this.table.name(i);
+    const tab = full.indexOf("\t");
+    this.names[i] = tab < 0 ? full : full.slice(0, tab);
+    this.modules[i] = tab < 0 ? KERNEL : full.slice(tab + 1);
+  }
+
+  get bytes(): number {
+    return this.table.bytes;
+  }
+
+  addressOf(name: string): bigint | undefined {
+    for (let i = 0; i < this.table.length; i++) {
+      if (this.name(i) === name) {
+        return (BigInt(this.baseHi) << 32n) + BigInt(this.table.start(i));
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The core section searched in place, and the modules' lines after it in a
+ * FullTable. Only built when the two do not interleave (no module symbol
+ * within the core's range), so that each lookup has one place to look.
+ */
+class IndexedTable {
+  private readonly coreNames = new Map<number, string>();
+
+  private constructor(
+    readonly core: KallsymsIndex,
+    readonly tail: FullTable | undefined,
+    /** (tail.baseHi - core.baseHi) * 2^32: tail offsets to core offsets. */
+    private readonly shift: number,
+    readonly tailMalformed: number,
+  ) {}
+
+  /** The indexed form of `b`, or undefined where only the full parse does. */
+  static build(b: Uint8Array): IndexedTable | undefined {
+    // Module, ftrace, BPF and kprobe lines carry "\t[name]"; the kernel
+    // prints them all after the core symbols.
+    const tab = b.indexOf(9);
+    const limit = tab < 0 ? b.length : b.lastIndexOf(10, tab) + 1;
+    const core = KallsymsIndex.build(b, limit);
+    if (!core) return undefined;
+    const rest = FullTable.parse(b.subarray(limit));
+    const tail = rest.table;
+    let shift = 0;
+    if (tail) {
+      shift = (tail.baseHi - core.baseHi) * TWO32;
+      for (let i = 0; i < tail.table.length; i++) {
+        const s = tail.table.start(i) + shift;
+        if (s >= core.first && s < core.last) return undefined;
+      }
+    }
+    return new IndexedTable(core, tail, shift, rest.malformed);
+  }
+
+  /** Tail symbols first, then core lines at tail.length + byte offset. */
+  private get tailLength(): number {
+    return this.tail?.table.length ?? 0;
+  }
+
+  indexOfHalves(hi: number, lo: number): number {
+    const core = this.core;
+    const off = (hi - core.baseHi) * TWO32 + lo;
+    if (off >= core.first && off < core.last) {
+      const at = core.floor(off);
+      return at < 0 ? at : this.tailLength + at;
+    }
+    const tail = this.tail;
+    if (!tail) return -1;
+    const i = tail.indexOfHalves(hi, lo);
+    if (i < 0) return -1;
+    // A module symbol below the core that reached past the core's start
+    // (its next symbol by address is another module's, above the core)
+    // stops at the end of its page, as the full parse would stop it.
+    const start = tail.table.start(i) + this.shift;
+    const end = tail.table.end(i) + this.shift;
+    if (start < core.first && end > core.first) {
+      const pageEnd = Math.floor(start / 4096) * 4096 + 4096;
+      if (off >= Math.min(core.first, pageEnd)) return -1;
+    }
+    return i;
+  }
+
+  offset(i: number, hi: number, lo: number): number {
+    const n = this.tailLength;
+    if (i < n) return this.tail!.offset(i, hi, lo);
+    return (hi - this.core.baseHi) * TWO32 + lo - this.core.start(i - n);
+  }
+
+  name(i: number): string {
+    const n = this.tailLength;
+    if (i < n) return this.tail!.name(i);
+    let name = this.coreNames.get(i);
+    if (name === undefined) {
+      this.coreNames.set(i, name = this.core.name(i - n));
+    }
+    return name;
+  }
+
+  module(i: number): string {
+    return i < this.tailLength ? this.tail!.module(i) : KERNEL;
+  }
+
+  addressOf(name: string): bigint | undefined {
+    const at = this.core.find(name);
+    if (at >= 0) {
+      return (BigInt(this.core.baseHi) << 32n) + BigInt(this.core.start(at));
+    }
+    return this.tail?.addressOf(name);
+  }
+
+  get bytes(): number {
+    let names = 0;
+    for (const s of this.coreNames.values()) names += s.length * 2 + 32;
+    return this.core.bytes + names + (this.tail?.table.bytes ?? 0);
+  }
+}
+
+/**
+ * The kernel's symbol table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { KernelSymbols } from "./kernel_symbols.ts";
+ * const ks = KernelSymbols.parse(new TextEncoder().encode(
+ *   "ffffffff81000000 T _text\n" +
+ *     "ffffffff81000100 t do_thing\n" +
+ *     "ffffffffc0001000 t nft_do_chain\t[nf_tables]\n",
+ * ));
+ * assert.strictEqual(ks.state, "ok");
+ * assert.strictEqual(ks.form, "indexed"); // the core section, in place
+ * assert.deepStrictEqual(ks.lookup(0xffffffff81000108n), {
+ *   name: "do_thing", module: "[kernel.kallsyms]", offset: 8,
+ * });
+ * assert.strictEqual(ks.lookup(0xffffffffc0001010n)?.module, "[nf_tables]");
+ * // Restricted: every address is zero, nothing is named.
+ * const r = KernelSymbols.parse(new TextEncoder().encode("0000000000000000 T _text\n"));
+ * assert.strictEqual(r.state, "restricted");
+ * assert.strictEqual(r.lookup(0xffffffff81000108n), undefined);
+ * ```
+ */
+export class KernelSymbols {
+  private constructor(
+    /** "ok", or why nothing can be named. */
+    readonly state: KernelSymbolState,
+    private table: FullTable | IndexedTable | undefined,
+    /** The text, for the full parse the indexed form may hand over to. */
+    private readonly text: Uint8Array,
+    private fullMalformed: number | undefined,
+  ) {}
+
+  /** Reads /proc/kallsyms (or `path`); an unreadable file gives "unreadable". */
+  static load(path = "/proc/kallsyms"): KernelSymbols {
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(path);
+    } catch {
+      return new KernelSymbols("unreadable", undefined, new Uint8Array(), 0);
+    }
+    return KernelSymbols.parse(bytes);
+  }
+
+  /**
+   * Parses kallsyms text: the indexed form where it applies, unless
+   * `full` (tests compare the two), else the full parse.
+   */
+  static parse(b: Uint8Array, options: { full?: boolean } = {}): KernelSymbols {
+    if (!options.full) {
+      const indexed = IndexedTable.build(b);
+      if (indexed) return new KernelSymbols("ok", indexed, b, undefined);
+    }
+    const p = FullTable.parse(b);
+    return new KernelSymbols(p.state, p.table, b, p.malformed);
+  }
+
+  /** "full" (every line parsed), "indexed" (the core in place), or "none". */
+  get form(): "full" | "indexed" | "none" {
+    return this.table instanceof IndexedTable
+      ? "indexed"
+      : this.table
+      ? "full"
+      : "none";
+  }
+
+  /**
+   * Text symbols parsed into a table, without parsing more: with the core
+   * indexed in place, the modules' only (`count` counts all).
+   */
+  get tableSymbols(): number {
+    const t = this.table;
+    return t instanceof IndexedTable ? t.tail?.count ?? 0 : t?.count ?? 0;
+  }
+
+  /** Text symbols (the indexed form parses everything to count them). */
+  get count(): number {
+    return this.full()?.count ?? 0;
+  }
+
+  /** Lines that did not parse (likewise). */
+  get malformed(): number {
+    this.full();
+    return this.fullMalformed!;
+  }
+
+  /** The full parse, made now if the indexed form was in use. */
+  private full(): FullTable | undefined {
+    if (
+      this.table instanceof IndexedTable || this.fullMalformed === undefined
+    ) {
+      const p = FullTable.parse(this.text);
+      this.table = p.table;
+      this.fullMalformed = p.malformed;
+    }
+    return this.table as FullTable | undefined;
   }
 
   /** A warning for the symbolizer to report, or undefined when "ok". */
@@ -290,40 +500,31 @@ export class KernelSymbols {
    * halves, or -1 (the no-allocation path: read it with name()/module()).
    */
   indexOfHalves(hi: number, lo: number): number {
-    if (this.state !== "ok") return -1;
-    const off = (hi - this.baseHi) * TWO32 + lo;
-    return off < 0 ? -1 : this.table.indexOf(off);
+    const t = this.table;
+    if (!t) return -1;
+    const i = t.indexOfHalves(hi, lo);
+    // The index met what it cannot judge: the full parse answers.
+    return i === GIVE_UP ? this.full()!.indexOfHalves(hi, lo) : i;
   }
 
   /** Function name of symbol `i`. */
   name(i: number): string {
-    this.split(i);
-    return this.names[i]!;
+    return this.table!.name(i);
   }
 
   /** "[kernel.kallsyms]" or "[module]" of symbol `i`. */
   module(i: number): string {
-    this.split(i);
-    return this.modules[i]!;
-  }
-
-  private split(i: number): void {
-    if (this.names[i] !== undefined) return;
-    const full = this.table.name(i);
-    const tab = full.indexOf("\t");
-    this.names[i] = tab < 0 ? full : full.slice(0, tab);
-    this.modules[i] = tab < 0 ? KERNEL : full.slice(tab + 1);
+    return this.table!.module(i);
   }
 
   /** The symbol containing a 64-bit address given as two 32-bit halves. */
   lookupHalves(hi: number, lo: number): KernelHit | undefined {
     const i = this.indexOfHalves(hi, lo);
     if (i < 0) return undefined;
-    const off = (hi - this.baseHi) * TWO32 + lo;
     return {
       name: this.name(i),
       module: this.module(i),
-      offset: off - this.table.start(i),
+      offset: this.table!.offset(i, hi, lo),
     };
   }
 
@@ -335,20 +536,13 @@ export class KernelSymbols {
     );
   }
 
-  /** Memory held by the table. */
+  /** Memory held by the table (the indexed form: the text it searches). */
   get bytes(): number {
-    return this.table.bytes;
+    return this.table?.bytes ?? 0;
   }
 
   /** The address of a kernel symbol by name (tests), as bigint. */
   addressOf(name: string): bigint | undefined {
-    for (let i = 0; i < this.table.length; i++) {
-      const full = this.table.name(i);
-      const tab = full.indexOf("\t");
-      if ((tab < 0 ? full : full.slice(0, tab)) === name) {
-        return (BigInt(this.baseHi) << 32n) + BigInt(this.table.start(i));
-      }
-    }
-    return undefined;
+    return this.table?.addressOf(name);
   }
 }

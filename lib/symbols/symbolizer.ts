@@ -100,6 +100,9 @@ export interface SymbolizerStats {
   evictions: number;
   kernel: {
     state: KernelSymbolState | "not-loaded";
+    /** How kallsyms is held: parsed in full, or its core indexed in place. */
+    form: "full" | "indexed" | "none" | "not-loaded";
+    /** Symbols parsed into a table (indexed: the modules' only). */
     symbols: number;
     bytes: number;
   };
@@ -797,7 +800,8 @@ export class Symbolizer {
       evictions: this.lru.evictions,
       kernel: {
         state: k?.state ?? "not-loaded",
-        symbols: k?.count ?? 0,
+        form: k?.form ?? "not-loaded",
+        symbols: k?.tableSymbols ?? 0,
         bytes: k?.bytes ?? 0,
       },
       perfMaps: pm,

@@ -1,0 +1,203 @@
+// The indexed form of KernelSymbols (the core section binary-searched in
+// place) must answer every lookup exactly as the full parse does: on this
+// machine's /proc/kallsyms, and on generated texts with the shapes other
+// kernels print (per-CPU data first, data lines among the functions,
+// aliases, modules below and above the core, BPF symbols on both sides,
+// module symbols inside the core's range, malformed lines). A core section
+// out of address order is outside the index's contract (the kernel sorts
+// it when it is built); one that is disordered at large must be refused.
+import assert from "node:assert/strict";
+import { KernelSymbols } from "./kernel_symbols.ts";
+import { seededRandom } from "../common/seeded_random.ts";
+
+const TWO32 = 4294967296;
+
+/** Lookups of both forms at each address agree. */
+function assertSameAnswers(
+  text: Uint8Array,
+  addrs: Iterable<bigint>,
+  label: string,
+): { indexed: KernelSymbols; full: KernelSymbols } {
+  const indexed = KernelSymbols.parse(text);
+  const full = KernelSymbols.parse(text, { full: true });
+  assert.equal(indexed.state, full.state, `${label}: state`);
+  for (const a of addrs) {
+    assert.deepEqual(
+      indexed.lookup(a),
+      full.lookup(a),
+      `${label}: 0x${a.toString(16)}`,
+    );
+  }
+  return { indexed, full };
+}
+
+/** Addresses at and around every line's address, and between them. */
+function probesOf(text: string, rnd: () => number, per = 1): bigint[] {
+  const out: bigint[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+) /.exec(line);
+    if (!m) continue;
+    const a = BigInt("0x" + m[1]);
+    if (rnd() >= per) continue;
+    for (const d of [-1n, 0n, 1n, 7n, 4095n, 4096n]) {
+      if (a + d >= 0n) out.push(a + d);
+    }
+  }
+  return out;
+}
+
+Deno.test("kallsyms: the indexed form answers as the full parse does, on /proc/kallsyms", () => {
+  const text = Deno.readFileSync("/proc/kallsyms");
+  const s = new TextDecoder().decode(text);
+  const rnd = seededRandom(11);
+  // A fifth of the lines, each with addresses around it: ~150k lookups.
+  const addrs = probesOf(s, rnd, 0.2);
+  const { indexed, full } = assertSameAnswers(text, addrs, "/proc/kallsyms");
+  assert.equal(full.form, "full");
+  if (indexed.state === "ok") {
+    // The real text is the case the index is for.
+    assert.equal(indexed.form, "indexed");
+    assert.ok(
+      addrs.filter((a) => full.lookup(a) !== undefined).length >
+        addrs.length / 2,
+      "most probes are named",
+    );
+    assert.equal(indexed.count, full.count);
+    assert.equal(indexed.malformed, full.malformed);
+  }
+});
+
+function hex(n: bigint): string {
+  return n.toString(16).padStart(16, "0");
+}
+
+/** A generated kallsyms text of the given shape, and probe addresses. */
+function generated(seed: number): { text: string; shape: string } {
+  const r = seededRandom(seed);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const lines: string[] = [];
+  const shape: string[] = [];
+  const core = 0xffffffff81000000n;
+  if (r() < 0.5) {
+    // CONFIG_KALLSYMS_ALL: per-CPU data at small addresses comes first.
+    shape.push("percpu");
+    for (let a = 0n, i = 0; i < 20; i++, a += BigInt(Math.floor(r() * 64))) {
+      lines.push(`${hex(a)} ${pick(["A", "D", "d"])} percpu_${i}`);
+    }
+  }
+  if (r() < 0.3) {
+    shape.push("weak-zero");
+    lines.push(`${hex(0n)} w undefined_weak`);
+  }
+  let a = core;
+  const n = 50 + Math.floor(r() * 3000);
+  // A long run of data lines among the functions: a lookup in it walks
+  // back further than the index will, so the full parse must answer.
+  const dataRun = r() < 0.15 ? Math.floor(r() * n) : -1;
+  if (dataRun >= 0) shape.push("data-run");
+  for (let i = 0; i < n; i++) {
+    const gap = r() < 0.1 ? 0 : Math.floor(r() * (r() < 0.05 ? 300000 : 400));
+    a += BigInt(gap);
+    const type = r() < 0.8 ? pick(["t", "T", "W", "w"]) : pick(["d", "r", "b"]);
+    lines.push(`${hex(a)} ${type} fn_${i}`);
+    for (let j = 0; i === dataRun && j < 400; j++) {
+      a += 8n;
+      lines.push(`${hex(a)} d data_${j}`);
+    }
+  }
+  const coreEnd = a;
+  if (r() < 0.1) {
+    // Not in address order at large (not what a kernel prints): the
+    // index's sampled check must refuse it.
+    shape.push("unsorted");
+    lines.sort(() => r() - 0.5);
+  }
+  if (r() < 0.1) {
+    shape.push("malformed");
+    lines.splice(
+      Math.floor(r() * lines.length),
+      0,
+      pick(["zz t bad", "ffff", ""]),
+    );
+  }
+  const mods = Math.floor(r() * 4);
+  for (let m = 0; m < mods; m++) {
+    const below = r() < 0.4; // arm64: modules below the image
+    let base = below
+      ? core - BigInt(0x1000000 * (m + 1))
+      : 0xffffffffc0000000n + BigInt(0x100000 * m);
+    if (r() < 0.1) {
+      shape.push("inside");
+      base = core + BigInt(Math.floor(r() * Number(coreEnd - core + 1n)));
+    }
+    const name = r() < 0.2 ? "bpf" : `mod${m}`;
+    const syms: string[] = [];
+    for (let i = 0, b = base; i < 1 + r() * 40; i++) {
+      syms.push(
+        `${hex(b)} ${
+          i === 0 ? "t" : pick(["t", "T", "d"])
+        } ${name}_${i}\t[${name}]`,
+      );
+      b += BigInt(Math.floor(r() * 500));
+    }
+    // Within a module, symbol order is the module's symtab order.
+    syms.sort(() => r() - 0.5);
+    lines.push(...syms);
+  }
+  shape.push(`${mods} modules`);
+  return { text: lines.join("\n") + "\n", shape: shape.join(", ") };
+}
+
+Deno.test("kallsyms: the indexed form answers as the full parse does, on 300 generated texts", () => {
+  const enc = new TextEncoder();
+  const forms = { indexed: 0, full: 0, none: 0 };
+  const gaveUp = { after: 0 };
+  let insideRefused = 0;
+  for (let seed = 1; seed <= 300; seed++) {
+    const { text, shape } = generated(seed);
+    const r = seededRandom(seed + 1000);
+    const probes = probesOf(text, r, 1);
+    // And random addresses anywhere in the kernel's range.
+    for (let i = 0; i < 200; i++) {
+      probes.push(
+        0xffffffff00000000n + BigInt(Math.floor(r() * TWO32)),
+      );
+    }
+    const bytes = enc.encode(text);
+    const before = KernelSymbols.parse(bytes).form;
+    forms[before]++;
+    const { indexed } = assertSameAnswers(
+      bytes,
+      probes,
+      `seed ${seed} (${shape})`,
+    );
+    if (before === "indexed" && indexed.form === "full") gaveUp.after++;
+    if (before === "full" && shape.includes("inside")) insideRefused++;
+    if (shape.includes("unsorted")) {
+      assert.equal(before, "full", `seed ${seed}: an unsorted text indexed`);
+    }
+  }
+  // Every path ran: the index answered, it was refused, and it handed a
+  // lookup over to the full parse.
+  assert.ok(forms.indexed > 100, `indexed ${forms.indexed}`);
+  assert.ok(forms.full > 10, `full ${forms.full}`);
+  assert.ok(gaveUp.after > 0, "some lookup was handed to the full parse");
+  assert.ok(insideRefused > 0, "module symbols inside the core: full parse");
+});
+
+Deno.test("kallsyms: kptr_restrict (all zero) is reported by either form", () => {
+  const text = new TextEncoder().encode(
+    "0000000000000000 T _text\n0000000000000000 t do_thing\n" +
+      "0000000000000000 t nft_do_chain\t[nf_tables]\n",
+  );
+  for (
+    const ks of [
+      KernelSymbols.parse(text),
+      KernelSymbols.parse(text, { full: true }),
+    ]
+  ) {
+    assert.equal(ks.state, "restricted");
+    assert.equal(ks.form, "none");
+    assert.equal(ks.lookup(0xffffffff81000000n), undefined);
+  }
+});
