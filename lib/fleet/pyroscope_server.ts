@@ -21,6 +21,7 @@
  * ```
  * @module
  */
+import { cacheDir } from "../common/cache_dir.ts";
 import { EnvironmentError } from "../common/errors.ts";
 
 /** The Pyroscope release that fleet/pyroscope/go.mod pins (a test checks). */
@@ -91,10 +92,7 @@ export class PyroscopeStartError extends Error {
 export function pyroscopeBinaryPath(
   version: string = PYROSCOPE_VERSION,
 ): string {
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
-  const home = Deno.env.get("HOME") ?? "/root";
-  const cache = xdg && xdg !== "" ? xdg : `${home}/.cache`;
-  return `${cache}/streamprof/pyroscope/${version}/pyroscope`;
+  return cacheDir("pyroscope", version, "pyroscope");
 }
 
 /**

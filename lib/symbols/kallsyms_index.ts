@@ -93,6 +93,8 @@ export class KallsymsIndex {
     readonly first: number,
     /** Offset just past the last function's end (its page's end). */
     readonly last: number,
+    /** Byte offset of the last function's line. */
+    readonly lastLine: number,
   ) {}
 
   /**
@@ -102,7 +104,7 @@ export class KallsymsIndex {
    */
   static build(b: Uint8Array, limit: number): KallsymsIndex | undefined {
     if (limit === 0 || b[limit - 1] !== 10) return undefined;
-    const probe = new KallsymsIndex(b, limit, 0, 0, 0);
+    const probe = new KallsymsIndex(b, limit, 0, 0, 0, 0);
     // The first function with a non-zero address: the base of the offsets.
     // (With CONFIG_KALLSYMS_ALL, per-CPU data at small addresses comes
     // first; with kptr_restrict every address is zero and none is found.)
@@ -116,7 +118,7 @@ export class KallsymsIndex {
       }
     }
     if (baseHi < 0) return undefined;
-    const ix = new KallsymsIndex(b, limit, baseHi, 0, 0);
+    const ix = new KallsymsIndex(b, limit, baseHi, 0, 0, 0);
     ix.parse(firstAt);
     const first = ix.key;
     let prev = -Infinity;
@@ -138,7 +140,7 @@ export class KallsymsIndex {
     // to the full parse.
     if (ix.key - first > 2 ** 52) return undefined;
     const last = Math.floor(ix.key / 4096) * 4096 + 4096;
-    return new KallsymsIndex(b, limit, baseHi, first, last);
+    return new KallsymsIndex(b, limit, baseHi, first, last, at);
   }
 
   /**

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { readCachedCore, saveCachedCore } from "./kallsyms_cache.ts";
 import { GIVE_UP, hexValue, KallsymsIndex } from "./kallsyms_index.ts";
 import { SymbolTable } from "./symbol_table.ts";
 
@@ -295,11 +296,18 @@ class IndexedTable {
     readonly tail: FullTable | undefined,
     /** (tail.baseHi - core.baseHi) * 2^32: tail offsets to core offsets. */
     private readonly shift: number,
-    readonly tailMalformed: number,
+    /** Bytes of the core section (the text before the first module line). */
+    readonly coreBytes: number,
+    /** The text is a saved core only: lookups outside it need the live file. */
+    private readonly tailUnknown: boolean,
   ) {}
 
-  /** The indexed form of `b`, or undefined where only the full parse does. */
-  static build(b: Uint8Array): IndexedTable | undefined {
+  /**
+   * The indexed form of `b`, or undefined where only the full parse does.
+   * `saved`: `b` is a saved core section (kallsyms_cache.ts), whose modules
+   * are unknown.
+   */
+  static build(b: Uint8Array, saved = false): IndexedTable | undefined {
     // Module, ftrace, BPF and kprobe lines carry "\t[name]"; the kernel
     // prints them all after the core symbols.
     const tab = b.indexOf(9);
@@ -316,7 +324,7 @@ class IndexedTable {
         if (s >= core.first && s < core.last) return undefined;
       }
     }
-    return new IndexedTable(core, tail, shift, rest.malformed);
+    return new IndexedTable(core, tail, shift, limit, saved);
   }
 
   /** Tail symbols first, then core lines at tail.length + byte offset. */
@@ -329,8 +337,12 @@ class IndexedTable {
     const off = (hi - core.baseHi) * TWO32 + lo;
     if (off >= core.first && off < core.last) {
       const at = core.floor(off);
+      // A saved section's last function: where it ends depends on what
+      // follows it in the live file (and a file cut short ends early).
+      if (at === core.lastLine && this.tailUnknown) return GIVE_UP;
       return at < 0 ? at : this.tailLength + at;
     }
+    if (this.tailUnknown) return GIVE_UP;
     const tail = this.tail;
     if (!tail) return -1;
     const i = tail.indexOfHalves(hi, lo);
@@ -412,19 +424,50 @@ export class KernelSymbols {
     readonly state: KernelSymbolState,
     private table: FullTable | IndexedTable | undefined,
     /** The text, for the full parse the indexed form may hand over to. */
-    private readonly text: Uint8Array,
+    private text: Uint8Array,
     private fullMalformed: number | undefined,
+    /** Reads the live file, while `text` is a saved core section. */
+    private live?: () => Uint8Array | undefined,
   ) {}
 
-  /** Reads /proc/kallsyms (or `path`); an unreadable file gives "unreadable". */
-  static load(path = "/proc/kallsyms"): KernelSymbols {
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(path);
-    } catch {
+  /**
+   * Reads /proc/kallsyms (or `path`); an unreadable file gives "unreadable".
+   * With `cache`, the core section is saved per boot and read back from
+   * there on later loads (kallsyms_cache.ts); the live file is then read
+   * only if a lookup falls outside the core kernel.
+   */
+  static load(
+    path = "/proc/kallsyms",
+    options: { cache?: { dir: string; bootId?: string } } = {},
+  ): KernelSymbols {
+    const readLive = (): Uint8Array | undefined => {
+      try {
+        return Deno.readFileSync(path);
+      } catch {
+        return undefined;
+      }
+    };
+    const cache = options.cache && {
+      dir: options.cache.dir,
+      kallsyms: path,
+      bootId: options.cache.bootId ?? "/proc/sys/kernel/random/boot_id",
+    };
+    if (cache) {
+      const saved = readCachedCore(cache);
+      const table = saved && IndexedTable.build(saved, true);
+      if (table) {
+        return new KernelSymbols("ok", table, saved, undefined, readLive);
+      }
+    }
+    const bytes = readLive();
+    if (!bytes) {
       return new KernelSymbols("unreadable", undefined, new Uint8Array(), 0);
     }
-    return KernelSymbols.parse(bytes);
+    const ks = KernelSymbols.parse(bytes);
+    if (cache && ks.table instanceof IndexedTable) {
+      saveCachedCore(cache, bytes.subarray(0, ks.table.coreBytes));
+    }
+    return ks;
   }
 
   /**
@@ -449,6 +492,11 @@ export class KernelSymbols {
       : "none";
   }
 
+  /** Whether the table is still the saved core section (no live read yet). */
+  get fromCache(): boolean {
+    return this.live !== undefined;
+  }
+
   /**
    * Text symbols parsed into a table, without parsing more: with the core
    * indexed in place, the modules' only (`count` counts all).
@@ -469,11 +517,21 @@ export class KernelSymbols {
     return this.fullMalformed!;
   }
 
+  /** Replaces a saved core section with the live text (once). */
+  private readLive(): void {
+    const live = this.live;
+    if (!live) return;
+    this.live = undefined;
+    const text = live();
+    if (text) this.text = text;
+  }
+
   /** The full parse, made now if the indexed form was in use. */
   private full(): FullTable | undefined {
     if (
       this.table instanceof IndexedTable || this.fullMalformed === undefined
     ) {
+      this.readLive();
       const p = FullTable.parse(this.text);
       this.table = p.table;
       this.fullMalformed = p.malformed;
@@ -503,8 +561,19 @@ export class KernelSymbols {
     const t = this.table;
     if (!t) return -1;
     const i = t.indexOfHalves(hi, lo);
-    // The index met what it cannot judge: the full parse answers.
-    return i === GIVE_UP ? this.full()!.indexOfHalves(hi, lo) : i;
+    if (i !== GIVE_UP) return i;
+    if (this.live) {
+      // Outside the saved core: index the live text, modules and all.
+      this.readLive();
+      const live = IndexedTable.build(this.text);
+      if (live) {
+        this.table = live;
+        return this.indexOfHalves(hi, lo);
+      }
+    }
+    // The index met what it cannot judge: the full parse answers (none, if
+    // the live text now hides its addresses).
+    return this.full()?.indexOfHalves(hi, lo) ?? -1;
   }
 
   /** Function name of symbol `i`. */

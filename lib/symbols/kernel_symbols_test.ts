@@ -201,3 +201,130 @@ Deno.test("kallsyms: kptr_restrict (all zero) is reported by either form", () =>
     assert.equal(ks.lookup(0xffffffff81000000n), undefined);
   }
 });
+
+Deno.test("kallsyms: the core section saved per boot answers as the live file does", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const cache = { dir: `${dir}/cache` };
+    const live = Deno.readFileSync("/proc/kallsyms");
+    const full = KernelSymbols.parse(live, { full: true });
+    if (full.state !== "ok") {
+      assert.fail(`/proc/kallsyms is ${full.state}: run as root`);
+    }
+    const first = KernelSymbols.load("/proc/kallsyms", { cache });
+    assert.equal(first.fromCache, false);
+    const files = [...Deno.readDirSync(cache.dir)].map((e) => e.name);
+    const bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id")
+      .trim();
+    assert.deepEqual(files, [bootId]);
+    assert.equal(Deno.statSync(`${cache.dir}/${bootId}`).mode! & 0o777, 0o600);
+    const saved = Deno.readFileSync(`${cache.dir}/${bootId}`);
+    assert.ok(saved.length > 0 && saved.length <= live.length);
+    assert.ok(
+      !new TextDecoder().decode(saved).includes("\t"),
+      "no module line",
+    );
+
+    const again = KernelSymbols.load("/proc/kallsyms", { cache });
+    assert.equal(again.fromCache, true);
+    assert.equal(again.form, "indexed");
+    const s = new TextDecoder().decode(live);
+    const core = s.slice(
+      0,
+      s.indexOf("\t") < 0 ? s.length : s.lastIndexOf("\n", s.indexOf("\t")) + 1,
+    );
+    const addrs = probesOf(core, seededRandom(5), 0.05);
+    // Addresses the full parse names in the core kernel lie inside the saved
+    // section; the others (below its first function, past its last) do not.
+    const inCore = addrs.filter((a) =>
+      full.lookup(a)?.module === "[kernel.kallsyms]"
+    );
+    assert.ok(inCore.length > addrs.length / 2);
+    for (const a of inCore) {
+      assert.deepEqual(again.lookup(a), full.lookup(a), `0x${a.toString(16)}`);
+    }
+    assert.equal(again.fromCache, true, "core lookups stay in the saved text");
+    // Below the core kernel (module space on arm64, nothing on x86_64): the
+    // live file answers, modules included.
+    const below = BigInt(
+      "0x" +
+        core.split("\n").find((l) =>
+          / [tTwW] /.test(l) && !l.startsWith("0000")
+        )!.slice(0, 16),
+    ) - 0x1000n;
+    assert.deepEqual(again.lookup(below), full.lookup(below));
+    assert.equal(
+      again.fromCache,
+      false,
+      "a lookup outside the core read the live file",
+    );
+    for (
+      const a of [...addrs, ...probesOf(s.slice(core.length), seededRandom(6))]
+    ) {
+      assert.deepEqual(
+        again.lookup(a),
+        full.lookup(a),
+        `module 0x${a.toString(16)}`,
+      );
+    }
+
+    // A saved text cut short (at a line) still never misnames: lookups past
+    // its end go to the live file.
+    const cut = saved.subarray(0, saved.lastIndexOf(10, saved.length / 2) + 1);
+    Deno.writeFileSync(`${cache.dir}/${bootId}`, cut);
+    const short = KernelSymbols.load("/proc/kallsyms", { cache });
+    assert.equal(short.fromCache, true);
+    for (const a of addrs) {
+      assert.deepEqual(
+        short.lookup(a),
+        full.lookup(a),
+        `cut: 0x${a.toString(16)}`,
+      );
+    }
+    assert.equal(short.fromCache, false);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("kallsyms: a saved text is not used when the live file starts differently", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const text = "ffffffff81000000 T _text\nffffffff81000100 t do_thing\n";
+    Deno.writeTextFileSync(
+      `${dir}/boot_id`,
+      "11111111-2222-4333-8444-555555555555\n",
+    );
+    Deno.writeTextFileSync(`${dir}/live`, text);
+    const cache = { dir: `${dir}/cache`, bootId: `${dir}/boot_id` };
+    assert.equal(KernelSymbols.load(`${dir}/live`, { cache }).fromCache, false);
+    assert.equal(KernelSymbols.load(`${dir}/live`, { cache }).fromCache, true);
+    // kptr_restrict now hides the addresses: the live file's verdict holds.
+    Deno.writeTextFileSync(
+      `${dir}/live`,
+      text.replace(/^[0-9a-f]{16}/gm, "0".repeat(16)),
+    );
+    const hidden = KernelSymbols.load(`${dir}/live`, { cache });
+    assert.equal(hidden.fromCache, false);
+    assert.equal(hidden.state, "restricted");
+    assert.equal(hidden.lookup(0xffffffff81000108n), undefined);
+    // Another boot: its own file replaces the old one.
+    Deno.writeTextFileSync(`${dir}/live`, text);
+    Deno.writeTextFileSync(
+      `${dir}/boot_id`,
+      "99999999-2222-4333-8444-555555555555\n",
+    );
+    assert.equal(KernelSymbols.load(`${dir}/live`, { cache }).fromCache, false);
+    assert.deepEqual(
+      [...Deno.readDirSync(cache.dir)].map((e) => e.name),
+      ["99999999-2222-4333-8444-555555555555"],
+    );
+    assert.equal(
+      KernelSymbols.load(`${dir}/live`, { cache }).lookup(0xffffffff81000108n)
+        ?.name,
+      "do_thing",
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { cacheDir } from "../common/cache_dir.ts";
 import { ByteLru, type Evictable } from "./byte_lru.ts";
 import { bytesSource } from "./byte_source.ts";
 import type { DebugSearch } from "./debug_file.ts";
@@ -49,6 +50,12 @@ export interface SymbolizerOptions {
   debugDirs?: string[];
   /** kallsyms path (default `${procRoot}/kallsyms`). */
   kallsymsPath?: string;
+  /**
+   * Where the core kernel's symbols are saved per boot and read back
+   * (kallsyms_cache.ts), or null for none. Default: `cacheDir("kallsyms")`
+   * for the real /proc/kallsyms, none for any other path.
+   */
+  kallsymsCacheDir?: string | null;
   /** Where perf maps are written (default "/tmp"). */
   perfMapDir?: string;
   /** Bounds of each perf map. */
@@ -102,6 +109,8 @@ export interface SymbolizerStats {
     state: KernelSymbolState | "not-loaded";
     /** How kallsyms is held: parsed in full, or its core indexed in place. */
     form: "full" | "indexed" | "none" | "not-loaded";
+    /** The core's symbols came from the per-boot cache, not /proc/kallsyms. */
+    fromCache: boolean;
     /** Symbols parsed into a table (indexed: the modules' only). */
     symbols: number;
     bytes: number;
@@ -209,6 +218,7 @@ export class Symbolizer {
   private readonly procRoot: string;
   private readonly debugDirs: string[];
   private readonly kallsymsPath: string;
+  private readonly kallsymsCacheDir: string | null;
   private readonly perfMapDir: string;
   private readonly perfMapOptions: PerfMapOptions;
   private readonly maxProcesses: number;
@@ -238,6 +248,11 @@ export class Symbolizer {
     this.procRoot = options.procRoot ?? "/proc";
     this.debugDirs = options.debugDirs ?? ["/usr/lib/debug"];
     this.kallsymsPath = options.kallsymsPath ?? `${this.procRoot}/kallsyms`;
+    this.kallsymsCacheDir = options.kallsymsCacheDir !== undefined
+      ? options.kallsymsCacheDir
+      : this.kallsymsPath === "/proc/kallsyms"
+      ? cacheDir("kallsyms")
+      : null;
     this.perfMapDir = options.perfMapDir ?? "/tmp";
     this.perfMapOptions = options.perfMap ?? {};
     this.maxProcesses = options.maxProcesses ?? 4096;
@@ -696,7 +711,12 @@ export class Symbolizer {
   // ----------------------------------------------------------------- kernel
 
   private kernelTable(): KernelSymbols {
-    return this.kernelSyms ??= KernelSymbols.load(this.kallsymsPath);
+    return this.kernelSyms ??= KernelSymbols.load(this.kallsymsPath, {
+      cache: this.kallsymsCacheDir === null ? undefined : {
+        dir: this.kallsymsCacheDir,
+        bootId: `${this.procRoot}/sys/kernel/random/boot_id`,
+      },
+    });
   }
 
   /** Why kernel frames cannot be named, if they cannot. */
@@ -801,6 +821,7 @@ export class Symbolizer {
       kernel: {
         state: k?.state ?? "not-loaded",
         form: k?.form ?? "not-loaded",
+        fromCache: k?.fromCache ?? false,
         symbols: k?.tableSymbols ?? 0,
         bytes: k?.bytes ?? 0,
       },

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { cacheDir } from "../common/cache_dir.ts";
 import { sha256File } from "./sha256.ts";
 
 /**
@@ -29,9 +30,7 @@ import { sha256File } from "./sha256.ts";
 export function vmCacheRoot(): string {
   const own = Deno.env.get("STREAMPROF_VM_CACHE");
   if (own) return own.replace(/\/+$/, "") || "/";
-  const xdg = Deno.env.get("XDG_CACHE_HOME") ||
-    `${Deno.env.get("HOME") ?? "/root"}/.cache`;
-  return `${xdg}/streamprof/vm`;
+  return cacheDir("vm");
 }
 
 /**
