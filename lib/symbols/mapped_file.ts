@@ -14,7 +14,7 @@
  * @module
  */
 import { type DebugSearch, findDebugFile } from "./debug_file.ts";
-import { ElfFile, PT_LOAD } from "./elf_file.ts";
+import { ElfFile, PT_LOAD, SHT_SYMTAB } from "./elf_file.ts";
 import { ElfFormatError } from "./errors.ts";
 import { DwarfFile, libdwAvailable } from "./libdw.ts";
 import { closeFd, fdSource } from "./raw_fd.ts";
@@ -194,24 +194,32 @@ export class MappedFile implements Evictable {
     try {
       // PLT stubs live in the file itself (NOBITS in a debug file).
       const plt = pltSymbols(this.elf!);
-      const own = SymbolTable.fromElf(this.elf!, plt);
-      let table = own.table;
-      let source: SymbolSource = own.source;
+      let table: SymbolTable | undefined;
+      let source: SymbolSource = "none";
       // A stripped file (no .symtab) may have a debug file with one; a
-      // .dynsym alone names only exported functions.
-      if (own.source !== "symtab") {
+      // .dynsym alone names only exported functions. The debug file is
+      // tried first when there is no .symtab: the .dynsym table (2,834
+      // symbols in libc) would only be built to be dropped.
+      const tryDebug = () => {
         this.findDebug();
-        if (this.debugElf) {
-          const dbg = SymbolTable.fromElf(this.debugElf, plt);
-          if (dbg.source === "symtab") {
-            table = dbg.table;
-            source = this.debugVia === "build-id"
-              ? "debug-build-id"
-              : "debug-debuglink";
-          }
-        }
+        if (!this.debugElf) return;
+        const dbg = SymbolTable.fromElf(this.debugElf, plt);
+        if (dbg.source !== "symtab") return;
+        table = dbg.table;
+        source = this.debugVia === "build-id"
+          ? "debug-build-id"
+          : "debug-debuglink";
+      };
+      const hasSymtab = this.elf!.sections.some((s) => s.type === SHT_SYMTAB);
+      if (!hasSymtab) tryDebug();
+      if (!table) {
+        const own = SymbolTable.fromElf(this.elf!, plt);
+        table = own.table;
+        source = own.source;
+        // A .symtab with no functions in it: the debug file may have some.
+        if (hasSymtab && own.source !== "symtab") tryDebug();
       }
-      this.table = table;
+      this.table = table!;
       this.symbolSource = source;
       this.parses++;
       return table;

@@ -6,6 +6,7 @@
  * resolved differently by perf and elfutils, so a name counts as agreeing
  * when binutils' readelf lists both at the same address.
  */
+import { seededRandom } from "../common/seeded_random.ts";
 import assert from "node:assert";
 import { MappedFile } from "./mapped_file.ts";
 import { openFd } from "./raw_fd.ts";
@@ -180,4 +181,35 @@ Deno.test("SymbolTable: perf's alias rules and nested symbols", () => {
   assert.strictEqual(t.lookup(0x414)?.name, "inner");
   assert.strictEqual(t.lookup(0x480)?.name, "outer"); // past inner, in outer
   assert.strictEqual(t.lookup(0x500), undefined);
+});
+
+Deno.test("SymbolTable: symbols given in any order are sorted as given in order", () => {
+  const r = seededRandom(7);
+  for (const n of [2, 100, 5000]) {
+    const starts = new Set<number>();
+    while (starts.size < n) starts.add(Math.floor(r() * 2 ** 36));
+    const sorted = [...starts].sort((a, b) => a - b).map((start, i) => ({
+      start,
+      size: 1 + Math.floor(r() * 64),
+      name: `f${i}`,
+    }));
+    const shuffled = [...sorted].sort(() => r() - 0.5);
+    const a = SymbolTable.fromSymbols(sorted);
+    const b = SymbolTable.fromSymbols(shuffled);
+    assert.strictEqual(b.length, n);
+    for (const s of sorted) {
+      for (const addr of [s.start, s.start + s.size - 1, s.start + s.size]) {
+        assert.deepStrictEqual(b.lookup(addr), a.lookup(addr));
+      }
+    }
+  }
+  // Starts past 2^53 / 2^bits cannot be packed into one number: the
+  // comparator sorts them, with the same result.
+  const big = [3, 1, 2].map((k) => ({
+    start: k * 2 ** 50,
+    size: 8,
+    name: `b${k}`,
+  }));
+  const t = SymbolTable.fromSymbols(big);
+  assert.deepStrictEqual([0, 1, 2].map((i) => t.name(i)), ["b1", "b2", "b3"]);
 });
