@@ -332,8 +332,8 @@ export interface ProfileJson {
 export function profileJson(
   run: ProfileRun,
   o: ProfileCommandOptions,
+  s: ProfileSummary = summarize(run.profile, o.top),
 ): ProfileJson {
-  const s = summarize(run.profile, o.top);
   const sym = run.profile.symbolization;
   return {
     tool: "streamprof profile",
@@ -363,9 +363,9 @@ export function profileJson(
 export function renderProfile(
   run: ProfileRun,
   o: ProfileCommandOptions,
+  s: ProfileSummary = summarize(run.profile, o.top),
 ): string {
   const p = run.profile;
-  const s = summarize(p, o.top);
   const r = run.report;
   const out: string[] = [];
   const who = o.tid
@@ -602,7 +602,9 @@ export async function profileCommand(args: string[]): Promise<number> {
     await view.finish(run);
   }
   if (live) Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
-  console.log(renderProfile(run, o));
+  // One summary for the report and the JSON (it walks every stack).
+  const summary = summarize(run.profile, o.top);
+  console.log(renderProfile(run, o, summary));
   const files: OutputFile[] = [];
   if (o.folded) {
     files.push({
@@ -615,7 +617,7 @@ export async function profileCommand(args: string[]): Promise<number> {
     files.push({
       what: "--json",
       path: o.json,
-      data: () => JSON.stringify(profileJson(run, o), null, 2) + "\n",
+      data: () => JSON.stringify(profileJson(run, o, summary), null, 2) + "\n",
     });
   }
   // The formats that take async work are made first; a failure to make

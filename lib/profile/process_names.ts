@@ -2,8 +2,11 @@
  * The names of the processes and threads a profile saw, read the first time
  * each is seen: a process that lives 200 ms and exits mid-profile still has
  * its name in the report. Reading happens on the consumer's batch path, so
- * it is cheap when nothing is new: consecutive events of one thread (the
- * common case) cost one comparison.
+ * it is cheap when nothing is new: an event of a thread seen recently costs
+ * one typed-array load and a comparison (a small direct-mapped table of
+ * recent tids), not two Map lookups: events of the CPUs interleave in the
+ * ring, so "the same thread as the last event" was rarely true, and the
+ * lookups cost ~10 ms of a 10 s profile at 10 kHz on 2 CPUs.
  *
  * @example
  * ```ts
@@ -31,7 +34,8 @@ export class ProcessNames {
   readonly #procs = new Map<number, string | undefined>();
   readonly #threads = new Map<number, string | undefined>();
   readonly #procRoot: string;
-  #lastTid = -1;
+  /** Recently seen tids, at slot tid & 255 (-1: empty). */
+  readonly #recent = new Int32Array(256).fill(-1);
   /** Called once per new process (e.g. to let the symbolizer capture it). */
   onNewProcess?: (pid: number) => void;
 
@@ -41,8 +45,9 @@ export class ProcessNames {
 
   /** Notes a sample of (pid, tid): reads their names if new. */
   note(pid: number, tid: number): void {
-    if (tid === this.#lastTid) return;
-    this.#lastTid = tid;
+    const slot = tid & 255;
+    if (this.#recent[slot] === tid) return;
+    this.#recent[slot] = tid;
     if (!this.#threads.has(tid)) {
       this.#threads.set(
         tid,
@@ -98,7 +103,7 @@ export class ProcessNames {
         if (!tids.has(tid)) this.#threads.delete(tid);
       }
     }
-    this.#lastTid = -1;
+    this.#recent.fill(-1);
     return gone;
   }
 }

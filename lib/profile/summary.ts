@@ -18,7 +18,7 @@
  * @module
  */
 import type { ResolvedProfile } from "./model.ts";
-import { type FunctionShare, topFunctions } from "./top_functions.ts";
+import { byName, type FunctionShare, topFunctions } from "./top_functions.ts";
 
 /** A process's share. */
 export interface ProcessShare {
@@ -51,7 +51,7 @@ export function summarize(
 ): ProfileSummary {
   const fns = topFunctions(p);
   const byTotal = [...fns].sort((a, b) =>
-    b.total - a.total || b.self - a.self || a.name.localeCompare(b.name)
+    b.total - a.total || b.self - a.self || byName(a, b)
   );
   const pct = (n: number) => p.totalSamples ? (100 * n) / p.totalSamples : 0;
   const procs = new Map<number, ProcessShare>();

@@ -36,6 +36,23 @@ export interface FunctionShare {
 }
 
 /**
+ * Orders two functions by name, in code-unit order: deterministic, and
+ * without `localeCompare`, whose first call loads ICU's collation data
+ * (~10 ms of `profile`'s CPU time).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { byName } from "./top_functions.ts";
+ * const names = ["b", "B", "a"].map((name) => ({ name }));
+ * assert.deepEqual(names.sort(byName).map((f) => f.name), ["B", "a", "b"]);
+ * ```
+ */
+export function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
  * Every function with its self and total samples, sorted by self then
  * total (descending), then by name.
  */
@@ -82,7 +99,5 @@ export function topFunctions(
   }
   return fns
     .filter((f) => f.total > 0)
-    .sort((a, b) =>
-      b.self - a.self || b.total - a.total || a.name.localeCompare(b.name)
-    );
+    .sort((a, b) => b.self - a.self || b.total - a.total || byName(a, b));
 }
