@@ -25,12 +25,11 @@ import {
   writeOutputs,
 } from "../common/output_file.ts";
 import { interruptSignal } from "../common/signals.ts";
-import { encodePprof } from "../export/pprof.ts";
-import { toSpeedscope } from "../export/speedscope.ts";
-import { flamegraphHtml } from "../export/flamegraph/html.ts";
-import { LiveFeed } from "../live/feed.ts";
-import { livePageHtml } from "../live/page.ts";
-import { isLoopback, LiveServer } from "../live/server.ts";
+// The exports and the live view are imported when asked for: loading
+// them (pprof-format from npm, the page's scripts) cost ~7 ms of every run.
+import type { LiveFeed } from "../live/feed.ts";
+import { isLoopback } from "../live/loopback.ts";
+import type { LiveServer } from "../live/server.ts";
 import { MAX_RING_BYTES } from "../bpf/profiler_object.ts";
 import { foldedStacks } from "../profile/folded.ts";
 import { type ProfileRun, runProfile } from "../profile/run_profile.ts";
@@ -466,6 +465,11 @@ async function startLiveView(
   who: string,
 ): Promise<LiveView> {
   const at = o.serve!;
+  const [{ LiveServer }, { LiveFeed }, { livePageHtml }] = await Promise.all([
+    import("../live/server.ts"),
+    import("../live/feed.ts"),
+    import("../live/page.ts"),
+  ]);
   let server: LiveServer;
   try {
     server = await LiveServer.start({
@@ -627,13 +631,27 @@ export async function profileCommand(args: string[]): Promise<number> {
     string | undefined,
     () => Promise<string | Uint8Array>,
   ][] = [
-    ["--pprof", o.pprof, () => encodePprof(run.profile)],
+    [
+      "--pprof",
+      o.pprof,
+      async () => (await import("../export/pprof.ts")).encodePprof(run.profile),
+    ],
     [
       "--speedscope",
       o.speedscope,
-      () => Promise.resolve(JSON.stringify(toSpeedscope(run.profile)) + "\n"),
+      async () =>
+        JSON.stringify(
+          (await import("../export/speedscope.ts")).toSpeedscope(run.profile),
+        ) + "\n",
     ],
-    ["--flamegraph", o.flamegraph, () => flamegraphHtml(run.profile)],
+    [
+      "--flamegraph",
+      o.flamegraph,
+      async () =>
+        (await import("../export/flamegraph/html.ts")).flamegraphHtml(
+          run.profile,
+        ),
+    ],
   ];
   const errors: string[] = [];
   for (const [what, path, make] of made) {

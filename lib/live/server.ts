@@ -30,6 +30,7 @@
  * ```
  * @module
  */
+import { isLoopback } from "./loopback.ts";
 import {
   CLOSE,
   MAX_CLIENT_MESSAGE_BYTES,
@@ -93,22 +94,7 @@ function countsOf(c: ClientCounts): ClientCounts {
   };
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
-/**
- * Whether `hostname` is a loopback address (or `localhost`).
- *
- * @example
- * ```ts
- * import assert from "node:assert";
- * import { isLoopback } from "./server.ts";
- * assert.ok(isLoopback("127.0.0.1") && isLoopback("[::1]") && isLoopback("localhost"));
- * assert.ok(!isLoopback("0.0.0.0") && !isLoopback("192.168.1.5"));
- * ```
- */
-export function isLoopback(hostname: string): boolean {
-  return LOOPBACK.test(hostname.replace(/^\[|\]$/g, ""));
-}
+export { isLoopback };
 
 /** The live view's HTTP and WebSocket server. */
 export class LiveServer {
