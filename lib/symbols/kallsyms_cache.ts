@@ -7,7 +7,7 @@
  * parse cheap. The core kernel's symbols cannot change while the system runs:
  * they are built into the image, and KASLR places it once at boot. So the
  * core section is saved under the boot's id (/proc/sys/kernel/random/boot_id)
- * and read back from the file, a plain copy.
+ * and read back from that file, mapped into memory (raw_fd.ts).
  *
  * It is only used after a check against the live file: the first lines of
  * /proc/kallsyms (one read, which makes the kernel format one page, ~100
@@ -27,6 +27,8 @@
  * @module
  */
 
+import { mapFileReadOnly } from "./raw_fd.ts";
+
 /** Bytes of the live file compared with the saved text. */
 const HEAD_BYTES = 4096;
 
@@ -44,6 +46,25 @@ function bootIdOf(path: string): string | undefined {
   try {
     const id = Deno.readTextFileSync(path).trim();
     return /^[0-9a-f-]{8,64}$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Mappings made, by file identity: one per file for the process's life. */
+const mapped = new Map<string, Uint8Array>();
+
+/**
+ * The saved file, mapped (no copy of its 5 MB, no anonymous memory). Safe
+ * because files here are only ever replaced by rename (saveCachedCore).
+ */
+function mapSaved(path: string): Uint8Array | undefined {
+  try {
+    const st = Deno.statSync(path);
+    const key = `${path}\0${st.ino}\0${st.size}\0${st.mtime?.getTime()}`;
+    let bytes = mapped.get(key);
+    if (!bytes) mapped.set(key, bytes = mapFileReadOnly(path));
+    return bytes;
   } catch {
     return undefined;
   }
@@ -96,12 +117,8 @@ export function readCachedCore(
 ): Uint8Array | undefined {
   const id = bootIdOf(paths.bootId);
   if (!id) return undefined;
-  let saved: Uint8Array;
-  try {
-    saved = Deno.readFileSync(`${paths.dir}/${id}`);
-  } catch {
-    return undefined;
-  }
+  const saved = mapSaved(`${paths.dir}/${id}`);
+  if (!saved) return undefined;
   const head = liveHead(paths.kallsyms);
   if (!head || saved.length < head.length) return undefined;
   for (let i = 0; i < head.length; i++) {

@@ -310,7 +310,10 @@ class IndexedTable {
   static build(b: Uint8Array, saved = false): IndexedTable | undefined {
     // Module, ftrace, BPF and kprobe lines carry "\t[name]"; the kernel
     // prints them all after the core symbols.
-    const tab = b.indexOf(9);
+    // (A saved core has none: it was cut before the first. Not searched,
+    // so its pages are not all touched; a tab line in it would be
+    // malformed to the index, which then hands over to the live file.)
+    const tab = saved ? -1 : b.indexOf(9);
     const limit = tab < 0 ? b.length : b.lastIndexOf(10, tab) + 1;
     const core = KallsymsIndex.build(b, limit);
     if (!core) return undefined;

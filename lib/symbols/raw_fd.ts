@@ -1,5 +1,5 @@
 /**
- * Raw file descriptors through libc (open, pread, dup, close), because the
+ * Raw file descriptors through libc (open, pread, dup, close, mmap), because the
  * symbolizer needs the OS fd number itself: it keeps files open by fd after a
  * process exits, reads them with pread, and hands a dup of the fd to libdwfl,
  * none of which a Deno.FsFile allows (it has no public fd in Deno 2).
@@ -14,6 +14,10 @@ const SYMBOLS = {
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   dup: { parameters: ["i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -79,6 +83,42 @@ export function openFd(path: string): number {
     throw new FileReadError(path, "open", new Error(errnoName(errno())));
   }
   return fd;
+}
+
+const PROT_READ = 1;
+const MAP_PRIVATE = 2;
+const MAP_FAILED = -1n;
+
+/**
+ * The whole of a file mapped read-only (mmap(2), MAP_PRIVATE): its pages
+ * come from the page cache as they are touched, with no copy and no
+ * anonymous memory. The mapping lasts as long as the process, so map only
+ * files that are replaced by rename, never rewritten in place: a file cut
+ * shorter under a mapping makes a touch past its end fatal (SIGBUS).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { mapFileReadOnly } from "./raw_fd.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(path, "mapped");
+ * assert.equal(new TextDecoder().decode(mapFileReadOnly(path)), "mapped");
+ * assert.throws(() => mapFileReadOnly("/nonexistent"), /ENOENT/);
+ * ```
+ */
+export function mapFileReadOnly(path: string): Uint8Array {
+  const fd = openFd(path);
+  try {
+    const size = Deno.statSync(path).size;
+    if (size === 0) return new Uint8Array(0);
+    const p = sym().mmap(null, BigInt(size), PROT_READ, MAP_PRIVATE, fd, 0n);
+    if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
+      throw new FileReadError(path, "mmap", new Error(errnoName(errno())));
+    }
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, size));
+  } finally {
+    closeFd(fd);
+  }
 }
 
 /**
