@@ -7,21 +7,27 @@
 // out of address order is outside the index's contract (the kernel sorts
 // it when it is built); one that is disordered at large must be refused.
 import assert from "node:assert/strict";
-import { KernelSymbols } from "./kernel_symbols.ts";
+import { INDEX_LOOKUPS, KernelSymbols } from "./kernel_symbols.ts";
 import { seededRandom } from "../common/seeded_random.ts";
 
 const TWO32 = 4294967296;
 
-/** Lookups of both forms at each address agree. */
+/**
+ * Lookups of both forms at each address agree. The indexed form is made
+ * afresh every INDEX_LOOKUPS / 2 lookups, so that the index, not the full
+ * parse it hands over to past INDEX_LOOKUPS, answers every one.
+ */
 function assertSameAnswers(
   text: Uint8Array,
   addrs: Iterable<bigint>,
   label: string,
 ): { indexed: KernelSymbols; full: KernelSymbols } {
-  const indexed = KernelSymbols.parse(text);
+  let indexed = KernelSymbols.parse(text);
   const full = KernelSymbols.parse(text, { full: true });
   assert.equal(indexed.state, full.state, `${label}: state`);
+  let n = 0;
   for (const a of addrs) {
+    if (++n % (INDEX_LOOKUPS / 2) === 0) indexed = KernelSymbols.parse(text);
     assert.deepEqual(
       indexed.lookup(a),
       full.lookup(a),
@@ -52,11 +58,12 @@ Deno.test("kallsyms: the indexed form answers as the full parse does, on /proc/k
   const rnd = seededRandom(11);
   // A fifth of the lines, each with addresses around it: ~150k lookups.
   const addrs = probesOf(s, rnd, 0.2);
+  const before = KernelSymbols.parse(text).form;
   const { indexed, full } = assertSameAnswers(text, addrs, "/proc/kallsyms");
   assert.equal(full.form, "full");
   if (indexed.state === "ok") {
     // The real text is the case the index is for.
-    assert.equal(indexed.form, "indexed");
+    assert.equal(before, "indexed");
     assert.ok(
       addrs.filter((a) => full.lookup(a) !== undefined).length >
         addrs.length / 2,
@@ -240,6 +247,9 @@ Deno.test("kallsyms: the core section saved per boot answers as the live file do
       full.lookup(a)?.module === "[kernel.kallsyms]"
     );
     assert.ok(inCore.length > addrs.length / 2);
+    // (Fewer than INDEX_LOOKUPS, past which the full parse, and so the live
+    // file, would answer.)
+    inCore.length = Math.min(inCore.length, INDEX_LOOKUPS / 2);
     for (const a of inCore) {
       assert.deepEqual(again.lookup(a), full.lookup(a), `0x${a.toString(16)}`);
     }
@@ -331,4 +341,23 @@ Deno.test("kallsyms: a saved text is not used when the live file starts differen
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("kallsyms: past INDEX_LOOKUPS lookups the full parse answers, the same", () => {
+  const text = Deno.readFileSync("/proc/kallsyms");
+  const ks = KernelSymbols.parse(text);
+  const full = KernelSymbols.parse(text, { full: true });
+  if (full.state !== "ok") assert.fail(`/proc/kallsyms is ${full.state}`);
+  assert.equal(ks.form, "indexed");
+  const r = seededRandom(9);
+  const line = new TextDecoder().decode(text).split("\n").find((l) =>
+    / [tT] /.test(l) && !l.startsWith("0000")
+  )!;
+  const first = BigInt("0x" + line.slice(0, 16));
+  for (let i = 0; i <= INDEX_LOOKUPS + 10; i++) {
+    const a = first + BigInt(Math.floor(r() * 0x1000000));
+    assert.deepEqual(ks.lookup(a), full.lookup(a));
+    if (i === INDEX_LOOKUPS - 1) assert.equal(ks.form, "indexed");
+  }
+  assert.equal(ks.form, "full");
 });
