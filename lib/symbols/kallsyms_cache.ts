@@ -7,7 +7,7 @@
  * parse cheap. The core kernel's symbols cannot change while the system runs:
  * they are built into the image, and KASLR places it once at boot. So the
  * core section is saved under the boot's id (/proc/sys/kernel/random/boot_id)
- * and read back from that file, mapped into memory (raw_fd.ts).
+ * and read back from that file, mapped into memory (cache_files.ts).
  *
  * It is only used after a check against the live file: the first lines of
  * /proc/kallsyms (one read, which makes the kernel format one page, ~100
@@ -18,7 +18,7 @@
  * range reads the live file (kernel_symbols.ts).
  *
  * The file holds kernel addresses, as perf's ~/.debug copies of kallsyms
- * do, so it is written for its owner only (0600, in a 0700 folder). A file
+ * do, so it is written for its owner only (cache_files.ts). A file
  * cut short at a line passes the check but ends before its last symbols;
  * lookups at or past its last function go to the live file (where a saved
  * section's last function ends depends on what follows it), so a cut file
@@ -27,7 +27,7 @@
  * @module
  */
 
-import { mapFileReadOnly } from "./raw_fd.ts";
+import { mapCacheFile, writeCacheFile } from "./cache_files.ts";
 
 /** Bytes of the live file compared with the saved text. */
 const HEAD_BYTES = 4096;
@@ -46,25 +46,6 @@ function bootIdOf(path: string): string | undefined {
   try {
     const id = Deno.readTextFileSync(path).trim();
     return /^[0-9a-f-]{8,64}$/.test(id) ? id : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Mappings made, by file identity: one per file for the process's life. */
-const mapped = new Map<string, Uint8Array>();
-
-/**
- * The saved file, mapped (no copy of its 5 MB, no anonymous memory). Safe
- * because files here are only ever replaced by rename (saveCachedCore).
- */
-function mapSaved(path: string): Uint8Array | undefined {
-  try {
-    const st = Deno.statSync(path);
-    const key = `${path}\0${st.ino}\0${st.size}\0${st.mtime?.getTime()}`;
-    let bytes = mapped.get(key);
-    if (!bytes) mapped.set(key, bytes = mapFileReadOnly(path));
-    return bytes;
   } catch {
     return undefined;
   }
@@ -117,7 +98,7 @@ export function readCachedCore(
 ): Uint8Array | undefined {
   const id = bootIdOf(paths.bootId);
   if (!id) return undefined;
-  const saved = mapSaved(`${paths.dir}/${id}`);
+  const saved = mapCacheFile(`${paths.dir}/${id}`);
   if (!saved) return undefined;
   const head = liveHead(paths.kallsyms);
   if (!head || saved.length < head.length) return undefined;
@@ -139,23 +120,11 @@ export function saveCachedCore(
 ): boolean {
   const id = bootIdOf(paths.bootId);
   if (!id) return false;
-  const tmp = `${paths.dir}/.${id}.tmp-${Deno.pid}`;
-  try {
-    Deno.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-    for (const e of Deno.readDirSync(paths.dir)) {
-      if (e.isFile && e.name !== id && !e.name.startsWith(".")) {
-        Deno.removeSync(`${paths.dir}/${e.name}`);
-      }
-    }
-    Deno.writeFileSync(tmp, core, { mode: 0o600 });
-    Deno.renameSync(tmp, `${paths.dir}/${id}`);
-    return true;
-  } catch {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // Never created.
-    }
-    return false;
-  }
+  // One boot's text at a time: the others' are of no more use.
+  return writeCacheFile(
+    paths.dir,
+    id,
+    core,
+    (names) => names.filter((n) => n !== id),
+  );
 }

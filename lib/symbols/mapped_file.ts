@@ -18,6 +18,7 @@ import { ElfFile, PT_LOAD, SHT_SYMTAB } from "./elf_file.ts";
 import { ElfFormatError } from "./errors.ts";
 import { DwarfFile, libdwAvailable } from "./libdw.ts";
 import { closeFd, fdSource } from "./raw_fd.ts";
+import { loadTable, saveTable } from "./symbol_cache.ts";
 import { pltSymbols, SymbolTable } from "./symbol_table.ts";
 import type { Evictable } from "./byte_lru.ts";
 import type { ByteSource } from "./byte_source.ts";
@@ -83,6 +84,7 @@ export class MappedFile implements Evictable {
   private debugElf?: ElfFile;
   private debugSearched = false;
   private debugVia?: "build-id" | "debuglink";
+  private debugCounted = false;
   private buildIdValue?: string;
 
   private constructor(
@@ -94,6 +96,8 @@ export class MappedFile implements Evictable {
     private readonly source: ByteSource | undefined,
     private readonly search: DebugSearch,
     private readonly counters?: DebugCounters,
+    /** Where built tables are saved by build id (symbol_cache.ts). */
+    private readonly tableCache?: string,
   ) {}
 
   /** A file reachable through `fd` (owned from now on: close() closes it). */
@@ -103,8 +107,17 @@ export class MappedFile implements Evictable {
     fd: number,
     search: DebugSearch,
     counters?: DebugCounters,
+    tableCache?: string,
   ): MappedFile {
-    return new MappedFile(key, path, fd, undefined, search, counters);
+    return new MappedFile(
+      key,
+      path,
+      fd,
+      undefined,
+      search,
+      counters,
+      tableCache,
+    );
   }
 
   /** An in-memory image (the vDSO). */
@@ -180,17 +193,38 @@ export class MappedFile implements Evictable {
       this.debugElf = found.elf;
       this.debugPath = found.path;
       this.debugVia = found.via;
-      if (this.counters) {
-        if (found.via === "build-id") this.counters.buildId++;
-        else this.counters.debugLink++;
-      }
+      this.countDebug(found.via);
     }
+  }
+
+  /** Counts the debug file found, once per file (search or saved table). */
+  private countDebug(via: "build-id" | "debuglink"): void {
+    if (!this.counters || this.debugCounted) return;
+    this.debugCounted = true;
+    if (via === "build-id") this.counters.buildId++;
+    else this.counters.debugLink++;
   }
 
   /** The symbol table, parsed on first use (undefined if unusable). */
   symbols(): SymbolTable | undefined {
     if (this.table) return this.table;
     if (!this.headers()) return undefined;
+    const id = this.buildIdValue;
+    const saved = this.tableCache && id
+      ? loadTable(this.tableCache, id)
+      : undefined;
+    if (saved) {
+      this.table = saved.table;
+      this.symbolSource = saved.info.source;
+      if (saved.info.debugPath !== undefined) {
+        this.debugPath = saved.info.debugPath;
+        this.countDebug(
+          saved.info.source === "debug-build-id" ? "build-id" : "debuglink",
+        );
+      }
+      this.parses++;
+      return this.table;
+    }
     try {
       // PLT stubs live in the file itself (NOBITS in a debug file).
       const plt = pltSymbols(this.elf!);
@@ -221,6 +255,12 @@ export class MappedFile implements Evictable {
       }
       this.table = table!;
       this.symbolSource = source;
+      if (this.tableCache && id) {
+        saveTable(this.tableCache, id, table!, {
+          source,
+          debugPath: this.debugPath,
+        });
+      }
       this.parses++;
       return table;
     } catch (err) {

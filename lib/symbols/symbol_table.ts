@@ -100,6 +100,22 @@ function better(c: SymbolColumns, a: number, b: number): boolean {
   return nameEndOf(c, a) - c.nameAt[a] > nameEndOf(c, b) - c.nameAt[b];
 }
 
+/** A built table's arrays (what toBytes saves). */
+interface BuiltTable {
+  length: number;
+  starts: Float64Array;
+  ends: Float64Array;
+  maxEnds: Float64Array;
+  nameFrom: Uint32Array;
+  nameTo: Uint32Array;
+  nameBytes: Uint8Array;
+}
+
+/** "SPST" and the layout's version, at the head of toBytes' bytes. */
+const TABLE_MAGIC = 0x54535053;
+const TABLE_VERSION = 1;
+const HEADER = 16;
+
 /**
  * Sorts `order` (the indices 0..n-1) by `starts[i]`, ties by index. One
  * number per symbol, start * 2^bits + index, is sorted by the engine's
@@ -163,7 +179,19 @@ export class SymbolTable {
   private readonly names: (string | undefined)[];
   private decodedBytes = 0;
 
-  private constructor(c: SymbolColumns) {
+  private constructor(c: SymbolColumns | BuiltTable) {
+    if ("maxEnds" in c) {
+      // A table built before (fromBytes): its arrays as they were.
+      this.length = c.length;
+      this.starts = c.starts;
+      this.ends = c.ends;
+      this.maxEnds = c.maxEnds;
+      this.nameFrom = c.nameFrom;
+      this.nameTo = c.nameTo;
+      this.nameBytes = c.nameBytes;
+      this.names = new Array(c.length);
+      return;
+    }
     // Sort by address, then reduce aliases (same start) to the best one.
     const order = new Uint32Array(c.count);
     let sorted = true;
@@ -308,6 +336,83 @@ export class SymbolTable {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The built table as bytes, for {@link SymbolTable.fromBytes}: a header
+   * (magic, version, count, name bytes), the five arrays, the names.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { SymbolTable } from "./symbol_table.ts";
+   * const t = SymbolTable.fromSymbols([{ start: 0x1000, size: 0x10, name: "f" }]);
+   * const back = SymbolTable.fromBytes(t.toBytes())!;
+   * assert.deepStrictEqual(back.lookup(0x1008), t.lookup(0x1008));
+   * assert.strictEqual(SymbolTable.fromBytes(new Uint8Array(8)), undefined);
+   * ```
+   */
+  toBytes(): Uint8Array {
+    const n = this.length, names = this.nameBytes.length;
+    const out = new Uint8Array(HEADER + n * 32 + names);
+    const h = new DataView(out.buffer);
+    h.setUint32(0, TABLE_MAGIC, true);
+    h.setUint32(4, TABLE_VERSION, true);
+    h.setUint32(8, n, true);
+    h.setUint32(12, names, true);
+    let at = HEADER;
+    for (const a of [this.starts, this.ends, this.maxEnds]) {
+      out.set(new Uint8Array(a.buffer, a.byteOffset, n * 8), at);
+      at += n * 8;
+    }
+    for (const a of [this.nameFrom, this.nameTo]) {
+      out.set(new Uint8Array(a.buffer, a.byteOffset, n * 4), at);
+      at += n * 4;
+    }
+    out.set(this.nameBytes, at);
+    return out;
+  }
+
+  /**
+   * A table from {@link SymbolTable.toBytes}' bytes, viewing them (no copy;
+   * `b` must start 8-byte aligned in its buffer), or undefined if they are
+   * not such bytes.
+   */
+  static fromBytes(b: Uint8Array): SymbolTable | undefined {
+    if (b.length < HEADER || b.byteOffset % 8 !== 0) return undefined;
+    const h = new DataView(b.buffer, b.byteOffset, HEADER);
+    if (
+      h.getUint32(0, true) !== TABLE_MAGIC ||
+      h.getUint32(4, true) !== TABLE_VERSION
+    ) return undefined;
+    const n = h.getUint32(8, true), names = h.getUint32(12, true);
+    if (b.length !== HEADER + n * 32 + names) return undefined;
+    let at = b.byteOffset + HEADER;
+    const f64 = () => {
+      const a = new Float64Array(b.buffer, at, n);
+      at += n * 8;
+      return a;
+    };
+    const u32 = () => {
+      const a = new Uint32Array(b.buffer, at, n);
+      at += n * 4;
+      return a;
+    };
+    const starts = f64(), ends = f64(), maxEnds = f64();
+    const nameFrom = u32(), nameTo = u32();
+    const nameBytes = new Uint8Array(b.buffer, at, names);
+    for (let i = 0; i < n; i++) {
+      if (nameFrom[i] > nameTo[i] || nameTo[i] > names) return undefined;
+    }
+    return new SymbolTable({
+      length: n,
+      starts,
+      ends,
+      maxEnds,
+      nameFrom,
+      nameTo,
+      nameBytes,
+    });
   }
 
   /** Approximate memory held, in bytes (arrays, names, decoded strings). */

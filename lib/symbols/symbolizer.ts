@@ -56,6 +56,12 @@ export interface SymbolizerOptions {
    * for the real /proc/kallsyms, none for any other path.
    */
   kallsymsCacheDir?: string | null;
+  /**
+   * Where built ELF symbol tables are saved by build id and mapped back
+   * (symbol_cache.ts), or null for none. Default: `cacheDir("symbols")`
+   * when `procRoot` is "/proc", none otherwise.
+   */
+  symbolCacheDir?: string | null;
   /** Where perf maps are written (default "/tmp"). */
   perfMapDir?: string;
   /** Bounds of each perf map. */
@@ -219,6 +225,7 @@ export class Symbolizer {
   private readonly debugDirs: string[];
   private readonly kallsymsPath: string;
   private readonly kallsymsCacheDir: string | null;
+  private readonly tableCacheDir: string | null;
   private readonly perfMapDir: string;
   private readonly perfMapOptions: PerfMapOptions;
   private readonly maxProcesses: number;
@@ -252,6 +259,11 @@ export class Symbolizer {
       ? options.kallsymsCacheDir
       : this.kallsymsPath === "/proc/kallsyms"
       ? cacheDir("kallsyms")
+      : null;
+    this.tableCacheDir = options.symbolCacheDir !== undefined
+      ? options.symbolCacheDir
+      : this.procRoot === "/proc"
+      ? cacheDir("symbols")
       : null;
     this.perfMapDir = options.perfMapDir ?? "/tmp";
     this.perfMapOptions = options.perfMap ?? {};
@@ -426,7 +438,14 @@ export class Symbolizer {
     let lastError = "";
     for (const c of candidates) {
       try {
-        file = MappedFile.fromFd(key, m.path, openFd(c), search, this.debug);
+        file = MappedFile.fromFd(
+          key,
+          m.path,
+          openFd(c),
+          search,
+          this.debug,
+          this.tableCacheDir ?? undefined,
+        );
         break;
       } catch (err) {
         lastError = (err as Error).message;
