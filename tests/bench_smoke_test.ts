@@ -279,3 +279,34 @@ Deno.test({
     assert.match(r.out, /^FAILED: rates: c-libbpf /m);
   },
 });
+
+Deno.test({
+  name:
+    "bench: bench:perf runs both tools --rounds times and compares the medians",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const j = await passingJson([
+      "bench/profile_vs_perf.ts",
+      "--duration",
+      "1s",
+      "--freq",
+      "99",
+      "--rounds",
+      "2",
+    ]);
+    assert.equal(j.rounds, 2);
+    assert.equal(j.perf.runsCpuS.length, 2);
+    assert.equal(j.streamprof.runsCpuS.length, 2);
+    const mid = (xs: number[]) => (xs[0] + xs[1]) / 2;
+    assert.equal(j.perf.totalCpuS, mid(j.perf.runsCpuS));
+    assert.equal(j.streamprof.cpuS, mid(j.streamprof.runsCpuS));
+    assert.equal(j.ratio, j.streamprof.cpuS / j.perf.totalCpuS);
+    assert.equal(j.met, j.ratio <= 0.5);
+    assert.ok(
+      j.perf.samples > 0 && j.streamprof.samples > 0,
+      JSON.stringify(j),
+    );
+    assert.match(j.streamprof.reconciliation, /\(exact, nothing lost\)$/);
+  },
+});
