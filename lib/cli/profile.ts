@@ -144,6 +144,12 @@ second, and shows that it decoded exactly the events the server consumed
 for). Without --duration, --serve runs until Ctrl-C. Binding anything but a
 loopback address needs --serve-allow-remote.
 
+Caches: \${XDG_CACHE_HOME:-~/.cache}/streamprof/kallsyms holds the core
+kernel's symbols of this boot (used after its first lines match
+/proc/kallsyms; modules are always read live), and .../symbols the symbol
+tables built from ELF .symtab and debug files, by build id (used while the
+debug file is unchanged). Both only save work; deleting them is always safe.
+
 Signals: Ctrl-C (SIGINT), SIGTERM, SIGHUP and SIGQUIT end the profile early:
 everything is detached and the full report of what was sampled is printed
 and written. Further signals during the report are ignored.
