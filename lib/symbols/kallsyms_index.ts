@@ -74,7 +74,8 @@ export function hexValue(b: Uint8Array, from: number, to: number): number {
  * ```
  */
 export class KallsymsIndex {
-  // The fields of the line last parsed (no object per line).
+  // The fields of the line last parsed (no object per line); alike
+  // elf_file.ts's constants in shape only.
   private key = 0;
   private hi = 0;
   private lo = 0;
