@@ -26,6 +26,8 @@ export const GIVE_UP = -2;
 const TWO32 = 4294967296;
 /** Lines a lookup walks over (non-function lines) before it gives up. */
 const MAX_WALK = 256;
+/** Lines `build` walks back over from the end to the highest function. */
+const MAX_BUILD_WALK = 1 << 17;
 /** Lines `build` checks for form and order. */
 const PROBES = 1024;
 /** Below this many bytes a search range is scanned line by line. */
@@ -129,11 +131,13 @@ export class KallsymsIndex {
       if (!ix.parse(at) || ix.key < prev) return undefined;
       prev = ix.key;
     }
-    // The highest function: the section's end is its page's end.
+    // The highest function: the section's end is its page's end. With
+    // CONFIG_KALLSYMS_ALL (Debian's kernels) thousands of .data and .bss
+    // lines follow it; walked once, here.
     let at = ix.lineBefore(limit);
     if (!ix.parse(at) || ix.key < prev) return undefined;
     for (let n = 0; !isFunction(ix.type); n++) {
-      if (at === 0 || n === MAX_WALK) return undefined;
+      if (at === 0 || n === MAX_BUILD_WALK) return undefined;
       at = ix.lineBefore(at);
       if (!ix.parse(at)) return undefined;
     }

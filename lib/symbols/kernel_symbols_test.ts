@@ -113,6 +113,14 @@ function generated(seed: number): { text: string; shape: string } {
     }
   }
   const coreEnd = a;
+  if (r() < 0.15) {
+    // CONFIG_KALLSYMS_ALL: .data and .bss after the last functions.
+    shape.push("data-tail");
+    for (let i = 0; i < 1500; i++) {
+      a += BigInt(1 + Math.floor(r() * 64));
+      lines.push(`${hex(a)} ${pick(["d", "D", "b", "B"])} data_${i}`);
+    }
+  }
   if (r() < 0.1) {
     // Not in address order at large (not what a kernel prints): the
     // index's sampled check must refuse it.
@@ -160,6 +168,7 @@ Deno.test("kallsyms: the indexed form answers as the full parse does, on 300 gen
   const forms = { indexed: 0, full: 0, none: 0 };
   const gaveUp = { after: 0 };
   let insideRefused = 0;
+  let dataTailIndexed = 0;
   for (let seed = 1; seed <= 300; seed++) {
     const { text, shape } = generated(seed);
     const r = seededRandom(seed + 1000);
@@ -180,6 +189,9 @@ Deno.test("kallsyms: the indexed form answers as the full parse does, on 300 gen
     );
     if (before === "indexed" && indexed.form === "full") gaveUp.after++;
     if (before === "full" && shape.includes("inside")) insideRefused++;
+    if (shape.includes("data-tail") && shape.split(", ").length === 2) {
+      dataTailIndexed += before === "indexed" ? 1 : 0;
+    }
     if (shape.includes("unsorted")) {
       assert.equal(before, "full", `seed ${seed}: an unsorted text indexed`);
     }
@@ -190,6 +202,8 @@ Deno.test("kallsyms: the indexed form answers as the full parse does, on 300 gen
   assert.ok(forms.full > 10, `full ${forms.full}`);
   assert.ok(gaveUp.after > 0, "some lookup was handed to the full parse");
   assert.ok(insideRefused > 0, "module symbols inside the core: full parse");
+  // Kernels built with CONFIG_KALLSYMS_ALL are indexed too.
+  assert.ok(dataTailIndexed > 0, "a core ending in data lines is indexed");
 });
 
 Deno.test("kallsyms: kptr_restrict (all zero) is reported by either form", () => {
