@@ -94,8 +94,6 @@ function countsOf(c: ClientCounts): ClientCounts {
   };
 }
 
-export { isLoopback };
-
 /** The live view's HTTP and WebSocket server. */
 export class LiveServer {
   readonly #server: Deno.HttpServer<Deno.NetAddr>;

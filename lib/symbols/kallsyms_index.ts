@@ -23,7 +23,8 @@
 /** A lookup that cannot answer from the index: parse the whole text. */
 export const GIVE_UP = -2;
 
-const TWO32 = 4294967296;
+/** 2^32: offsets are (hi - baseHi) * TWO32 + lo. */
+export const TWO32 = 4294967296;
 /** Lines a lookup walks over (non-function lines) before it gives up. */
 const MAX_WALK = 256;
 /** Lines `build` walks back over from the end to the highest function. */
@@ -33,8 +34,25 @@ const PROBES = 1024;
 /** Below this many bytes a search range is scanned line by line. */
 const SCAN_BYTES = 512;
 
+/**
+ * The end of the page holding offset `off`: where a kallsyms symbol stops
+ * when no symbol of its own module follows it (offsets are from a multiple
+ * of 2^32, so pages line up).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { pageEnd } from "./kallsyms_index.ts";
+ * assert.strictEqual(pageEnd(0x81000108), 0x81001000);
+ * assert.strictEqual(pageEnd(0x81001000), 0x81002000);
+ * ```
+ */
+export function pageEnd(off: number): number {
+  return Math.floor(off / 4096) * 4096 + 4096;
+}
+
 /** t/T (text) and w/W (weak): the lines kept, as in the full parse. */
-function isFunction(type: number): boolean {
+export function isFunction(type: number): boolean {
   const t = type | 32;
   return t === 116 || t === 119;
 }
@@ -144,7 +162,7 @@ export class KallsymsIndex {
     // Offsets are exact only below 2^53: a section spanning more is left
     // to the full parse.
     if (ix.key - first > 2 ** 52) return undefined;
-    const last = Math.floor(ix.key / 4096) * 4096 + 4096;
+    const last = pageEnd(ix.key);
     return new KallsymsIndex(b, limit, baseHi, first, last, at);
   }
 
@@ -205,9 +223,7 @@ export class KallsymsIndex {
     this.parse(at);
     const start = this.key;
     for (let n = 0; n < MAX_WALK; n++) {
-      if (this.next >= this.limit) {
-        return Math.floor(start / 4096) * 4096 + 4096;
-      }
+      if (this.next >= this.limit) return pageEnd(start);
       if (!this.parse(this.next)) return GIVE_UP;
       if (isFunction(this.type) && this.key > start) return this.key;
     }

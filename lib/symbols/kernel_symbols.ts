@@ -23,7 +23,14 @@
  * @module
  */
 import { readCachedCore, saveCachedCore } from "./kallsyms_cache.ts";
-import { GIVE_UP, hexValue, KallsymsIndex } from "./kallsyms_index.ts";
+import {
+  GIVE_UP,
+  hexValue,
+  isFunction,
+  KallsymsIndex,
+  pageEnd,
+  TWO32,
+} from "./kallsyms_index.ts";
 import { SymbolTable } from "./symbol_table.ts";
 
 /** Why kernel frames cannot be named, or "ok". */
@@ -56,7 +63,6 @@ export interface KernelHit {
 const KERNEL = "[kernel.kallsyms]";
 /** Lookups the indexed form answers before the full parse takes over. */
 export const INDEX_LOOKUPS = 8192;
-const TWO32 = 4294967296;
 
 function readKptrRestrict(path: string): number {
   try {
@@ -130,7 +136,7 @@ class FullTable {
       const type = b[at + 1];
       const t = type | 32; // lower case
       let e = at + 3;
-      if (t !== 116 && t !== 119) {
+      if (!isFunction(type)) {
         // Not text (t/T) or weak (w/W): skip the line.
         while (e < n && b[e] !== 10) e++;
         at = e + 1;
@@ -217,13 +223,13 @@ class FullTable {
         sizes[i] = 0;
         continue;
       }
-      const pageEnd = Math.floor(starts[i] / 4096) * 4096 + 4096;
-      if (j >= count) sizes[i] = pageEnd - starts[i];
+      const page = pageEnd(starts[i]);
+      if (j >= count) sizes[i] = page - starts[i];
       else {
         const next = starts[order[j]];
         sizes[i] = mods[order[j]] === mods[i]
           ? next - starts[i]
-          : Math.min(next, pageEnd) - starts[i];
+          : Math.min(next, page) - starts[i];
       }
       if (sizes[i] <= 0) sizes[i] = 1;
     }
@@ -358,8 +364,7 @@ class IndexedTable {
     const start = tail.table.start(i) + this.shift;
     const end = tail.table.end(i) + this.shift;
     if (start < core.first && end > core.first) {
-      const pageEnd = Math.floor(start / 4096) * 4096 + 4096;
-      if (off >= Math.min(core.first, pageEnd)) return -1;
+      if (off >= Math.min(core.first, pageEnd(start))) return -1;
     }
     return i;
   }
@@ -447,7 +452,7 @@ export class KernelSymbols {
     path = "/proc/kallsyms",
     options: { cache?: { dir: string; bootId?: string } } = {},
   ): KernelSymbols {
-    const readLive = (): Uint8Array | undefined => {
+    const readFile = (): Uint8Array | undefined => {
       try {
         return Deno.readFileSync(path);
       } catch {
@@ -463,10 +468,10 @@ export class KernelSymbols {
       const saved = readCachedCore(cache);
       const table = saved && IndexedTable.build(saved, true);
       if (table) {
-        return new KernelSymbols("ok", table, saved, undefined, readLive);
+        return new KernelSymbols("ok", table, saved, undefined, readFile);
       }
     }
-    const bytes = readLive();
+    const bytes = readFile();
     if (!bytes) {
       return new KernelSymbols("unreadable", undefined, new Uint8Array(), 0);
     }

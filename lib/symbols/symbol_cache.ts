@@ -24,9 +24,12 @@ export const MIN_SAVED = 1000;
 /** Tables kept; past this the oldest are removed. */
 export const MAX_SAVED = 256;
 
+/** The sources of tables worth saving: a `.symtab`, own or a debug file's. */
+const SAVED_SOURCES = ["symtab", "debug-build-id", "debug-debuglink"] as const;
+
 /** What a saved table says about where it came from. */
 export interface SavedTableInfo {
-  source: "symtab" | "debug-build-id" | "debug-debuglink";
+  source: typeof SAVED_SOURCES[number];
   /** The debug file the table was built from, if any. */
   debugPath?: string;
   debugSize?: number;
@@ -85,7 +88,7 @@ export function loadTable(
   } catch {
     return undefined;
   }
-  if (!["symtab", "debug-build-id", "debug-debuglink"].includes(info.source)) {
+  if (!(SAVED_SOURCES as readonly string[]).includes(info.source)) {
     return undefined;
   }
   if (info.debugPath !== undefined) {
@@ -111,7 +114,7 @@ export function saveTable(
 ): boolean {
   const name = fileOf(buildId);
   if (!name || table.length < MIN_SAVED) return false;
-  if (!["symtab", "debug-build-id", "debug-debuglink"].includes(info.source)) {
+  if (!(SAVED_SOURCES as readonly string[]).includes(info.source)) {
     return false;
   }
   const saved: SavedTableInfo = {
