@@ -71,12 +71,24 @@ export interface ResolveOptions {
   startNs?: number;
 }
 
-/** Resolves every stack of `stacks` with `sym`, names from `names`. */
+/**
+ * Resolves every stack of `stacks` with `sym`, names from `names`, as one
+ * pass of the symbolizer (each perf map read at most once).
+ */
 export function resolveProfile(
   stacks: StackProfile,
   sym: Symbolizer,
   names: ProcessNames,
   o: ResolveOptions = {},
+): ResolvedProfile {
+  return sym.pass(() => resolveAll(stacks, sym, names, o));
+}
+
+function resolveAll(
+  stacks: StackProfile,
+  sym: Symbolizer,
+  names: ProcessNames,
+  o: ResolveOptions,
 ): ResolvedProfile {
   const frames: ProfileFrame[] = [];
   const frameIds = new Map<string, number>();

@@ -150,7 +150,9 @@ export class PerfMap {
       const end = Math.min(size, this.offset + this.maxReadBytes);
       let carry: Uint8Array = new Uint8Array(0);
       let at = this.offset;
-      const buf = new Uint8Array(CHUNK);
+      // No bigger than what is new: most refreshes of a live map read a few
+      // lines, and a 1 MiB buffer each time is garbage to collect.
+      const buf = new Uint8Array(Math.min(CHUNK, Math.max(0, end - at)));
       while (at < end) {
         const n = pread(fd, buf.subarray(0, Math.min(CHUNK, end - at)), at);
         if (n <= 0) break;

@@ -312,6 +312,44 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "perf map: within one pass a map is read once; the next pass reads what is new",
+  ...opts,
+  fn() {
+    withFakeProc((f) => {
+      Deno.writeTextFileSync(f.perfMap, "7f0000001000 100 first\n");
+      const sym = f.symbolizer();
+      const names = (a: bigint) => sym.user(77, [a]).map((x) => x.name)[0];
+      sym.pass(() => {
+        assert.strictEqual(names(0x7f0000001010n), "first");
+        // The JIT maps more code during the pass: this pass does not read
+        // the map again, however many stacks miss.
+        Deno.writeTextFileSync(f.perfMap, "7f0000002000 100 second\n", {
+          append: true,
+        });
+        assert.strictEqual(names(0x7f0000002010n), "[anon]+0x2010");
+        assert.strictEqual(names(0x7f0000002020n), "[anon]+0x2020");
+        // A pass inside a pass is the same pass.
+        sym.pass(() =>
+          assert.strictEqual(names(0x7f0000002030n), "[anon]+0x2030")
+        );
+      });
+      // The next pass reads it once, on its first miss.
+      sym.pass(() => {
+        assert.strictEqual(names(0x7f0000002010n), "second");
+        Deno.writeTextFileSync(f.perfMap, "7f0000003000 100 third\n", {
+          append: true,
+        });
+        assert.strictEqual(names(0x7f0000003010n), "[anon]+0x3010");
+      });
+      // Outside a pass, every miss reads what is new.
+      assert.strictEqual(names(0x7f0000003010n), "third");
+      sym.close();
+    });
+  },
+});
+
+Deno.test({
   name: "perf map: a 50 MB map is read within bounds, the excess counted",
   ...opts,
   fn() {
