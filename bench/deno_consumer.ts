@@ -23,7 +23,7 @@
  * (lib/profile/run_profile.ts) does: every event aggregated in the
  * parser's WASM tables (the stress source too, whose events carry no
  * frames but still have a key), every new process named and captured by a
- * `Symbolizer` on the batch path, and after the run the session's profile
+ * `Symbolizer` after each walk, and after the run the session's profile
  * resolved (`resolveProfile`). That is what a profiler costs, so that is
  * what is measured; `--no-resolve` and `--no-aggregate` leave the work out.
  * Resolution comes after the run and is reported on its own ("resolve"),
@@ -524,12 +524,8 @@ async function consume(
     aggregate: o.aggregate,
     // The session aggregates the stress source only with its tables named.
     tables: o.aggregate ? DEFAULT_TABLES : undefined,
-    onBatch: work
-      ? (p) => {
-        tally.onBatch(p);
-        work.noteBatch(p);
-      }
-      : tally.onBatch,
+    onBatch: tally.onBatch,
+    onWalk: work?.noteNewKeys,
   });
   // Attached: all CPU so far (runtime, modules, WASM, BPF load) is
   // start-up. As in the C consumer, the whole-run figure counts from here.

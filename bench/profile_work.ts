@@ -1,7 +1,7 @@
 /**
  * The profile work of bench/deno_consumer.ts beyond consuming and
  * aggregating, done as `runProfile` (lib/profile/run_profile.ts) does it:
- * on the batch path, every new process named and captured by the
+ * after each walk, every new process named and captured by the
  * symbolizer while it still runs; after the run, the session's aggregated
  * profile resolved, every distinct stack symbolized once. Resolution is
  * timed on its own: it happens once per run, not per event.
@@ -19,7 +19,7 @@
  *   user: -14, kernel: [],
  * }]), { toAggregate: true });
  * const work = new ProfileWork();
- * work.noteBatch(parser);
+ * work.noteNewKeys(parser);
  * const stacks = new StackProfile();
  * stacks.absorb(parser);
  * const r = work.resolve(stacks, { cpus: 1 });
@@ -50,7 +50,7 @@ export interface ResolveJson {
   keys: number;
   frames: number;
   fully_symbolized_samples: number;
-  /** Processes named and captured on the batch path. */
+  /** Processes named and captured after each walk. */
   processes: number;
 }
 
@@ -65,8 +65,8 @@ export class ProfileWork {
     this.names.onNewProcess = (pid) => this.symbolizer.observe(pid);
   }
 
-  /** A RingReader onBatch: notes every event's process and thread. */
-  noteBatch = (p: ProfileParser): void => this.names.noteBatch(p);
+  /** A RingReader onWalk: notes the process and thread of every new key. */
+  noteNewKeys = (p: ProfileParser): void => this.names.noteNewKeys(p);
 
   /** Resolves `stacks` (the session's profile), timing it. */
   resolve(

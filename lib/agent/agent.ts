@@ -252,7 +252,7 @@ export async function runAgent(o: AgentOptions): Promise<AgentSummary> {
     frequency: o.frequency,
     ringBytes: o.ringBytes,
     bpfDir: o.bpfDir,
-    onBatch: (p) => names.noteBatch(p),
+    onWalk: (p) => names.noteNewKeys(p),
   });
   const counters: AgentCounters = {
     intervalsCut: 0,

@@ -94,6 +94,14 @@ export interface ReaderOptions {
    */
   onBatch?: (parser: ProfileParser) => void;
   /**
+   * Called after each walk, before the tables are cut, without asking for
+   * the batch: the aggregation entries the walk added (`aggregateCount`
+   * before and after, see `ProcessNames.noteNewKeys`) say which processes
+   * and threads it met, one entry per new key rather than one per event.
+   * It must not walk the parser.
+   */
+  onWalk?: (parser: ProfileParser) => void;
+  /**
    * Called when a walk stopped because the stack or aggregation tables were
    * full: read them out, then `parser.cutTables()`. The reader then walks
    * on from the record that did not fit. Without it the reader cuts the
@@ -116,6 +124,7 @@ export class RingReader {
   readonly #toRing: boolean;
   readonly #toAggregate: boolean;
   readonly #onBatch?: (parser: ProfileParser) => void;
+  readonly #onWalk?: (parser: ProfileParser) => void;
   readonly #onTablesFull?: (parser: ProfileParser) => void;
   readonly #onSpan?: (records: Uint8Array) => void;
   readonly #mask: number;
@@ -135,6 +144,7 @@ export class RingReader {
     this.#toRing = o.toRing ?? true;
     this.#toAggregate = o.toAggregate ?? false;
     this.#onBatch = o.onBatch;
+    this.#onWalk = o.onWalk;
     this.#onTablesFull = o.onTablesFull;
     this.#onSpan = o.onSpan;
     this.#mask = ring.size - 1;
@@ -198,10 +208,11 @@ export class RingReader {
       }
       const n = p.walkAt(at, span, this.#toRing, toBatch, this.#toAggregate);
       this.#add();
-      if (toBatch) {
+      if (toBatch || this.#onWalk) {
         p.holdBatch(true);
         try {
-          this.#onBatch!(p);
+          if (toBatch) this.#onBatch!(p);
+          this.#onWalk?.(p);
         } finally {
           p.holdBatch(false);
         }

@@ -528,6 +528,7 @@ export class ProfileParser {
   /** Whether the stack and aggregation tables exist (`tables` option). */
   readonly hasTables: boolean;
   #batchHeld = false;
+  #cuts = 0;
 
   /** Loads and instantiates the module and lays out its memory. */
   static async create(options: ParserOptions = {}): Promise<ProfileParser> {
@@ -966,6 +967,25 @@ export class ProfileParser {
     return this.#u32;
   }
 
+  /**
+   * pid of aggregation entry `i` (< aggregateCount; no allocation). Entries
+   * are numbered in the order their keys first appeared since the last cut,
+   * so those a walk added are the ones from the count before it.
+   */
+  aggregatePid(i: number): number {
+    return this.#i32[
+      ((this.#module.aggEntries() >>> 0) + i * M.AGG_ENTRY_SIZE + M.AG_PID) >>>
+      2
+    ];
+  }
+  /** tid of aggregation entry `i` (no allocation). */
+  aggregateTid(i: number): number {
+    return this.#i32[
+      ((this.#module.aggEntries() >>> 0) + i * M.AGG_ENTRY_SIZE + M.AG_TID) >>>
+      2
+    ];
+  }
+
   /** Every aggregation entry since the last cut (allocates: call per interval). */
   readAggregates(): Aggregate[] {
     const n = this.#module.aggCount();
@@ -992,6 +1012,15 @@ export class ProfileParser {
    */
   cutTables(): void {
     this.#module.cutTables();
+    this.#cuts++;
+  }
+
+  /**
+   * How many times the tables were cut: aggregation entry `i` after a walk
+   * is the same entry as before it only while this is unchanged.
+   */
+  get tableCuts(): number {
+    return this.#cuts;
   }
 
   /** Forgets per-CPU timestamps: the next walk starts a new stream. */

@@ -2,10 +2,10 @@
  * One profile run: sample for a while, then resolve every stack. What the
  * `profile` command runs, and what a test or another tool can run in-process.
  *
- * Names and symbols are captured the first time a process is seen (on the
- * consumer's batch path), so a process that exits mid-profile is still
- * named and symbolized; symbolization itself happens once, at the end, per
- * distinct stack.
+ * Names and symbols are captured the first time a process is seen (after
+ * the walk of the ring that met it), so a process that exits mid-profile
+ * is still named and symbolized; symbolization itself happens once, at
+ * the end, per distinct stack.
  *
  * @example
  * ```ts ignore
@@ -106,7 +106,7 @@ export async function runProfile(o: ProfileRunOptions): Promise<ProfileRun> {
       collectStacks: o.collectStacks,
       bpfDir: o.bpfDir,
       timeline: o.timeline,
-      onBatch: (p) => names.noteBatch(p),
+      onWalk: (p) => names.noteNewKeys(p),
       onSpan: o.onSpan,
     });
     o.onStarted?.({ session, symbolizer: sym, names });

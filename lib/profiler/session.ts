@@ -44,6 +44,8 @@ export interface SessionOptions extends LoadOptions, SamplingOptions {
   recentEvents?: number;
   /** Called with each decoded batch (see RingReader). */
   onBatch?: (parser: ProfileParser) => void;
+  /** Called after each walk, without a batch (see RingReader). */
+  onWalk?: (parser: ProfileParser) => void;
   /**
    * Aggregate samples by (pid, tid, cpu, user stack, kernel stack) into
    * `session.profile` (default true for the profiler source).
@@ -184,6 +186,7 @@ export class ProfilerSession {
       toRing: true,
       toAggregate: aggregate,
       onBatch,
+      onWalk: o.onWalk,
       onSpan: o.onSpan,
       // The tables are full: move what they hold into the profile, then
       // make room; the reader walks on from the record that did not fit.
