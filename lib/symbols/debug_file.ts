@@ -13,7 +13,7 @@
  */
 import { crc32 } from "./crc32.ts";
 import { ElfFile } from "./elf_file.ts";
-import { closeFd, fdSource, openFd, pread } from "./raw_fd.ts";
+import { closeFd, fdSource, pread, tryOpenFd } from "./raw_fd.ts";
 
 /** A debug file that was found, open on `fd` (the caller closes it). */
 export interface FoundDebugFile {
@@ -69,12 +69,8 @@ function dirname(path: string): string {
 }
 
 function tryOpen(path: string): { fd: number; elf: ElfFile } | undefined {
-  let fd: number;
-  try {
-    fd = openFd(path);
-  } catch {
-    return undefined;
-  }
+  const fd = tryOpenFd(path);
+  if (fd < 0) return undefined;
   try {
     return { fd, elf: ElfFile.parse(fdSource(fd, path)) };
   } catch {

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { closeFd, openFd, pread } from "./raw_fd.ts";
+import { closeFd, pread, tryOpenFd } from "./raw_fd.ts";
 
 /** Bounds and counts of one perf map. */
 export interface PerfMapStats {
@@ -131,10 +131,8 @@ export class PerfMap {
    * not have written it yet): `stats().missing` says so.
    */
   refresh(): number {
-    let fd: number;
-    try {
-      fd = openFd(this.openPath);
-    } catch {
+    const fd = tryOpenFd(this.openPath);
+    if (fd < 0) {
       this.missing = true;
       return 0;
     }

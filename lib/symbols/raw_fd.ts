@@ -59,6 +59,29 @@ export function errnoName(n: number): string {
   return `${ERRNO[n] ?? "E?"} (errno ${n})`;
 }
 
+const encoder = new TextEncoder();
+
+/**
+ * Opens `path` read-only (O_CLOEXEC): the fd, or -1 when it cannot be
+ * opened. For files that are often absent (debug files, perf maps), where
+ * an exception per miss (two Error objects with their stack traces) cost
+ * more than the open itself.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { closeFd, tryOpenFd } from "./raw_fd.ts";
+ * const fd = tryOpenFd("/proc/self/maps");
+ * assert.ok(fd >= 0);
+ * closeFd(fd);
+ * assert.strictEqual(tryOpenFd("/nonexistent"), -1);
+ * ```
+ */
+export function tryOpenFd(path: string): number {
+  const fd = sym().open(encoder.encode(path + "\0"), O_RDONLY | O_CLOEXEC, 0);
+  return fd < 0 ? -1 : fd;
+}
+
 /**
  * Opens `path` read-only (O_CLOEXEC) and returns the fd; throws FileReadError
  * with the errno name.
@@ -74,11 +97,7 @@ export function errnoName(n: number): string {
  * ```
  */
 export function openFd(path: string): number {
-  const fd = sym().open(
-    new TextEncoder().encode(path + "\0"),
-    O_RDONLY | O_CLOEXEC,
-    0,
-  );
+  const fd = sym().open(encoder.encode(path + "\0"), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     throw new FileReadError(path, "open", new Error(errnoName(errno())));
   }

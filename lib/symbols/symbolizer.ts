@@ -34,7 +34,7 @@ import {
 import { type DebugCounters, MappedFile } from "./mapped_file.ts";
 import { PerfMap, type PerfMapOptions } from "./perf_map.ts";
 import { findMapping, type MapEntry, parseProcMaps } from "./proc_maps.ts";
-import { closeFd, openFd } from "./raw_fd.ts";
+import { closeFd, openFd, tryOpenFd } from "./raw_fd.ts";
 import { FileReadError, ProcessGoneError } from "./errors.ts";
 import { readVdsoImage } from "./vdso_image.ts";
 
@@ -357,11 +357,7 @@ export class Symbolizer {
     ) {
       // Keep the perf map reachable too (a container's /tmp vanishes with
       // it); a process that has none yet gets it by path later.
-      try {
-        perfMapFd = openFd(perfMapPath);
-      } catch {
-        perfMapFd = -1;
-      }
+      perfMapFd = tryOpenFd(perfMapPath);
     }
     const state: ProcessState = {
       pid,
