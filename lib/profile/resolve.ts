@@ -96,14 +96,21 @@ function resolveAll(
   const mappingIds = new Map<string, number>();
   const unnamed: Record<string, number> = {};
 
+  // The symbolizer hands out one MappingInfo object per mapping (until the
+  // process's maps are read again), so most frames find theirs by object;
+  // the key string (with a BigInt in it) is made once per object.
+  const mappingByInfo = new Map<MappingInfo, number>();
   const mappingIndex = (pid: number, m: MappingInfo): number => {
+    let id = mappingByInfo.get(m);
+    if (id !== undefined) return id;
     const key = `${pid}|${m.start}|${m.file}`;
-    let id = mappingIds.get(key);
+    id = mappingIds.get(key);
     if (id === undefined) {
       id = mappings.length;
       mappings.push({ pid, ...m });
       mappingIds.set(key, id);
     }
+    mappingByInfo.set(m, id);
     return id;
   };
   const synthetic = (name: string): number => {
