@@ -31,6 +31,8 @@ import type { LiveFeed } from "../live/feed.ts";
 import { isLoopback } from "../live/loopback.ts";
 import type { LiveServer } from "../live/server.ts";
 import { MAX_RING_BYTES } from "../bpf/profiler_object.ts";
+import { autoRingBytes } from "../profiler/poll_policy.ts";
+import { onlineCpus } from "../common/cpus.ts";
 import { foldedStacks } from "../profile/folded.ts";
 import { type ProfileRun, runProfile } from "../profile/run_profile.ts";
 import { type ProfileSummary, summarize } from "../profile/summary.ts";
@@ -75,8 +77,9 @@ export const PROFILE_OPTIONS = {
   "ring-bytes": {
     type: "string",
     value: "SIZE",
-    help: "ring buffer size, a power of two from 4K to 1G",
-    default: "8M",
+    help:
+      "ring buffer size, a power of two from 4K to 1G; auto: 8M, or up to 64M where the worst case at --freq on every CPU would fill a quarter of it within 100 ms",
+    default: "auto",
   },
   folded: {
     type: "string",
@@ -251,11 +254,17 @@ export function parseProfileOptions(
     collectStacks: !v["no-stacks"],
     lines: v.lines,
     hardwareEvents: v["hardware-events"],
-    ringBytes: parseBytes(v["ring-bytes"], "--ring-bytes", {
-      powerOfTwo: true,
-      min: 4096,
-      max: MAX_RING_BYTES,
-    }),
+    ringBytes: v["ring-bytes"] === "auto"
+      ? autoRingBytes({
+        frequency: parsePositiveInt(v.freq, "--freq"),
+        hardwareEvents: v["hardware-events"],
+        collectStacks: !v["no-stacks"],
+      }, onlineCpus().length)
+      : parseBytes(v["ring-bytes"], "--ring-bytes", {
+        powerOfTwo: true,
+        min: 4096,
+        max: MAX_RING_BYTES,
+      }),
     folded: v.folded,
     json: v.json,
     pprof: v.pprof,

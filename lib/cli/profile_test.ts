@@ -1,5 +1,12 @@
 import assert from "node:assert";
+import { onlineCpus } from "../common/cpus.ts";
 import { UsageError } from "../common/errors.ts";
+import {
+  AUTO_RING_MAX_BYTES,
+  autoRingBytes,
+  maxPollInterval,
+  SAMPLING_MAX_POLL_MS,
+} from "../profiler/poll_policy.ts";
 import {
   parseProfileOptions,
   PROFILE_HELP,
@@ -90,4 +97,29 @@ Deno.test("profile --help: the formats, how to open them, the live view", () => 
       "until Ctrl-C",
     ]
   ) assert.ok(PROFILE_HELP.includes(s), s);
+});
+
+Deno.test("profile options: --ring-bytes auto follows the rate; a size given is kept", () => {
+  const cpus = onlineCpus().length;
+  const auto = (freq: string) =>
+    autoRingBytes({ frequency: Number(freq) }, cpus);
+  const byDefault = parse([]);
+  assert.equal(byDefault.ringBytes, auto(String(byDefault.frequency)));
+  for (const freq of ["99", "1000", "10000", "50000"]) {
+    const o = parse(["--freq", freq]);
+    assert.equal(o.ringBytes, auto(freq));
+    // A quarter of the ring holds one longest poll interval of the worst
+    // case, or the ring is at its automatic maximum.
+    assert.ok(
+      maxPollInterval({ frequency: Number(freq) }, cpus, o.ringBytes) ===
+          SAMPLING_MAX_POLL_MS || o.ringBytes === AUTO_RING_MAX_BYTES,
+      `--freq ${freq}: ${o.ringBytes} bytes`,
+    );
+  }
+  assert.equal(parse(["--ring-bytes", "auto"]).ringBytes, byDefault.ringBytes);
+  assert.equal(
+    parse(["--freq", "10000", "--ring-bytes", "4M"]).ringBytes,
+    4 << 20,
+  );
+  assert.throws(() => parse(["--ring-bytes", "3M"]), UsageError);
 });
