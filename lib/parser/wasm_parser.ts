@@ -947,6 +947,15 @@ export class ProfileParser {
     return this.#i32[this.#stackEntry(id) + M.SE_PID / 4];
   }
 
+  /**
+   * The table's 32-bit hash of stack `id` (of its pid and frames): equal
+   * stacks have equal hashes, in this parser and in any other instance of
+   * the module, so a host can index stacks by it (confirming by content).
+   */
+  stackHash(id: number): number {
+    return this.#u32[this.#stackEntry(id) + M.SE_HASH / 4];
+  }
+
   /** How many frames stack `id` has. */
   stackLength(id: number): number {
     return this.#u32[this.#stackEntry(id) + M.SE_FRAMES / 4];

@@ -201,11 +201,10 @@ export class StackProfile {
     const at = parser.stackWordOffset(id);
     const n = parser.stackLength(id);
     const pid = parser.stackPid(id);
-    let h = Math.imul(pid ^ 0x9e3779b9, 0x85ebca6b) ^ n;
-    for (let i = 0; i < 2 * n; i++) {
-      h = Math.imul(h ^ src[at + i], 0xcc9e2d51);
-      h ^= h >>> 15;
-    }
+    // The parser hashed (pid, frames) when it interned the stack: the same
+    // stack has the same hash in every interval, so no second pass over the
+    // frames here (a hit is still confirmed frame by frame).
+    const h = parser.stackHash(id);
     const hit = this.#byHash.get(h);
     let mine = -1;
     if (typeof hit === "number") {

@@ -50,3 +50,49 @@ Deno.test("StackProfile timeline: events without frames have no stacks (not stac
   assert.ok(t.userStacks[2] >= 0, `a stack id, got ${t.userStacks[2]}`);
   assert.equal(t.kernelStacks[2], StackId.EMPTY);
 });
+
+Deno.test("StackProfile: a stack met again in a later interval, or by another parser, is the same stack; other stacks stay apart", async () => {
+  const sample = (pid: number, user: bigint[]) => ({
+    event: { ...event(0, 0), pid, tid: pid },
+    user,
+    kernel: [0xffffffff81000010n],
+  });
+  const a = [0x401000n, 0x402000n], b = [0x401000n, 0x403000n];
+  const one = await ProfileParser.create();
+  const two = await ProfileParser.create();
+  const profile = new StackProfile();
+  // Interval 1 in parser one: a in pid 7, b in pid 7, a in pid 9 (another
+  // address space: another stack).
+  one.walk(referenceEncodeSamples([sample(7, a), sample(7, b), sample(9, a)]), {
+    toAggregate: true,
+  });
+  profile.absorb(one);
+  one.cutTables();
+  assert.equal(profile.stackCount, 4); // three user stacks, one kernel
+  // Interval 2, in a fresh table of parser one, and the same stacks from
+  // another parser (which numbered them in another order).
+  one.walk(referenceEncodeSamples([sample(9, a), sample(7, a)]), {
+    toAggregate: true,
+  });
+  profile.absorb(one);
+  two.walk(referenceEncodeSamples([sample(7, b), sample(7, a)]), {
+    toAggregate: true,
+  });
+  profile.absorb(two);
+  assert.equal(profile.stackCount, 4);
+  assert.equal(profile.totalSamples, 7);
+  const perStack = new Map<string, number>();
+  for (const s of profile.samples) {
+    const st = profile.stack(s.userStack);
+    const key = `${st.pid}:${[...st.frames].join(",")}`;
+    perStack.set(key, (perStack.get(key) ?? 0) + s.samples);
+  }
+  assert.deepEqual(
+    Object.fromEntries(perStack),
+    {
+      [`7:${a.join(",")}`]: 3,
+      [`7:${b.join(",")}`]: 2,
+      [`9:${a.join(",")}`]: 2,
+    },
+  );
+});
