@@ -62,10 +62,13 @@ export function topFunctions(
   // A function is (module, name): addresses of one function share a row.
   const fnOf = new Int32Array(p.frames.length);
   const fns: FunctionShare[] = [];
-  const ids = new Map<string, number>();
+  // By module, then by name: the two strings' hashes are kept in them, where
+  // a joined key would be a new string per frame to build and hash.
+  const ids = new Map<string, Map<string, number>>();
   p.frames.forEach((f, i) => {
-    const key = `${f.module}\0${f.name}`;
-    let id = ids.get(key);
+    let inModule = ids.get(f.module);
+    if (inModule === undefined) ids.set(f.module, inModule = new Map());
+    let id = inModule.get(f.name);
     if (id === undefined) {
       id = fns.length;
       fns.push({
@@ -77,7 +80,7 @@ export function topFunctions(
         selfPercent: 0,
         totalPercent: 0,
       });
-      ids.set(key, id);
+      inModule.set(f.name, id);
     }
     fnOf[i] = id;
   });
