@@ -982,27 +982,24 @@ export class ProfileParser {
    * so those a walk added are the ones from the count before it.
    */
   aggregatePid(i: number): number {
-    return this.#i32[
-      ((this.#module.aggEntries() >>> 0) + i * M.AGG_ENTRY_SIZE + M.AG_PID) >>>
-      2
-    ];
+    return this.#i32[this.#aggregateWord(i) + M.AG_PID / 4];
   }
   /** tid of aggregation entry `i` (no allocation). */
   aggregateTid(i: number): number {
-    return this.#i32[
-      ((this.#module.aggEntries() >>> 0) + i * M.AGG_ENTRY_SIZE + M.AG_TID) >>>
-      2
-    ];
+    return this.#i32[this.#aggregateWord(i) + M.AG_TID / 4];
+  }
+  /** Where aggregation entry `i` starts in u32 words of memory. */
+  #aggregateWord(i: number): number {
+    return (((this.#module.aggEntries() >>> 0) >>> 2) +
+      i * (M.AGG_ENTRY_SIZE / 4));
   }
 
   /** Every aggregation entry since the last cut (allocates: call per interval). */
   readAggregates(): Aggregate[] {
     const n = this.#module.aggCount();
-    const base = (this.#module.aggEntries() >>> 0) >>> 2;
-    const w = M.AGG_ENTRY_SIZE / 4;
     const out: Aggregate[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const e = base + i * w;
+      const e = this.#aggregateWord(i);
       out[i] = {
         pid: this.#i32[e + M.AG_PID / 4],
         tid: this.#i32[e + M.AG_TID / 4],

@@ -97,7 +97,7 @@ export function tryOpenFd(path: string): number {
  * ```
  */
 export function openFd(path: string): number {
-  const fd = sym().open(encoder.encode(path + "\0"), O_RDONLY | O_CLOEXEC, 0);
+  const fd = tryOpenFd(path);
   if (fd < 0) {
     throw new FileReadError(path, "open", new Error(errnoName(errno())));
   }
