@@ -3,7 +3,8 @@
  * `harness-c/build/streamprof-consumer-c`, for the side-by-side benchmark
  * (bench/e2e.ts): the same options, the same per-event checks and the same
  * JSON fields, with a `ProfilerSession` (ring mapped into the WASM parser's
- * memory, adaptive timer polling) doing the consuming.
+ * memory, adaptive polling with the thread asleep in the kernel between
+ * polls: ProfilerSession.consumeFor) doing the consuming.
  *
  *   deno run -A bench/deno_consumer.ts --source stress --target-pid P \
  *     [--duration S] [--ring-bytes 8M] [--freq HZ] [--notify-pid P] \
@@ -460,23 +461,26 @@ async function notify(pid: number): Promise<void> {
  * Waits out the run (`durationS` after attach at `t0`, or until `signal`)
  * while the session consumes, taking the steady window's marks on time:
  * the marks, or null without --steady-from or when stopped before it.
- * Each mark runs in a timer callback of its own, never inside a poll (the
- * session's polls are timer callbacks too), so `consumed()` cannot move
- * while the mark reads the clocks.
+ * Each mark is taken between two polls (after a consumeFor returned,
+ * before the next starts), so `consumed()` cannot move while the mark
+ * reads the clocks.
  */
 async function waitOutRun(
   o: ConsumerOptions,
+  session: ProfilerSession,
   t0: number,
   consumed: () => number,
   signal: AbortSignal,
 ): Promise<[CpuMark, CpuMark] | null> {
   const at = () => (performance.now() - t0) / 1000;
-  // Until `s` has passed: a timer may fire up to a millisecond early (its
-  // delay is whole ms), which once put the steady window's start at
-  // 0.499982 s of a 0.5 s warm-up.
+  // Until `s` has passed, the session polling with this thread asleep in
+  // the kernel between polls, as `profile` does (see consumeFor; the C
+  // consumer sleeps the same way). Looped: a wait may end a little early.
   const until = async (s: number) => {
     while (!signal.aborted && at() < s) {
-      await sleep(Math.max(1, s * 1000 - (performance.now() - t0)), signal);
+      await session.consumeFor(s * 1000 - (performance.now() - t0), {
+        signal,
+      });
     }
   };
   if (o.steadyFromS === null) {
@@ -541,7 +545,13 @@ async function consume(
   );
   let marks: [CpuMark, CpuMark] | null;
   try {
-    marks = await waitOutRun(o, t0, () => tally.consumed, interrupt.signal);
+    marks = await waitOutRun(
+      o,
+      session,
+      t0,
+      () => tally.consumed,
+      interrupt.signal,
+    );
   } finally {
     clearInterval(sampler);
   }

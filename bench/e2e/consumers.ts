@@ -118,7 +118,7 @@ export const DENO_CONSUMER = "deno-wasm";
 export const CONSUMERS: Record<string, Consumer> = {
   "deno-wasm": denoConsumer(
     "deno-wasm",
-    "Deno + WASM (ProfilerSession: ring mapped into WASM memory, adaptive polling; " +
+    "Deno + WASM (ProfilerSession: ring mapped into WASM memory, adaptive polling asleep in the kernel; " +
       "aggregated in the WASM tables, processes captured, profile resolved at the end)",
     [],
   ),

@@ -28,6 +28,8 @@ const SYMBOLS = {
   },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // A synchronous sleep in the kernel: see ProfilerSession.consumeFor.
+  usleep: { parameters: ["u32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
   sysconf: { parameters: ["i32"], result: "i64" },
   geteuid: { parameters: [], result: "u32" },

@@ -596,6 +596,8 @@ export async function profileCommand(args: string[]): Promise<number> {
       signal: interrupt.signal,
       onSpan: view?.feed.onSpan,
       onStarted: view ? (l) => view.feed.attach(l) : undefined,
+      // The live view's server needs the event loop; nothing else here does.
+      blockingWaits: view === undefined,
       onStatus: live
         ? (st) => {
           const m = Deno.memoryUsage();

@@ -181,3 +181,52 @@ Deno.test({
     assert.equal(after.filter((l) => /perf_event|bpf/.test(l)).length, 0);
   },
 });
+
+Deno.test({
+  name:
+    "kernel: consumeFor polls at 10 kHz with the thread asleep, turns the event loop, ends on abort, then the timer polls again",
+  ignore: bpfIgnore,
+  async fn() {
+    assertBpf();
+    const load = startBusyLoad(2);
+    const session = await ProfilerSession.start({
+      frequency: 10000,
+      ringBytes: 1 << 20,
+    });
+    try {
+      // A timer set before runs during it: the event loop still turns.
+      let turns = 0;
+      const ticker = setInterval(() => turns++, 20);
+      await session.consumeFor(2000, { turnEveryMs: 100 });
+      clearInterval(ticker);
+      const during = session.reader.totals.bytes;
+      assert.ok(turns >= 3, `the event loop turned ${turns} times in 2 s`);
+      // 2 s at 10 kHz on busy CPUs is far more than the 1 MiB ring holds
+      // (~8 MB here): only polls during the wait kept it from dropping.
+      assert.equal(session.counters().reserveFailed, 0);
+      assert.ok(during > 2 << 20, `consumed ${during} bytes while blocking`);
+
+      // An abort, made by a timer during the wait, ends it at the next turn.
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 200);
+      const t0 = performance.now();
+      await session.consumeFor(600_000, { signal: ac.signal });
+      assert.ok(performance.now() - t0 < 60_000, "the abort was not seen");
+
+      // Back on the timer: events keep coming in without consumeFor.
+      const before = session.reader.totals.events;
+      await sleep(1000);
+      assert.ok(session.reader.totals.events > before + 5000);
+      // One wait at a time: a second, started while the first has turned
+      // the event loop, is refused.
+      const first = session.consumeFor(300, { turnEveryMs: 20 });
+      await assert.rejects(session.consumeFor(100), /already blocking/);
+      await first;
+    } finally {
+      const report = await session.stop();
+      await load.stop();
+      assert.equal(report.counters.reserveFailed, 0);
+      assert.ok(report.reconciliation.ok, report.reconciliation.line);
+    }
+  },
+});
