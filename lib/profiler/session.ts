@@ -16,6 +16,7 @@
 import { libbpf } from "../bpf/libbpf.ts";
 import { lastErrno, libc, SysError } from "../bpf/libc.ts";
 import { onlineCpus } from "../common/cpus.ts";
+import { sleep } from "../common/signals.ts";
 import { openSamplingEvent, type SamplingOptions } from "../bpf/perf_event.ts";
 import {
   type LoadOptions,
@@ -262,7 +263,7 @@ export class ProfilerSession {
    * Why: on the machines measured here one turn of Deno's event loop costs
    * 0.3-0.6 ms of CPU (a timer wake-up; even a zero timeout right after a
    * synchronous sleep costs about as much), a usleep wake-up from the same
-   * thread 0.06-0.1 ms. At 10 kHz a session polls about 10 times a second.
+   * thread 0.05-0.1 ms. At 10 kHz a session polls about 10 times a second.
    * The price: whatever else waits on the event loop (a server, a live
    * view, a status line) waits up to `turnEveryMs`; use the timer (just
    * await something else) when that matters.
@@ -300,7 +301,7 @@ export class ProfilerSession {
         if (wait > 0) usleep(Math.ceil(wait * 1000));
         now = performance.now();
         if (now >= nextTurn) {
-          await new Promise((r) => setTimeout(r, 0));
+          await sleep(0);
           nextTurn = performance.now() + turnEvery;
         }
       }
@@ -380,7 +381,7 @@ export class ProfilerSession {
       const deadline = performance.now() + 2000;
       while (this.reader.pending() > 0 && performance.now() < deadline) {
         if (this.reader.poll() === 0) {
-          await new Promise((r) => setTimeout(r, 1));
+          await sleep(1);
         }
       }
       const counters = this.object.readCounters();
